@@ -1,0 +1,111 @@
+"""Choose and configure the Keras backend, device and precision before Keras is imported."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from kproto.errors import KprotoError
+
+# Families whose training wins from the fused JAX engine on in-memory data.
+FUSED_FAMILIES = ("feedforward", "autoencoder")
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def choose_backend(requested: str | None, recipe: Any | None = None) -> str:
+    """The backend to use: an explicit request wins, then the recipe, then a choice per family."""
+    choice = requested or (recipe.train.backend if recipe is not None else "auto")
+    if choice == "auto":
+        loaded = os.environ.get("KERAS_BACKEND")
+        if "keras" in sys.modules:
+            return sys.modules["keras"].backend.backend()
+        if recipe is not None and _prefers_jax(recipe) and installed("jax"):
+            return "jax"
+        return loaded or "tensorflow"
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[choice]
+    if not installed(module):
+        extra = "" if choice == "tensorflow" else f" (pip install 'kproto[{choice}]')"
+        raise KprotoError(f"the {choice} backend is not installed{extra}", field="--backend")
+    return choice
+
+
+def _prefers_jax(recipe: Any) -> bool:
+    train = recipe.train
+    if train.engine == "fused":
+        return True
+    if train.engine == "fit" or train.distribute in ("mirrored", "multi_worker"):
+        return False
+    return recipe.model.type in FUSED_FAMILIES and not getattr(recipe.model, "convolutional", False)
+
+
+def configure(backend: str, device: str = "auto") -> None:
+    """Set environment variables Keras and the backends read at import time."""
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            raise KprotoError(
+                f"Keras is already loaded with the {current} backend in this process; cannot switch to {backend}"
+            )
+        return
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    elif backend == "jax" and "JAX_PLATFORMS" not in os.environ and not _has_cuda_jax():
+        os.environ["JAX_PLATFORMS"] = "cpu"
+
+
+def _has_cuda_jax() -> bool:
+    return any(installed(name) for name in ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_plugins.xla_cuda12"))
+
+
+def device_name(backend: str, device: str) -> str:
+    """'gpu' or 'cpu': what training will actually run on; an error if a GPU was asked for and is absent."""
+    gpu = False
+    if device != "cpu":
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpu = bool(tf.config.list_physical_devices("GPU"))
+        elif backend == "jax":
+            import jax
+
+            gpu = any(d.platform == "gpu" for d in jax.devices())
+        elif backend == "torch":
+            import torch
+
+            gpu = torch.cuda.is_available()
+    if device == "gpu" and not gpu:
+        raise KprotoError("--device gpu was given, but no GPU is visible to the backend", field="--device",
+                          hint="use --device auto or cpu, or install the backend's GPU build")
+    return "gpu" if gpu else "cpu"
+
+
+def choose_precision(requested: str, device: str) -> str:
+    """auto → mixed_bfloat16 on a GPU, float32 on a CPU (where mixed precision is slower)."""
+    if requested != "auto":
+        return requested
+    return "mixed_bfloat16" if device == "gpu" else "float32"
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide a run's numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import kproto
+
+    found = {"kproto": kproto.__version__, "python": sys.version.split()[0]}
+    for name in ("keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "numpy", "pandas"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found

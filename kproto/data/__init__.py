@@ -1,0 +1,27 @@
+"""Data: readers, preprocessing, splits, windows.
+
+Attributes load lazily so that `kproto validate` can read a file's header without importing pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "DataInfo": "kproto.data.dataset",
+    "Dataset": "kproto.data.dataset",
+    "load_dataset": "kproto.data.dataset",
+    "transform_rows": "kproto.data.dataset",
+    "Preprocessor": "kproto.data.preprocess",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'kproto.data' has no attribute {name!r}")
+
+
+__all__ = list(_EXPORTS)

@@ -1,0 +1,276 @@
+"""Assemble model-ready arrays from a recipe's data section: read, split, fit preprocessing, transform."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kproto.data.preprocess import Preprocessor, infer_task, is_text_column
+from kproto.data.readers import check_path, read_image_folder, read_table
+from kproto.data.splits import split_indices, time_order_bounds
+from kproto.errors import DataError
+from kproto.recipe.schema import Recipe
+
+GENERATIVE = ("autoencoder", "gan")
+
+
+@dataclass
+class DataInfo:
+    """What a model builder needs to know about its inputs and outputs."""
+
+    task: str  # classification, regression, reconstruction or generation
+    kind: str  # tabular, image, image_folder, text or window
+    input_shape: tuple[int, ...]
+    num_classes: int = 0
+    class_names: list[Any] | None = None
+    output_dim: int = 1
+    vocab_size: int = 0
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataInfo:
+        return cls(**{**data, "input_shape": tuple(data["input_shape"])})
+
+
+@dataclass
+class Dataset:
+    """Model-ready splits with the fitted preprocessing and reference baselines."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_val: np.ndarray
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    info: DataInfo
+    preprocessor: Preprocessor
+    baselines: dict[str, float] = field(default_factory=dict)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        return {"train": (self.x_train, self.y_train), "validation": (self.x_val, self.y_val), "test": (self.x_test, self.y_test)}[name]
+
+
+def _choose_kind(recipe: Recipe, frame: pd.DataFrame | None, features: list[str]) -> str:
+    data = recipe.data
+    if frame is None:
+        return "image_folder"
+    if data.window is not None:
+        return "window"
+    if data.text:
+        return "text"
+    if data.shape:
+        return "image"
+    text_columns = [c for c in features if is_text_column(frame[c])]
+    if text_columns and len(features) == 1:
+        data.text = text_columns[0]
+        return "text"
+    return "tabular"
+
+
+def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
+    data = recipe.data
+    if data.features is not None:
+        missing = [c for c in data.features if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"feature column(s) not in the data: {', '.join(map(repr, missing))}",
+                field="data.features",
+                hint=f"the file has: {', '.join(list(frame.columns)[:15])}",
+            )
+        return list(data.features)
+    if data.window is not None:
+        return [data.target]
+    if data.text:
+        return [data.text]
+    return [c for c in frame.columns if c != data.target]
+
+
+def check_target(recipe: Recipe, columns: list[str]) -> None:
+    target = recipe.data.target
+    if target and target not in columns:
+        from kproto.errors import suggest
+
+        guess = suggest(target, columns)
+        raise DataError(
+            f"the target column '{target}' is not in the data",
+            field="data.target",
+            hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:15])}",
+        )
+
+
+def load_frame(recipe: Recipe) -> pd.DataFrame | None:
+    """The raw table (None for an image folder)."""
+    path = check_path(recipe.data.path)
+    if path.is_dir():
+        return None
+    frame = read_table(path, limit=recipe.data.limit)
+    check_target(recipe, list(frame.columns))
+    return frame
+
+
+def _task(recipe: Recipe, frame: pd.DataFrame | None) -> str:
+    family = recipe.model.type
+    if family == "autoencoder":
+        return "reconstruction"
+    if family == "gan":
+        return "generation"
+    if recipe.data.task:
+        return recipe.data.task
+    if frame is None:
+        return "classification"
+    return infer_task(frame[recipe.data.target], recipe.data.max_classes)
+
+
+def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Dataset:
+    """Read the recipe's data and return seeded, preprocessed splits (statistics from training rows only).
+
+    With a saved `preprocessor`, nothing is refitted: the same seed gives the same rows in each split.
+    """
+    frame = load_frame(recipe)
+    if frame is None:
+        return _image_folder_dataset(recipe)
+    target = recipe.data.target
+    task = _task(recipe, frame)
+    if target and task in ("classification", "regression"):
+        dropped = int(frame[target].isna().sum())
+        if dropped == len(frame):
+            raise DataError(f"the target column '{target}' is empty", field="data.target")
+        frame = frame[frame[target].notna()]
+    features = _features(recipe, frame)
+    kind = _choose_kind(recipe, frame, features)
+    if kind == "text":
+        features = [recipe.data.text]
+    if not features:
+        raise DataError("no feature columns are left", field="data.features", hint="list the input columns in data.features")
+    split = recipe.data.split
+    if kind == "window":
+        return _window_dataset(recipe, frame, features, task, preprocessor)
+    labels = None
+    if task == "classification":
+        labels = frame[target].astype(str).to_numpy()
+    elif task == "generation" and target and recipe.model.conditional:
+        labels = frame[target].astype(str).to_numpy()
+    train_rows, val_rows, test_rows = split_indices(len(frame), split.validation, split.test, recipe.seed, labels)
+    if kind == "image":
+        expected = int(np.prod(recipe.data.shape))
+        if len(features) != expected:
+            raise DataError(
+                f"data.shape {recipe.data.shape} needs {expected} pixel columns, but there are {len(features)}",
+                field="data.shape",
+                hint="make the product of data.shape equal the number of feature columns",
+            )
+    pre = preprocessor or Preprocessor.fit(frame, train_rows, recipe.data, task, kind, features)
+    pre.state.setdefault("categorical", recipe.data.categorical)
+    arrays = {}
+    for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows)):
+        part = frame.iloc[rows]
+        x = pre.features(part, recipe.data.missing)
+        y = pre.targets(part) if "target" in pre.state else None
+        arrays[name] = (x, y)
+    info = _info(pre, arrays, task, kind, recipe)
+    dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
+    dataset.baselines = _baselines(dataset)
+    return dataset
+
+
+def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, recipe: Recipe) -> DataInfo:
+    x_train, y_train = arrays["train"]
+    target = pre.state.get("target", {})
+    info = DataInfo(task=task, kind=kind, input_shape=tuple(int(d) for d in x_train.shape[1:]))
+    info.rows = {name: int(len(x)) for name, (x, _) in arrays.items()}
+    if "classes" in target:
+        info.class_names = list(target["classes"])
+        info.num_classes = len(target["classes"])
+    if task == "regression":
+        info.target_mean, info.target_std = target["mean"], target["std"]
+    if task == "reconstruction":
+        info.output_dim = int(np.prod(x_train.shape[1:]))
+    if kind == "text":
+        info.vocab_size = len(pre.state["text"]["vocabulary"])
+    return info
+
+
+def _baselines(dataset: Dataset) -> dict[str, float]:
+    """Reference scores a model should beat: the majority class or the mean prediction."""
+    info, y_train, y_test = dataset.info, dataset.y_train, dataset.y_test
+    if y_train is None or y_test is None or len(y_test) == 0:
+        return {}
+    if info.task == "classification":
+        majority = np.bincount(y_train, minlength=info.num_classes).argmax()
+        return {"majority_class_accuracy": float(np.mean(y_test == majority))}
+    if info.task == "regression":
+        return {"mean_prediction_mae": float(np.mean(np.abs(y_test - y_train.mean())))}
+    return {}
+
+
+def _window_dataset(recipe: Recipe, frame: pd.DataFrame, features: list[str], task: str,
+                    preprocessor: Preprocessor | None = None) -> Dataset:
+    from kproto.data.windows import make_windows
+
+    window = recipe.data.window
+    split = recipe.data.split
+    train_end, val_end = time_order_bounds(len(frame), split.validation, split.test)
+    pre = preprocessor or Preprocessor.fit(frame, np.arange(train_end), recipe.data, task, "window", features)
+    arrays, naive = {}, {}
+    for name, part in (("train", frame.iloc[:train_end]), ("validation", frame.iloc[train_end:val_end]), ("test", frame.iloc[val_end:])):
+        x, y, last = make_windows(pre, part, window.length, window.horizon, window.stride, recipe.data.missing)
+        if name == "train" and len(x) == 0:
+            raise DataError(
+                f"the training part has {len(part)} rows, too few for windows of length {window.length} + horizon {window.horizon}",
+                field="data.window.length",
+                hint="use a shorter window or a larger training share",
+            )
+        arrays[name] = (x, y)
+        naive[name] = last
+    info = _info(pre, arrays, task, "window", recipe)
+    dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
+    dataset.baselines = _baselines(dataset)
+    if task == "regression" and len(arrays["test"][0]):
+        dataset.baselines["naive_last_value_mae"] = float(np.mean(np.abs(arrays["test"][1] - naive["test"])))
+    return dataset
+
+
+def _image_folder_dataset(recipe: Recipe) -> Dataset:
+    images, labels, classes = read_image_folder(Path(recipe.data.path), recipe.data.shape)
+    split = recipe.data.split
+    train_rows, val_rows, test_rows = split_indices(len(images), split.validation, split.test, recipe.seed, labels)
+    task = _task(recipe, None)
+    state = {
+        "kind": "image_folder",
+        "task": task,
+        "features": [],
+        "image": {"shape": list(images.shape[1:]), "min": 0.0, "max": 255.0},
+        "target": {"name": "class", "classes": classes},
+    }
+    pre = Preprocessor(state)
+    scaled = images / 255.0
+    arrays = {name: (scaled[rows], labels[rows].astype(np.int32)) for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows))}
+    info = _info(pre, arrays, task, "image_folder", recipe)
+    dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
+    dataset.baselines = _baselines(dataset)
+    return dataset
+
+
+def transform_rows(pre: Preprocessor, frame: pd.DataFrame, need_target: bool, missing: str = "impute") -> tuple[np.ndarray, np.ndarray | None]:
+    """Model inputs (and targets, when present and wanted) for raw rows of a new file."""
+    if pre.kind == "window":
+        from kproto.data.windows import make_windows
+
+        window = pre.state["window"]
+        x, y, _ = make_windows(pre, frame, window["length"], window["horizon"], window["stride"], missing)
+        return x, (y if need_target else None)
+    pre.check_columns(frame, need_target)
+    x = pre.features(frame, missing)
+    y = pre.targets(frame) if need_target and "target" in pre.state else None
+    return x, y

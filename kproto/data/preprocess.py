@@ -1,0 +1,306 @@
+"""Preprocessing that travels with the model: fitted on the training rows only, saved as JSON.
+
+A `Preprocessor` turns raw rows of the original columns into model inputs (and targets), and
+model outputs back into the original labels. Its state is plain JSON (`preprocess.json` in a run).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kproto.errors import DataError
+
+TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
+
+
+def infer_task(target: pd.Series, max_classes: int) -> str:
+    """classification for strings, booleans and integers with few values; regression otherwise."""
+    values = target.dropna()
+    if values.dtype == bool or values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
+        return "classification"
+    if pd.api.types.is_string_dtype(values.dtype):
+        return "classification"
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        integral = pd.api.types.is_integer_dtype(values.dtype) or bool(np.all(np.mod(values.to_numpy(float), 1) == 0))
+        if integral and values.nunique() <= max_classes:
+            return "classification"
+        return "regression"
+    return "classification"
+
+
+def is_text_column(column: pd.Series) -> bool:
+    """A string column of long free text (detected so that `data.text` can be left out)."""
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
+        return False
+    values = column.dropna().astype(str)
+    if values.empty:
+        return False
+    return values.str.len().mean() >= TEXT_MIN_MEAN_LENGTH and values.nunique() > 0.5 * len(values)
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column.dtype) or column.dtype == bool
+
+
+def _check_numeric_column(name: str, column: pd.Series) -> pd.Series | None:
+    """Mostly-numbers text columns are typos in data: point at the first bad cell. Returns parsed numbers or None."""
+    present = column.dropna()
+    if present.empty:
+        return None
+    parsed = pd.to_numeric(present, errors="coerce")
+    share = parsed.notna().mean()
+    if share >= 0.9 and share < 1.0:
+        bad = parsed[parsed.isna()].index[0]
+        raise DataError(
+            f"column '{name}' holds numbers, but row {bad} has the text {str(column.loc[bad])!r}",
+            field="data.path",
+            hint="fix or remove that cell (leave it empty to have it imputed)",
+        )
+    return pd.to_numeric(column, errors="coerce") if share == 1.0 else None
+
+
+def _finite_or_error(name: str, values: np.ndarray, index: pd.Index) -> None:
+    bad = np.isinf(values)
+    if bad.any():
+        row = index[int(np.flatnonzero(bad)[0])]
+        raise DataError(
+            f"column '{name}' has an infinite value at row {row}",
+            field="data.path",
+            hint="replace inf with a finite number or leave the cell empty to have it imputed",
+        )
+
+
+class Preprocessor:
+    """Fitted preprocessing state; `fit` on training rows, then `features`/`targets` on any rows."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        return self.state
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Preprocessor:
+        return cls(state)
+
+    @property
+    def kind(self) -> str:
+        return self.state["kind"]
+
+    @property
+    def task(self) -> str:
+        return self.state["task"]
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.state.get("target", {}).get("classes")
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, train_rows: np.ndarray, spec: Any, task: str, kind: str, features: list[str]) -> Preprocessor:
+        """Learn every statistic from `frame.iloc[train_rows]` only."""
+        train = frame.iloc[train_rows]
+        state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
+        target = spec.target
+        if target and task in ("classification", "regression", "generation") and target in frame:
+            state["target"] = cls._fit_target(train[target], task if task != "generation" else "classification", target)
+        if kind == "text":
+            state["text"] = cls._fit_text(train, spec)
+        elif kind in ("image", "image_folder"):
+            pixels = cls._numeric_block(train, features) if kind == "image" else None
+            state["image"] = {"shape": list(spec.shape or []), "min": 0.0, "max": 255.0}
+            if pixels is not None:
+                state["image"].update(min=float(np.nanmin(pixels)), max=float(np.nanmax(pixels)))
+        else:
+            state["columns"] = cls._fit_columns(train, features, spec)
+            if kind == "window":
+                state["window"] = spec.window.model_dump()
+        return cls(state)
+
+    @staticmethod
+    def _numeric_block(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+        block = frame[features]
+        non_numeric = [c for c in features if not _is_numeric(block[c])]
+        for name in non_numeric:
+            parsed = _check_numeric_column(name, block[name])
+            if parsed is None:
+                raise DataError(f"pixel column '{name}' is not numeric", field="data.features")
+        return block.apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
+
+    @staticmethod
+    def _fit_target(column: pd.Series, task: str, name: str) -> dict[str, Any]:
+        values = column.dropna()
+        if task == "classification":
+            classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+            if len(classes) < 2:
+                raise DataError(
+                    f"the target '{name}' has only one class ({classes[0]!r}) in the training rows",
+                    field="data.target",
+                    hint="a classifier needs at least two classes; check the target column",
+                )
+            return {"name": name, "classes": [_plain(c) for c in classes]}
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.isna().any():
+            bad = numbers[numbers.isna()].index[0]
+            raise DataError(f"regression target '{name}' has the text {str(values.loc[bad])!r} at row {bad}", field="data.target")
+        std = float(numbers.std()) or 1.0
+        return {"name": name, "mean": float(numbers.mean()), "std": std if math.isfinite(std) else 1.0}
+
+    @staticmethod
+    def _fit_columns(train: pd.DataFrame, features: list[str], spec: Any) -> list[dict[str, Any]]:
+        columns = []
+        for name in features:
+            column = train[name]
+            if _is_numeric(column) or _check_numeric_column(name, column) is not None:
+                values = pd.to_numeric(column, errors="coerce").astype(float)
+                _finite_or_error(name, values.to_numpy(), values.index)
+                fill = float(values.median()) if values.notna().any() else 0.0
+                filled = values.fillna(fill)
+                std = float(filled.std(ddof=0)) or 1.0
+                columns.append({"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std})
+            else:
+                values = column.astype("string")
+                counts = values.value_counts()
+                fill = str(counts.index[0]) if len(counts) else ""
+                columns.append(
+                    {"name": name, "type": "categorical", "fill": fill, "values": [str(v) for v in counts.index[:1000]]}
+                )
+        return columns
+
+    @staticmethod
+    def _fit_text(train: pd.DataFrame, spec: Any) -> dict[str, Any]:
+        import keras
+
+        texts = train[spec.text].fillna("").astype(str)
+        if texts.str.strip().eq("").all():
+            raise DataError(f"the text column '{spec.text}' is empty in every training row", field="data.text")
+        vectorizer = keras.layers.TextVectorization(
+            max_tokens=spec.vocab_size, output_mode="int", output_sequence_length=spec.sequence_length
+        )
+        vectorizer.adapt(texts.to_numpy())
+        return {"column": spec.text, "vocabulary": vectorizer.get_vocabulary(), "sequence_length": spec.sequence_length}
+
+    # ------------------------------------------------------------------ transforming
+    def check_columns(self, frame: pd.DataFrame, need_target: bool) -> None:
+        """Every column the model needs is present in `frame`."""
+        needed = [self.state["text"]["column"]] if self.kind == "text" else list(self.state["features"])
+        if self.kind == "image_folder":
+            needed = []
+        if need_target and "target" in self.state:
+            needed.append(self.state["target"]["name"])
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"the data has no column(s) {', '.join(map(repr, missing))}",
+                field="data.path",
+                hint=f"expected the columns the model was trained on: {', '.join(needed[:12])}{' …' if len(needed) > 12 else ''}",
+            )
+
+    def features(self, frame: pd.DataFrame, missing: str = "impute") -> np.ndarray:
+        """Model inputs for raw rows (imputed, encoded, scaled)."""
+        if self.kind == "text":
+            return self._text(frame)
+        if self.kind == "image":
+            image = self.state["image"]
+            pixels = self._numeric_block(frame, self.state["features"])
+            if np.isnan(pixels).any():
+                if missing == "error":
+                    raise DataError("the pixel columns have missing values", field="data.path")
+                pixels = np.nan_to_num(pixels, nan=image["min"])
+            scale = (image["max"] - image["min"]) or 1.0
+            return ((pixels - image["min"]) / scale).reshape((-1, *image["shape"])).astype(np.float32)
+        return self._tabular(frame, missing)
+
+    def _text(self, frame: pd.DataFrame) -> np.ndarray:
+        import keras
+
+        text = self.state["text"]
+        vectorizer = keras.layers.TextVectorization(
+            vocabulary=text["vocabulary"][2:], output_mode="int", output_sequence_length=text["sequence_length"]
+        )
+        values = frame[text["column"]].fillna("").astype(str).to_numpy()
+        return np.asarray(keras.ops.convert_to_numpy(vectorizer(values)), dtype=np.int32)
+
+    def _tabular(self, frame: pd.DataFrame, missing: str) -> np.ndarray:
+        blocks = []
+        imputed = self.state.setdefault("imputed", {})
+        onehot = self.state.get("categorical", "onehot") == "onehot"
+        for column in self.state["columns"]:
+            name = column["name"]
+            raw = frame[name]
+            if column["type"] == "numeric":
+                values = pd.to_numeric(raw, errors="coerce").astype(float)
+                bad_text = values.isna() & raw.notna()
+                if bad_text.any():
+                    row = values.index[int(np.flatnonzero(bad_text.to_numpy())[0])]
+                    raise DataError(
+                        f"column '{name}' holds numbers, but row {row} has the text {str(raw.loc[row])!r}",
+                        field="data.path",
+                        hint="fix or remove that cell (leave it empty to have it imputed)",
+                    )
+                array = values.to_numpy()
+                _finite_or_error(name, array, values.index)
+                gaps = np.isnan(array)
+                if gaps.any():
+                    if missing == "error":
+                        row = values.index[int(np.flatnonzero(gaps)[0])]
+                        raise DataError(
+                            f"column '{name}' has a missing value at row {row}",
+                            field="data.missing",
+                            hint="set data.missing: impute to fill gaps with the training median",
+                        )
+                    imputed[name] = f"median {column['fill']:g}"
+                    array = np.where(gaps, column["fill"], array)
+                blocks.append(((array - column["mean"]) / column["std"])[:, None])
+            else:
+                values = raw.astype("string")
+                if values.isna().any():
+                    if missing == "error":
+                        raise DataError(f"column '{name}' has missing values", field="data.missing")
+                    imputed[name] = f"most frequent {column['fill']!r}"
+                    values = values.fillna(column["fill"])
+                categories = pd.Categorical(values, categories=column["values"])
+                codes = np.asarray(categories.codes)
+                if onehot:
+                    block = np.zeros((len(values), len(column["values"])), dtype=np.float32)
+                    known = codes >= 0
+                    block[np.flatnonzero(known), codes[known]] = 1.0
+                    blocks.append(block)
+                else:
+                    blocks.append((codes + 1).astype(np.float32)[:, None])
+        return np.concatenate(blocks, axis=1).astype(np.float32) if blocks else np.zeros((len(frame), 0), np.float32)
+
+    def targets(self, frame: pd.DataFrame) -> np.ndarray:
+        """Targets of raw rows: class indices, or float values for regression."""
+        target = self.state["target"]
+        column = frame[target["name"]]
+        if "classes" in target:
+            lookup = {str(c): i for i, c in enumerate(target["classes"])}
+            codes = column.map(lambda v: lookup.get(str(_plain(v)), -1)).to_numpy()
+            unknown = codes < 0
+            if unknown.any():
+                row = column.index[int(np.flatnonzero(unknown)[0])]
+                raise DataError(
+                    f"the target '{target['name']}' has the label {column.loc[row]!r} at row {row}, not seen in training",
+                    field="data.target",
+                    hint=f"known labels: {', '.join(map(str, target['classes'][:20]))}",
+                )
+            return codes.astype(np.int32)
+        return pd.to_numeric(column, errors="coerce").to_numpy(np.float32)
+
+    def decode(self, predictions: np.ndarray) -> list[Any]:
+        """Class indices → the original labels."""
+        classes = self.classes or []
+        return [classes[int(i)] for i in predictions]
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars → plain Python values (JSON-safe)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

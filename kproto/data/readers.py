@@ -1,0 +1,113 @@
+"""Read data files into pandas DataFrames, with clear errors for files that can't be used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kproto.data.header import TABLE_SUFFIXES, check_path, read_header
+from kproto.data.header import decode as _decode
+from kproto.data.header import sniff as _sniff
+from kproto.errors import DataError
+
+__all__ = ["check_path", "read_header", "read_table", "read_image_folder"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+
+
+def _load_npz(path: Path) -> pd.DataFrame:
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            columns = {}
+            for name in arrays.files:
+                array = arrays[name]
+                if array.ndim == 1:
+                    columns[name] = array
+                else:
+                    flat = array.reshape(len(array), -1)
+                    for j in range(flat.shape[1]):
+                        columns[f"{name}_{j}"] = flat[:, j]
+    except ValueError as exc:
+        raise DataError(f"cannot read {path}: {exc}", field="data.path", hint="object arrays are refused; save plain numeric or string arrays") from None
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"cannot read {path} as .npz: {exc}", field="data.path") from None
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise DataError(f"the arrays in {path} have different lengths {sorted(lengths)}", field="data.path")
+    return pd.DataFrame(columns)
+
+
+def read_table(path: str | Path, limit: int | None = None) -> pd.DataFrame:
+    """Read a csv/tsv/parquet/npz file into a DataFrame; refuse empty, header-only or garbled files."""
+    path = check_path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"cannot read the Parquet file {path}: {exc}", field="data.path") from None
+    elif suffix == ".npz":
+        frame = _load_npz(path)
+    else:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+        text = _decode(head, path)
+        delimiter = TABLE_SUFFIXES[suffix] or _sniff(text)
+        try:
+            frame = pd.read_csv(path, sep=delimiter, nrows=limit, encoding_errors="replace", low_memory=False)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"the data file has no columns: {path}", field="data.path") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(f"cannot parse {path}: {str(exc).strip()}", field="data.path", hint="check the delimiter and quoting") from None
+        if frame.shape[1] == 1 and delimiter == "," and any(d in text for d in ("\t", ";", "|")):
+            raise DataError(
+                f"{path} has one column when read with ',' as delimiter",
+                field="data.path",
+                hint="the file seems to use another delimiter (tab, ';' or '|'); save it as comma-separated or use a .tsv suffix",
+            )
+    if limit is not None:
+        frame = frame.iloc[:limit]
+    if frame.shape[1] == 0:
+        raise DataError(f"the data file has no columns: {path}", field="data.path")
+    if len(frame) == 0:
+        raise DataError(f"the data file has a header but no rows: {path}", field="data.path")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def read_image_folder(path: Path, image_shape: list[int] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images from `path/<class>/*.png` as float32 arrays in [0, 255], integer labels and the class names."""
+    from PIL import Image
+
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(
+            f"an image folder needs one subfolder per class; found {len(classes)} in {path}", field="data.path"
+        )
+    height, width, channels = (image_shape or [None, None, None]) + [None] * (3 - len(image_shape or []))
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for file in sorted((path / name).iterdir()):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(file) as img:
+                    mode = "L" if channels == 1 else "RGB"
+                    img = img.convert(mode)
+                    if height is None:
+                        height, width = img.height, img.width
+                    if (img.height, img.width) != (height, width):
+                        img = img.resize((width, height))
+                    array = np.asarray(img, dtype=np.float32)
+            except OSError as exc:
+                raise DataError(f"cannot read image {file}: {exc}", field="data.path") from None
+            if array.ndim == 2:
+                array = array[..., None]
+            channels = array.shape[-1]
+            images.append(array)
+            labels.append(label)
+    if not images:
+        raise DataError(f"no image files found under {path}", field="data.path", hint=f"expected {sorted(IMAGE_SUFFIXES)}")
+    return np.stack(images), np.asarray(labels, dtype=np.int64), classes

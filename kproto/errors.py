@@ -1,0 +1,118 @@
+"""The kproto error family. The CLI turns these into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class KprotoError(Exception):
+    """A problem with the user's input: printed without a traceback, exit code 2."""
+
+    exit_code = 2
+    title = "Error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+        self.hint = hint
+
+    def where(self) -> str:
+        """'recipe.yaml, line 4, field model.units' (the parts that are known)."""
+        parts = []
+        if self.file:
+            parts.append(str(self.file))
+        if self.line:
+            parts.append(f"line {self.line}")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        text = self.message
+        where = self.where()
+        if where:
+            text = f"{where}: {text}"
+        if self.hint:
+            text += f"\n  Hint: {self.hint}"
+        return text
+
+
+class RecipeError(KprotoError):
+    """The recipe is malformed, has an unknown key, a wrong type or an unknown name."""
+
+    title = "Recipe error"
+
+
+class DataError(KprotoError):
+    """The data file is missing, unreadable or does not fit the recipe."""
+
+    title = "Data error"
+
+
+class ModelFileError(KprotoError):
+    """A model file or run directory is missing, corrupt or refused as unsafe."""
+
+    title = "Model error"
+
+
+class RunError(KprotoError):
+    """The run directory cannot be created, written or resumed."""
+
+    title = "Run error"
+
+
+class CodeNotAllowedError(KprotoError):
+    """The recipe asks to run user Python code without --allow-code."""
+
+    title = "Code not allowed"
+
+
+class ExportError(KprotoError):
+    """An export failed or its outputs disagree with the Keras model."""
+
+    title = "Export error"
+    exit_code = 1
+
+
+class TrainingDiverged(KprotoError):
+    """The loss became NaN or infinite."""
+
+    title = "Training diverged"
+    exit_code = 1
+
+
+class TrainingInterrupted(KprotoError):
+    """Training was stopped by SIGINT or SIGTERM after saving a checkpoint."""
+
+    title = "Interrupted"
+
+    def __init__(self, message: str, *, signal_name: str = "SIGINT", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+
+
+def suggest(received: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The closest choice to a misspelt name, or None."""
+    import difflib
+
+    matches = difflib.get_close_matches(str(received), list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def not_one_of(received: object, choices: list[str] | tuple[str, ...]) -> str:
+    """Click's wording for a bad choice, plus a 'did you mean'."""
+    listed = ", ".join(f"'{c}'" for c in choices)
+    text = f"'{received}' is not one of {listed}."
+    guess = suggest(str(received), choices)
+    if guess:
+        text += f" Did you mean '{guess}'?"
+    return text

@@ -1,0 +1,22 @@
+"""Feedforward (MLP) family: Dense layers with optional normalization and dropout."""
+
+from __future__ import annotations
+
+import keras
+
+from kproto.models.common import activation, layer_kwargs, normalization, output_head
+
+
+def build(spec, info) -> keras.Model:
+    """Dense → [norm] → activation → [dropout], once per entry of `spec.units`, then the task head."""
+    inputs = keras.Input(shape=info.input_shape, name="features")
+    x = keras.layers.Flatten()(inputs) if len(info.input_shape) > 1 else inputs
+    for i, units in enumerate(spec.units):
+        x = keras.layers.Dense(units, name=f"dense_{i}", **layer_kwargs(spec))(x)
+        norm = normalization(spec.normalization)
+        if norm is not None:
+            x = norm(x)
+        x = keras.layers.Activation(activation(spec.activation))(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout)(x)
+    return keras.Model(inputs, output_head(x, info, spec), name="feedforward")

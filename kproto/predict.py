@@ -1,0 +1,44 @@
+"""Predictions for raw rows, decoded back to the original labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def predict_frame(model: Any, pre: Any, info: Any, frame: pd.DataFrame, batch_size: int = 256,
+                  keep_columns: bool = True) -> pd.DataFrame:
+    """A DataFrame of predictions (plus the input columns when rows line up one to one)."""
+    from kproto.data import transform_rows
+
+    x, _ = transform_rows(pre, frame, need_target=False)
+    outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    result = pd.DataFrame(index=range(len(x)))
+    if info.task == "classification":
+        result["prediction"] = pre.decode(outputs.argmax(axis=1))
+        for i, name in enumerate(info.class_names or range(outputs.shape[1])):
+            result[f"p_{name}"] = outputs[:, i]
+    elif info.task == "regression":
+        result["prediction"] = outputs.reshape(len(x), -1)[:, 0]
+    elif info.task == "reconstruction":
+        flat_in, flat_out = x.reshape(len(x), -1), outputs.reshape(len(x), -1)
+        result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
+    if keep_columns and len(x) == len(frame) and pre.kind != "window":
+        inputs = frame.reset_index(drop=True)
+        result = pd.concat([inputs, result.drop(columns=[c for c in result if c in inputs])], axis=1)
+    return result
+
+
+def predict_run(path: Path, data: Path, trust: bool = False) -> pd.DataFrame:
+    """Load a run and predict on the raw rows of `data`."""
+    from kproto.data import Preprocessor
+    from kproto.data.readers import read_table
+    from kproto.runs import load_keras_model, load_run
+
+    run = load_run(path)
+    model = load_keras_model(run.model_path, trust=trust, compile=False)
+    frame = read_table(data)
+    return predict_frame(model, Preprocessor.from_dict(run.preprocess), run.info, frame)

@@ -1,0 +1,376 @@
+"""Load a recipe: safe YAML with line numbers, `extends`, `--set` overrides, schema and name checks."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kproto import catalog
+from kproto.errors import RecipeError, not_one_of
+from kproto.recipe.schema import MODEL_CLASSES, Recipe
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class Source:
+    """Where each field of a raw recipe came from: path tuple → (file, line)."""
+
+    locations: dict[Path_, tuple[str, int | None]] = field(default_factory=dict)
+
+    def locate(self, path: Path_) -> tuple[str | None, int | None]:
+        """The file and line of the longest known prefix of `path`."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.locations:
+                return self.locations[path[:end]]
+        return None, None
+
+    def error(self, path: Path_, message: str, hint: str | None = None) -> RecipeError:
+        file, line = self.locate(path)
+        return RecipeError(message, file=file, line=line, field=dotted(path) or None, hint=hint)
+
+
+@dataclass
+class LoadedRecipe:
+    """A validated recipe with the raw mapping it came from and where each field was written."""
+
+    recipe: Recipe
+    raw: dict[str, Any]
+    source: Source
+    path: Path | None
+
+
+def dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+# ----------------------------------------------------------------------------- YAML
+def _yaml_error(exc: yaml.YAMLError, file: str) -> RecipeError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    hint = "check indentation, colons and quotes around this line"
+    if "'\\t'" in problem or "\t" in problem:
+        problem = "a tab character is used for indentation; YAML allows only spaces"
+        hint = "replace tabs with spaces (2 per level is usual)"
+    elif isinstance(exc, yaml.constructor.ConstructorError):
+        hint = "recipes are plain data: Python tags and object construction are not allowed"
+    return RecipeError(f"invalid YAML: {problem}", file=file, line=line, hint=hint)
+
+
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
+
+def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, file: str, source: Source) -> Any:
+    source.locations[path] = (file, node.start_mark.line + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        raise RecipeError(
+            f"the tag {node.tag!r} is not allowed",
+            file=file,
+            line=node.start_mark.line + 1,
+            field=dotted(path) or None,
+            hint="recipes are plain data: Python tags and object construction are not allowed",
+        )
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise RecipeError("a mapping key must be a plain name", file=file, line=key_node.start_mark.line + 1)
+            key = loader.construct_object(key_node)
+            if key in result:
+                raise RecipeError(
+                    f"duplicate key '{key}' (it is already set above)",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    field=dotted((*path, key)),
+                    hint="remove one of the two entries",
+                )
+            result[key] = _walk(loader, value_node, (*path, key), file, source)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(loader, item, (*path, i), file, source) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
+    """Parse YAML text safely, recording the line of every field."""
+    source = Source()
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        value = None if node is None else _walk(loader, node, (), file, source)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+    finally:
+        loader.dispose()
+    return value, source
+
+
+def read_yaml_file(path: Path) -> tuple[dict[str, Any], Source]:
+    """Read one recipe file (no `extends` processing)."""
+    file = str(path)
+    try:
+        raw_bytes = path.read_bytes()
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {path}", hint="check the path") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path} is a folder, not a recipe file") from None
+    try:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecipeError("the recipe is not UTF-8 text", file=file) from None
+    value, source = parse_yaml(text, file)
+    if value is None:
+        raise RecipeError("the recipe is empty", file=file, hint="a recipe needs at least `data` and `model`")
+    if not isinstance(value, dict):
+        raise RecipeError(
+            f"a recipe must be a mapping of fields, got a {type(value).__name__}", file=file, line=1
+        )
+    return value, source
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`: mappings merge key by key, everything else is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Source]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise RecipeError(f"`extends` forms a cycle: {cycle}", file=str(chain[-1]), field="extends")
+    raw, source = read_yaml_file(path)
+    parent_name = raw.get("extends")
+    if parent_name is None:
+        return raw, source
+    if not isinstance(parent_name, str):
+        raise source.error(("extends",), f"expected a file path, received {parent_name!r}")
+    parent_path = path.parent / parent_name
+    if not parent_path.exists():
+        raise source.error(("extends",), f"parent recipe not found: {parent_path}", hint="paths are relative to this recipe")
+    parent_raw, parent_source = _resolve_extends(parent_path, (*chain, path))
+    merged = deep_merge(parent_raw, raw)
+    merged.pop("extends", None)
+    locations = {**parent_source.locations, **source.locations}
+    return merged, Source(locations)
+
+
+# ----------------------------------------------------------------------------- --set
+def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None:
+    """Apply one `--set a.b.c=VALUE` (VALUE is YAML) to a raw recipe, in place."""
+    key, sep, text = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise RecipeError(
+            f"--set expects FIELD=VALUE, received {assignment!r}", hint="e.g. --set train.epochs=3"
+        )
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"--set {key}: the value {text!r} is not valid YAML ({exc})") from None
+    parts = key.split(".")
+    node: dict[str, Any] = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if isinstance(child, str) and i + 1 == len(parts) - 1:  # e.g. optimizer: adam → {name: adam}
+            child = {"name": child}
+            node[part] = child
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise RecipeError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is {child!r}, not a section")
+        node = child
+    node[parts[-1]] = value
+    source.locations[tuple(parts)] = (f"--set {assignment}", None)
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_names(raw: dict[str, Any], source: Source) -> None:
+    """Unknown model type, loss, optimizer, activation, metric or schedule: a Click-style error."""
+
+    def check(path: Path_, value: Any, table: dict[str, str], what: str) -> None:
+        if isinstance(value, str) and value not in table:
+            raise source.error(path, f"unknown {what}: {not_one_of(value, sorted(table))}")
+
+    model = raw.get("model")
+    if isinstance(model, dict):
+        if "type" not in model:
+            raise source.error(("model",), "`model.type` is missing", hint=f"one of {', '.join(catalog.FAMILIES)}")
+        check(("model", "type"), model["type"], catalog.FAMILIES, "model type")
+        for key in ("activation", "output_activation"):
+            check(("model", key), model.get(key), catalog.ACTIVATIONS, "activation")
+        for part in ("generator", "discriminator"):
+            if isinstance(model.get(part), dict):
+                check(("model", part, "activation"), model[part].get("activation"), catalog.ACTIVATIONS, "activation")
+    train = raw.get("train")
+    if not isinstance(train, dict):
+        return
+    loss = train.get("loss")
+    if isinstance(loss, dict) and "name" in loss:
+        check(("train", "loss", "name"), loss["name"], catalog.LOSSES, "loss")
+    else:
+        check(("train", "loss"), loss, catalog.LOSSES, "loss")
+    optimizer = train.get("optimizer")
+    if isinstance(optimizer, dict):
+        if "name" not in optimizer:
+            raise source.error(("train", "optimizer"), "an optimizer mapping needs `name`", hint="e.g. {name: adam, learning_rate: 0.001}")
+        check(("train", "optimizer", "name"), optimizer["name"], catalog.OPTIMIZERS, "optimizer")
+    else:
+        check(("train", "optimizer"), optimizer, catalog.OPTIMIZERS, "optimizer")
+    schedule = train.get("schedule")
+    if isinstance(schedule, dict):
+        check(("train", "schedule", "name"), schedule.get("name"), catalog.SCHEDULES, "schedule")
+    metrics = train.get("metrics")
+    if isinstance(metrics, list):
+        for i, name in enumerate(metrics):
+            check(("train", "metrics", i), name, catalog.METRICS, "metric")
+
+
+def _schema_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> Path_:
+    """Drop pydantic's union tags (e.g. 'feedforward', 'str', 'dict[str,any]') from an error location."""
+    path: list[Any] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(part, str) and part in MODEL_CLASSES:
+            continue  # discriminated union tag
+        elif isinstance(node, dict) and isinstance(part, str) and not path[-1:] == [part]:
+            path.append(part)  # a missing or unknown field
+            node = None
+        else:
+            continue
+    return tuple(path)
+
+
+def _expected_fields(path: Path_, raw: dict[str, Any]) -> list[str]:
+    """The allowed keys of the section at `path` (for 'did you mean')."""
+    from kproto.recipe import schema
+
+    sections = {
+        (): schema.Recipe,
+        ("data",): schema.Data,
+        ("data", "split"): schema.Split,
+        ("data", "window"): schema.Window,
+        ("data", "augment"): schema.Augment,
+        ("train",): schema.Train,
+        ("train", "early_stopping"): schema.EarlyStopping,
+    }
+    model_type = raw.get("model", {}).get("type") if isinstance(raw.get("model"), dict) else None
+    if model_type in MODEL_CLASSES:
+        sections[("model",)] = MODEL_CLASSES[model_type]
+        if model_type == "gan":
+            sections[("model", "generator")] = schema.GanPart
+            sections[("model", "discriminator")] = schema.GanPart
+    cls = sections.get(path)
+    return sorted(cls.model_fields) if cls else []
+
+
+def _translate(exc: ValidationError, raw: dict[str, Any], source: Source) -> RecipeError:
+    error = exc.errors(include_url=False)[0]
+    path = _schema_path(error["loc"], raw)
+    kind = error["type"]
+    received = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = _expected_fields(path[:-1], raw)
+        message = f"unknown field '{path[-1]}'"
+        if allowed:
+            message += f"; {not_one_of(path[-1], allowed).split(' is ', 1)[1]}"
+            message = message.replace("not one of", "expected one of")
+        return source.error(path, message)
+    if kind == "missing":
+        return source.error(path, "this required field is missing", hint=_missing_hint(path))
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if not isinstance(received, dict):
+        message += f"; received {received!r}"
+    return source.error(path, message)
+
+
+def _missing_hint(path: Path_) -> str | None:
+    hints = {
+        ("data",): "add `data: {path: file.csv, target: column}`",
+        ("model",): "add `model: {type: feedforward}`",
+        ("data", "path"): "add `path:` with the data file, relative to the recipe",
+    }
+    return hints.get(path)
+
+
+def _check_rules(recipe: Recipe, source: Source) -> None:
+    """Cross-field rules that the per-field schema cannot express."""
+    data, model = recipe.data, recipe.model
+    if model.type not in ("autoencoder", "gan") and not data.target:
+        raise source.error(("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict")
+    if data.text and data.window:
+        raise source.error(("data", "window"), "use either `data.text` or `data.window`, not both")
+    if data.features is not None and data.target and data.target in data.features:
+        raise source.error(("data", "features"), f"the target '{data.target}' is also listed as a feature")
+    metrics = recipe.train.metrics or []
+    task = data.task
+    for i, name in enumerate(metrics):
+        if task == "regression" and name in catalog.CLASSIFICATION_METRICS:
+            raise source.error(("train", "metrics", i), f"'{name}' is a classification metric but the task is regression")
+        if task == "classification" and name in catalog.REGRESSION_METRICS - {"mse", "mae"}:
+            raise source.error(("train", "metrics", i), f"'{name}' is a regression metric but the task is classification")
+    loss = recipe.train.loss
+    if isinstance(loss, dict) and "python" not in loss and "name" not in loss:
+        raise source.error(("train", "loss"), "a loss mapping needs `name` (or `python: file.py:function`)")
+
+
+def validate_raw(raw: dict[str, Any], source: Source) -> Recipe:
+    """Check a raw recipe mapping and return the typed recipe."""
+    _check_names(raw, source)
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise _translate(exc, raw, source) from None
+    _check_rules(recipe, source)
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedRecipe:
+    """Load, merge, override and validate a recipe file. Relative data paths become absolute."""
+    path = Path(path)
+    raw, source = _resolve_extends(path)
+    for assignment in overrides:
+        apply_override(raw, source, assignment)
+    recipe = validate_raw(raw, source)
+    if recipe.name is None:
+        recipe.name = path.stem.replace("_", "-")
+    data_path = Path(recipe.data.path).expanduser()
+    if not data_path.is_absolute():
+        data_path = (path.resolve().parent / data_path).resolve()
+    recipe.data.path = str(data_path)
+    return LoadedRecipe(recipe=recipe, raw=raw, source=source, path=path)
+
+
+def recipe_from_dict(raw: dict[str, Any], origin: str = "<recipe>") -> Recipe:
+    """Validate an in-memory recipe mapping (used when a run's saved recipe is reloaded)."""
+    source = Source({(): (origin, None)})
+    return validate_raw(raw, source)
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The fully resolved recipe as YAML text."""
+    data = recipe.model_dump(mode="json", exclude={"extends"})
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

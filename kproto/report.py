@@ -1,0 +1,179 @@
+"""Rich renderables for every command (tables, panels), and the live training view.
+
+Functions here return renderables; the CLI prints them. Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+SPLITS = ("train", "validation", "test")
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3e}"
+        return f"{value:.4f}"
+    return str(value)
+
+
+def header_panel(facts: dict[str, Any]) -> Panel:
+    """The run header: recipe, data, task, model size, device, backend, precision."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column()
+    for key, value in facts.items():
+        if key != "recipe":
+            grid.add_row(key, str(value))
+    return Panel(grid, title=f"kproto train · {facts.get('recipe', '')}", title_align="left", border_style="cyan")
+
+
+def epoch_columns(row: dict[str, Any]) -> list[str]:
+    names = [k for k in row if k not in ("epoch", "learning_rate", "seconds")]
+    train = [k for k in names if not k.startswith("val_")]
+    ordered = []
+    for name in train:
+        ordered.append(name)
+        if f"val_{name}" in names:
+            ordered.append(f"val_{name}")
+    ordered += [k for k in names if k not in ordered]
+    return ["epoch", *ordered, "learning_rate", "seconds"]
+
+
+def epoch_table(history: list[dict[str, Any]], title: str = "Epochs") -> Table:
+    """A row per epoch: each loss and metric, train and validation, the learning rate and seconds."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    if not history:
+        return table
+    columns = epoch_columns(history[-1])
+    for name in columns:
+        table.add_column(name.replace("learning_rate", "lr"), justify="right")
+    for row in history:
+        table.add_row(*(fmt(row.get(c, "")) for c in columns))
+    return table
+
+
+def metrics_table(metrics: dict[str, Any], title: str = "Final metrics") -> Table:
+    """Rows: metrics; columns: train, validation, test."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("metric")
+    splits = [s for s in SPLITS if metrics.get(s)]
+    for split in splits:
+        table.add_column(split, justify="right")
+    names: list[str] = []
+    for split in splits:
+        names += [k for k in metrics[split] if k not in names]
+    for name in names:
+        table.add_row(name, *(fmt(metrics[s].get(name, "")) for s in splits))
+    return table
+
+
+def baselines_table(baselines: dict[str, float]) -> Table:
+    table = Table(title="Baselines (test split)", title_justify="left", header_style="bold")
+    table.add_column("baseline")
+    table.add_column("value", justify="right")
+    for name, value in baselines.items():
+        table.add_row(name.replace("_", " "), fmt(value))
+    return table
+
+
+def single_metrics_table(metrics: dict[str, float], title: str) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, fmt(value))
+    return table
+
+
+def per_class_table(report: dict[str, Any]) -> Table:
+    table = Table(title="Per class (test)", title_justify="left", header_style="bold")
+    for name in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for name, row in report["per_class"].items():
+        table.add_row(name, fmt(row["precision"]), fmt(row["recall"]), fmt(row["f1"]), str(row["support"]))
+    table.add_row("macro F1", "", "", fmt(report["macro_f1"]), "", style="bold")
+    return table
+
+
+def confusion_table(report: dict[str, Any]) -> Table:
+    table = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left", header_style="bold")
+    table.add_column("")
+    for name in report["classes"]:
+        table.add_column(name, justify="right")
+    for name, row in zip(report["classes"], report["confusion"]):
+        table.add_row(name, *(str(v) for v in row))
+    return table
+
+
+class Reporter:
+    """Receives training events. The silent base is for library use and tests."""
+
+    def header(self, facts: dict[str, Any]) -> None: ...
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
+    def progress(self, done: int, total: int) -> None: ...
+    def epoch_end(self, row: dict[str, Any]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class RichReporter(Reporter):
+    """Header, a progress bar within each epoch and a growing epoch table (live on a terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.history: list[dict[str, Any]] = []
+        self.live_mode = console.is_terminal
+        self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("steps"), TimeElapsedColumn(), console=console, transient=True)
+        self.task = None
+        self.live: Live | None = None
+        self.last_refresh = 0.0
+
+    def header(self, facts: dict[str, Any]) -> None:
+        self.console.print(header_panel(facts))
+        if self.live_mode:
+            self.live = Live(self._view(), console=self.console, refresh_per_second=8, transient=True)
+            self.live.start()
+
+    def _view(self) -> Group:
+        return Group(epoch_table(self.history[-15:]), self.bar)
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task("train", total=steps, epoch=f"{epoch}/{epochs}")
+
+    def progress(self, done: int, total: int) -> None:
+        if self.task is not None and self.live is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def epoch_end(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        if self.live is not None:
+            self.live.update(self._view())
+        else:
+            parts = [f"{k} {fmt(v)}" for k, v in row.items() if k != "epoch"]
+            self.console.print(f"epoch {row['epoch']}: " + "  ".join(parts), highlight=False)
+
+    def message(self, text: str) -> None:
+        if self.live is not None:
+            self.live.console.print(f"[yellow]{text}[/]")
+        else:
+            self.console.print(text, style="yellow")
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+            if self.history:
+                self.console.print(epoch_table(self.history))
+        time.sleep(0)
