@@ -11,10 +11,15 @@ from kproto.errors import KprotoError
 
 # Families whose training wins from the fused JAX engine on in-memory data.
 FUSED_FAMILIES = ("feedforward", "autoencoder")
+# Keras before 3.11 runs code hidden in a .keras file even in safe mode (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906).
+MIN_KERAS = (3, 11)
 
 
 def installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a dotted name whose parent package is absent
+        return False
 
 
 def choose_backend(requested: str | None, recipe: Any | None = None) -> str:
@@ -38,13 +43,36 @@ def _prefers_jax(recipe: Any) -> bool:
     train = recipe.train
     if train.engine == "fused":
         return True
+    if train.distribute == "data_parallel":  # keras.distribution.DataParallel runs on JAX only
+        return True
     if train.engine == "fit" or train.distribute in ("mirrored", "multi_worker"):
         return False
     return recipe.model.type in FUSED_FAMILIES and not getattr(recipe.model, "convolutional", False)
 
 
+def check_keras_version() -> str:
+    """The installed Keras version, or a KprotoError if it predates the safe_mode fixes (read without importing it)."""
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    wanted = ".".join(map(str, MIN_KERAS))
+    try:
+        found = version("keras")
+    except PackageNotFoundError:
+        raise KprotoError("Keras is not installed", hint=f"pip install 'keras>={wanted}'") from None
+    numbers = tuple(int(part) for part in re.findall(r"\d+", found)[: len(MIN_KERAS)])
+    if numbers < MIN_KERAS:
+        raise KprotoError(
+            f"Keras {found} is too old: before {wanted}, loading a model file can run code hidden in it even in "
+            "safe mode (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906)",
+            hint=f"upgrade Keras: pip install -U 'keras>={wanted}'",
+        )
+    return found
+
+
 def configure(backend: str, device: str = "auto") -> None:
     """Set environment variables Keras and the backends read at import time."""
+    check_keras_version()
     if "keras" in sys.modules:
         current = sys.modules["keras"].backend.backend()
         if current != backend:

@@ -124,6 +124,10 @@ def train(recipe: Path | None, overrides: tuple[str, ...], out: Path, resume: Pa
     loaded = load_recipe(recipe_path, overrides)
     if resume is not None:
         loaded.recipe.name = resume.parent.name
+        if backend is None and (resume / "metrics.json").exists():  # continue on the backend the run started on
+            from kproto.runs import read_json
+
+            backend = read_json(resume / "metrics.json").get("backend")
     _setup_backend(backend, device, loaded.recipe)
     from kproto.report import RichReporter, baselines_table, metrics_table, per_class_table
 
@@ -145,6 +149,13 @@ def train(recipe: Path | None, overrides: tuple[str, ...], out: Path, resume: Pa
     report = result.metrics.get("report", {})
     if "per_class" in report and len(report["per_class"]) <= 20:
         console.print(per_class_table(report))
+    if "reconstruction_mse" in report:  # an autoencoder beside PCA with as many components as its bottleneck
+        from kproto.report import single_metrics_table
+
+        console.print(single_metrics_table(report, "Reconstruction (test split)"))
+    if not getattr(result, "chief", True):
+        console.print("[bold green]Worker finished[/]; the chief wrote the run directory (this worker kept no files)")
+        return
     console.print(f"[bold green]Run saved to[/] {result.run}")
 
 
@@ -196,14 +207,17 @@ def schema(out: Path | None) -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A new file of raw rows with the same columns.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as a JSON object.")
+@click.option("--judge", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="CLASSIFIER_RUN",
+              help="GAN runs: score 1000 generated samples with this classifier run (top-class probability, classes).")
 @BACKEND_OPTION
 @TRUST_OPTION
-def evaluate(path: Path, data: Path | None, as_json: bool, backend: str | None, trust: bool) -> None:
+def evaluate(path: Path, data: Path | None, as_json: bool, judge: Path | None, backend: str | None,
+             trust: bool) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data."""
     _setup_backend(backend or "tensorflow", "auto")
     from kproto.evaluate import evaluate_run
 
-    result = evaluate_run(path, data, trust=trust)
+    result = evaluate_run(path, data, trust=trust, judge=judge)
     if as_json:
         click.echo(json.dumps({**result.metrics, **({"report": result.report} if result.report else {})}, indent=2))
         return
@@ -223,22 +237,39 @@ def evaluate(path: Path, data: Path | None, as_json: bool, backend: str | None, 
 
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="Raw rows to predict.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Raw rows to predict.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write predictions to this CSV (default: print).")
+@click.option("--encode", is_flag=True, help="Autoencoder runs: add the bottleneck codes as columns code_0, code_1, …")
+@click.option("--samples", type=click.IntRange(min=1), metavar="N",
+              help="GAN runs: generate N rows instead of predicting (a PNG grid is written next to --out).")
 @BACKEND_OPTION
 @TRUST_OPTION
-def predict(path: Path, data: Path, out: Path | None, backend: str | None, trust: bool) -> None:
-    """Predictions for the rows of --data as CSV (original labels; class probabilities)."""
+def predict(path: Path, data: Path | None, out: Path | None, encode: bool, samples: int | None, backend: str | None,
+            trust: bool) -> None:
+    """Predictions for the rows of --data as CSV (original labels; class probabilities), or --samples N from a GAN."""
+    if (data is None) == (samples is None):
+        raise click.UsageError("give --data FILE (rows to predict) or --samples N (a GAN run), not both or neither")
     _setup_backend(backend or "tensorflow", "auto")
-    from kproto.predict import predict_run
+    if samples is not None:
+        from kproto.gan import sample_run
 
-    frame = predict_run(path, data, trust=trust)
+        generated = sample_run(path, samples, trust=trust)
+        frame = generated.frame
+        grid = out.with_suffix(".png") if out else None
+    else:
+        from kproto.predict import predict_run
+
+        frame = predict_run(path, data, trust=trust, encode=encode)
+        grid = None
     text = frame.to_csv(index=False)
     if out:
         from kproto.runs import atomic_write_text
 
         atomic_write_text(out, text)
-        click.echo(f"wrote {len(frame)} predictions to {out}", err=True)
+        if grid is not None:
+            generated.grid(grid, f"{samples} samples")
+        what = "samples" if samples else "predictions"
+        click.echo(f"wrote {len(frame)} {what} to {out}" + (f" and {grid}" if grid else ""), err=True)
     else:
         click.echo(text, nl=False)
 
@@ -256,6 +287,11 @@ def export(path: Path, fmt: str, out: Path | None, trust: bool) -> None:
     result = export_run(path, fmt, out, trust=trust)
     click.echo(f"exported {fmt} to {result.path}")
     click.echo(f"checked on {result.samples} samples: largest absolute difference {result.max_abs_diff:.3g} (tolerance {result.tolerance:g})")
+
+
+from kproto.cli_workflow import register as _register_workflow  # noqa: E402 - runs, sweep, plot, new, list, summary
+
+_register_workflow(cli)
 
 
 def main() -> None:

@@ -28,11 +28,48 @@ def _targets(dataset: Any, name: str, label_mode: str) -> tuple[np.ndarray, np.n
 
 def evaluate_splits(model: Any, dataset: Any, label_mode: str, batch_size: int) -> dict[str, Any]:
     """{'train': {...}, 'validation': {...}, 'test': {...}} plus task-specific reports on the test split."""
+    if dataset.info.task == "generation":
+        from kproto.gan import generation_metrics
+
+        return generation_metrics(model, dataset)
+    from kproto.engines.streaming import is_streamed
+
+    if is_streamed(dataset.x_train):
+        return _evaluate_streamed(model, dataset, label_mode, batch_size)
     results: dict[str, Any] = {}
     for name in ("train", "validation", "test"):
         x, y = _targets(dataset, name, label_mode)
         results[name] = evaluate_arrays(model, x, y, batch_size)
-    extra = task_report(model, dataset.info, dataset.x_test, dataset.y_test, batch_size)
+    reconstruction = dataset.info.task == "reconstruction"
+    y_test = dataset.x_test if reconstruction else dataset.y_test
+    extra = task_report(model, dataset.info, dataset.x_test, y_test, batch_size)
+    if reconstruction and extra and "pca_mse" in dataset.baselines:
+        extra["pca_mse"] = dataset.baselines["pca_mse"]
+    if extra:
+        results["report"] = extra
+    return results
+
+
+REPORT_ROWS = 100_000  # streamed test splits: the per-class report uses the first rows
+
+
+def _evaluate_streamed(model: Any, dataset: Any, label_mode: str, batch_size: int) -> dict[str, Any]:
+    """Metrics block by block for data on disk; the task report on the first REPORT_ROWS test rows."""
+    from kproto.engines.streaming import evaluate_blocks
+
+    def encode(y: np.ndarray) -> np.ndarray:
+        return encode_labels(y, label_mode, dataset.info.num_classes)
+
+    def evaluate(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return evaluate_arrays(model, x, y, batch_size)
+
+    results: dict[str, Any] = {}
+    for name in ("train", "validation", "test"):
+        x, y = dataset.split(name)
+        results[name] = evaluate_blocks(evaluate, x, y, encode) if len(x) else {}
+    x_head = dataset.x_test[:REPORT_ROWS]
+    y_head = x_head if dataset.y_test is None else dataset.y_test[:REPORT_ROWS]
+    extra = task_report(model, dataset.info, x_head, y_head, batch_size)
     if extra:
         results["report"] = extra
     return results
@@ -87,14 +124,25 @@ class Evaluation:
     task: str = ""
 
 
-def evaluate_run(path: Path, data: Path | None = None, trust: bool = False) -> Evaluation:
-    """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `data`."""
+def evaluate_run(path: Path, data: Path | None = None, trust: bool = False, judge: Path | None = None) -> Evaluation:
+    """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `data`.
+
+    A GAN run is scored on generated samples instead (and by the classifier run `judge`, when given).
+    """
     from kproto.data import Preprocessor, load_dataset, transform_rows
     from kproto.data.readers import read_table
     from kproto.runs import load_keras_model, load_run
 
     run = load_run(path)
     model = load_keras_model(run.model_path, trust=trust)
+    if run.info.task == "generation":
+        from kproto.gan import evaluate_generator
+
+        return evaluate_generator(run, model, judge, trust)
+    if judge is not None:
+        from kproto.errors import KprotoError
+
+        raise KprotoError(f"--judge scores generated samples; {run.path} is a {run.info.task} run", field="--judge")
     pre = Preprocessor.from_dict(run.preprocess)
     label_mode = run.metrics.get("label_mode") or ("sparse" if run.info.task == "classification" else "value")
     batch_size = run.recipe.train.batch_size
@@ -111,6 +159,8 @@ def evaluate_run(path: Path, data: Path | None = None, trust: bool = False) -> E
     y = x if run.info.task == "reconstruction" else y_raw
     metrics = evaluate_arrays(model, x, encode_labels(y, label_mode, run.info.num_classes), batch_size)
     report = task_report(model, run.info, x, y_raw if run.info.task != "reconstruction" else x, batch_size)
+    if run.info.task == "reconstruction" and report and "pca_mse" in baselines:
+        report["pca_mse"] = baselines["pca_mse"]  # PCA with as many components as the bottleneck, same split
     if run.info.task == "classification" and report:
         try:
             from kproto.plots import confusion_matrix

@@ -28,6 +28,10 @@ def sample_inputs(run: Any, model: Any, count: int = 16) -> np.ndarray:
     """Real rows from the run's test split when the data is at hand, else random inputs of the right shape."""
     from kproto.data import Preprocessor, load_dataset
 
+    if run.info.task == "generation":  # a GAN's generator: noise (+ one-hot labels), as `predict --samples` feeds it
+        from kproto.gan import latent_batch
+
+        return latent_batch(model, run.info, count, run.recipe.seed)[0]
     try:
         dataset = load_dataset(run.recipe, Preprocessor.from_dict(run.preprocess))
         x = dataset.x_test if len(dataset.x_test) else dataset.x_train

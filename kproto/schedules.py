@@ -45,8 +45,14 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """1cycle: cosine rise from max/div_factor to max over pct_start of the run, then cosine fall to max/final_div."""
 
-    def __init__(self, max_learning_rate: float, total_steps: int, pct_start: float = 0.3,
-                 div_factor: float = 25.0, final_div_factor: float = 1e4) -> None:
+    def __init__(
+        self,
+        max_learning_rate: float,
+        total_steps: int,
+        pct_start: float = 0.3,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+    ) -> None:
         self.max_learning_rate = float(max_learning_rate)
         self.total_steps = int(total_steps)
         self.pct_start = float(pct_start)
@@ -80,7 +86,7 @@ def _take(args: dict[str, Any], allowed: dict[str, Any], name: str) -> dict[str,
         raise RecipeError(
             f"unknown option(s) {', '.join(map(repr, unknown))} for the '{name}' schedule; "
             f"expected some of {', '.join(map(repr, sorted(allowed)))}",
-            field="train.schedule",
+            field=f"train.schedule.{unknown[0]}",
         )
     return {**allowed, **args}
 
@@ -95,7 +101,11 @@ def build_schedule(spec: Any, learning_rate: float, steps_per_epoch: int, epochs
     spe = max(int(steps_per_epoch), 1)
     schedules = keras.optimizers.schedules
     if name in ("constant", "plateau"):
-        opts = _take(args, {"factor": 0.5, "patience": 3, "min_lr": 1e-6, "monitor": "val_loss"} if name == "plateau" else {}, name)
+        opts = _take(
+            args,
+            {"factor": 0.5, "patience": 3, "min_lr": 1e-6, "monitor": "val_loss"} if name == "plateau" else {},
+            name,
+        )
         schedule: Any = learning_rate
         del opts
     elif name == "step":
@@ -107,7 +117,8 @@ def build_schedule(spec: Any, learning_rate: float, steps_per_epoch: int, epochs
             boundaries, values = list(opts["boundaries"]), list(opts["values"] or [])
             if len(values) != len(boundaries) + 1:
                 raise RecipeError(
-                    f"a step schedule needs one more value than boundaries; received {len(boundaries)} boundaries and {len(values)} values",
+                    "a step schedule needs one more value than boundaries; "
+                    f"received {len(boundaries)} boundaries and {len(values)} values",
                     field="train.schedule.values",
                 )
         if not boundaries:
@@ -116,30 +127,65 @@ def build_schedule(spec: Any, learning_rate: float, steps_per_epoch: int, epochs
             schedule = schedules.PiecewiseConstantDecay([int(b * spe) for b in boundaries], [float(v) for v in values])
     elif name == "exponential":
         opts = _take(args, {"decay_rate": 0.9, "decay_epochs": 1, "staircase": False}, name)
-        schedule = schedules.ExponentialDecay(learning_rate, max(int(opts["decay_epochs"] * spe), 1), opts["decay_rate"], opts["staircase"])
+        schedule = schedules.ExponentialDecay(
+            learning_rate, max(int(opts["decay_epochs"] * spe), 1), opts["decay_rate"], opts["staircase"]
+        )
     elif name == "cosine":
         opts = _take(args, {"alpha": 0.0}, name)
         schedule = schedules.CosineDecay(learning_rate, total, alpha=opts["alpha"])
     elif name == "cosine_restarts":
         opts = _take(args, {"first_decay_epochs": max(epochs // 3, 1), "t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}, name)
         schedule = schedules.CosineDecayRestarts(
-            learning_rate, int(opts["first_decay_epochs"] * spe), t_mul=opts["t_mul"], m_mul=opts["m_mul"], alpha=opts["alpha"]
+            learning_rate,
+            int(opts["first_decay_epochs"] * spe),
+            t_mul=opts["t_mul"],
+            m_mul=opts["m_mul"],
+            alpha=opts["alpha"],
         )
     elif name == "polynomial":
         opts = _take(args, {"end_learning_rate": learning_rate * 0.01, "power": 1.0}, name)
         schedule = schedules.PolynomialDecay(learning_rate, total, opts["end_learning_rate"], opts["power"])
     elif name == "one_cycle":
-        opts = _take(args, {"max_learning_rate": learning_rate * 10, "pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4}, name)
-        schedule = OneCycle(opts["max_learning_rate"], total, opts["pct_start"], opts["div_factor"], opts["final_div_factor"])
+        opts = _take(
+            args,
+            {"max_learning_rate": learning_rate * 10, "pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4},
+            name,
+        )
+        schedule = OneCycle(
+            opts["max_learning_rate"], total, opts["pct_start"], opts["div_factor"], opts["final_div_factor"]
+        )
     else:  # pragma: no cover - the loader checks names
         raise RecipeError(f"unknown schedule '{name}'", field="train.schedule.name")
-    if spec.warmup_epochs:
-        schedule = Warmup(schedule, int(spec.warmup_epochs * spe))
+    if spec.warmup_epochs and name != "plateau":  # plateau warms up per epoch in the training loop
+        schedule = Warmup(schedule, max(int(round(spec.warmup_epochs * spe)), 1))
     return schedule
+
+
+def plateau_warmup_rate(spec: Any, learning_rate: float, epoch: int) -> float | None:
+    """For a `plateau` schedule with warmup_epochs W: the rate of epoch `epoch` (0-based) while it warms up.
+
+    base * (epoch + 1) / W for the first ceil(W) epochs (the last of them reaches the base rate); None afterwards,
+    when the plateau rule alone moves the rate.
+    """
+    if spec is None or spec.name != "plateau" or not spec.warmup_epochs or epoch >= math.ceil(spec.warmup_epochs):
+        return None
+    return float(learning_rate * min(1.0, (epoch + 1) / float(spec.warmup_epochs)))
+
+
+def last_step_rate(optimizer: Any) -> float:
+    """The learning rate the optimizer's most recent step used (what an epoch's row reports)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer under mixed_float16
+    rate = inner._learning_rate
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        step = max(int(keras.ops.convert_to_numpy(inner.iterations)) - 1, 0)
+        return float(keras.ops.convert_to_numpy(rate(step)))
+    return float(keras.ops.convert_to_numpy(inner.learning_rate))
 
 
 def plateau_options(spec: Any) -> dict[str, Any] | None:
     """factor, patience, min_lr and monitor of a `plateau` schedule, or None."""
     if spec is None or spec.name != "plateau":
         return None
-    return _take(dict(spec.model_extra or {}), {"factor": 0.5, "patience": 3, "min_lr": 1e-6, "monitor": "val_loss"}, "plateau")
+    return _take(
+        dict(spec.model_extra or {}), {"factor": 0.5, "patience": 3, "min_lr": 1e-6, "monitor": "val_loss"}, "plateau"
+    )

@@ -16,15 +16,18 @@ from typing import Any, Callable, Iterator
 import keras
 import numpy as np
 
+from kproto.augment import with_augmentation
 from kproto.backend import choose_precision, device_name, versions
-from kproto.compile import CompiledSetup, class_weights, compile_model, encode_labels
+from kproto.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
 from kproto.data import Dataset, load_dataset
+from kproto.engines.streaming import StreamingEngine, epoch_order, is_streamed
+from kproto.distribute import Distribution, make_distribution, scale_learning_rate
 from kproto.errors import KprotoError, TrainingDiverged, TrainingInterrupted
 from kproto.models import build_model
 from kproto.recipe import Recipe, dump_recipe
 from kproto.report import Reporter
 from kproto.runs import RunDir, read_json, save_model_atomic
-from kproto.schedules import plateau_options
+from kproto.schedules import last_step_rate, plateau_options, plateau_warmup_rate
 
 LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "mape", "error", "crossentropy", "hinge", "divergence")
 
@@ -34,6 +37,7 @@ class TrainResult:
     run: Path
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    chief: bool = True  # False on a non-chief worker of a multi-worker run: it wrote nothing lasting
 
 
 @dataclass
@@ -81,7 +85,8 @@ def seed_generators(model: keras.Model) -> list[Any]:
 
 
 def current_learning_rate(optimizer: Any) -> float:
-    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    """The rate the optimizer's latest step used (a schedule is read at that step, not the next one)."""
+    return last_step_rate(optimizer)
 
 
 def choose_engine(recipe: Recipe, dataset: Dataset, device: str) -> str:
@@ -90,6 +95,11 @@ def choose_engine(recipe: Recipe, dataset: Dataset, device: str) -> str:
     backend = keras.backend.backend()
     if requested == "fused" and backend != "jax":
         raise KprotoError("train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit")
+    if recipe.model.type == "gan":  # adversarial steps: kproto.gan.GanEngine (TensorFlow)
+        if requested == "fused":
+            raise KprotoError("a GAN trains with its own adversarial engine, not fused", field="train.engine",
+                              hint="use engine: auto")
+        return "gan"
     if requested != "auto":
         return requested
     if backend != "jax" or recipe.model.type == "gan" or recipe.train.distribute != "none":
@@ -99,13 +109,18 @@ def choose_engine(recipe: Recipe, dataset: Dataset, device: str) -> str:
     return "fused" if recipe.model.type in FUSED_FAMILIES and dataset.info.kind == "tabular" else "fit"
 
 
-def _make_engine(name: str, model: keras.Model, batch_size: int, should_stop: Callable[[], bool]) -> Any:
+def _make_engine(name: str, model: keras.Model, batch_size: int, should_stop: Callable[[], bool],
+                 distribution: Any = None) -> Any:
     if name == "fused":
         from kproto.engines.fused import FusedEngine
 
         engine = FusedEngine(model, batch_size)
         engine.should_stop = should_stop
         return engine
+    if distribution is not None and distribution.mode != "none":  # kproto.distribute: data-parallel replicas
+        from kproto.engines.distributed import distributed_engine
+
+        return distributed_engine(distribution, model, batch_size, should_stop)
     from kproto.engines.fit import FitEngine
 
     return FitEngine(model, batch_size, should_stop)
@@ -146,6 +161,7 @@ class Trainer:
         self.device_request = device
         self.recipe_dir = recipe_dir
         self.stop = StopFlag()
+        self.dist = Distribution()
 
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, str]:
@@ -157,13 +173,15 @@ class Trainer:
         keras.mixed_precision.set_dtype_policy(self.precision)
         dataset = load_dataset(recipe)
         engine_name = choose_engine(recipe, dataset, device)
-        model = build_model(recipe.model, dataset.info)
+        model = build_model(model_spec_for(recipe), dataset.info)
+        if recipe.model.type != "gan":
+            model = with_augmentation(model, recipe.data.augment, dataset.info)
         steps = max(math.ceil(len(dataset.x_train) / recipe.train.batch_size), 1)
         jit = recipe.train.jit_compile
         if jit == "auto":
             jit = "auto" if device == "gpu" else (keras.backend.backend() == "jax")
         setup = compile_model(
-            model, recipe, dataset.info, steps, allow_code=self.allow_code, base=self.recipe_dir,
+            model, scale_learning_rate(recipe, self.dist.lr_factor), dataset.info, steps, allow_code=self.allow_code, base=self.recipe_dir,
             jit_compile=jit, steps_per_execution=_steps_per_execution(recipe, engine_name),
         )
         return dataset, model, setup, engine_name
@@ -177,7 +195,7 @@ class Trainer:
             "input": f"{info.kind} {tuple(info.input_shape)}",
             "task": info.task + (f" ({info.num_classes} classes)" if info.num_classes else ""),
             "model": f"{self.recipe.model.type}, {model.count_params():,} parameters",
-            "loss": setup.loss_name,
+            "loss": setup.loss_name if engine != "gan" else "adversarial (binary cross-entropy on logits)",
             "optimizer": f"{self._optimizer_name()} (learning rate {setup.learning_rate:g})",
             "schedule": self.recipe.train.schedule.name if self.recipe.train.schedule else "constant",
             "backend": keras.backend.backend(),
@@ -185,6 +203,7 @@ class Trainer:
             "precision": self.precision,
             "engine": engine,
             "seed": self.recipe.seed,
+            **self.dist.facts(),
         }
 
     def _optimizer_name(self) -> str:
@@ -193,21 +212,33 @@ class Trainer:
 
     # ------------------------------------------------------------------ main
     def run(self, resume: Path | None = None) -> TrainResult:
-        dataset, model, setup, engine_name = self._prepare()
+        self.dist = make_distribution(self.recipe)  # first: multi-worker collectives are set up before any op runs
+        try:
+            return self._run(resume)
+        finally:
+            self.dist.cleanup()
+
+    def _run(self, resume: Path | None) -> TrainResult:
+        with self.dist.scope():  # build and compile under the strategy
+            dataset, model, setup, engine_name = self._prepare()
         recipe = self.recipe
         if resume is None:
-            run = RunDir.create(self.out, recipe.name)
+            run = RunDir.create(self.dist.output_folder(self.out), recipe.name)
             state = Checkpoint()
             run.write_text("recipe.yaml", dump_recipe(recipe))
             run.write_json("preprocess.json", {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
         else:
-            run = RunDir(Path(resume))
-            state = self._load_checkpoint(run, model)
+            run = RunDir(self.dist.resume_folder(Path(resume)))
+            run.remove_temporaries()  # half-written files of a killed save
+            with self.dist.scope():  # the optimizer's variables are created under the strategy too
+                state = self._load_checkpoint(run, model)
+            run.write_text("recipe.yaml", dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
         facts = self._facts(dataset, model, setup, engine_name, run)
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
         run.update_metrics(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), seed=recipe.seed,
                            backend=facts["backend"], device=self.device, precision=self.precision, engine=engine_name,
-                           parameters=model.count_params(), baselines=dataset.baselines, versions=versions())
+                           parameters=model.count_params(), baselines=dataset.baselines, versions=versions(),
+                           **self.dist.metrics())
         self.reporter.header(facts)
         try:
             with _signals(self.stop):
@@ -224,25 +255,42 @@ class Trainer:
                                failure=f"{type(exc).__name__}: {exc}"[:500])
             raise
         metrics = self._finish(run, dataset, model, setup, engine_name, state, time.time() - started)
-        return TrainResult(run.path, metrics, state.history)
+        return TrainResult(run.path, metrics, state.history, chief=self.dist.is_chief)
 
     def _loop(self, run: RunDir, dataset: Dataset, model: keras.Model, setup: CompiledSetup, engine_name: str,
               state: Checkpoint) -> Checkpoint:
         recipe = self.recipe
         train = recipe.train
-        engine = _make_engine(engine_name, model, train.batch_size, self.stop)
+        if engine_name == "gan":
+            from kproto.gan import GanEngine
+
+            engine = GanEngine.for_run(recipe, dataset, model, run.path, self.stop)
+        else:
+            engine = _make_engine(engine_name, model, train.batch_size, self.stop, self.dist)
         info = dataset.info
-        y_train = encode_labels(dataset.y_train if info.task != "reconstruction" else dataset.x_train, setup.label_mode, info.num_classes)
-        y_val = encode_labels(dataset.y_val if info.task != "reconstruction" else dataset.x_val, setup.label_mode, info.num_classes)
+        if is_streamed(dataset.x_train):  # data on disk: blocks, labels encoded per block
+            engine = StreamingEngine(engine, lambda y: encode_labels(y, setup.label_mode, info.num_classes))
+            y_train, y_val = dataset.y_train, dataset.y_val
+        else:
+            y_train = encode_labels(dataset.y_train if info.task != "reconstruction" else dataset.x_train, setup.label_mode, info.num_classes)
+            y_val = encode_labels(dataset.y_val if info.task != "reconstruction" else dataset.x_val, setup.label_mode, info.num_classes)
         weights = class_weights(train.class_weight, dataset.y_train, info.class_names or []) if info.task == "classification" else None
         has_val = len(dataset.x_val) > 0
         stopping = train.early_stopping
         monitor = (stopping.monitor if stopping else "val_loss") if has_val else "loss"
+        if engine_name == "gan":  # adversarial losses don't track sample quality: no early stopping, keep the last epoch
+            stopping, monitor = None, "g_loss"
         plateau = plateau_options(train.schedule)
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
         best_weights = None
+        from kproto.eventlog import EventLog
+
+        events = EventLog(run.path / "tensorboard")  # TensorBoard scalars, one append per epoch
         for epoch in range(state.epoch, train.epochs):
-            order = np.random.default_rng([recipe.seed, epoch]).permutation(len(dataset.x_train))
+            warm = plateau_warmup_rate(train.schedule, setup.learning_rate, epoch)
+            if warm is not None:
+                model.optimizer.learning_rate = warm
+            order = epoch_order(dataset.x_train, recipe.seed, epoch)
             self.reporter.epoch_start(epoch + 1, train.epochs, steps)
             began = time.perf_counter()
             logs = engine.train_epoch(dataset.x_train, y_train, order, weights, self.reporter.progress)
@@ -273,11 +321,14 @@ class Trainer:
                 save_model_atomic(model, run.path / "model.keras")
             else:
                 state.wait += 1
-            if plateau is not None:
+            if plateau is not None and plateau_warmup_rate(train.schedule, setup.learning_rate, epoch) is None:
                 self._plateau_step(model, plateau, row, state)
             state.epoch = epoch + 1
             state.history.append(row)
+            events.epoch(row)
             self._save_checkpoint(run, model, state)
+            if hasattr(engine, "end_epoch"):  # the GAN engine saves its discriminator and sample grids
+                engine.end_epoch(state.epoch, train.epochs)
             self.reporter.epoch_end(row)
             if stopping and state.wait >= stopping.patience:
                 self.reporter.message(f"early stopping: {monitor} has not improved for {stopping.patience} epochs (best: epoch {state.best_epoch})")
@@ -350,15 +401,25 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ final
+    def _local_copy(self, model: keras.Model, dataset: Dataset) -> keras.Model:
+        """The trained model outside the strategy: every worker evaluates the full splits alone (same numbers)."""
+        local = keras.models.clone_model(model)
+        local.set_weights(model.get_weights())
+        compile_model(local, self.recipe, dataset.info, 1, allow_code=self.allow_code, base=self.recipe_dir,
+                      jit_compile=False)
+        return local
+
     def _finish(self, run: RunDir, dataset: Dataset, model: keras.Model, setup: CompiledSetup, engine_name: str,
                 state: Checkpoint, seconds: float) -> dict[str, Any]:
         from kproto.evaluate import evaluate_splits
 
+        if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
+            model = self._local_copy(model, dataset)
         results = evaluate_splits(model, dataset, setup.label_mode, self.recipe.train.batch_size)
         metrics = run.update_metrics(
             status="completed", **results, epochs=state.epoch, best_epoch=state.best_epoch,
             seconds=round(seconds, 3), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            label_mode=setup.label_mode,
+            label_mode=setup.label_mode, outputs=setup.outputs,
         )
         try:
             from kproto.plots import learning_curves

@@ -232,6 +232,8 @@ def test_rejects_bad_input(data: dict[str, np.ndarray]) -> None:
         engine.train_epoch(data["x"], data["y"][:10], data["order"])
     with pytest.raises(ValueError, match="1-D integer"):
         engine.train_epoch(data["x"], data["y"], data["order"].astype(float))
+    with pytest.raises(ValueError, match="outside"):
+        engine.train_epoch(data["x"], data["y"], data["order"] + 1)
     uncompiled = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="compiled"):
         FusedEngine(uncompiled, BATCH)

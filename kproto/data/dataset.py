@@ -137,6 +137,10 @@ def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Da
 
     With a saved `preprocessor`, nothing is refitted: the same seed gives the same rows in each split.
     """
+    from kproto.data.streaming import load_streaming, wants_streaming
+
+    if wants_streaming(recipe):
+        return load_streaming(recipe, preprocessor)
     frame = load_frame(recipe)
     if frame is None:
         return _image_folder_dataset(recipe)
@@ -181,7 +185,21 @@ def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Da
     info = _info(pre, arrays, task, kind, recipe)
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.baselines = _baselines(dataset)
+    if task == "reconstruction" and len(dataset.x_test):
+        components = getattr(recipe.model, "bottleneck", 16)
+        dataset.baselines["pca_mse"] = pca_reconstruction_mse(dataset.x_train, dataset.x_test, components)
     return dataset
+
+
+def pca_reconstruction_mse(x_train: np.ndarray, x_test: np.ndarray, components: int) -> float:
+    """Test MSE of PCA with `components` components fitted on the training rows (the autoencoder's baseline)."""
+    train = x_train.reshape(len(x_train), -1).astype(np.float64)
+    test = x_test.reshape(len(x_test), -1).astype(np.float64)
+    mean = train.mean(axis=0)
+    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+    basis = vt[:components]
+    rebuilt = (test - mean) @ basis.T @ basis + mean
+    return float(np.mean((rebuilt - test) ** 2))
 
 
 def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, recipe: Recipe) -> DataInfo:

@@ -70,11 +70,13 @@ def _take(data: Batch, idx: Any) -> Batch:
 class FusedEngine:
     """Trains a compiled Keras model one epoch at a time as a single jitted `jax.lax.scan`.
 
-    Each epoch runs as `chunks` equal scan calls (one compiled program, reused every epoch) plus,
-    when the data size is not a multiple of `batch_size`, one jitted step for the last partial
-    batch — exactly the batches `model.fit(..., shuffle=False)` would see on `x[order]`.
-    `trace_count` counts how many times a function was traced (i.e. compiled); it must not grow
-    after the first epoch / first evaluation of a given data size.
+    Each epoch runs as at most `chunks` calls of one compiled scan over equal runs of full batches
+    (steps past the end of the last run are padding, skipped with `lax.cond`) plus, when the data
+    size is not a multiple of `batch_size`, one jitted step for the last partial batch: exactly
+    the batches `model.fit(..., shuffle=False)` would see on `x[order]`. Each step is the model's
+    own stateless JAX `train_step`, so losses, metrics, regularization, loss scaling, schedules
+    and dropout RNG threading are Keras's. `trace_count` counts traces (each one is a compile);
+    it must not grow after the first epoch / first evaluation of a given data size.
     """
 
     def __init__(self, model: keras.Model, batch_size: int, chunks: int = 10) -> None:
@@ -117,6 +119,8 @@ class FusedEngine:
         n = int(order.shape[0])
         if n == 0:
             raise ValueError("cannot train an epoch on zero rows")
+        if int(order.min()) < 0 or int(order.max()) >= int(np.shape(x)[0]):
+            raise ValueError(f"order holds row indices outside [0, {np.shape(x)[0]})")
         self._prepare(x, y, sample_weight)
         bs = self.batch_size
         n_full, rem = divmod(n, bs)

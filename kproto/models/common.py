@@ -9,12 +9,16 @@ import keras
 from kproto.errors import RecipeError
 
 
-def layer_kwargs(spec: Any) -> dict[str, Any]:
-    """Kernel/bias/activity regularizers from the spec's l1, l2 and `regularize` fields."""
-    if not (spec.l1 or spec.l2):
+def layer_kwargs(spec: Any, name: str | None = None) -> dict[str, Any]:
+    """Kernel/bias/activity regularizers for the layer `name`: its `model.layer_regularizers` entry if it has one,
+    else the model-wide l1, l2 and `regularize` fields. Families pass the name they give the layer."""
+    own = (getattr(spec, "layer_regularizers", None) or {}).get(name) if name else None
+    source = own if own is not None else spec
+    if not (source.l1 or source.l2):
         return {}
-    make = lambda: keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2)  # noqa: E731
-    return {f"{where}_regularizer": make() for where in spec.regularize}
+    return {
+        f"{where}_regularizer": keras.regularizers.L1L2(l1=source.l1, l2=source.l2) for where in source.regularize
+    }
 
 
 def activation(name: str, field: str = "model.activation") -> str:
@@ -24,6 +28,26 @@ def activation(name: str, field: str = "model.activation") -> str:
         return name
     except ValueError:
         raise RecipeError(f"unknown activation '{name}'", field=field) from None
+
+
+@keras.saving.register_keras_serializable(package="kproto")
+class GatedLinearUnit(keras.layers.Layer):
+    """The glu activation as a layer that reports its real output width (half the input's)."""
+
+    def call(self, inputs: Any) -> Any:
+        return keras.activations.glu(inputs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        last = input_shape[-1]
+        return (*input_shape[:-1], None if last is None else last // 2)
+
+
+def activation_layer(name: str, field: str = "model.activation", layer_name: str | None = None) -> keras.layers.Layer:
+    """A layer applying the activation `name`; glu (which halves the width) gets a layer that says so."""
+    checked = activation(name, field)
+    if checked == "glu":
+        return GatedLinearUnit(name=layer_name)
+    return keras.layers.Activation(checked, name=layer_name)
 
 
 def output_head(x: Any, info: Any, spec: Any) -> Any:

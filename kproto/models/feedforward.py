@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from kproto.models.common import activation, layer_kwargs, normalization, output_head
+from kproto.models.common import activation_layer, layer_kwargs, normalization, output_head
 
 
 def build(spec, info) -> keras.Model:
@@ -12,11 +12,11 @@ def build(spec, info) -> keras.Model:
     inputs = keras.Input(shape=info.input_shape, name="features")
     x = keras.layers.Flatten()(inputs) if len(info.input_shape) > 1 else inputs
     for i, units in enumerate(spec.units):
-        x = keras.layers.Dense(units, name=f"dense_{i}", **layer_kwargs(spec))(x)
+        x = keras.layers.Dense(units, name=f"dense_{i}", **layer_kwargs(spec, f"dense_{i}"))(x)
         norm = normalization(spec.normalization)
         if norm is not None:
             x = norm(x)
-        x = keras.layers.Activation(activation(spec.activation))(x)
+        x = activation_layer(spec.activation)(x)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout)(x)
     return keras.Model(inputs, output_head(x, info, spec), name="feedforward")

@@ -22,6 +22,7 @@ class Source:
     """Where each field of a raw recipe came from: path tuple → (file, line)."""
 
     locations: dict[Path_, tuple[str, int | None]] = field(default_factory=dict)
+    values: int = 0  # YAML nodes read so far (aliases nested in aliases can expand exponentially)
 
     def locate(self, path: Path_) -> tuple[str | None, int | None]:
         """The file and line of the longest known prefix of `path`."""
@@ -57,6 +58,10 @@ def _yaml_error(exc: yaml.YAMLError, file: str) -> RecipeError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
     problem = getattr(exc, "problem", None) or str(exc)
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None and "end of stream" in problem:  # an unclosed quote: point at its start
+        line = context_mark.line + 1
+        problem = f"{problem} {context} that starts on this line"
     hint = "check indentation, colons and quotes around this line"
     if "'\\t'" in problem or "\t" in problem:
         problem = "a tab character is used for indentation; YAML allows only spaces"
@@ -67,9 +72,18 @@ def _yaml_error(exc: yaml.YAMLError, file: str) -> RecipeError:
 
 
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+MAX_VALUES = 100_000
 
 
 def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, file: str, source: Source) -> Any:
+    source.values += 1
+    if source.values > MAX_VALUES:
+        raise RecipeError(
+            f"the recipe expands to more than {MAX_VALUES:,} values",
+            file=file,
+            line=node.start_mark.line + 1,
+            hint="YAML aliases (*name) that repeat other aliases multiply; write the values out instead",
+        )
     source.locations[path] = (file, node.start_mark.line + 1)
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
         raise RecipeError(
@@ -95,6 +109,7 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, file: str, sour
                     hint="remove one of the two entries",
                 )
             result[key] = _walk(loader, value_node, (*path, key), file, source)
+            source.locations[(*path, key)] = (file, key_node.start_mark.line + 1)  # point at the key, not its block
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_walk(loader, item, (*path, i), file, source) for i, item in enumerate(node.value)]
@@ -161,8 +176,17 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str
     if not isinstance(parent_name, str):
         raise source.error(("extends",), f"expected a file path, received {parent_name!r}")
     parent_path = path.parent / parent_name
-    if not parent_path.exists():
-        raise source.error(("extends",), f"parent recipe not found: {parent_path}", hint="paths are relative to this recipe")
+    try:
+        found = parent_path.is_file()
+    except (OSError, ValueError):  # e.g. a NUL byte or an over-long name
+        found = False
+    if not found:
+        raise source.error(("extends",), f"parent recipe not found: {parent_path}",
+                           hint="paths are relative to this recipe")
+    if parent_path.resolve() in (*chain, path):
+        cycle = " -> ".join(p.name for p in (*chain, path, parent_path.resolve()))
+        raise source.error(("extends",), f"`extends` forms a cycle: {cycle}",
+                           hint="a recipe cannot extend itself or one of the recipes that extend it")
     parent_raw, parent_source = _resolve_extends(parent_path, (*chain, path))
     merged = deep_merge(parent_raw, raw)
     merged.pop("extends", None)
@@ -171,6 +195,14 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str
 
 
 # ----------------------------------------------------------------------------- --set
+# fields that are either a name or a {name: ..., options} mapping
+NAMED_SECTIONS = {("train", "optimizer"), ("train", "loss"), ("train", "schedule")}
+
+
+# Sections whose default is a bare name: `--set train.optimizer.learning_rate=0.01` starts from {name: adam}.
+NAMED_DEFAULTS = {("train", "optimizer"): "adam", ("train", "loss"): "auto"}
+
+
 def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None:
     """Apply one `--set a.b.c=VALUE` (VALUE is YAML) to a raw recipe, in place."""
     key, sep, text = assignment.partition("=")
@@ -187,11 +219,13 @@ def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None
     node: dict[str, Any] = raw
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
-        if isinstance(child, str) and i + 1 == len(parts) - 1:  # e.g. optimizer: adam → {name: adam}
+        named = tuple(parts[: i + 1]) in NAMED_SECTIONS
+        if isinstance(child, str) and named and i + 1 == len(parts) - 1:  # e.g. optimizer: adam → {name: adam}
             child = {"name": child}
             node[part] = child
         if child is None:
-            child = node[part] = {}
+            default = NAMED_DEFAULTS.get(tuple(parts[: i + 1]))  # e.g. the default optimizer: adam → {name: adam}
+            child = node[part] = {"name": default} if default else {}
         if not isinstance(child, dict):
             raise RecipeError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is {child!r}, not a section")
         node = child
@@ -203,7 +237,10 @@ def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None
 def _check_names(raw: dict[str, Any], source: Source) -> None:
     """Unknown model type, loss, optimizer, activation, metric or schedule: a Click-style error."""
 
-    def check(path: Path_, value: Any, table: dict[str, str], what: str) -> None:
+    def check(path: Path_, value: Any, table: dict[str, str], what: str, name_only: bool = False) -> None:
+        if name_only and not isinstance(value, str):
+            raise source.error(path, f"expected the {what} as a name, received {value!r}",
+                               hint=f"one of {', '.join(sorted(table)[:12])}")
         if isinstance(value, str) and value not in table:
             raise source.error(path, f"unknown {what}: {not_one_of(value, sorted(table))}")
 
@@ -211,7 +248,7 @@ def _check_names(raw: dict[str, Any], source: Source) -> None:
     if isinstance(model, dict):
         if "type" not in model:
             raise source.error(("model",), "`model.type` is missing", hint=f"one of {', '.join(catalog.FAMILIES)}")
-        check(("model", "type"), model["type"], catalog.FAMILIES, "model type")
+        check(("model", "type"), model["type"], catalog.FAMILIES, "model type", name_only=True)
         for key in ("activation", "output_activation"):
             check(("model", key), model.get(key), catalog.ACTIVATIONS, "activation")
         for part in ("generator", "discriminator"):
@@ -222,19 +259,32 @@ def _check_names(raw: dict[str, Any], source: Source) -> None:
         return
     loss = train.get("loss")
     if isinstance(loss, dict) and "name" in loss:
-        check(("train", "loss", "name"), loss["name"], catalog.LOSSES, "loss")
+        check(("train", "loss", "name"), loss["name"], catalog.LOSSES, "loss", name_only=True)
     else:
         check(("train", "loss"), loss, catalog.LOSSES, "loss")
     optimizer = train.get("optimizer")
     if isinstance(optimizer, dict):
         if "name" not in optimizer:
-            raise source.error(("train", "optimizer"), "an optimizer mapping needs `name`", hint="e.g. {name: adam, learning_rate: 0.001}")
-        check(("train", "optimizer", "name"), optimizer["name"], catalog.OPTIMIZERS, "optimizer")
+            raise source.error(("train", "optimizer"), "an optimizer mapping needs `name`",
+                               hint="e.g. {name: adam, learning_rate: 0.001}")
+        check(("train", "optimizer", "name"), optimizer["name"], catalog.OPTIMIZERS, "optimizer", name_only=True)
+        rate = optimizer.get("learning_rate")
+        number = isinstance(rate, (int, float)) and not isinstance(rate, bool)
+        if "learning_rate" in optimizer and not (number and 0 < rate < float("inf")):
+            raise source.error(("train", "optimizer", "learning_rate"),
+                               f"the learning rate must be a positive number; received {rate!r}",
+                               hint="e.g. learning_rate: 0.001")
     else:
         check(("train", "optimizer"), optimizer, catalog.OPTIMIZERS, "optimizer")
     schedule = train.get("schedule")
     if isinstance(schedule, dict):
         check(("train", "schedule", "name"), schedule.get("name"), catalog.SCHEDULES, "schedule")
+    stopping = train.get("early_stopping")
+    monitor = stopping.get("monitor") if isinstance(stopping, dict) else None
+    if isinstance(monitor, str) and not monitor.endswith("loss"):  # a typo would only show after the first epoch
+        logged = ["loss", *catalog.METRICS]
+        choices = dict.fromkeys([*logged, *(f"val_{name}" for name in logged)], "")
+        check(("train", "early_stopping", "monitor"), monitor, choices, "monitored value")
     metrics = train.get("metrics")
     if isinstance(metrics, list):
         for i, name in enumerate(metrics):
@@ -320,7 +370,8 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
     """Cross-field rules that the per-field schema cannot express."""
     data, model = recipe.data, recipe.model
     if model.type not in ("autoencoder", "gan") and not data.target:
-        raise source.error(("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict")
+        raise source.error(("data",), f"`data.target` is required for a {model.type} model",
+                           hint="name the column to predict")
     if data.text and data.window:
         raise source.error(("data", "window"), "use either `data.text` or `data.window`, not both")
     if data.features is not None and data.target and data.target in data.features:
@@ -329,9 +380,11 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
     task = data.task
     for i, name in enumerate(metrics):
         if task == "regression" and name in catalog.CLASSIFICATION_METRICS:
-            raise source.error(("train", "metrics", i), f"'{name}' is a classification metric but the task is regression")
+            raise source.error(("train", "metrics", i),
+                               f"'{name}' is a classification metric but the task is regression")
         if task == "classification" and name in catalog.REGRESSION_METRICS - {"mse", "mae"}:
-            raise source.error(("train", "metrics", i), f"'{name}' is a regression metric but the task is classification")
+            raise source.error(("train", "metrics", i),
+                               f"'{name}' is a regression metric but the task is classification")
     loss = recipe.train.loss
     if isinstance(loss, dict) and "python" not in loss and "name" not in loss:
         raise source.error(("train", "loss"), "a loss mapping needs `name` (or `python: file.py:function`)")
@@ -357,9 +410,19 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     recipe = validate_raw(raw, source)
     if recipe.name is None:
         recipe.name = path.stem.replace("_", "-")
-    data_path = Path(recipe.data.path).expanduser()
+    if "\x00" in recipe.data.path or not recipe.data.path.strip():
+        raise source.error(("data", "path"), f"{recipe.data.path!r} is not a usable file path",
+                           hint="name a .csv, .tsv, .parquet or .npz file, or an image folder")
+    data_path = Path(recipe.data.path)
+    try:
+        data_path = data_path.expanduser()
+    except RuntimeError:  # ~user that does not exist: keep the path as written; reading it reports it missing
+        pass
     if not data_path.is_absolute():
-        data_path = (path.resolve().parent / data_path).resolve()
+        # relative to the recipe file that wrote data.path (a parent's path stays relative to the parent)
+        written_in, _ = source.locate(("data", "path"))
+        origin = Path(written_in) if written_in and Path(written_in).is_file() else path.resolve()
+        data_path = (origin.resolve().parent / data_path).resolve()
     recipe.data.path = str(data_path)
     return LoadedRecipe(recipe=recipe, raw=raw, source=source, path=path)
 

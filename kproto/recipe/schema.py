@@ -77,6 +77,14 @@ class Data(Strict):
 Regularizer = dict[str, float]
 
 
+class LayerRegularizer(Strict):
+    l1: Annotated[float, Field(ge=0)] = Field(0.0, description="L1 penalty.")
+    l2: Annotated[float, Field(ge=0)] = Field(0.0, description="L2 penalty.")
+    regularize: list[Literal["kernel", "bias", "activity"]] = Field(
+        ["kernel"], description="Where l1/l2 apply in this layer: kernel, bias and/or activity."
+    )
+
+
 class ModelBase(Strict):
     activation: str = Field("relu", description="Any Keras activation by name.")
     dropout: Fraction = Field(0.0, description="Dropout rate between layers.")
@@ -86,6 +94,9 @@ class ModelBase(Strict):
         ["kernel"], description="Where l1/l2 apply: kernel, bias and/or activity."
     )
     output_activation: str | None = Field(None, description="Override the output activation chosen from the task.")
+    layer_regularizers: dict[str, LayerRegularizer] = Field(
+        {}, description="Per-layer penalties by layer name, replacing l1/l2 there, e.g. {dense_0: {l2: 0.01}}."
+    )
 
 
 class Feedforward(ModelBase):

@@ -1,0 +1,5 @@
+"""python -m kproto."""
+
+from kproto.cli import main
+
+main()

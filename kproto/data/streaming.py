@@ -1,0 +1,269 @@
+"""Streaming mode for tables too large for memory.
+
+Two passes over the file in chunks: the first assigns each row to a split (a seeded hash of its position, so the same
+seed gives the same split), fits the preprocessing on a bounded sample of training rows and collects the class labels;
+the second writes preprocessed float32 features to disk, one file per split. Training then reads shuffled blocks back,
+so memory stays bounded by the block size, whatever the file size. The preprocessed files are cached by the file's
+identity and the recipe's data section, so the next run of the same data starts training at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kproto.data.preprocess import Preprocessor, infer_task
+from kproto.errors import DataError, RecipeError
+
+THRESHOLD_BYTES = 1 << 30  # data.streaming: auto streams files above 1 GiB
+CHUNK_ROWS = 200_000
+SAMPLE_ROWS = 200_000
+BLOCK_ROWS = 65_536
+STREAMABLE = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def wants_streaming(recipe: Any) -> bool:
+    """Whether the recipe's data is read in streaming mode (data.streaming: true, or auto and a large file)."""
+    data = recipe.data
+    setting = data.streaming
+    path = Path(data.path)
+    simple = data.window is None and data.text is None and data.shape is None and recipe.model.type not in ("gan",)
+    if setting is True:
+        if not simple or path.suffix.lower() not in STREAMABLE:
+            raise RecipeError(
+                "streaming works for tabular csv/tsv/parquet files (not windows, text, images or GANs)",
+                field="data.streaming",
+                hint="set data.streaming: false",
+            )
+        return True
+    if setting == "auto":
+        return simple and path.is_file() and path.suffix.lower() in STREAMABLE and path.stat().st_size > THRESHOLD_BYTES
+    return False
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("KPROTO_CACHE", Path.home() / ".cache" / "kproto")) / "streams"
+
+
+@dataclass
+class BlockSource:
+    """One split's preprocessed float32 features on disk, read back in blocks (never all at once)."""
+
+    path: Path
+    rows: int
+    width: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.width)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        count = max(0, min(stop, self.rows) - start)
+        with self.path.open("rb") as handle:
+            handle.seek(start * self.width * 4)
+            return np.fromfile(handle, dtype=np.float32, count=count * self.width).reshape(count, self.width)
+
+    def blocks(self, rng: np.random.Generator | None = None, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(rows' positions, features) per block; with `rng`, blocks in random order and rows shuffled within each."""
+        starts = np.arange(0, self.rows, block_rows)
+        if rng is not None:
+            starts = rng.permutation(starts)
+        for start in starts:
+            x = self.read(int(start), int(start) + block_rows)
+            positions = np.arange(start, start + len(x))
+            if rng is not None:
+                order = rng.permutation(len(x))
+                x, positions = x[order], positions[order]
+            yield positions, x
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        """Slices from the start (e.g. x[:16] for export samples) without loading the rest."""
+        if isinstance(key, slice) and key.step in (None, 1):
+            start, stop, _ = key.indices(self.rows)
+            return self.read(start, stop)
+        raise TypeError("a streamed split supports only contiguous slices; iterate .blocks() instead")
+
+
+def _chunks(path: Path) -> Iterator[pd.DataFrame]:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
+            yield batch.to_pandas()
+        return
+    from kproto.data.header import decode, sniff
+
+    with path.open("rb") as handle:
+        delimiter = "\t" if suffix == ".tsv" else sniff(decode(handle.read(1 << 16), path))
+    try:
+        yield from pd.read_csv(path, sep=delimiter, chunksize=CHUNK_ROWS, low_memory=False)
+    except pd.errors.ParserError as exc:
+        raise DataError(f"cannot parse {path}: {str(exc).strip()}", field="data.path") from None
+
+
+def assign_splits(start: int, count: int, seed: int, validation: float, test: float) -> np.ndarray:
+    """0 train, 1 validation, 2 test for rows start..start+count, from a seeded hash of each row's position."""
+    positions = np.arange(start, start + count, dtype=np.uint64)
+    offset = np.uint64((seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+    mixed = (positions + offset) * np.uint64(0xBF58476D1CE4E5B9)
+    mixed ^= mixed >> np.uint64(31)
+    mixed *= np.uint64(0x94D049BB133111EB)
+    mixed ^= mixed >> np.uint64(29)
+    uniform = (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return np.where(uniform < test, 2, np.where(uniform < test + validation, 1, 0)).astype(np.int8)
+
+
+def _cache_key(recipe: Any) -> str:
+    path = Path(recipe.data.path)
+    stat = path.stat()
+    identity = {"file": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns, "seed": recipe.seed,
+                "data": recipe.data.model_dump(mode="json", exclude={"streaming", "augment"}), "version": 1}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any:
+    """A Dataset whose x arrays are BlockSources on disk (labels stay in memory: 4 bytes a row)."""
+    from kproto.data.dataset import DataInfo, Dataset, check_target
+
+    data = recipe.data
+    path = Path(data.path)
+    folder = cache_root() / _cache_key(recipe)
+    meta_path = folder / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        pre = preprocessor or Preprocessor.from_dict(meta["state"])
+    else:
+        pre, meta = _build(recipe, path, folder, preprocessor, check_target)
+    info = DataInfo.from_dict(meta["info"])
+    parts = {}
+    for name in ("train", "validation", "test"):
+        rows = meta["rows"][name]
+        x = BlockSource(folder / f"{name}.x.f32", rows, meta["width"])
+        y_file = folder / f"{name}.y.npy"
+        y = np.load(y_file) if y_file.exists() else None
+        parts[name] = (x, y)
+    dataset = Dataset(*parts["train"], *parts["validation"], *parts["test"], info=info, preprocessor=pre)
+    dataset.baselines = meta.get("baselines", {})
+    return dataset
+
+
+def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | None, check_target: Any) -> tuple[Preprocessor, dict]:
+    from kproto.data.dataset import DataInfo
+
+    data = recipe.data
+    split = data.split
+    rng = np.random.default_rng(recipe.seed)
+    sample: list[pd.DataFrame] = []
+    labels: set[Any] = set()
+    position = 0
+    columns: list[str] | None = None
+    keep_share = 1.0
+    for chunk in _chunks(path):
+        if columns is None:
+            columns = [str(c) for c in chunk.columns]
+            check_target(recipe, columns)
+            estimated_rows = len(chunk) * max(path.stat().st_size / max(_chunk_bytes(chunk), 1), 1.0)
+            keep_share = min(1.0, SAMPLE_ROWS / max(estimated_rows * (1 - split.validation - split.test), 1.0))
+        chunk.columns = columns
+        which = assign_splits(position, len(chunk), recipe.seed, split.validation, split.test)
+        position += len(chunk)
+        train = chunk[which == 0]
+        if data.target:
+            train = train[train[data.target].notna()]
+            if len(labels) <= 10_000:
+                labels.update(train[data.target].unique().tolist())
+        sample.append(train[rng.random(len(train)) < keep_share])
+    if columns is None or not sample:
+        raise DataError(f"the data file has no training rows: {path}", field="data.path")
+    frame = pd.concat(sample, ignore_index=True)
+    if len(frame) == 0:
+        raise DataError(f"the data file has a header but no rows: {path}", field="data.path")
+    task = data.task or infer_task(frame[data.target], data.max_classes) if data.target else "reconstruction"
+    if recipe.model.type == "autoencoder":
+        task = "reconstruction"
+    features = list(data.features) if data.features is not None else [c for c in columns if c != data.target]
+    pre = preprocessor or Preprocessor.fit(frame, np.arange(len(frame)), data, task, "tabular", features)
+    pre.state.setdefault("categorical", data.categorical)
+    pre.state["streaming"] = {"sample_rows": int(len(frame))}
+    if task == "classification" and preprocessor is None:
+        classes = sorted({_plain(v) for v in labels}, key=lambda v: (str(type(v)), v))
+        if len(classes) < 2:
+            raise DataError(f"the target '{data.target}' has only one class in the training rows", field="data.target")
+        pre.state["target"]["classes"] = classes
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder.with_name(folder.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    handles = {name: (partial / f"{name}.x.f32").open("wb") for name in ("train", "validation", "test")}
+    targets: dict[str, list[np.ndarray]] = {name: [] for name in handles}
+    rows = dict.fromkeys(handles, 0)
+    width = 0
+    position = 0
+    try:
+        for chunk in _chunks(path):
+            chunk.columns = columns
+            which = assign_splits(position, len(chunk), recipe.seed, split.validation, split.test)
+            position += len(chunk)
+            if data.target and task != "reconstruction":
+                keep = chunk[data.target].notna().to_numpy()
+                chunk, which = chunk[keep], which[keep]
+            x = pre.features(chunk, data.missing).astype(np.float32)
+            y = pre.targets(chunk) if "target" in pre.state and task != "reconstruction" else None
+            width = x.shape[1]
+            for code, name in enumerate(("train", "validation", "test")):
+                mask = which == code
+                handles[name].write(np.ascontiguousarray(x[mask]).tobytes())
+                rows[name] += int(mask.sum())
+                if y is not None:
+                    targets[name].append(y[mask])
+    finally:
+        for handle in handles.values():
+            handle.close()
+    for name in handles:
+        if targets[name]:
+            np.save(partial / f"{name}.y.npy", np.concatenate(targets[name]))
+        os.replace(partial / f"{name}.x.f32", folder / f"{name}.x.f32")
+        if (partial / f"{name}.y.npy").exists():
+            os.replace(partial / f"{name}.y.npy", folder / f"{name}.y.npy")
+    partial.rmdir()
+    if rows["train"] == 0:
+        raise DataError("the split leaves no training rows", field="data.split")
+    target = pre.state.get("target", {})
+    info = DataInfo(task=task, kind="tabular", input_shape=(width,), rows=rows)
+    if "classes" in target:
+        info.class_names, info.num_classes = list(target["classes"]), len(target["classes"])
+    if task == "regression":
+        info.target_mean, info.target_std = target["mean"], target["std"]
+    if task == "reconstruction":
+        info.output_dim = width
+    baselines = {}
+    if task == "classification" and targets["test"]:
+        y_train, y_test = np.concatenate(targets["train"]), np.concatenate(targets["test"])
+        majority = np.bincount(y_train, minlength=info.num_classes).argmax()
+        baselines["majority_class_accuracy"] = float(np.mean(y_test == majority)) if len(y_test) else 0.0
+    meta = {"info": info.to_dict(), "state": pre.to_dict(), "rows": rows, "width": width, "baselines": baselines,
+            "source": str(path)}
+    from kproto.runs import write_json
+
+    write_json(folder / "meta.json", meta)
+    return pre, meta
+
+
+def _chunk_bytes(chunk: pd.DataFrame) -> int:
+    """Approximate bytes the chunk took in the file (its CSV text length)."""
+    return len(chunk.head(1000).to_csv(index=False).encode()) * len(chunk) // max(min(len(chunk), 1000), 1)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,67 @@
+"""Training and evaluation over data on disk, one shuffled block at a time, with any in-memory engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from kproto.data.streaming import BlockSource
+
+
+def is_streamed(x: Any) -> bool:
+    return isinstance(x, BlockSource)
+
+
+def epoch_order(x: Any, seed: int, epoch: int) -> Any:
+    """A permutation of the rows for in-memory data; for streamed data, the generator that shuffles its blocks."""
+    rng = np.random.default_rng([seed, epoch])
+    return rng if is_streamed(x) else rng.permutation(len(x))
+
+
+class StreamingEngine:
+    """Runs `inner` (fit or fused engine) block by block; the epoch's logs are row-weighted means over blocks."""
+
+    def __init__(self, inner: Any, encode: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.inner = inner
+        self.encode = encode
+        self.name = f"streaming+{getattr(inner, 'name', 'fit')}"
+
+    def _targets(self, x_block: np.ndarray, y: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
+        return x_block if y is None else self.encode(y[positions])
+
+    def train_epoch(self, x: BlockSource, y: np.ndarray | None, rng: np.random.Generator,
+                    sample_weight: np.ndarray | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+        batch = getattr(self.inner, "batch_size", 32)
+        total_steps = -(-len(x) // batch)
+        sums: dict[str, float] = {}
+        seen = 0
+        for positions, x_block in x.blocks(rng):
+            weights = None if sample_weight is None else sample_weight[positions]
+            logs = self.inner.train_epoch(x_block, self._targets(x_block, y, positions), np.arange(len(x_block)), weights, None)
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + value * len(x_block)
+            seen += len(x_block)
+            if on_progress is not None:
+                on_progress(min(-(-seen // batch), total_steps), total_steps)
+            if getattr(self.inner, "should_stop", lambda: False)():
+                break
+        return {key: value / max(seen, 1) for key, value in sums.items()}
+
+    def evaluate(self, x: BlockSource, y: np.ndarray | None, sample_weight: np.ndarray | None = None) -> dict[str, float]:
+        return evaluate_blocks(self.inner.evaluate, x, y, self.encode)
+
+
+def evaluate_blocks(evaluate: Callable[..., dict[str, float]], x: BlockSource, y: np.ndarray | None,
+                    encode: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+    """Row-weighted means of `evaluate(x_block, y_block)` over the blocks of a streamed split."""
+    sums: dict[str, float] = {}
+    seen = 0
+    for positions, x_block in x.blocks(None):
+        logs = evaluate(x_block, x_block if y is None else encode(y[positions]))
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + value * len(x_block)
+        seen += len(x_block)
+    return {key: value / max(seen, 1) for key, value in sums.items()}

@@ -1,0 +1,55 @@
+"""CNN family: Conv2D blocks (conv → [batch norm] → activation, pooling, spatial dropout), a head, Dense layers."""
+
+from __future__ import annotations
+
+import keras
+
+from kproto.errors import RecipeError
+from kproto.models.common import activation, layer_kwargs, output_head
+
+HEADS = {
+    "global_average": keras.layers.GlobalAveragePooling2D,
+    "global_max": keras.layers.GlobalMaxPooling2D,
+    "flatten": keras.layers.Flatten,
+}
+POOLS = {"max": keras.layers.MaxPooling2D, "average": keras.layers.AveragePooling2D}
+
+
+def _image_input(info) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The model input and the [H, W, C] tensor the convolutions see (a grayscale [H, W] gets a channel axis)."""
+    shape = tuple(info.input_shape)
+    if info.kind == "text" or len(shape) not in (2, 3):
+        raise RecipeError(
+            f"a cnn needs image input [height, width, channels]; "
+            f"this data gives {info.kind} input of shape {list(shape)}",
+            field="data.shape",
+            hint="set data.shape (e.g. [8, 8, 1] for 64 pixel columns) or use a folder of images; "
+            "for plain tabular columns use model.type: feedforward",
+        )
+    inputs = keras.Input(shape=shape, name="image")
+    return inputs, (keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 2 else inputs)
+
+
+def build(spec, info) -> keras.Model:
+    """`len(filters)` blocks of `convs_per_block` convolutions, each block halving the image (never below 1×1)."""
+    act = activation(spec.activation)
+    inputs, x = _image_input(info)
+    for b, filters in enumerate(spec.filters):
+        for c in range(spec.convs_per_block):
+            x = keras.layers.Conv2D(filters, spec.kernel_size, padding="same", use_bias=not spec.batch_norm,
+                                    name=f"block{b}_conv{c}", **layer_kwargs(spec))(x)
+            if spec.batch_norm:
+                x = keras.layers.BatchNormalization(name=f"block{b}_bn{c}")(x)
+            x = keras.layers.Activation(act, name=f"block{b}_act{c}")(x)
+        if spec.pooling != "none" and min(x.shape[1], x.shape[2]) >= 2:
+            x = POOLS[spec.pooling](pool_size=2, name=f"block{b}_pool")(x)
+        if spec.spatial_dropout:
+            x = keras.layers.SpatialDropout2D(spec.spatial_dropout, name=f"block{b}_spatial_dropout")(x)
+    x = HEADS[spec.head](name="head")(x)
+    for i, units in enumerate(spec.dense):
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout)(x)
+        x = keras.layers.Dense(units, activation=act, name=f"dense_{i}", **layer_kwargs(spec))(x)
+    if spec.dropout:
+        x = keras.layers.Dropout(spec.dropout)(x)
+    return keras.Model(inputs, output_head(x, info, spec), name="cnn")

@@ -1,0 +1,144 @@
+"""kproto's own serializable Keras layers (for the transformer family).
+
+Registered under the package name "kproto", so `.keras` files that use them load in safe mode once this
+module is imported (kproto.runs.load_keras_model does that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+register = keras.saving.register_keras_serializable(package="kproto")
+
+
+@register
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned embedding of each position to a [batch, length, dim] sequence; keeps the input's mask."""
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = int(max_length)
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.positions = self.add_weight(
+            name="positions", shape=(self.max_length, int(input_shape[-1])),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+        )
+
+    def call(self, inputs: Any) -> Any:
+        length = ops.shape(inputs)[1]
+        return inputs + ops.cast(self.positions[:length], inputs.dtype)[None, :, :]
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "max_length": self.max_length}
+
+
+@register
+class ClsToken(keras.layers.Layer):
+    """Prepends a learned [CLS] vector to a sequence (and a True to its mask)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.token = self.add_weight(name="token", shape=(1, 1, int(input_shape[-1])), initializer="zeros")
+
+    def call(self, inputs: Any) -> Any:
+        batch = ops.shape(inputs)[0]
+        token = ops.broadcast_to(ops.cast(self.token, inputs.dtype), (batch, 1, ops.shape(inputs)[-1]))
+        return ops.concatenate([token, inputs], axis=1)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        if mask is None:
+            return None
+        return ops.concatenate([ops.ones_like(mask[:, :1]), mask], axis=1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        length = None if input_shape[1] is None else input_shape[1] + 1
+        return (input_shape[0], length, input_shape[2])
+
+
+@register
+class TransformerEncoder(keras.layers.Layer):
+    """One pre-norm encoder block: x + Attention(LN(x)), then x + FeedForward(LN(x)); padding is masked."""
+
+    def __init__(self, heads: int, key_dim: int, ff_units: int, dropout: float = 0.0, activation: str = "gelu",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.heads, self.key_dim, self.ff_units = int(heads), int(key_dim), int(ff_units)
+        self.dropout, self.activation = float(dropout), activation
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        dim = int(input_shape[-1])
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1")
+        self.attention = keras.layers.MultiHeadAttention(self.heads, self.key_dim, dropout=self.dropout,
+                                                         name="attention")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2")
+        self.ff_in = keras.layers.Dense(self.ff_units, activation=self.activation, name="ff_in")
+        self.ff_out = keras.layers.Dense(dim, name="ff_out")
+        self.drop = keras.layers.Dropout(self.dropout)
+        self.norm1.build(input_shape)
+        self.attention.build(input_shape, input_shape)
+        self.norm2.build(input_shape)
+        self.ff_in.build(input_shape)
+        self.ff_out.build((*input_shape[:-1], self.ff_units))
+
+    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
+        attention_mask = None
+        if mask is not None:
+            keep = ops.cast(mask, "bool")
+            attention_mask = ops.logical_and(keep[:, :, None], keep[:, None, :])
+        h = self.norm1(inputs)
+        h = self.attention(h, h, attention_mask=attention_mask, training=training)
+        x = inputs + self.drop(h, training=training)
+        h = self.ff_out(self.drop(self.ff_in(self.norm2(x)), training=training))
+        return x + self.drop(h, training=training)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "heads": self.heads, "key_dim": self.key_dim, "ff_units": self.ff_units,
+                "dropout": self.dropout, "activation": self.activation}
+
+
+@register
+class SequencePooling(keras.layers.Layer):
+    """[batch, length, dim] → [batch, dim] by masked mean, masked max, or the first ([CLS]) position."""
+
+    def __init__(self, mode: str = "mean", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("mean", "max", "cls"):
+            raise ValueError(f"pooling mode must be mean, max or cls, received {mode!r}")
+        self.mode = mode
+        self.supports_masking = True
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        if self.mode == "cls":
+            return inputs[:, 0, :]
+        if mask is None:
+            return ops.mean(inputs, axis=1) if self.mode == "mean" else ops.max(inputs, axis=1)
+        keep = ops.cast(mask, inputs.dtype)[:, :, None]
+        if self.mode == "mean":
+            return ops.sum(inputs * keep, axis=1) / ops.maximum(ops.sum(keep, axis=1), 1.0)
+        lowest = ops.cast(-1e4, inputs.dtype)
+        pooled = ops.max(ops.where(keep > 0, inputs, lowest), axis=1)
+        return ops.where(ops.sum(keep, axis=1) > 0, pooled, ops.zeros_like(pooled))
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return None
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], input_shape[2])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}

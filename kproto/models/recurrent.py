@@ -1,0 +1,46 @@
+"""Recurrent families (rnn, gru, lstm): an optional token embedding, a stack of recurrent layers, Dense layers."""
+
+from __future__ import annotations
+
+import keras
+
+from kproto.models.common import activation, layer_kwargs, output_head
+
+CELLS = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+
+
+def sequence_input(info, embedding_dim: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The model input and a [batch, steps, features] tensor.
+
+    Text: token ids → Embedding (id 0 is padding and masked). Windows: as they are. Images: one step per row.
+    Tabular: one step per feature (a sequence of scalars).
+    """
+    shape = tuple(info.input_shape)
+    if info.kind == "text":
+        inputs = keras.Input(shape=shape, dtype="int32", name="tokens")
+        x = keras.layers.Embedding(info.vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+        return inputs, x
+    inputs = keras.Input(shape=shape, name="sequence" if len(shape) == 2 else "features")
+    if len(shape) == 1:
+        return inputs, keras.layers.Reshape((shape[0], 1), name="as_sequence")(inputs)
+    if len(shape) > 2:
+        return inputs, keras.layers.Reshape((shape[0], -1), name="rows_as_steps")(inputs)
+    return inputs, inputs
+
+
+def build(spec, info) -> keras.Model:
+    """One recurrent layer per entry of `units` (all but the last return sequences), then `dense`, then the head."""
+    act = activation(spec.activation)
+    inputs, x = sequence_input(info, spec.embedding_dim)
+    cell = CELLS[spec.type]
+    for i, units in enumerate(spec.units):
+        layer = cell(units, activation=act, dropout=spec.dropout, recurrent_dropout=spec.recurrent_dropout,
+                     return_sequences=i < len(spec.units) - 1, name=f"{spec.type}_{i}", **layer_kwargs(spec))
+        if spec.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
+        x = layer(x)
+    for i, units in enumerate(spec.dense):
+        x = keras.layers.Dense(units, activation=act, name=f"dense_{i}", **layer_kwargs(spec))(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout)(x)
+    return keras.Model(inputs, output_head(x, info, spec), name=spec.type)

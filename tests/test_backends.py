@@ -1,0 +1,82 @@
+"""Backends: a run trained on JAX (fit and auto engines) evaluates, predicts and exports on TensorFlow with the
+same numbers; a missing backend or GPU is a clear error (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kproto.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _jax_train(folder: Path, data: Path, engine: str) -> Path:
+    recipe = {
+        "name": f"jax-{engine}",
+        "seed": 5,
+        "data": {"path": str(data), "target": "label"},
+        "model": {"type": "feedforward", "units": [8], "dropout": 0.1},
+        "train": {"epochs": 2, "batch_size": 16, "engine": engine},
+    }
+    path = folder / f"{engine}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kproto.cli", "train", str(path), "--out", str(folder / "runs"), "--backend", "jax"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run,) = (folder / "runs" / f"jax-{engine}").glob("*/metrics.json")
+    return run.parent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["fit", "auto"])
+def test_jax_run_evaluates_on_tensorflow(runner: Any, tmp_path: Path, tiny_classification: Path, engine: str) -> None:
+    pytest.importorskip("jax")
+    run = _jax_train(tmp_path, tiny_classification, engine)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["backend"] == "jax" and saved["status"] == "completed"
+    if engine == "fit":
+        assert saved["engine"] == "fit"
+    result = runner.invoke(cli, ["evaluate", str(run), "--backend", "tensorflow", "--json"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.output)
+    for name, value in saved["test"].items():
+        assert again[name] == pytest.approx(value, abs=1e-5), name
+    predicted = runner.invoke(cli, ["predict", str(run), "--data", str(tiny_classification), "--backend", "tensorflow"])
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.output.splitlines()[0].count("p_") == 3
+    if engine == "fit":
+        exported = runner.invoke(cli, ["export", str(run), "--format", "savedmodel"])
+        assert exported.exit_code == 0, exported.output
+
+
+def test_torch_backend_missing_says_how_to_install(runner: Any, make_recipe: Any, tiny_classification: Path) -> None:
+    if "torch" in sys.modules or __import__("importlib").util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here")
+    recipe = make_recipe(f"data: {{path: {tiny_classification}, target: label}}\nmodel: {{type: feedforward}}\n")
+    result = runner.invoke(cli, ["train", str(recipe), "--backend", "torch"])
+    assert result.exit_code == 2
+    assert "torch backend is not installed" in result.output and "pip install" in result.output
+
+
+def test_device_gpu_without_a_gpu_exits_2(
+    runner: Any, make_recipe: Any, tiny_classification: Path, tmp_path: Path
+) -> None:
+    recipe = make_recipe(f"data: {{path: {tiny_classification}, target: label}}\nmodel: {{type: feedforward}}\n")
+    result = runner.invoke(cli, ["train", str(recipe), "--device", "gpu", "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "no GPU is visible" in result.output and "Traceback" not in result.output

@@ -1,0 +1,412 @@
+"""The recipe loader (--set, extends, names, paths), `kproto validate`/`schema`/`--help`, and CLI error handling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras  # noqa: F401 - pins this pytest process to conftest's backend (tensorflow) before later modules are collected
+import pytest
+
+from kproto.cli import cli
+from kproto.errors import RecipeError
+from kproto.recipe import dump_recipe, load_recipe
+from kproto.recipe.loader import Source, apply_override, deep_merge
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "recipes"
+
+MINIMAL = "data:\n  path: {data}\n  target: label\nmodel:\n  type: feedforward\n"
+
+
+# ----------------------------------------------------------------------------- --set
+@pytest.mark.parametrize(
+    ("assignment", "path", "expected"),
+    [
+        ("train.epochs=3", ("train", "epochs"), 3),
+        ("model.units=[64]", ("model", "units"), [64]),
+        ("model.units=[64, 32]", ("model", "units"), [64, 32]),
+        ("model.dropout=0.25", ("model", "dropout"), 0.25),
+        ("train.early_stopping=false", ("train", "early_stopping"), False),
+        ("train.optimizer={name: sgd, momentum: 0.9}", ("train", "optimizer"), {"name": "sgd", "momentum": 0.9}),
+        ("name=my-run", ("name",), "my-run"),
+        ("name='123'", ("name",), "123"),
+        ("data.features=", ("data", "features"), None),
+        ("data.split.test=0.1", ("data", "split", "test"), 0.1),
+        ("train.schedule.name=cosine", ("train", "schedule", "name"), "cosine"),
+        ("train.optimizer.learning_rate=0.01", ("train", "optimizer"), {"name": "adam", "learning_rate": 0.01}),
+        ("seed=7", ("seed",), 7),
+    ],
+)
+def test_set_parses_a_yaml_value_at_a_dotted_path(assignment: str, path: tuple[str, ...], expected: object) -> None:
+    raw = {"data": {"path": "x.csv", "target": "y"}, "model": {"type": "feedforward"}, "train": {"optimizer": "adam"}}
+    source = Source()
+    apply_override(raw, source, assignment)
+    node = raw
+    for part in path:
+        node = node[part]
+    assert node == expected
+    assert type(node) is type(expected)
+    assert raw["data"]["path"] == "x.csv"  # siblings untouched
+    file, line = source.locate(tuple(assignment.split("=", 1)[0].split(".")))
+    assert file.startswith("--set") and line is None
+
+
+@pytest.mark.parametrize(
+    ("assignment", "words"),
+    [
+        ("train.epochs", "FIELD=VALUE"),
+        ("=3", "FIELD=VALUE"),
+        ("model.units=[64", "not valid YAML"),
+        ("data.path.deeper=1", "not a section"),
+    ],
+)
+def test_set_refuses_malformed_assignments(assignment: str, words: str) -> None:
+    raw = {"data": {"path": "x.csv"}, "model": {"type": "feedforward"}}
+    with pytest.raises(RecipeError, match=words):
+        apply_override(raw, Source(), assignment)
+
+
+def test_set_through_load_recipe_is_validated(make_recipe, tiny_classification: Path) -> None:
+    path = make_recipe(MINIMAL.format(data=tiny_classification))
+    loaded = load_recipe(path, ["train.epochs=3", "model.units=[64]"])
+    assert loaded.recipe.train.epochs == 3
+    assert loaded.recipe.model.units == [64]
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path, ["train.epochs=-1"])
+    assert info.value.field == "train.epochs"
+    assert info.value.file.startswith("--set")
+
+
+# ----------------------------------------------------------------------------- extends
+@pytest.mark.parametrize(
+    ("base", "top", "expected"),
+    [
+        ({"a": 1, "b": 2}, {"b": 3}, {"a": 1, "b": 3}),
+        ({"m": {"x": 1, "y": 2}}, {"m": {"y": 5, "z": 6}}, {"m": {"x": 1, "y": 5, "z": 6}}),
+        ({"m": {"units": [64, 32]}}, {"m": {"units": [8]}}, {"m": {"units": [8]}}),
+        ({"o": "adam"}, {"o": {"name": "sgd"}}, {"o": {"name": "sgd"}}),
+        ({"o": {"name": "sgd"}}, {"o": "adam"}, {"o": "adam"}),
+        ({"a": {"b": {"c": 1, "d": 2}}}, {"a": {"b": {"d": 3}}}, {"a": {"b": {"c": 1, "d": 3}}}),
+        ({"a": 1}, {}, {"a": 1}),
+    ],
+)
+def test_deep_merge(base: dict, top: dict, expected: dict) -> None:
+    before = json.dumps(base, sort_keys=True)
+    assert deep_merge(base, top) == expected
+    assert json.dumps(base, sort_keys=True) == before  # the parent mapping is not modified
+
+
+@pytest.fixture
+def family(tmp_path: Path, tiny_classification: Path) -> Path:
+    """shared/base.yaml (with the data path, relative to shared/) and child/child.yaml extending it."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "child").mkdir()
+    (tmp_path / "shared" / "tiny.csv").write_bytes(tiny_classification.read_bytes())
+    (tmp_path / "shared" / "base.yaml").write_text(textwrap.dedent("""\
+        seed: 3
+        data:
+          path: tiny.csv
+          target: label
+        model:
+          type: feedforward
+          units: [64, 32]
+          dropout: 0.3
+        train:
+          epochs: 50
+          early_stopping: {patience: 9, monitor: val_loss}
+        """))
+    child = tmp_path / "child" / "child.yaml"
+    child.write_text(textwrap.dedent("""\
+        extends: ../shared/base.yaml
+        model:
+          units: [16]
+        train:
+          early_stopping: {patience: 2}
+        """))
+    return child
+
+
+def test_extends_merges_the_parent_beneath(family: Path) -> None:
+    loaded = load_recipe(family)
+    recipe = loaded.recipe
+    assert recipe.model.units == [16]  # child wins; the list is replaced, not merged
+    assert recipe.model.dropout == 0.3  # inherited
+    assert recipe.train.epochs == 50
+    assert recipe.train.early_stopping.patience == 2
+    assert recipe.train.early_stopping.monitor == "val_loss"
+    assert recipe.seed == 3
+    assert recipe.name == "child"  # the loaded file's stem, not the parent's
+    assert Path(recipe.data.path) == (family.parent.parent / "shared" / "tiny.csv").resolve()
+
+
+def test_extends_records_where_each_field_came_from(family: Path) -> None:
+    source = load_recipe(family).source
+    parent = family.parent.parent / "shared" / "base.yaml"
+    file, line = source.locate(("model", "units"))
+    assert Path(file).resolve() == family.resolve() and line == 3
+    file, line = source.locate(("model", "dropout"))
+    assert Path(file).resolve() == parent.resolve() and line == 8
+    file, line = source.locate(("train", "epochs"))
+    assert Path(file).resolve() == parent.resolve() and line == 10
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "line"),
+    [("parent", "model.dropout", 8), ("child", "model.units", 3)],
+)
+def test_extends_errors_point_at_the_file_that_wrote_the_field(family: Path, where: str, field: str, line: int) -> None:
+    parent = family.parent.parent / "shared" / "base.yaml"
+    target = parent if where == "parent" else family
+    text = target.read_text()
+    broken = text.replace("dropout: 0.3", "dropout: 2.0") if where == "parent" else text.replace("[16]", "[-4]")
+    target.write_text(broken)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(family)
+    assert Path(info.value.file).resolve() == target.resolve()
+    assert info.value.line == line
+    assert info.value.field.startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "cycle"),
+        ({"a.yaml": "extends: a.yaml\n"}, "cycle"),
+        ({"a.yaml": "extends: nowhere.yaml\n"}, "not found"),
+        ({"a.yaml": "extends: [b.yaml]\n"}, "expected a file path"),
+    ],
+)
+def test_extends_problems_are_recipe_errors(tmp_path: Path, files: dict[str, str], words: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(RecipeError, match=words) as info:
+        load_recipe(tmp_path / "a.yaml")
+    assert info.value.field == "extends"
+
+
+def test_shipped_extends_recipe_resolves() -> None:
+    loaded = load_recipe(RECIPES / "iris_extends.yaml")
+    base = load_recipe(RECIPES / "base.yaml").recipe
+    assert loaded.recipe.model.units != base.model.units
+    assert loaded.recipe.train.optimizer == base.train.optimizer
+    assert Path(loaded.recipe.data.path).exists()
+
+
+# ----------------------------------------------------------------------------- names and paths
+@pytest.mark.parametrize("stem", ["tiny", "my-model", "digits_mlp"])
+def test_name_defaults_to_the_file_stem(make_recipe, tiny_classification: Path, stem: str) -> None:
+    recipe = load_recipe(make_recipe(MINIMAL.format(data=tiny_classification), name=f"{stem}.yaml")).recipe
+    assert recipe.name.replace("-", "_") == stem.replace("-", "_")
+    named = load_recipe(make_recipe("name: chosen\n" + MINIMAL.format(data=tiny_classification), name=f"{stem}.yaml"))
+    assert named.recipe.name == "chosen"
+
+
+def test_data_path_is_relative_to_the_recipe_not_the_working_directory(tmp_path: Path, tiny_classification: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "project" / "recipes"
+    folder.mkdir(parents=True)
+    (tmp_path / "project" / "data").mkdir()
+    data = tmp_path / "project" / "data" / "t.csv"
+    data.write_bytes(tiny_classification.read_bytes())
+    recipe_path = folder / "r.yaml"
+    recipe_path.write_text(MINIMAL.format(data="../data/t.csv"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    recipe = load_recipe(Path("..") / "project" / "recipes" / "r.yaml").recipe
+    assert Path(recipe.data.path) == data.resolve()
+
+
+def test_defaults_of_the_minimal_recipe(make_recipe, tiny_classification: Path) -> None:
+    recipe = load_recipe(make_recipe(MINIMAL.format(data=tiny_classification))).recipe
+    assert recipe.seed == 42
+    assert recipe.data.split.validation == 0.15 and recipe.data.split.test == 0.15
+    assert recipe.data.features is None and recipe.data.task is None
+    assert recipe.train.loss == "auto"
+    assert recipe.train.early_stopping.patience == 5
+    assert recipe.train.early_stopping.monitor == "val_loss"
+    assert recipe.train.early_stopping.restore_best is True
+
+
+def test_dumped_recipe_loads_back_to_the_same_recipe(family: Path) -> None:
+    import yaml
+
+    from kproto.recipe import recipe_from_dict
+
+    recipe = load_recipe(family, ["train.epochs=4"]).recipe
+    again = recipe_from_dict(yaml.safe_load(dump_recipe(recipe)))
+    assert again == recipe
+
+
+# ----------------------------------------------------------------------------- validate / schema / help
+def test_validate_accepts_every_shipped_recipe(runner) -> None:
+    shipped = sorted(RECIPES.glob("*.yaml"))
+    assert shipped
+    for path in shipped:
+        result = runner.invoke(cli, ["validate", str(path)])
+        assert result.exit_code == 0, (path, result.output)
+        assert "OK" in result.output
+
+
+@pytest.mark.parametrize(
+    ("recipe", "field", "words"),
+    [
+        ("data: {{path: {data}, target: label}}\nmodel:\n  type: feedforward\n  unitz: [3]\n", "model.unitz",
+         ["Did you mean 'units'", "expected one of"]),
+        ("data: {{path: {data}, target: labl}}\nmodel: {{type: feedforward}}\n", "data.target",
+         ["did you mean 'label'", "not in"]),
+        ("data: {{path: {data}, target: label}}\nmodel: {{type: feedfoward}}\n", "model.type",
+         ["Did you mean 'feedforward'", "'feedfoward'"]),
+        ("data: {{path: {data}, target: label}}\nmodel: {{type: feedforward}}\ntrain:\n  epochs: many\n",
+         "train.epochs", ["received 'many'", "integer"]),
+        ("data: {{path: {data}, target: label}}\nmodel: {{type: feedforward}}\ntrain:\n  optimizer: adm\n",
+         "train.optimizer", ["Did you mean 'adam'"]),
+        ("data: {{path: missing.csv, target: label}}\nmodel: {{type: feedforward}}\n", "data.path", ["not found"]),
+        ("data: {{path: {data}}}\nmodel: {{type: feedforward}}\n", "data", ["target"]),
+        ("data: {{path: {data}, target: label}}\n", "model", ["missing"]),
+    ],
+)
+def test_validate_errors_name_file_line_field_and_fix(runner, make_recipe, tiny_classification: Path, recipe: str,
+                                                      field: str, words: list[str]) -> None:
+    path = make_recipe(recipe.format(data=tiny_classification))
+    result = runner.invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output
+    assert f"field '{field}'" in result.output
+    assert "line " in result.output
+    for word in words:
+        assert word in result.output
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_exception(runner, make_recipe, tiny_classification: Path) -> None:
+    path = make_recipe(MINIMAL.format(data=tiny_classification).replace("feedforward", "feedfoward"))
+    result = runner.invoke(cli, ["--debug", "validate", str(path)])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, RecipeError)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("data:\n\tpath: x.csv\n", "tab"),
+        ("data: {path: a.csv}\ndata: {path: b.csv}\n", "duplicate key"),
+        ("model: !!python/object:os.system {}\n", "not allowed"),
+        ("- a\n- b\n", "mapping"),
+        ("", "empty"),
+    ],
+)
+def test_malformed_yaml_is_a_recipe_error(runner, make_recipe, text: str, words: str) -> None:
+    path = make_recipe(text)
+    result = runner.invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_with_set(runner, make_recipe, tiny_classification: Path) -> None:
+    path = make_recipe(MINIMAL.format(data=tiny_classification))
+    assert runner.invoke(cli, ["validate", str(path), "--set", "model.units=[8]"]).exit_code == 0
+    result = runner.invoke(cli, ["validate", str(path), "--set", "model.dropout=3"])
+    assert result.exit_code == 2
+    assert "model.dropout" in result.output and "--set" in result.output
+
+
+def test_schema_is_json_schema_with_the_recipe_fields(runner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert schema["type"] == "object"
+    assert {"name", "seed", "extends", "data", "model", "train"} <= set(schema["properties"])
+    assert {"data", "model"} <= set(schema["required"])
+    definitions = schema.get("$defs", {})
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return ([node["$ref"]] if "$ref" in node else []) + [r for v in node.values() for r in refs(v)]
+        if isinstance(node, list):
+            return [r for v in node for r in refs(v)]
+        return []
+
+    for ref in refs(schema):
+        assert ref.startswith("#/$defs/") and ref.split("/")[-1] in definitions, ref
+    data = definitions["Data"]
+    assert {"path", "target", "features", "task", "split"} <= set(data["properties"])
+    assert data.get("additionalProperties") is False
+    train = definitions["Train"]
+    assert {"loss", "optimizer", "epochs", "batch_size", "metrics", "early_stopping"} <= set(train["properties"])
+    assert "feedforward" in json.dumps(schema["properties"]["model"]) or "Feedforward" in definitions
+    out = tmp_path / "schema.json"
+    assert runner.invoke(cli, ["schema", "--out", str(out)]).exit_code == 0
+    assert json.loads(out.read_text()) == schema
+
+
+LIGHT_CHECK = """
+import sys, time
+t0 = time.perf_counter()
+from click.testing import CliRunner
+from kproto.cli import cli
+result = CliRunner().invoke(cli, {args!r})
+elapsed, cpu = time.perf_counter() - t0, time.process_time()
+heavy = sorted(m for m in ("tensorflow", "keras", "pandas", "jax", "torch") if m in sys.modules)
+print(result.exit_code, elapsed, cpu, ",".join(heavy))
+print(result.output, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", ["--help", "validate", "validate-error", "schema", "train --help"])
+def test_light_commands_do_not_import_heavy_libraries(command: str, tiny_classification: Path, make_recipe) -> None:
+    path = make_recipe(MINIMAL.format(data=tiny_classification))
+    args = {
+        "--help": ["--help"],
+        "validate": ["validate", str(path)],
+        "validate-error": ["validate", str(path), "--set", "model.type=cnnn"],
+        "schema": ["schema"],
+        "train --help": ["train", "--help"],
+    }[command]
+    proc = subprocess.run([sys.executable, "-c", LIGHT_CHECK.format(args=args)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    code, elapsed, cpu, heavy = (proc.stdout.strip().split(" ") + [""])[:4]
+    print(f"kproto {command}: {float(elapsed):.3f} s wall, {float(cpu):.3f} s CPU (imports included)")
+    assert int(code) == (2 if command == "validate-error" else 0), proc.stderr
+    assert heavy == "", f"kproto {command} imported {heavy}"
+    # a sanity bound only (CPU time too, since other jobs may share the cores); the benchmark measures the real floor
+    assert min(float(elapsed), float(cpu)) < 2.0
+
+
+def test_help_lists_every_command(runner) -> None:
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("train", "validate", "schema", "evaluate", "predict", "export"):
+        assert command in result.output
+
+
+# ----------------------------------------------------------------------------- commands: usage errors without training
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["train"], 2, "RECIPE"),
+        (["train", "{recipe}", "--set", "train.epochs"], 2, "FIELD=VALUE"),
+        (["train", "{recipe}", "--set", "model.units=[0]"], 2, "model.units"),
+        (["evaluate", "{folder}"], 2, "missing"),
+        (["predict", "{folder}", "--data", "{data}"], 2, "missing"),
+        (["export", "{folder}", "--format", "onnx"], 2, "missing"),
+        (["export", "{folder}", "--format", "pickle"], 2, "pickle"),
+        (["evaluate", "{data}"], 2, "not a run directory"),
+    ],
+)
+def test_commands_refuse_bad_input_cleanly(runner, make_recipe, tiny_classification: Path, tmp_path: Path,
+                                           args: list[str], code: int, words: str) -> None:
+    recipe = make_recipe(MINIMAL.format(data=tiny_classification))
+    folder = tmp_path / "not-a-run"
+    folder.mkdir()
+    values = {"recipe": str(recipe), "folder": str(folder), "data": str(tiny_classification)}
+    result = runner.invoke(cli, [a.format(**values) for a in args])
+    assert result.exit_code == code, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
