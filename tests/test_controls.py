@@ -112,7 +112,7 @@ SCHEDULES = [
 def test_schedule_learning_rate_per_epoch(
     runner: Any, tmp_path: Path, tiny_classification: Path, name: str, options: dict[str, Any]
 ) -> None:
-    epochs = 5
+    epochs = 4
     recipe = recipe_for(
         tiny_classification,
         epochs=epochs,
