@@ -10,7 +10,7 @@ import pandas as pd
 
 
 def predict_frame(model: Any, pre: Any, info: Any, frame: pd.DataFrame, batch_size: int = 256,
-                  keep_columns: bool = True, encode: bool = False) -> pd.DataFrame:
+                  keep_columns: bool = True, encode: bool = False, logits: bool = False) -> pd.DataFrame:
     """A DataFrame of predictions (plus the input columns when rows line up one to one).
 
     For an autoencoder: the per-row reconstruction error (an anomaly score), and with `encode` the bottleneck
@@ -22,6 +22,9 @@ def predict_frame(model: Any, pre: Any, info: Any, frame: pd.DataFrame, batch_si
     outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     result = pd.DataFrame(index=range(len(x)))
     if info.task == "classification":
+        if logits:  # a from_logits model outputs raw scores: report probabilities
+            shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+            outputs = shifted / shifted.sum(axis=1, keepdims=True)
         result["prediction"] = pre.decode(outputs.argmax(axis=1))
         for i, name in enumerate(info.class_names or range(outputs.shape[1])):
             result[f"p_{name}"] = outputs[:, i]
@@ -60,4 +63,5 @@ def predict_run(path: Path, data: Path, trust: bool = False, encode: bool = Fals
                           hint="use kproto predict RUN --samples N [--out FILE]")
     model = load_keras_model(run.model_path, trust=trust, compile=False)
     frame = read_table(data)
-    return predict_frame(model, Preprocessor.from_dict(run.preprocess), run.info, frame, encode=encode)
+    return predict_frame(model, Preprocessor.from_dict(run.preprocess), run.info, frame, encode=encode,
+                         logits=run.metrics.get("outputs") == "logits")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,22 @@ def _yaml_error(exc: yaml.YAMLError, file: str) -> RecipeError:
     return RecipeError(f"invalid YAML: {problem}", file=file, line=line, hint=hint)
 
 
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading 1e-6 and 1E+3 as floats (YAML 1.2) rather than strings."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_value(text: str) -> Any:
+    """One YAML value (as in `--set field=VALUE`), parsed like recipe files."""
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - RecipeLoader is a SafeLoader
+
+
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 MAX_VALUES = 100_000
 
@@ -119,7 +136,7 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, file: str, sour
 def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
     """Parse YAML text safely, recording the line of every field."""
     source = Source()
-    loader = yaml.SafeLoader(text)
+    loader = RecipeLoader(text)
     try:
         node = loader.get_single_node()
         value = None if node is None else _walk(loader, node, (), file, source)
@@ -212,7 +229,7 @@ def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None
             f"--set expects FIELD=VALUE, received {assignment!r}", hint="e.g. --set train.epochs=3"
         )
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = load_value(text) if text.strip() else None
     except yaml.YAMLError as exc:
         raise RecipeError(f"--set {key}: the value {text!r} is not valid YAML ({exc})") from None
     parts = key.split(".")
