@@ -209,15 +209,16 @@ def schema(out: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as a JSON object.")
 @click.option("--judge", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="CLASSIFIER_RUN",
               help="GAN runs: score 1000 generated samples with this classifier run (top-class probability, classes).")
+@click.option("--allow-code", is_flag=True, help="Allow the run's custom Python loss to be imported.")
 @BACKEND_OPTION
 @TRUST_OPTION
-def evaluate(path: Path, data: Path | None, as_json: bool, judge: Path | None, backend: str | None,
+def evaluate(path: Path, data: Path | None, as_json: bool, judge: Path | None, allow_code: bool, backend: str | None,
              trust: bool) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data."""
     _setup_backend(backend or "tensorflow", "auto")
     from kproto.evaluate import evaluate_run
 
-    result = evaluate_run(path, data, trust=trust, judge=judge)
+    result = evaluate_run(path, data, trust=trust, judge=judge, allow_code=allow_code)
     if as_json:
         click.echo(json.dumps({**result.metrics, **({"report": result.report} if result.report else {})}, indent=2))
         return

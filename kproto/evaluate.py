@@ -124,17 +124,32 @@ class Evaluation:
     task: str = ""
 
 
-def evaluate_run(path: Path, data: Path | None = None, trust: bool = False, judge: Path | None = None) -> Evaluation:
+def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
+    """The run's model, compiled as in training; a custom (Python) loss is re-loaded only with --allow-code."""
+    from kproto.runs import load_keras_model
+
+    loss = run.recipe.train.loss
+    if not (isinstance(loss, dict) and "python" in loss):
+        return load_keras_model(run.model_path, trust=trust)
+    from kproto.compile import compile_model
+
+    model = load_keras_model(run.model_path, trust=trust, compile=False)
+    compile_model(model, run.recipe, run.info, 1, allow_code=allow_code, base=run.path)
+    return model
+
+
+def evaluate_run(path: Path, data: Path | None = None, trust: bool = False, judge: Path | None = None,
+                 allow_code: bool = False) -> Evaluation:
     """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `data`.
 
     A GAN run is scored on generated samples instead (and by the classifier run `judge`, when given).
     """
     from kproto.data import Preprocessor, load_dataset, transform_rows
     from kproto.data.readers import read_table
-    from kproto.runs import load_keras_model, load_run
+    from kproto.runs import load_run
 
     run = load_run(path)
-    model = load_keras_model(run.model_path, trust=trust)
+    model = _load_for_evaluation(run, trust, allow_code)
     if run.info.task == "generation":
         from kproto.gan import evaluate_generator
 

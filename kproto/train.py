@@ -106,7 +106,8 @@ def choose_engine(recipe: Recipe, dataset: Dataset, device: str) -> str:
         return "fit"
     from kproto.backend import FUSED_FAMILIES
 
-    return "fused" if recipe.model.type in FUSED_FAMILIES and dataset.info.kind == "tabular" else "fit"
+    dense = recipe.model.type in FUSED_FAMILIES and not getattr(recipe.model, "convolutional", False)
+    return "fused" if dense else "fit"
 
 
 def _make_engine(name: str, model: keras.Model, batch_size: int, should_stop: Callable[[], bool],
@@ -302,10 +303,12 @@ class Trainer:
                    "seconds": round(time.perf_counter() - began, 4)}
             bad = [k for k, v in logs.items() if "loss" in k and not math.isfinite(v)]
             if bad:
+                kept = (f"the best model so far and the checkpoint of epoch {state.epoch} are kept in {run.path}"
+                        if state.epoch else "no epoch finished, so nothing was saved")
                 raise TrainingDiverged(
                     f"the {bad[0]} became {logs[bad[0]]} in epoch {epoch + 1}; training stopped",
-                    hint="this usually means the learning rate is too high or the inputs are unscaled; the best model so far "
-                    f"and the checkpoint of epoch {state.epoch} are kept in {run.path}",
+                    hint="this usually means the learning rate is too high or the inputs are unscaled (try a 10x "
+                    f"smaller learning_rate); {kept}",
                 )
             if monitor not in row:
                 raise KprotoError(f"early_stopping.monitor '{monitor}' is not a logged value",
@@ -393,6 +396,12 @@ class Trainer:
         return state
 
     def _interrupted(self, run: RunDir, state: Checkpoint) -> TrainingInterrupted:
+        if state.epoch == 0:  # nothing to resume from yet
+            return TrainingInterrupted(
+                f"training stopped by {self.stop.signal_name} during epoch 1, before any epoch was checkpointed",
+                signal_name=self.stop.signal_name or "SIGINT",
+                hint=f"start it again with kproto train (the unfinished run folder can be deleted: {run.path})",
+            )
         return TrainingInterrupted(
             f"training stopped by {self.stop.signal_name} during epoch {state.epoch + 1}; "
             f"epoch {state.epoch} is checkpointed in {run.path}",

@@ -83,7 +83,7 @@ class TransformerEncoder(keras.layers.Layer):
         self.attention = keras.layers.MultiHeadAttention(self.heads, self.key_dim, dropout=self.dropout,
                                                          name="attention")
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2")
-        self.ff_in = keras.layers.Dense(self.ff_units, activation=self.activation, name="ff_in")
+        self.ff_in = keras.layers.Dense(self.ff_units, name="ff_in")
         self.ff_out = keras.layers.Dense(dim, name="ff_out")
         self.drop = keras.layers.Dropout(self.dropout)
         self.norm1.build(input_shape)
@@ -100,8 +100,14 @@ class TransformerEncoder(keras.layers.Layer):
         h = self.norm1(inputs)
         h = self.attention(h, h, attention_mask=attention_mask, training=training)
         x = inputs + self.drop(h, training=training)
-        h = self.ff_out(self.drop(self.ff_in(self.norm2(x)), training=training))
+        h = self.ff_out(self.drop(self._activate(self.ff_in(self.norm2(x))), training=training))
         return x + self.drop(h, training=training)
+
+    def _activate(self, x: Any) -> Any:
+        # GELU in its tanh form (as in BERT and GPT-2): the exact form's erf has no ONNX/TFLite kernel everywhere.
+        if self.activation == "gelu":
+            return keras.activations.gelu(x, approximate=True)
+        return keras.activations.get(self.activation)(x)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return mask
