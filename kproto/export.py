@@ -65,14 +65,39 @@ def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
     return np.asarray(session.run(None, {feed.name: x.astype(dtype)})[0])
 
 
-def _run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+def _tflite_interpreters() -> list[Any]:
+    """LiteRT's interpreter, then TensorFlow's (which also runs TensorFlow 'select' ops such as LSTM loops)."""
+    found = []
     try:
         from ai_edge_litert.interpreter import Interpreter
+
+        found.append(Interpreter)
     except ImportError:
+        pass
+    try:
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_path=str(path))
+        found.append(tf.lite.Interpreter)
+    except (ImportError, AttributeError):
+        pass
+    if not found:
+        raise ImportError("no TFLite/LiteRT interpreter is installed")
+    return found
+
+
+def _run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    errors = []
+    for interpreter_class in _tflite_interpreters():
+        try:
+            return _invoke_tflite(interpreter_class, path, x)
+        except (RuntimeError, ValueError) as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            errors.append(text.split(". ")[0])
+    raise RuntimeError("; ".join(dict.fromkeys(errors)))
+
+
+def _invoke_tflite(interpreter_class: Any, path: Path, x: np.ndarray) -> np.ndarray:
+    interpreter = interpreter_class(model_path=str(path))
     detail = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(detail["index"], list(x.shape))
     interpreter.allocate_tensors()
@@ -110,6 +135,12 @@ def export_run(path: Path, fmt: str, out: Path | None = None, trust: bool = Fals
     except ImportError as exc:
         _remove(tmp)
         raise ExportError(f"checking the {fmt} export needs {RUNTIME_PACKAGES[fmt]}: {exc}", hint="pip install 'kproto[export]'") from None
+    except Exception as exc:  # noqa: BLE001 - each runtime raises its own types
+        _remove(tmp)
+        raise ExportError(
+            f"the {fmt} export was written but does not run in its runtime: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            hint="recurrent layers (LSTM, GRU) need TensorFlow ops that LiteRT lacks; export them as savedmodel or onnx",
+        ) from None
     diff = float(np.max(np.abs(actual.reshape(expected.shape) - expected))) if expected.size else 0.0
     if not diff <= tolerance:
         _remove(tmp)

@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from kproto.errors import RecipeError, not_one_of
+from kproto.errors import RecipeError, suggest
 from kproto.models.common import activation, output_head
 
 REFUSED = {"Lambda": "it runs arbitrary Python code", "TorchModuleWrapper": "it wraps arbitrary PyTorch code",
@@ -47,9 +47,11 @@ def make_layer(item: dict[str, Any], field: str, classes: dict[str, type],
     if name in REFUSED:
         raise RecipeError(f"the layer '{name}' is not allowed: {REFUSED[name]}", field=field,
                           hint="use the built-in Keras layers; recipes never run code")
-    if name not in classes:
-        raise RecipeError(f"unknown layer: {not_one_of(name, sorted(classes))}", field=field,
-                          hint="layer names are Keras class names, e.g. Dense, Conv1D, LSTM, Dropout")
+    if name not in classes:  # the full list has ~150 names: name the closest one instead
+        guess = suggest(name, sorted(classes))
+        raise RecipeError(f"unknown layer '{name}': it is not a layer class of keras.layers."
+                          + (f" Did you mean '{guess}'?" if guess else ""), field=field,
+                          hint="layer names are Keras class names, e.g. Dense, Conv1D, LSTM, Dropout, Flatten")
     kwargs = dict(kwargs or {})
     for key in NESTED:
         if isinstance(kwargs.get(key), dict) and len(kwargs[key]) == 1:
