@@ -28,6 +28,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import keras
+
     from kproto.compile import compile_model, encode_labels
     from kproto.data import load_dataset
     from kproto.models import build_model
@@ -61,10 +62,21 @@ def main() -> None:
     callbacks = [Timer()]
     if recipe.train.early_stopping is not None:
         es = recipe.train.early_stopping
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, restore_best_weights=es.restore_best))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=es.monitor, patience=es.patience, restore_best_weights=es.restore_best
+            )
+        )
     began = time.perf_counter()
-    history = model.fit(x=data.x_train, y=y_train, batch_size=recipe.train.batch_size, epochs=recipe.train.epochs,
-                        validation_data=(data.x_val, y_val), callbacks=callbacks, verbose=0)
+    history = model.fit(
+        x=data.x_train,
+        y=y_train,
+        batch_size=recipe.train.batch_size,
+        epochs=recipe.train.epochs,
+        validation_data=(data.x_val, y_val),
+        callbacks=callbacks,
+        verbose=0,
+    )
     fit_seconds = time.perf_counter() - began
     test = model.evaluate(data.x_test, y_test, verbose=0, return_dict=True)
     result = {

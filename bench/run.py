@@ -33,8 +33,9 @@ ENV.pop("KERAS_BACKEND", None)
 ENV["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None, watch: str | None = None,
-                 timeout: float = 3600) -> dict:
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None, watch: str | None = None, timeout: float = 3600
+) -> dict:
     """Run `cmd`, returning wall seconds, peak RSS (MB), exit code, output tail, and when `watch` (a glob) first matched."""
     began = time.perf_counter()
     first: list[float] = []
@@ -57,8 +58,13 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, watch: str |
     stop.set()
     reader.join(timeout=5)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "rc": proc.returncode,
-            "tail": "".join(output_chunks)[-1500:], "first_match": first[0] if first else None}
+    return {
+        "wall": wall,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "rc": proc.returncode,
+        "tail": "".join(output_chunks)[-1500:],
+        "first_match": first[0] if first else None,
+    }
 
 
 def kproto_train(recipe: Path, overrides: list[str], out: Path) -> dict:
@@ -76,12 +82,17 @@ def kproto_train(recipe: Path, overrides: list[str], out: Path) -> dict:
     train_seconds = sum(float(row["seconds"]) for row in history)
     rows = metrics.get("rows_train") or _train_rows(run)
     result = {
-        "rows": rows, "epochs": len(history), "train_seconds": train_seconds,
+        "rows": rows,
+        "epochs": len(history),
+        "train_seconds": train_seconds,
         "samples_per_s": rows * len(history) / train_seconds if train_seconds else None,
         "steady_samples_per_s": _steady(rows, [float(r["seconds"]) for r in history]),
-        "validation": metrics.get("validation", {}), "test": metrics.get("test", {}),
-        "engine": metrics.get("engine"), "backend": metrics.get("backend"),
-        "seconds_to_first_epoch": measured["first_match"], **measured,
+        "validation": metrics.get("validation", {}),
+        "test": metrics.get("test", {}),
+        "engine": metrics.get("engine"),
+        "backend": metrics.get("backend"),
+        "seconds_to_first_epoch": measured["first_match"],
+        **measured,
     }
     shutil.rmtree(out, ignore_errors=True)
     return result
@@ -109,11 +120,15 @@ def plain_train(recipe: Path, overrides: list[str], backend: str = "tensorflow")
     out.unlink()
     epochs = data["epochs"]
     return {
-        "rows": data["rows"], "epochs": epochs, "train_seconds": sum(data["epoch_seconds"]),
+        "rows": data["rows"],
+        "epochs": epochs,
+        "train_seconds": sum(data["epoch_seconds"]),
         "samples_per_s": data["rows"] * epochs / sum(data["epoch_seconds"]),
         "steady_samples_per_s": _steady(data["rows"], data["epoch_seconds"]),
-        "validation": data["validation"], "test": data["test"],
-        "seconds_to_first_epoch": data["seconds_to_first_epoch"], **measured,
+        "validation": data["validation"],
+        "test": data["test"],
+        "seconds_to_first_epoch": data["seconds_to_first_epoch"],
+        **measured,
     }
 
 
@@ -173,7 +188,13 @@ def compare(label: str, recipe: Path, overrides: list[str], repeats: int, log: l
                 plain.append(plain_train(recipe, overrides))
             status = "error" if "error" in (kp if side == "kproto" else plain)[-1] else "ok"
             print(f"  {label} [{side} {i + 1}/{repeats}] {status}", flush=True)
-    entry = {"label": label, "recipe": str(recipe.relative_to(ROOT)), "overrides": overrides, "kproto": kp, "plain": plain}
+    entry = {
+        "label": label,
+        "recipe": str(recipe.relative_to(ROOT)),
+        "overrides": overrides,
+        "kproto": kp,
+        "plain": plain,
+    }
     for side, results in (("kproto", kp), ("plain", plain)):
         entry[f"{side}_samples_per_s"] = median_of(results, "samples_per_s")
         entry[f"{side}_wall"] = median_of(results, "wall")
@@ -196,14 +217,17 @@ def compare(label: str, recipe: Path, overrides: list[str], repeats: int, log: l
 def startup(repeats: int = 7) -> dict:
     recipe = ROOT / "recipes" / "digits_mlp.yaml"
     timings = {}
-    for name, cmd in (("kproto --help", [PY, "-m", "kproto.cli", "--help"]),
-                      ("kproto validate", [PY, "-m", "kproto.cli", "validate", str(recipe)])):
+    for name, cmd in (
+        ("kproto --help", [PY, "-m", "kproto.cli", "--help"]),
+        ("kproto validate", [PY, "-m", "kproto.cli", "validate", str(recipe)]),
+    ):
         walls = [run_measured(cmd)["wall"] for _ in range(repeats)]
         timings[name] = statistics.median(walls)
     installed = shutil.which("kproto")
     if installed:
         timings["kproto --help (console script)"] = statistics.median(
-            run_measured([installed, "--help"])["wall"] for _ in range(repeats))
+            run_measured([installed, "--help"])["wall"] for _ in range(repeats)
+        )
     return timings
 
 
@@ -214,7 +238,10 @@ def levers(repeats: int, epochs: int, log: list[dict]) -> list[dict]:
     base = [f"data.path={data}", f"train.epochs={epochs}", "train.early_stopping=null"]
     variants = [
         ("plain model.fit, TensorFlow (baseline)", None),
-        ("kproto fit engine, TensorFlow, steps_per_execution 1", ["train.backend=tensorflow", "train.engine=fit", "train.steps_per_execution=1"]),
+        (
+            "kproto fit engine, TensorFlow, steps_per_execution 1",
+            ["train.backend=tensorflow", "train.engine=fit", "train.steps_per_execution=1"],
+        ),
         ("kproto fit engine, TensorFlow, steps_per_execution 16", ["train.backend=tensorflow", "train.engine=fit"]),
         ("kproto fit engine, JAX, steps_per_execution 16", ["train.backend=jax", "train.engine=fit"]),
         ("kproto fused engine, JAX (auto choice)", ["train.backend=jax", "train.engine=fused"]),
@@ -227,8 +254,12 @@ def levers(repeats: int, epochs: int, log: list[dict]) -> list[dict]:
                 results.append(plain_train(recipe, base))
             else:
                 results.append(kproto_train(recipe, base + extra, SCRATCH / f"lever-{os.getpid()}"))
-        row = {"lever": label, "samples_per_s": median_of(results, "samples_per_s"),
-               "steady_samples_per_s": median_of(results, "steady_samples_per_s"), "raw": results}
+        row = {
+            "lever": label,
+            "samples_per_s": median_of(results, "samples_per_s"),
+            "steady_samples_per_s": median_of(results, "steady_samples_per_s"),
+            "raw": results,
+        }
         rows.append(row)
         print(f"  lever {label}: {row['samples_per_s']}", flush=True)
     log.append({"levers": rows})
@@ -240,8 +271,17 @@ def streaming(gigabytes: float, log: list[dict]) -> dict:
     rows = int(gigabytes * 1e9 / 330)  # ~330 bytes per row of make_tabular's layout
     big = make_tabular(rows, seed=1)
     recipe = ROOT / "bench" / "tabular.yaml"
-    streamed = kproto_train(recipe, [f"data.path={big}", "data.streaming=true", "train.epochs=1", "data.split.test=0.01",
-                                     "data.split.validation=0.01"], SCRATCH / "stream")
+    streamed = kproto_train(
+        recipe,
+        [
+            f"data.path={big}",
+            "data.streaming=true",
+            "train.epochs=1",
+            "data.split.test=0.01",
+            "data.split.validation=0.01",
+        ],
+        SCRATCH / "stream",
+    )
     small = make_tabular(200_000, seed=2)
     memory = kproto_train(recipe, [f"data.path={small}", "data.streaming=false", "train.epochs=1"], SCRATCH / "inmem")
     result = {"file_gb": big.stat().st_size / 1e9, "rows": rows, "streaming": streamed, "in_memory": memory}
@@ -251,9 +291,11 @@ def streaming(gigabytes: float, log: list[dict]) -> dict:
 
 def markdown(log: list[dict], meta: dict) -> str:
     lines = [f"Measured {meta['date']} on {meta['machine']}; {meta['versions']}.", ""]
-    lines += ["| recipe | engine | kproto samples/s | Keras samples/s | ratio | val (kproto / Keras) | test (kproto / Keras) "
-              "| peak MB (kproto / Keras) | whole command s (kproto / Keras) | first epoch s (kproto / Keras) |",
-              "|---|---|---:|---:|---:|---|---|---|---|---|"]
+    lines += [
+        "| recipe | engine | kproto samples/s | Keras samples/s | ratio | val (kproto / Keras) | test (kproto / Keras) "
+        "| peak MB (kproto / Keras) | whole command s (kproto / Keras) | first epoch s (kproto / Keras) |",
+        "|---|---|---:|---:|---:|---|---|---|---|---|",
+    ]
     for e in log:
         if "label" not in e:
             continue
@@ -263,19 +305,29 @@ def markdown(log: list[dict], meta: dict) -> str:
             f"| {e['label']} | {e.get('engine')} | {_n(e.get('kproto_samples_per_s'))} | {_n(e.get('plain_samples_per_s'))} "
             f"| {_r(e.get('throughput_ratio'))} | {kv[0]} {_m(kv[1])} / {_m(pv[1])} | {kt[0]} {_m(kt[1])} / {_m(pt[1])} "
             f"| {_n(e.get('kproto_peak_rss_mb'))} / {_n(e.get('plain_peak_rss_mb'))} "
-            f"| {_m(e.get('kproto_wall'))} / {_m(e.get('plain_wall'))} | {_m(e.get('kproto_first_epoch'))} / {_m(e.get('plain_first_epoch'))} |")
+            f"| {_m(e.get('kproto_wall'))} / {_m(e.get('plain_wall'))} | {_m(e.get('kproto_first_epoch'))} / {_m(e.get('plain_first_epoch'))} |"
+        )
     for e in log:
         if "levers" in e:
-            lines += ["", "| speed lever (digits x5, feedforward) | samples/s | steady state (epochs 2+) |", "|---|---:|---:|"]
-            lines += [f"| {r['lever']} | {_n(r['samples_per_s'])} | {_n(r['steady_samples_per_s'])} |" for r in e["levers"]]
+            lines += [
+                "",
+                "| speed lever (digits x5, feedforward) | samples/s | steady state (epochs 2+) |",
+                "|---|---:|---:|",
+            ]
+            lines += [
+                f"| {r['lever']} | {_n(r['samples_per_s'])} | {_n(r['steady_samples_per_s'])} |" for r in e["levers"]
+            ]
         if "startup" in e:
             lines += ["", "| start-up | median seconds |", "|---|---:|"]
             lines += [f"| {k} | {v:.3f} |" for k, v in e["startup"].items()]
         if "streaming" in e:
             s = e["streaming"]
-            lines += ["", f"Streaming: {s['file_gb']:.2f} GB CSV, {s['rows']:,} rows: "
-                      f"{_n(s['streaming'].get('samples_per_s'))} samples/s at peak RSS {_n(s['streaming'].get('peak_rss_mb'))} MB; "
-                      f"in memory (200k rows): {_n(s['in_memory'].get('samples_per_s'))} samples/s at {_n(s['in_memory'].get('peak_rss_mb'))} MB."]
+            lines += [
+                "",
+                f"Streaming: {s['file_gb']:.2f} GB CSV, {s['rows']:,} rows: "
+                f"{_n(s['streaming'].get('samples_per_s'))} samples/s at peak RSS {_n(s['streaming'].get('peak_rss_mb'))} MB; "
+                f"in memory (200k rows): {_n(s['in_memory'].get('samples_per_s'))} samples/s at {_n(s['in_memory'].get('peak_rss_mb'))} MB.",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -296,8 +348,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 repeat, at most 3 epochs, size x1 only")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--recipes", default="", help="comma-separated recipe stems (default: all shipped recipes)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: recipes,levers,startup,e2e,streaming")
-    parser.add_argument("--stream-gb", type=float, default=None, help="size of the generated streaming CSV (default 2, quick 0.3)")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: recipes,levers,startup,e2e,streaming"
+    )
+    parser.add_argument(
+        "--stream-gb", type=float, default=None, help="size of the generated streaming CSV (default 2, quick 0.3)"
+    )
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     skip = set(filter(None, args.skip.split(",")))
@@ -305,8 +361,13 @@ def main() -> None:
     import importlib.metadata as md
 
     versions = ", ".join(f"{p} {md.version(p)}" for p in ("keras", "tensorflow-cpu", "jax") if _has(p))
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-            f"{platform.python_version()}", "versions": versions, "quick": args.quick, "repeats": repeats}
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
+        "versions": versions,
+        "quick": args.quick,
+        "repeats": repeats,
+    }
     log: list[dict] = []
     if "startup" not in skip:
         log.append({"startup": startup()})
@@ -320,11 +381,22 @@ def main() -> None:
             compare(recipe.stem, recipe, extra, repeats, log)
             text = recipe.read_text()
             if not args.quick and "digits.csv" in text and "gan" not in recipe.stem:
-                compare(f"{recipe.stem} (data x5)", recipe, [f"data.path={replicate(ROOT / 'data' / 'digits.csv', 5)}"], repeats, log)
+                compare(
+                    f"{recipe.stem} (data x5)",
+                    recipe,
+                    [f"data.path={replicate(ROOT / 'data' / 'digits.csv', 5)}"],
+                    repeats,
+                    log,
+                )
     if "e2e" not in skip:
         data = make_tabular(50_000)
-        compare("tabular 50k rows, 10 epochs (whole command)", ROOT / "bench" / "tabular.yaml",
-                [f"data.path={data}", "train.epochs=10"], repeats, log)
+        compare(
+            "tabular 50k rows, 10 epochs (whole command)",
+            ROOT / "bench" / "tabular.yaml",
+            [f"data.path={data}", "train.epochs=10"],
+            repeats,
+            log,
+        )
     if "levers" not in skip:
         levers(repeats, 3 if args.quick else 5, log)
     if "streaming" not in skip:

@@ -112,8 +112,11 @@ def device_name(backend: str, device: str) -> str:
 
             gpu = torch.cuda.is_available()
     if device == "gpu" and not gpu:
-        raise KprotoError("--device gpu was given, but no GPU is visible to the backend", field="--device",
-                          hint="use --device auto or cpu, or install the backend's GPU build")
+        raise KprotoError(
+            "--device gpu was given, but no GPU is visible to the backend",
+            field="--device",
+            hint="use --device auto or cpu, or install the backend's GPU build",
+        )
     return "gpu" if gpu else "cpu"
 
 

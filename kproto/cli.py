@@ -55,7 +55,9 @@ def _console() -> Any:
 def _locate(exc: KprotoError, loaded: Any) -> KprotoError:
     """Point a data or build error at the recipe line of the field it names."""
     if exc.field and exc.line is None and loaded is not None and not exc.field.startswith("--"):
-        file, line = loaded.source.locate(tuple(int(p) if p.isdigit() else p for p in exc.field.replace("[", ".").replace("]", "").split(".")))
+        file, line = loaded.source.locate(
+            tuple(int(p) if p.isdigit() else p for p in exc.field.replace("[", ".").replace("]", "").split("."))
+        )
         if file and not exc.file:
             exc.file, exc.line = file, line
         elif file and line:
@@ -71,11 +73,18 @@ def _setup_backend(backend: str | None, device: str, recipe: Any = None) -> str:
     return chosen
 
 
-BACKEND_OPTION = click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None,
-                              help="Keras backend (default: the recipe's train.backend, else chosen per family).")
-DEVICE_OPTION = click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
-                             help="Where to run.")
-TRUST_OPTION = click.option("--trust", is_flag=True, help="Load models that contain code (Lambda layers, legacy .h5). Only for files you trust.")
+BACKEND_OPTION = click.option(
+    "--backend",
+    type=click.Choice(["tensorflow", "jax", "torch"]),
+    default=None,
+    help="Keras backend (default: the recipe's train.backend, else chosen per family).",
+)
+DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True, help="Where to run."
+)
+TRUST_OPTION = click.option(
+    "--trust", is_flag=True, help="Load models that contain code (Lambda layers, legacy .h5). Only for files you trust."
+)
 
 
 @click.group(cls=KprotoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,14 +106,33 @@ def cli(ctx: click.Context, debug: bool) -> None:
 # ----------------------------------------------------------------------------- train
 @cli.command()
 @click.argument("recipe", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Override a recipe field (YAML value); repeatable.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True, help="Folder for run directories.")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Continue this run directory from its last epoch.")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Override a recipe field (YAML value); repeatable."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder for run directories.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Continue this run directory from its last epoch.",
+)
 @click.option("--allow-code", is_flag=True, help="Allow the recipe to run Python code (custom losses).")
 @BACKEND_OPTION
 @DEVICE_OPTION
-def train(recipe: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, allow_code: bool,
-          backend: str | None, device: str) -> None:
+def train(
+    recipe: Path | None,
+    overrides: tuple[str, ...],
+    out: Path,
+    resume: Path | None,
+    allow_code: bool,
+    backend: str | None,
+    device: str,
+) -> None:
     """Train RECIPE and write a run directory under --out."""
     from kproto.recipe import load_recipe
 
@@ -136,8 +164,15 @@ def train(recipe: Path | None, overrides: tuple[str, ...], out: Path, resume: Pa
     try:
         from kproto.train import train as run_training
 
-        result = run_training(loaded.recipe, out, reporter, resume=resume, allow_code=allow_code, device=device,
-                              recipe_dir=recipe_path.resolve().parent)
+        result = run_training(
+            loaded.recipe,
+            out,
+            reporter,
+            resume=resume,
+            allow_code=allow_code,
+            device=device,
+            recipe_dir=recipe_path.resolve().parent,
+        )
     except KprotoError as exc:
         reporter.close()
         raise _locate(exc, loaded) from None
@@ -177,13 +212,24 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
         if columns:
             for name in wanted:
                 if name not in columns:
-                    field = "data.target" if name == spec.data.target else ("data.text" if name == spec.data.text else "data.features")
+                    field = (
+                        "data.target"
+                        if name == spec.data.target
+                        else ("data.text" if name == spec.data.text else "data.features")
+                    )
                     guess = suggest(name, columns)
-                    raise DataError(f"the column '{name}' is not in {Path(spec.data.path).name}", field=field,
-                                    hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:12])}")
+                    raise DataError(
+                        f"the column '{name}' is not in {Path(spec.data.path).name}",
+                        field=field,
+                        hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:12])}",
+                    )
     except KprotoError as exc:
         raise _locate(exc, loaded) from None
-    click.echo(f"{recipe}: OK ({spec.model.type} model, data {Path(spec.data.path).name}" + (f", {len(columns)} columns" if columns else "") + ")")
+    click.echo(
+        f"{recipe}: OK ({spec.model.type} model, data {Path(spec.data.path).name}"
+        + (f", {len(columns)} columns" if columns else "")
+        + ")"
+    )
 
 
 @cli.command()
@@ -205,15 +251,24 @@ def schema(out: Path | None) -> None:
 # ----------------------------------------------------------------------------- evaluate / predict / export
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A new file of raw rows with the same columns.")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A new file of raw rows with the same columns.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as a JSON object.")
-@click.option("--judge", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="CLASSIFIER_RUN",
-              help="GAN runs: score 1000 generated samples with this classifier run (top-class probability, classes).")
+@click.option(
+    "--judge",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="CLASSIFIER_RUN",
+    help="GAN runs: score 1000 generated samples with this classifier run (top-class probability, classes).",
+)
 @click.option("--allow-code", is_flag=True, help="Allow the run's custom Python loss to be imported.")
 @BACKEND_OPTION
 @TRUST_OPTION
-def evaluate(path: Path, data: Path | None, as_json: bool, judge: Path | None, allow_code: bool, backend: str | None,
-             trust: bool) -> None:
+def evaluate(
+    path: Path, data: Path | None, as_json: bool, judge: Path | None, allow_code: bool, backend: str | None, trust: bool
+) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data."""
     _setup_backend(backend or "tensorflow", "auto")
     from kproto.evaluate import evaluate_run
@@ -239,14 +294,21 @@ def evaluate(path: Path, data: Path | None, as_json: bool, judge: Path | None, a
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Raw rows to predict.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write predictions to this CSV (default: print).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write predictions to this CSV (default: print)."
+)
 @click.option("--encode", is_flag=True, help="Autoencoder runs: add the bottleneck codes as columns code_0, code_1, …")
-@click.option("--samples", type=click.IntRange(min=1), metavar="N",
-              help="GAN runs: generate N rows instead of predicting (a PNG grid is written next to --out).")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="GAN runs: generate N rows instead of predicting (a PNG grid is written next to --out).",
+)
 @BACKEND_OPTION
 @TRUST_OPTION
-def predict(path: Path, data: Path | None, out: Path | None, encode: bool, samples: int | None, backend: str | None,
-            trust: bool) -> None:
+def predict(
+    path: Path, data: Path | None, out: Path | None, encode: bool, samples: int | None, backend: str | None, trust: bool
+) -> None:
     """Predictions for the rows of --data as CSV (original labels; class probabilities), or --samples N from a GAN."""
     if (data is None) == (samples is None):
         raise click.UsageError("give --data FILE (rows to predict) or --samples N (a GAN run), not both or neither")
@@ -277,7 +339,9 @@ def predict(path: Path, data: Path | None, out: Path | None, encode: bool, sampl
 
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["savedmodel", "onnx", "tflite"]), required=True, help="Export format.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["savedmodel", "onnx", "tflite"]), required=True, help="Export format."
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write (default: RUN/export/model.<ext>).")
 @TRUST_OPTION
 def export(path: Path, fmt: str, out: Path | None, trust: bool) -> None:
@@ -287,7 +351,9 @@ def export(path: Path, fmt: str, out: Path | None, trust: bool) -> None:
 
     result = export_run(path, fmt, out, trust=trust)
     click.echo(f"exported {fmt} to {result.path}")
-    click.echo(f"checked on {result.samples} samples: largest absolute difference {result.max_abs_diff:.3g} (tolerance {result.tolerance:g})")
+    click.echo(
+        f"checked on {result.samples} samples: largest absolute difference {result.max_abs_diff:.3g} (tolerance {result.tolerance:g})"
+    )
 
 
 from kproto.cli_workflow import register as _register_workflow  # noqa: E402 - runs, sweep, plot, new, list, summary

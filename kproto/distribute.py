@@ -29,8 +29,10 @@ from kproto.errors import RecipeError
 
 MODES = ("none", "mirrored", "multi_worker", "data_parallel")
 NEEDS_BACKEND = {"mirrored": "tensorflow", "multi_worker": "tensorflow", "data_parallel": "jax"}
-TF_CONFIG_HINT = ('set TF_CONFIG on every worker, e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                  '"task": {"type": "worker", "index": 0}}; only the task part differs between workers')
+TF_CONFIG_HINT = (
+    'set TF_CONFIG on every worker, e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+    '"task": {"type": "worker", "index": 0}}; only the task part differs between workers'
+)
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,9 @@ def lr_factor(rule: str, replicas: int) -> float:
 def check_combination(mode: str, backend: str, engine: str = "auto", family: str = "") -> None:
     """A RecipeError when train.distribute cannot run on this backend, with this engine or this model family."""
     if mode not in MODES:  # pragma: no cover - the schema checks names
-        raise RecipeError(f"unknown train.distribute {mode!r}", field="train.distribute",
-                          hint=f"one of {', '.join(MODES)}")
+        raise RecipeError(
+            f"unknown train.distribute {mode!r}", field="train.distribute", hint=f"one of {', '.join(MODES)}"
+        )
     if mode == "none":
         return
     needed = NEEDS_BACKEND[mode]
@@ -122,8 +125,11 @@ def check_combination(mode: str, backend: str, engine: str = "auto", family: str
             hint=f"use --backend {needed}" + (f", or distribute: {other} on {backend}" if other else ""),
         )
     if family == "gan":
-        raise RecipeError(f"a GAN trains with its own adversarial engine, which has no train.distribute: {mode}",
-                          field="train.distribute", hint="use distribute: none for GANs")
+        raise RecipeError(
+            f"a GAN trains with its own adversarial engine, which has no train.distribute: {mode}",
+            field="train.distribute",
+            hint="use distribute: none for GANs",
+        )
     if engine == "fused":
         raise RecipeError(
             f"the fused engine trains on one device and cannot be combined with train.distribute: {mode}",
@@ -138,7 +144,8 @@ def check_batch_size(batch_size: int, replicas: int, mode: str, exact: bool = Fa
         good = max(replicas, batch_size - batch_size % replicas)
         raise RecipeError(
             f"train.batch_size {batch_size} is the global batch and cannot be split "
-            + ("evenly " if exact else "") + f"across {replicas} replicas ({mode})",
+            + ("evenly " if exact else "")
+            + f"across {replicas} replicas ({mode})",
             field="train.batch_size",
             hint=f"use a multiple of {replicas}, e.g. batch_size: {good} (or {good * 2})",
         )
@@ -207,8 +214,13 @@ class Distribution:
 
     def metrics(self) -> dict[str, Any]:
         """The fields metrics.json records about distribution."""
-        return {"distribute": self.mode, "workers": self.workers, "replicas": self.replicas,
-                "lr_scaling": self.lr_scaling, "lr_factor": self.lr_factor}
+        return {
+            "distribute": self.mode,
+            "workers": self.workers,
+            "replicas": self.replicas,
+            "lr_scaling": self.lr_scaling,
+            "lr_factor": self.lr_factor,
+        }
 
 
 def make_distribution(recipe: Any, backend: str | None = None, environ: dict[str, str] | None = None) -> Distribution:
@@ -236,15 +248,20 @@ def make_distribution(recipe: Any, backend: str | None = None, environ: dict[str
     if mode == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
         check_batch_size(train.batch_size, int(strategy.num_replicas_in_sync), mode)
-        return Distribution(mode=mode, strategy=strategy, replicas=int(strategy.num_replicas_in_sync),
-                            lr_scaling=train.lr_scaling)
+        return Distribution(
+            mode=mode, strategy=strategy, replicas=int(strategy.num_replicas_in_sync), lr_scaling=train.lr_scaling
+        )
     cluster = parse_tf_config(env.get("TF_CONFIG"))
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     check_batch_size(train.batch_size, int(strategy.num_replicas_in_sync), mode)
     return Distribution(
-        mode=mode, strategy=strategy, replicas=int(strategy.num_replicas_in_sync),
-        workers=cluster.num_workers if cluster else 1, is_chief=cluster.is_chief if cluster else True,
-        rank=cluster.worker_rank if cluster else 0, lr_scaling=train.lr_scaling,
+        mode=mode,
+        strategy=strategy,
+        replicas=int(strategy.num_replicas_in_sync),
+        workers=cluster.num_workers if cluster else 1,
+        is_chief=cluster.is_chief if cluster else True,
+        rank=cluster.worker_rank if cluster else 0,
+        lr_scaling=train.lr_scaling,
     )
 
 

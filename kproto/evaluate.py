@@ -86,12 +86,18 @@ def task_report(model: Any, info: Any, x: np.ndarray, y: np.ndarray | None, batc
         predicted = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0)).reshape(-1)
         errors = predicted - y.reshape(-1)
         total = float(np.sum((y - y.mean()) ** 2)) or 1.0
-        return {"mae": float(np.mean(np.abs(errors))), "rmse": float(np.sqrt(np.mean(errors**2))),
-                "r2": float(1 - np.sum(errors**2) / total)}
+        return {
+            "mae": float(np.mean(np.abs(errors))),
+            "rmse": float(np.sqrt(np.mean(errors**2))),
+            "r2": float(1 - np.sum(errors**2) / total),
+        }
     if info.task == "reconstruction":
         rebuilt = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
         per_row = np.mean((rebuilt.reshape(len(x), -1) - x.reshape(len(x), -1)) ** 2, axis=1)
-        return {"reconstruction_mse": float(per_row.mean()), "reconstruction_mse_p95": float(np.percentile(per_row, 95))}
+        return {
+            "reconstruction_mse": float(per_row.mean()),
+            "reconstruction_mse_p95": float(np.percentile(per_row, 95)),
+        }
     return {}
 
 
@@ -107,10 +113,20 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: l
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[str(name)] = {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(actual)}
+        per_class[str(name)] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(actual),
+        }
     macro_f1 = float(np.mean([c["f1"] for c in per_class.values()])) if per_class else 0.0
-    return {"accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)), "macro_f1": macro_f1,
-            "classes": [str(c) for c in class_names], "confusion": confusion.tolist(), "per_class": per_class}
+    return {
+        "accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
+        "macro_f1": macro_f1,
+        "classes": [str(c) for c in class_names],
+        "confusion": confusion.tolist(),
+        "per_class": per_class,
+    }
 
 
 @dataclass
@@ -138,8 +154,9 @@ def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
     return model
 
 
-def evaluate_run(path: Path, data: Path | None = None, trust: bool = False, judge: Path | None = None,
-                 allow_code: bool = False) -> Evaluation:
+def evaluate_run(
+    path: Path, data: Path | None = None, trust: bool = False, judge: Path | None = None, allow_code: bool = False
+) -> Evaluation:
     """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `data`.
 
     A GAN run is scored on generated samples instead (and by the classifier run `judge`, when given).

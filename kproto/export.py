@@ -51,7 +51,7 @@ def _run_savedmodel(path: Path, x: np.ndarray) -> np.ndarray:
     if "serving_default" not in loaded.signatures:
         raise ExportError(f"{path} has no serving_default signature")
     fn = loaded.signatures["serving_default"]
-    (name, spec), = fn.structured_input_signature[1].items()
+    ((name, spec),) = fn.structured_input_signature[1].items()
     outputs = fn(**{name: tf.constant(x, dtype=spec.dtype)})
     return np.asarray(next(iter(outputs.values())))
 
@@ -110,7 +110,9 @@ RUNTIMES = {"savedmodel": _run_savedmodel, "onnx": _run_onnx, "tflite": _run_tfl
 RUNTIME_PACKAGES = {"savedmodel": "tensorflow", "onnx": "onnxruntime (and tf2onnx)", "tflite": "ai-edge-litert"}
 
 
-def export_run(path: Path, fmt: str, out: Path | None = None, trust: bool = False, tolerance: float = TOLERANCE) -> ExportResult:
+def export_run(
+    path: Path, fmt: str, out: Path | None = None, trust: bool = False, tolerance: float = TOLERANCE
+) -> ExportResult:
     """Export a run's model (a GAN's generator) and check the export against Keras on sample inputs."""
     from kproto.runs import load_keras_model, load_run
 
@@ -118,7 +120,9 @@ def export_run(path: Path, fmt: str, out: Path | None = None, trust: bool = Fals
     model = load_keras_model(run.model_path, trust=trust, compile=False)
     target = Path(out) if out else run.path / "export" / f"model{SUFFIX[fmt]}"
     if target.exists():
-        raise KprotoError(f"{target} already exists; exports never overwrite", field="--out", hint="choose another --out")
+        raise KprotoError(
+            f"{target} already exists; exports never overwrite", field="--out", hint="choose another --out"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     x = sample_inputs(run, model)
     expected = np.asarray(model.predict(x, verbose=0))
@@ -126,15 +130,21 @@ def export_run(path: Path, fmt: str, out: Path | None = None, trust: bool = Fals
     try:
         model.export(str(tmp), format=FORMATS[fmt], verbose=False)
     except ImportError as exc:
-        raise ExportError(f"exporting to {fmt} needs {RUNTIME_PACKAGES[fmt]}: {exc}", hint="pip install 'kproto[export]'") from None
+        raise ExportError(
+            f"exporting to {fmt} needs {RUNTIME_PACKAGES[fmt]}: {exc}", hint="pip install 'kproto[export]'"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - converters raise many types
         _remove(tmp)
-        raise ExportError(f"the {fmt} export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise ExportError(
+            f"the {fmt} export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
     try:
         actual = RUNTIMES[fmt](tmp, x)
     except ImportError as exc:
         _remove(tmp)
-        raise ExportError(f"checking the {fmt} export needs {RUNTIME_PACKAGES[fmt]}: {exc}", hint="pip install 'kproto[export]'") from None
+        raise ExportError(
+            f"checking the {fmt} export needs {RUNTIME_PACKAGES[fmt]}: {exc}", hint="pip install 'kproto[export]'"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - each runtime raises its own types
         _remove(tmp)
         raise ExportError(
@@ -144,7 +154,9 @@ def export_run(path: Path, fmt: str, out: Path | None = None, trust: bool = Fals
     diff = float(np.max(np.abs(actual.reshape(expected.shape) - expected))) if expected.size else 0.0
     if not diff <= tolerance:
         _remove(tmp)
-        raise ExportError(f"the {fmt} export differs from the Keras model by up to {diff:.3g} (tolerance {tolerance:g})")
+        raise ExportError(
+            f"the {fmt} export differs from the Keras model by up to {diff:.3g} (tolerance {tolerance:g})"
+        )
     tmp.rename(target)
     return ExportResult(path=target, format=fmt, max_abs_diff=diff, tolerance=tolerance, samples=len(x))
 

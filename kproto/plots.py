@@ -32,7 +32,11 @@ def save(fig: Any, path: Path) -> Path:
 
 def learning_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Loss and each metric per epoch, training against validation, one panel each."""
-    names = [k for k in (history[0] if history else {}) if k not in ("epoch", "seconds", "learning_rate") and not k.startswith("val_")]
+    names = [
+        k
+        for k in (history[0] if history else {})
+        if k not in ("epoch", "seconds", "learning_rate") and not k.startswith("val_")
+    ]
     names = names or ["loss"]
     fig, axes = _figure(1, len(names), size=(4.6 * len(names), 3.8))
     epochs = [row["epoch"] for row in history]

@@ -9,8 +9,16 @@ import numpy as np
 import pandas as pd
 
 
-def predict_frame(model: Any, pre: Any, info: Any, frame: pd.DataFrame, batch_size: int = 256,
-                  keep_columns: bool = True, encode: bool = False, logits: bool = False) -> pd.DataFrame:
+def predict_frame(
+    model: Any,
+    pre: Any,
+    info: Any,
+    frame: pd.DataFrame,
+    batch_size: int = 256,
+    keep_columns: bool = True,
+    encode: bool = False,
+    logits: bool = False,
+) -> pd.DataFrame:
     """A DataFrame of predictions (plus the input columns when rows line up one to one).
 
     For an autoencoder: the per-row reconstruction error (an anomaly score), and with `encode` the bottleneck
@@ -59,9 +67,18 @@ def predict_run(path: Path, data: Path, trust: bool = False, encode: bool = Fals
     if run.info.task == "generation":
         from kproto.errors import KprotoError
 
-        raise KprotoError(f"{run.path} is a GAN run: it generates rows instead of predicting", field="--data",
-                          hint="use kproto predict RUN --samples N [--out FILE]")
+        raise KprotoError(
+            f"{run.path} is a GAN run: it generates rows instead of predicting",
+            field="--data",
+            hint="use kproto predict RUN --samples N [--out FILE]",
+        )
     model = load_keras_model(run.model_path, trust=trust, compile=False)
     frame = read_table(data)
-    return predict_frame(model, Preprocessor.from_dict(run.preprocess), run.info, frame, encode=encode,
-                         logits=run.metrics.get("outputs") == "logits")
+    return predict_frame(
+        model,
+        Preprocessor.from_dict(run.preprocess),
+        run.info,
+        frame,
+        encode=encode,
+        logits=run.metrics.get("outputs") == "logits",
+    )

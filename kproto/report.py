@@ -132,8 +132,15 @@ class RichReporter(Reporter):
         self.console = console
         self.history: list[dict[str, Any]] = []
         self.live_mode = console.is_terminal
-        self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("steps"), TimeElapsedColumn(), console=console, transient=True)
+        self.bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.task = None
         self.live: Live | None = None
         self.last_refresh = 0.0

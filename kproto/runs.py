@@ -37,8 +37,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise RunError(f"could not write {path}: {exc.strerror or exc}",
-                       hint="does the folder exist and is it writable?") from None
+        raise RunError(
+            f"could not write {path}: {exc.strerror or exc}", hint="does the folder exist and is it writable?"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -48,8 +49,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise RunError(f"could not write {path}: {exc.strerror or exc}",
-                       hint="is the disk full or the folder read-only?") from None
+        raise RunError(
+            f"could not write {path}: {exc.strerror or exc}", hint="is the disk full or the folder read-only?"
+        ) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -111,8 +113,9 @@ class RunDir:
         except OSError as exc:
             raise RunError(f"cannot create the output folder {parent}: {exc.strerror or exc}", field="--out") from None
         if not os.access(parent, os.W_OK):
-            raise RunError(f"the output folder {parent} is not writable", field="--out",
-                           hint="choose another folder with --out")
+            raise RunError(
+                f"the output folder {parent} is not writable", field="--out", hint="choose another folder with --out"
+            )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for attempt in range(1000):
             path = parent / (stamp if attempt == 0 else f"{stamp}-{attempt}")
@@ -187,8 +190,11 @@ def load_run(path: str | Path) -> LoadedRun:
     else:
         folder = path
         model_path = path / "model.keras"
-    missing = [name for name in RUN_FILES
-               if not (folder / name).exists() and not (name == "model.keras" and model_path.exists())]
+    missing = [
+        name
+        for name in RUN_FILES
+        if not (folder / name).exists() and not (name == "model.keras" and model_path.exists())
+    ]
     if missing:
         raise ModelFileError(
             f"{folder} is missing {', '.join(missing)}",
@@ -206,8 +212,9 @@ def load_run(path: str | Path) -> LoadedRun:
     recipe = recipe_from_dict(raw, str(folder / "recipe.yaml"))
     preprocess = read_json(folder / "preprocess.json")
     if not isinstance(preprocess, dict) or "info" not in preprocess or "state" not in preprocess:
-        raise ModelFileError(f"{folder / 'preprocess.json'} lacks the preprocessing state",
-                             hint="the run may be corrupted")
+        raise ModelFileError(
+            f"{folder / 'preprocess.json'} lacks the preprocessing state", hint="the run may be corrupted"
+        )
     return LoadedRun(
         path=folder,
         recipe=recipe,
@@ -242,8 +249,9 @@ def check_model_file(path: Path, trust: bool = False) -> None:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ModelFileError(f"{path} is corrupted: {exc}") from None
     if bad is not None or "config.json" not in names:
-        raise ModelFileError(f"{path} is corrupted ({bad or 'no config.json'})",
-                             hint="retrain, or use the run's checkpoint")
+        raise ModelFileError(
+            f"{path} is corrupted ({bad or 'no config.json'})", hint="retrain, or use the run's checkpoint"
+        )
 
 
 def load_keras_model(path: Path, trust: bool = False, compile: bool = True) -> Any:
@@ -279,5 +287,6 @@ def load_keras_model(path: Path, trust: bool = False, compile: bool = True) -> A
                 "with `kproto predict` and `kproto export`",
             ) from None
         first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
-        raise ModelFileError(f"cannot load {path}: {first}",
-                             hint="the file may be corrupted or from an incompatible Keras") from None
+        raise ModelFileError(
+            f"cannot load {path}: {first}", hint="the file may be corrupted or from an incompatible Keras"
+        ) from None

@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 import signal
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import keras
 import numpy as np
@@ -20,8 +21,8 @@ from kproto.augment import with_augmentation
 from kproto.backend import choose_precision, device_name, versions
 from kproto.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
 from kproto.data import Dataset, load_dataset
-from kproto.engines.streaming import StreamingEngine, epoch_order, is_streamed
 from kproto.distribute import Distribution, make_distribution, scale_learning_rate
+from kproto.engines.streaming import StreamingEngine, epoch_order, is_streamed
 from kproto.errors import KprotoError, TrainingDiverged, TrainingInterrupted
 from kproto.models import build_model
 from kproto.recipe import Recipe, dump_recipe
@@ -94,11 +95,14 @@ def choose_engine(recipe: Recipe, dataset: Dataset, device: str) -> str:
     requested = recipe.train.engine
     backend = keras.backend.backend()
     if requested == "fused" and backend != "jax":
-        raise KprotoError("train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit")
+        raise KprotoError(
+            "train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit"
+        )
     if recipe.model.type == "gan":  # adversarial steps: kproto.gan.GanEngine (TensorFlow)
         if requested == "fused":
-            raise KprotoError("a GAN trains with its own adversarial engine, not fused", field="train.engine",
-                              hint="use engine: auto")
+            raise KprotoError(
+                "a GAN trains with its own adversarial engine, not fused", field="train.engine", hint="use engine: auto"
+            )
         return "gan"
     if requested != "auto":
         return requested
@@ -110,8 +114,9 @@ def choose_engine(recipe: Recipe, dataset: Dataset, device: str) -> str:
     return "fused" if dense else "fit"
 
 
-def _make_engine(name: str, model: keras.Model, batch_size: int, should_stop: Callable[[], bool],
-                 distribution: Any = None) -> Any:
+def _make_engine(
+    name: str, model: keras.Model, batch_size: int, should_stop: Callable[[], bool], distribution: Any = None
+) -> Any:
     if name == "fused":
         from kproto.engines.fused import FusedEngine
 
@@ -153,8 +158,16 @@ class Checkpoint:
 class Trainer:
     """Runs one recipe's training into one run directory."""
 
-    def __init__(self, recipe: Recipe, out: Path, reporter: Reporter | None = None, *, allow_code: bool = False,
-                 device: str = "auto", recipe_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        out: Path,
+        reporter: Reporter | None = None,
+        *,
+        allow_code: bool = False,
+        device: str = "auto",
+        recipe_dir: Path | None = None,
+    ) -> None:
         self.recipe = recipe
         self.out = Path(out)
         self.reporter = reporter or Reporter()
@@ -182,12 +195,20 @@ class Trainer:
         if jit == "auto":
             jit = "auto" if device == "gpu" else (keras.backend.backend() == "jax")
         setup = compile_model(
-            model, scale_learning_rate(recipe, self.dist.lr_factor), dataset.info, steps, allow_code=self.allow_code, base=self.recipe_dir,
-            jit_compile=jit, steps_per_execution=_steps_per_execution(recipe, engine_name),
+            model,
+            scale_learning_rate(recipe, self.dist.lr_factor),
+            dataset.info,
+            steps,
+            allow_code=self.allow_code,
+            base=self.recipe_dir,
+            jit_compile=jit,
+            steps_per_execution=_steps_per_execution(recipe, engine_name),
         )
         return dataset, model, setup, engine_name
 
-    def _facts(self, dataset: Dataset, model: keras.Model, setup: CompiledSetup, engine: str, run: RunDir) -> dict[str, Any]:
+    def _facts(
+        self, dataset: Dataset, model: keras.Model, setup: CompiledSetup, engine: str, run: RunDir
+    ) -> dict[str, Any]:
         info = dataset.info
         return {
             "recipe": self.recipe.name,
@@ -236,10 +257,19 @@ class Trainer:
             run.write_text("recipe.yaml", dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
         facts = self._facts(dataset, model, setup, engine_name, run)
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
-        run.update_metrics(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), seed=recipe.seed,
-                           backend=facts["backend"], device=self.device, precision=self.precision, engine=engine_name,
-                           parameters=model.count_params(), baselines=dataset.baselines, versions=versions(),
-                           **self.dist.metrics())
+        run.update_metrics(
+            status="running",
+            started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            seed=recipe.seed,
+            backend=facts["backend"],
+            device=self.device,
+            precision=self.precision,
+            engine=engine_name,
+            parameters=model.count_params(),
+            baselines=dataset.baselines,
+            versions=versions(),
+            **self.dist.metrics(),
+        )
         self.reporter.header(facts)
         try:
             with _signals(self.stop):
@@ -248,18 +278,30 @@ class Trainer:
             run.update_metrics(status="interrupted", epochs=state.epoch, seconds=round(time.time() - started, 3))
             raise
         except TrainingDiverged:
-            run.update_metrics(status="failed", epochs=state.epoch, seconds=round(time.time() - started, 3),
-                               failure="non-finite loss")
+            run.update_metrics(
+                status="failed", epochs=state.epoch, seconds=round(time.time() - started, 3), failure="non-finite loss"
+            )
             raise
         except BaseException as exc:
-            run.update_metrics(status="failed", epochs=state.epoch, seconds=round(time.time() - started, 3),
-                               failure=f"{type(exc).__name__}: {exc}"[:500])
+            run.update_metrics(
+                status="failed",
+                epochs=state.epoch,
+                seconds=round(time.time() - started, 3),
+                failure=f"{type(exc).__name__}: {exc}"[:500],
+            )
             raise
         metrics = self._finish(run, dataset, model, setup, engine_name, state, time.time() - started)
         return TrainResult(run.path, metrics, state.history, chief=self.dist.is_chief)
 
-    def _loop(self, run: RunDir, dataset: Dataset, model: keras.Model, setup: CompiledSetup, engine_name: str,
-              state: Checkpoint) -> Checkpoint:
+    def _loop(
+        self,
+        run: RunDir,
+        dataset: Dataset,
+        model: keras.Model,
+        setup: CompiledSetup,
+        engine_name: str,
+        state: Checkpoint,
+    ) -> Checkpoint:
         recipe = self.recipe
         train = recipe.train
         if engine_name == "gan":
@@ -273,13 +315,25 @@ class Trainer:
             engine = StreamingEngine(engine, lambda y: encode_labels(y, setup.label_mode, info.num_classes))
             y_train, y_val = dataset.y_train, dataset.y_val
         else:
-            y_train = encode_labels(dataset.y_train if info.task != "reconstruction" else dataset.x_train, setup.label_mode, info.num_classes)
-            y_val = encode_labels(dataset.y_val if info.task != "reconstruction" else dataset.x_val, setup.label_mode, info.num_classes)
-        weights = class_weights(train.class_weight, dataset.y_train, info.class_names or []) if info.task == "classification" else None
+            y_train = encode_labels(
+                dataset.y_train if info.task != "reconstruction" else dataset.x_train,
+                setup.label_mode,
+                info.num_classes,
+            )
+            y_val = encode_labels(
+                dataset.y_val if info.task != "reconstruction" else dataset.x_val, setup.label_mode, info.num_classes
+            )
+        weights = (
+            class_weights(train.class_weight, dataset.y_train, info.class_names or [])
+            if info.task == "classification"
+            else None
+        )
         has_val = len(dataset.x_val) > 0
         stopping = train.early_stopping
         monitor = (stopping.monitor if stopping else "val_loss") if has_val else "loss"
-        if engine_name == "gan":  # adversarial losses don't track sample quality: no early stopping, keep the last epoch
+        if (
+            engine_name == "gan"
+        ):  # adversarial losses don't track sample quality: no early stopping, keep the last epoch
             stopping, monitor = None, "g_loss"
         plateau = plateau_options(train.schedule)
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
@@ -299,23 +353,34 @@ class Trainer:
                 raise self._interrupted(run, state)
             if has_val:
                 logs.update({f"val_{k}": v for k, v in engine.evaluate(dataset.x_val, y_val).items()})
-            row = {"epoch": epoch + 1, **logs, "learning_rate": current_learning_rate(model.optimizer),
-                   "seconds": round(time.perf_counter() - began, 4)}
+            row = {
+                "epoch": epoch + 1,
+                **logs,
+                "learning_rate": current_learning_rate(model.optimizer),
+                "seconds": round(time.perf_counter() - began, 4),
+            }
             bad = [k for k, v in logs.items() if "loss" in k and not math.isfinite(v)]
             if bad:
-                kept = (f"the best model so far and the checkpoint of epoch {state.epoch} are kept in {run.path}"
-                        if state.epoch else "no epoch finished, so nothing was saved")
+                kept = (
+                    f"the best model so far and the checkpoint of epoch {state.epoch} are kept in {run.path}"
+                    if state.epoch
+                    else "no epoch finished, so nothing was saved"
+                )
                 raise TrainingDiverged(
                     f"the {bad[0]} became {logs[bad[0]]} in epoch {epoch + 1}; training stopped",
                     hint="this usually means the learning rate is too high or the inputs are unscaled (try a 10x "
                     f"smaller learning_rate); {kept}",
                 )
             if monitor not in row:
-                raise KprotoError(f"early_stopping.monitor '{monitor}' is not a logged value",
-                                  field="train.early_stopping.monitor", hint=f"logged: {', '.join(k for k in row if k not in ('epoch', 'seconds'))}")
+                raise KprotoError(
+                    f"early_stopping.monitor '{monitor}' is not a logged value",
+                    field="train.early_stopping.monitor",
+                    hint=f"logged: {', '.join(k for k in row if k not in ('epoch', 'seconds'))}",
+                )
             value = float(row[monitor])
             improved = state.best is None or (
-                value < state.best - (stopping.min_delta if stopping else 0.0) if lower_is_better(monitor)
+                value < state.best - (stopping.min_delta if stopping else 0.0)
+                if lower_is_better(monitor)
                 else value > state.best + (stopping.min_delta if stopping else 0.0)
             )
             if improved:
@@ -334,7 +399,9 @@ class Trainer:
                 engine.end_epoch(state.epoch, train.epochs)
             self.reporter.epoch_end(row)
             if stopping and state.wait >= stopping.patience:
-                self.reporter.message(f"early stopping: {monitor} has not improved for {stopping.patience} epochs (best: epoch {state.best_epoch})")
+                self.reporter.message(
+                    f"early stopping: {monitor} has not improved for {stopping.patience} epochs (best: epoch {state.best_epoch})"
+                )
                 break
         if stopping is None or not stopping.restore_best:
             save_model_atomic(model, run.path / "model.keras")
@@ -344,10 +411,14 @@ class Trainer:
             model.load_weights(run.path / "model.keras")
         return state
 
-    def _plateau_step(self, model: keras.Model, plateau: dict[str, Any], row: dict[str, Any], state: Checkpoint) -> None:
+    def _plateau_step(
+        self, model: keras.Model, plateau: dict[str, Any], row: dict[str, Any], state: Checkpoint
+    ) -> None:
         monitor = plateau["monitor"] if plateau["monitor"] in row else "loss"
         value = float(row[monitor])
-        better = state.plateau_best is None or (value < state.plateau_best if lower_is_better(monitor) else value > state.plateau_best)
+        better = state.plateau_best is None or (
+            value < state.plateau_best if lower_is_better(monitor) else value > state.plateau_best
+        )
         if better:
             state.plateau_best, state.plateau_wait = value, 0
             return
@@ -379,8 +450,11 @@ class Trainer:
     def _load_checkpoint(self, run: RunDir, model: keras.Model) -> Checkpoint:
         path = run.path / "checkpoint" / "state.json"
         if not path.exists():
-            raise KprotoError(f"{run.path} has no checkpoint to resume from", field="--resume",
-                              hint="the run stopped before its first epoch finished; start it again with kproto train")
+            raise KprotoError(
+                f"{run.path} has no checkpoint to resume from",
+                field="--resume",
+                hint="the run stopped before its first epoch finished; start it again with kproto train",
+            )
         state = Checkpoint(**read_json(path))
         model_file = run.path / "checkpoint" / state.model_file
         model.optimizer.build(model.trainable_variables)
@@ -414,21 +488,35 @@ class Trainer:
         """The trained model outside the strategy: every worker evaluates the full splits alone (same numbers)."""
         local = keras.models.clone_model(model)
         local.set_weights(model.get_weights())
-        compile_model(local, self.recipe, dataset.info, 1, allow_code=self.allow_code, base=self.recipe_dir,
-                      jit_compile=False)
+        compile_model(
+            local, self.recipe, dataset.info, 1, allow_code=self.allow_code, base=self.recipe_dir, jit_compile=False
+        )
         return local
 
-    def _finish(self, run: RunDir, dataset: Dataset, model: keras.Model, setup: CompiledSetup, engine_name: str,
-                state: Checkpoint, seconds: float) -> dict[str, Any]:
+    def _finish(
+        self,
+        run: RunDir,
+        dataset: Dataset,
+        model: keras.Model,
+        setup: CompiledSetup,
+        engine_name: str,
+        state: Checkpoint,
+        seconds: float,
+    ) -> dict[str, Any]:
         from kproto.evaluate import evaluate_splits
 
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)
         results = evaluate_splits(model, dataset, setup.label_mode, self.recipe.train.batch_size)
         metrics = run.update_metrics(
-            status="completed", **results, epochs=state.epoch, best_epoch=state.best_epoch,
-            seconds=round(seconds, 3), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            label_mode=setup.label_mode, outputs=setup.outputs,
+            status="completed",
+            **results,
+            epochs=state.epoch,
+            best_epoch=state.best_epoch,
+            seconds=round(seconds, 3),
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            label_mode=setup.label_mode,
+            outputs=setup.outputs,
         )
         try:
             from kproto.plots import learning_curves
@@ -453,7 +541,15 @@ def _write_history(run: RunDir, history: list[dict[str, Any]]) -> None:
     run.write_text("history.csv", buffer.getvalue())
 
 
-def train(recipe: Recipe, out: Path, reporter: Reporter | None = None, *, resume: Path | None = None,
-          allow_code: bool = False, device: str = "auto", recipe_dir: Path | None = None) -> TrainResult:
+def train(
+    recipe: Recipe,
+    out: Path,
+    reporter: Reporter | None = None,
+    *,
+    resume: Path | None = None,
+    allow_code: bool = False,
+    device: str = "auto",
+    recipe_dir: Path | None = None,
+) -> TrainResult:
     """Train `recipe` into a new run under `out` (or continue the run `resume`)."""
     return Trainer(recipe, out, reporter, allow_code=allow_code, device=device, recipe_dir=recipe_dir).run(resume)

@@ -45,7 +45,9 @@ def tiny_regression(tmp_path: Path) -> Path:
     n = 150
     a, b = rng.normal(size=n), rng.uniform(0, 10, size=n)
     path = tmp_path / "reg.csv"
-    pd.DataFrame({"a": a, "b": b, "y": 3.0 * a + 0.5 * b + rng.normal(scale=0.1, size=n) + 100.0}).to_csv(path, index=False)
+    pd.DataFrame({"a": a, "b": b, "y": 3.0 * a + 0.5 * b + rng.normal(scale=0.1, size=n) + 100.0}).to_csv(
+        path, index=False
+    )
     return path
 
 

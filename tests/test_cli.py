@@ -106,7 +106,8 @@ def family(tmp_path: Path, tiny_classification: Path) -> Path:
     (tmp_path / "shared").mkdir()
     (tmp_path / "child").mkdir()
     (tmp_path / "shared" / "tiny.csv").write_bytes(tiny_classification.read_bytes())
-    (tmp_path / "shared" / "base.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "shared" / "base.yaml").write_text(
+        textwrap.dedent("""\
         seed: 3
         data:
           path: tiny.csv
@@ -118,15 +119,18 @@ def family(tmp_path: Path, tiny_classification: Path) -> Path:
         train:
           epochs: 50
           early_stopping: {patience: 9, monitor: val_loss}
-        """))
+        """)
+    )
     child = tmp_path / "child" / "child.yaml"
-    child.write_text(textwrap.dedent("""\
+    child.write_text(
+        textwrap.dedent("""\
         extends: ../shared/base.yaml
         model:
           units: [16]
         train:
           early_stopping: {patience: 2}
-        """))
+        """)
+    )
     return child
 
 
@@ -205,8 +209,9 @@ def test_name_defaults_to_the_file_stem(make_recipe, tiny_classification: Path, 
     assert named.recipe.name == "chosen"
 
 
-def test_data_path_is_relative_to_the_recipe_not_the_working_directory(tmp_path: Path, tiny_classification: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_path_is_relative_to_the_recipe_not_the_working_directory(
+    tmp_path: Path, tiny_classification: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "project" / "recipes"
     folder.mkdir(parents=True)
     (tmp_path / "project" / "data").mkdir()
@@ -255,23 +260,39 @@ def test_validate_accepts_every_shipped_recipe(runner) -> None:
 @pytest.mark.parametrize(
     ("recipe", "field", "words"),
     [
-        ("data: {{path: {data}, target: label}}\nmodel:\n  type: feedforward\n  unitz: [3]\n", "model.unitz",
-         ["Did you mean 'units'", "expected one of"]),
-        ("data: {{path: {data}, target: labl}}\nmodel: {{type: feedforward}}\n", "data.target",
-         ["did you mean 'label'", "not in"]),
-        ("data: {{path: {data}, target: label}}\nmodel: {{type: feedfoward}}\n", "model.type",
-         ["Did you mean 'feedforward'", "'feedfoward'"]),
-        ("data: {{path: {data}, target: label}}\nmodel: {{type: feedforward}}\ntrain:\n  epochs: many\n",
-         "train.epochs", ["received 'many'", "integer"]),
-        ("data: {{path: {data}, target: label}}\nmodel: {{type: feedforward}}\ntrain:\n  optimizer: adm\n",
-         "train.optimizer", ["Did you mean 'adam'"]),
+        (
+            "data: {{path: {data}, target: label}}\nmodel:\n  type: feedforward\n  unitz: [3]\n",
+            "model.unitz",
+            ["Did you mean 'units'", "expected one of"],
+        ),
+        (
+            "data: {{path: {data}, target: labl}}\nmodel: {{type: feedforward}}\n",
+            "data.target",
+            ["did you mean 'label'", "not in"],
+        ),
+        (
+            "data: {{path: {data}, target: label}}\nmodel: {{type: feedfoward}}\n",
+            "model.type",
+            ["Did you mean 'feedforward'", "'feedfoward'"],
+        ),
+        (
+            "data: {{path: {data}, target: label}}\nmodel: {{type: feedforward}}\ntrain:\n  epochs: many\n",
+            "train.epochs",
+            ["received 'many'", "integer"],
+        ),
+        (
+            "data: {{path: {data}, target: label}}\nmodel: {{type: feedforward}}\ntrain:\n  optimizer: adm\n",
+            "train.optimizer",
+            ["Did you mean 'adam'"],
+        ),
         ("data: {{path: missing.csv, target: label}}\nmodel: {{type: feedforward}}\n", "data.path", ["not found"]),
         ("data: {{path: {data}}}\nmodel: {{type: feedforward}}\n", "data", ["target"]),
         ("data: {{path: {data}, target: label}}\n", "model", ["missing"]),
     ],
 )
-def test_validate_errors_name_file_line_field_and_fix(runner, make_recipe, tiny_classification: Path, recipe: str,
-                                                      field: str, words: list[str]) -> None:
+def test_validate_errors_name_file_line_field_and_fix(
+    runner, make_recipe, tiny_classification: Path, recipe: str, field: str, words: list[str]
+) -> None:
     path = make_recipe(recipe.format(data=tiny_classification))
     result = runner.invoke(cli, ["validate", str(path)])
     assert result.exit_code == 2, result.output
@@ -368,8 +389,9 @@ def test_light_commands_do_not_import_heavy_libraries(command: str, tiny_classif
         "schema": ["schema"],
         "train --help": ["train", "--help"],
     }[command]
-    proc = subprocess.run([sys.executable, "-c", LIGHT_CHECK.format(args=args)], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", LIGHT_CHECK.format(args=args)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr
     code, elapsed, cpu, heavy = (proc.stdout.strip().split(" ") + [""])[:4]
     print(f"kproto {command}: {float(elapsed):.3f} s wall, {float(cpu):.3f} s CPU (imports included)")
@@ -400,8 +422,9 @@ def test_help_lists_every_command(runner) -> None:
         (["evaluate", "{data}"], 2, "not a run directory"),
     ],
 )
-def test_commands_refuse_bad_input_cleanly(runner, make_recipe, tiny_classification: Path, tmp_path: Path,
-                                           args: list[str], code: int, words: str) -> None:
+def test_commands_refuse_bad_input_cleanly(
+    runner, make_recipe, tiny_classification: Path, tmp_path: Path, args: list[str], code: int, words: str
+) -> None:
     recipe = make_recipe(MINIMAL.format(data=tiny_classification))
     folder = tmp_path / "not-a-run"
     folder.mkdir()

@@ -230,8 +230,11 @@ def test_readers_load_the_same_table(fmt: str, table: pd.DataFrame, tmp_path: Pa
 def test_every_format_gives_the_same_arrays(table: pd.DataFrame, tmp_path: Path, make_recipe) -> None:
     results = []
     for fmt, path in write_formats(table, tmp_path).items():
-        recipe = load_recipe(make_recipe(f"data: {{path: {path.name}, target: label}}\nmodel: {{type: feedforward}}\n",
-                                         name=f"{fmt}.yaml")).recipe
+        recipe = load_recipe(
+            make_recipe(
+                f"data: {{path: {path.name}, target: label}}\nmodel: {{type: feedforward}}\n", name=f"{fmt}.yaml"
+            )
+        ).recipe
         results.append(load_dataset(recipe))
     for other in results[1:]:
         np.testing.assert_allclose(other.x_train, results[0].x_train, rtol=1e-6)

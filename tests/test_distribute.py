@@ -81,14 +81,17 @@ def test_tf_config_chief_is_worker_zero_or_the_chief_task() -> None:
     assert parse_tf_config(None) is None and parse_tf_config("  ") is None
 
 
-@pytest.mark.parametrize("text, words", [
-    ("{not json", "not valid JSON"),
-    ('{"task": {"type": "worker", "index": 0}}', "no 'cluster'"),
-    ('{"cluster": {"worker": ["h:1"]}}', "no 'task'"),
-    ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}', "index 3"),
-    ('{"cluster": {"worker": ["nohostport"]}, "task": {"type": "worker", "index": 0}}', "host:port"),
-    ('{"cluster": {"worker": ["h:1"], "ps": ["h:2"]}, "task": {"type": "ps", "index": 0}}', "cannot train"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"task": {"type": "worker", "index": 0}}', "no 'cluster'"),
+        ('{"cluster": {"worker": ["h:1"]}}', "no 'task'"),
+        ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}', "index 3"),
+        ('{"cluster": {"worker": ["nohostport"]}, "task": {"type": "worker", "index": 0}}', "host:port"),
+        ('{"cluster": {"worker": ["h:1"], "ps": ["h:2"]}, "task": {"type": "ps", "index": 0}}', "cannot train"),
+    ],
+)
 def test_bad_tf_config_is_a_recipe_error(text: str, words: str) -> None:
     with pytest.raises(RecipeError) as info:
         parse_tf_config(text)
@@ -105,8 +108,11 @@ def test_combinations_are_checked() -> None:
     check_combination("none", "torch")
     check_combination("mirrored", "tensorflow")
     check_combination("data_parallel", "jax")
-    for mode, backend, needed in [("mirrored", "jax", "tensorflow"), ("multi_worker", "torch", "tensorflow"),
-                                  ("data_parallel", "tensorflow", "jax")]:
+    for mode, backend, needed in [
+        ("mirrored", "jax", "tensorflow"),
+        ("multi_worker", "torch", "tensorflow"),
+        ("data_parallel", "tensorflow", "jax"),
+    ]:
         with pytest.raises(RecipeError, match=f"needs the {needed} backend") as info:
             check_combination(mode, backend)
         assert info.value.field == "train.distribute" and f"--backend {needed}" in info.value.hint
@@ -142,8 +148,13 @@ def test_only_the_chief_writes_where_asked(tmp_path: Path) -> None:
     worker.cleanup()
     assert not scratch.exists() and not copy.exists() and (run / "metrics.json").exists()
     assert worker.facts()["distribute"] == "multi_worker: 2 workers, 2 replicas; this is worker 1"
-    assert worker.metrics() == {"distribute": "multi_worker", "workers": 2, "replicas": 2, "lr_scaling": "none",
-                                "lr_factor": 1.0}
+    assert worker.metrics() == {
+        "distribute": "multi_worker",
+        "workers": 2,
+        "replicas": 2,
+        "lr_scaling": "none",
+        "lr_factor": 1.0,
+    }
 
 
 def test_scaled_learning_rate_keeps_the_other_options(tiny_classification: Path, make_recipe) -> None:
@@ -168,13 +179,20 @@ def test_two_workers_on_localhost_match_one_process(tiny_classification: Path, t
     ports = free_ports(2)
     outs = [tmp_path / f"out{i}" for i in range(2)]
     workers = [
-        subprocess.Popen(train_cmd(recipe, outs[i]), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, env=child_env(TF_CONFIG=tf_config(ports, i), KERAS_BACKEND="tensorflow"))
+        subprocess.Popen(
+            train_cmd(recipe, outs[i]),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=child_env(TF_CONFIG=tf_config(ports, i), KERAS_BACKEND="tensorflow"),
+        )
         for i in range(2)
     ]
     try:
-        single = runner.invoke(cli, ["train", str(recipe), "--out", str(tmp_path / "single"),
-                                     "--set", "train.distribute=none"])
+        single = runner.invoke(
+            cli, ["train", str(recipe), "--out", str(tmp_path / "single"), "--set", "train.distribute=none"]
+        )
         logs = [w.communicate(timeout=TIMEOUT)[0] for w in workers]
     finally:
         for w in workers:
@@ -228,10 +246,11 @@ def test_data_parallel_over_two_jax_cpu_devices(tiny_classification: Path, make_
     pytest.importorskip("jax")
     recipe = make_recipe(RECIPE.format(data=tiny_classification, distribute="data_parallel") + "  lr_scaling: sqrt\n")
     env = child_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    done = subprocess.run(train_cmd(recipe, tmp_path / "runs"), cwd=tmp_path, capture_output=True, text=True,
-                          env=env, timeout=TIMEOUT)
+    done = subprocess.run(
+        train_cmd(recipe, tmp_path / "runs"), cwd=tmp_path, capture_output=True, text=True, env=env, timeout=TIMEOUT
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = json.loads((runs_under(tmp_path / "runs")[0] / "metrics.json").read_text())
     assert (metrics["backend"], metrics["distribute"], metrics["replicas"]) == ("jax", "data_parallel", 2)
-    assert metrics["lr_factor"] == pytest.approx(2 ** 0.5) and metrics["engine"] == "fit"
+    assert metrics["lr_factor"] == pytest.approx(2**0.5) and metrics["engine"] == "fit"
     assert metrics["status"] == "completed" and metrics["test"]["accuracy"] > 0

@@ -24,13 +24,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(3)
     n = 120
     x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    frame = pd.DataFrame({"x1": x1, "x2": x2, "color": rng.choice(["red", "green"], size=n),
-                          "label": np.where(x1 > 0.3, "a", np.where(x2 > 0, "b", "c"))})
+    frame = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": x2,
+            "color": rng.choice(["red", "green"], size=n),
+            "label": np.where(x1 > 0.3, "a", np.where(x2 > 0, "b", "c")),
+        }
+    )
     frame.to_csv(folder / "t.csv", index=False)
     recipe = folder / "exp.yaml"
     recipe.write_text("data: {path: t.csv, target: label}\nmodel: {type: feedforward, units: [8]}\n")
-    result = CliRunner().invoke(cli, ["train", str(recipe), "--backend", "tensorflow", "--out", str(folder / "runs"),
-                                      "--set", "train.epochs=2"])
+    result = CliRunner().invoke(
+        cli, ["train", str(recipe), "--backend", "tensorflow", "--out", str(folder / "runs"), "--set", "train.epochs=2"]
+    )
     assert result.exit_code == 0, result.output
     return next((folder / "runs" / "exp").iterdir())
 
@@ -83,7 +90,7 @@ def test_savedmodel_has_serving_default(run: Path, runner: CliRunner, tmp_path: 
     assert "serving_default" in loaded.signatures
     x, expected = keras_outputs(run)
     fn = loaded.signatures["serving_default"]
-    (name, _), = fn.structured_input_signature[1].items()
+    ((name, _),) = fn.structured_input_signature[1].items()
     got = next(iter(fn(**{name: tf.constant(x)}).values())).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
 

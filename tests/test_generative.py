@@ -149,12 +149,15 @@ train: {{epochs: 2, batch_size: 32}}
     assert runner.invoke(cli, ["predict", str(run), "--samples", "7", "--out", str(again)]).exit_code == 0
     pd.testing.assert_frame_equal(frame, pd.read_csv(again))
 
-    judge_recipe = make_recipe(f"""
+    judge_recipe = make_recipe(
+        f"""
 name: judge
 data: {{path: {digits}, target: label}}
 model: {{type: feedforward, units: [16]}}
 train: {{epochs: 1}}
-""", name="judge.yaml")
+""",
+        name="judge.yaml",
+    )
     judge = _train(runner, judge_recipe, out, "judge")
     result = runner.invoke(cli, ["evaluate", str(run), "--judge", str(judge)])
     assert result.exit_code == 0, result.output
@@ -177,8 +180,9 @@ train: {{epochs: 1}}
 
 
 @pytest.mark.slow
-def test_unconditional_gan_on_table_generates_original_columns(runner, make_recipe, tiny_regression: Path,
-                                                               tmp_path: Path) -> None:
+def test_unconditional_gan_on_table_generates_original_columns(
+    runner, make_recipe, tiny_regression: Path, tmp_path: Path
+) -> None:
     recipe = make_recipe(f"""
 name: tab-gan
 data: {{path: {tiny_regression}}}

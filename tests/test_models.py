@@ -24,8 +24,11 @@ CASES = [
     ("feedforward", {"units": [8]}, TABULAR),
     # 4 blocks on 8x8: pooling stops at 1x1
     ("cnn", {"filters": [4, 8, 8, 8], "convs_per_block": 1, "dense": [8]}, IMAGE),
-    ("cnn", {"filters": [4], "head": "flatten", "pooling": "average", "batch_norm": False, "spatial_dropout": 0.1},
-     IMAGE),
+    (
+        "cnn",
+        {"filters": [4], "head": "flatten", "pooling": "average", "batch_norm": False, "spatial_dropout": 0.1},
+        IMAGE,
+    ),
     ("rnn", {"units": [4]}, WINDOW),
     ("rnn", {"units": [4]}, TABULAR),
     ("gru", {"units": [4, 4], "bidirectional": True, "dense": [4], "dropout": 0.1}, TEXT),
@@ -38,10 +41,16 @@ CASES = [
     ("transformer", {"layers": 2, "heads": 2, "key_dim": 4, "embed_dim": 8, "ff_units": 8, "pooling": "max"}, WINDOW),
     ("transformer", {"layers": 1, "heads": 1, "key_dim": 4, "embed_dim": 8, "ff_units": 8}, TABULAR),
     ("sequential", {"layers": [{"Conv1D": {"filters": 4, "kernel_size": 3}}, {"GlobalMaxPooling1D": {}}]}, TEXT),
-    ("sequential", {"layers": [{"Conv1D": {"filters": 4, "kernel_size": 3}}, {"Flatten": None},
-                               {"Dense": {"units": 1}}]}, WINDOW),
-    ("sequential", {"layers": [{"Conv2D": {"filters": 4, "kernel_size": 3}}, {"Flatten": {}}, {"Dense": {"units": 4}}]},
-     IMAGE),
+    (
+        "sequential",
+        {"layers": [{"Conv1D": {"filters": 4, "kernel_size": 3}}, {"Flatten": None}, {"Dense": {"units": 1}}]},
+        WINDOW,
+    ),
+    (
+        "sequential",
+        {"layers": [{"Conv2D": {"filters": 4, "kernel_size": 3}}, {"Flatten": {}}, {"Dense": {"units": 4}}]},
+        IMAGE,
+    ),
     ("sequential", {"layers": [{"Bidirectional": {"layer": {"LSTM": {"units": 4}}}}]}, WINDOW),
     ("sequential", {"layers": [{"Dense": {"units": 8}}, {"Dropout": {"rate": 0.1}}]}, TABULAR),
 ]
@@ -61,8 +70,9 @@ def sample(info: DataInfo, rows: int = 3) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("family", "fields", "info"), CASES, ids=lambda v: v if isinstance(v, str) else None)
-def test_family_builds_predicts_and_reloads(family: str, fields: dict[str, Any], info: DataInfo,
-                                            tmp_path: Path) -> None:
+def test_family_builds_predicts_and_reloads(
+    family: str, fields: dict[str, Any], info: DataInfo, tmp_path: Path
+) -> None:
     import keras
 
     from kproto.models import FAMILIES, build_model
@@ -128,8 +138,11 @@ def test_unknown_activation_is_a_recipe_error(family: str) -> None:
     ("layers", "field", "words"),
     [
         ([{"Dense": {"units": 4}}, {"Lambda": {"function": "x"}}], "model.layers[1]", ["not allowed", "code"]),
-        ([{"Dense": {"units": 4}}, {"Dropuot": {"rate": 0.1}}], "model.layers[1]",
-         ["unknown layer 'Dropuot'", "Did you mean 'Dropout'"]),
+        (
+            [{"Dense": {"units": 4}}, {"Dropuot": {"rate": 0.1}}],
+            "model.layers[1]",
+            ["unknown layer 'Dropuot'", "Did you mean 'Dropout'"],
+        ),
         ([{"Desne": {"units": 4}}], "model.layers[0]", ["Did you mean 'Dense'"]),
         ([{"Dense": {"unit": 4}}], "model.layers[0]", ["bad options for Dense", "unit"]),
         ([{"Dense": {"units": 4, "activation": "nope"}}], "model.layers[0]", ["bad options for Dense"]),
@@ -236,11 +249,17 @@ def test_windows_keep_time_order_and_scale_with_training_statistics(tmp_path: Pa
     from kproto.recipe import recipe_from_dict
 
     frame = _series(tmp_path / "series.csv")
-    recipe = recipe_from_dict({
-        "data": {"path": str(tmp_path / "series.csv"), "target": "value", "window": {"length": 5},
-                 "split": {"validation": 0.2, "test": 0.2}},
-        "model": {"type": "gru"},
-    })
+    recipe = recipe_from_dict(
+        {
+            "data": {
+                "path": str(tmp_path / "series.csv"),
+                "target": "value",
+                "window": {"length": 5},
+                "split": {"validation": 0.2, "test": 0.2},
+            },
+            "model": {"type": "gru"},
+        }
+    )
     dataset = load_dataset(recipe)
     values = frame["value"].to_numpy()
     train_end, val_end = 72, 96  # 120 rows: 60% / 20% / 20%, in time order

@@ -44,64 +44,73 @@ def _case(text: str, field: str, line: int, says: str) -> tuple[str, str, int, s
 # id → (recipe text, the field the message must name, the line it must name, a phrase saying what's wrong/how to fix)
 BAD_RECIPES = {
     # --- YAML syntax
-    "malformed-flow-mapping": _case("data: {path: d.csv, target: label\nmodel: {type: feedforward}\n", "", 2,
-                                    "invalid YAML"),
-    "malformed-indent": _case("data:\n  path: d.csv\n   target: label\nmodel: {type: feedforward}\n", "", 3,
-                              "invalid YAML"),
+    "malformed-flow-mapping": _case(
+        "data: {path: d.csv, target: label\nmodel: {type: feedforward}\n", "", 2, "invalid YAML"
+    ),
+    "malformed-indent": _case(
+        "data:\n  path: d.csv\n   target: label\nmodel: {type: feedforward}\n", "", 3, "invalid YAML"
+    ),
     "unclosed-quote": _case('data:\n  path: "d.csv\nmodel: {type: feedforward}\n', "", 2, "quoted scalar"),
-    "tab-indentation": _case("data:\n\tpath: d.csv\n\ttarget: label\nmodel: {type: feedforward}\n", "", 2,
-                             "replace tabs with spaces"),
+    "tab-indentation": _case(
+        "data:\n\tpath: d.csv\n\ttarget: label\nmodel: {type: feedforward}\n", "", 2, "replace tabs with spaces"
+    ),
     "duplicate-top-key": _case(GOOD + "model:\n  type: cnn\n", "model", 9, "duplicate key 'model'"),
-    "duplicate-nested-key": _case(GOOD.replace("  epochs: 1\n", "  epochs: 1\n  epochs: 2\n"), "train.epochs", 9,
-                                  "duplicate key 'epochs'"),
+    "duplicate-nested-key": _case(
+        GOOD.replace("  epochs: 1\n", "  epochs: 1\n  epochs: 2\n"), "train.epochs", 9, "duplicate key 'epochs'"
+    ),
     "not-a-mapping": _case("- data\n- model\n", "", 1, "must be a mapping"),
     # --- unknown keys, at every level
     "unknown-top": _case(GOOD + "colour: red\n", "colour", 9, "unknown field 'colour'"),
     "unknown-top-typo": _case(GOOD.replace("train:", "trian:"), "trian", 7, "Did you mean 'train'"),
-    "unknown-data": _case(in_data("  pth: x.csv\n"), "data.pth", 4,
-                          "Did you mean 'path'"),
-    "unknown-split": _case(in_data("  split:\n    validaton: 0.1\n"),
-                           "data.split.validaton", 5, "Did you mean 'validation'"),
+    "unknown-data": _case(in_data("  pth: x.csv\n"), "data.pth", 4, "Did you mean 'path'"),
+    "unknown-split": _case(
+        in_data("  split:\n    validaton: 0.1\n"), "data.split.validaton", 5, "Did you mean 'validation'"
+    ),
     "unknown-model": _case(GOOD.replace("  units: [4]\n", "  unit: [4]\n"), "model.unit", 6, "Did you mean 'units'"),
     "unknown-train": _case(GOOD.replace("  epochs: 1\n", "  epoch: 1\n"), "train.epoch", 8, "Did you mean 'epochs'"),
-    "unknown-early-stopping": _case(GOOD + "  early_stopping:\n    patience: 2\n    patiense: 3\n",
-                                    "train.early_stopping.patiense", 11, "Did you mean 'patience'"),
+    "unknown-early-stopping": _case(
+        GOOD + "  early_stopping:\n    patience: 2\n    patiense: 3\n",
+        "train.early_stopping.patiense",
+        11,
+        "Did you mean 'patience'",
+    ),
     # --- unknown values, at every level
     "value-top-seed": _case(GOOD + "seed: lucky\n", "seed", 9, "valid integer"),
-    "value-data-missing": _case(in_data("  missing: maybe\n"), "data.missing", 4,
-                                "'impute' or 'error'"),
-    "value-data-task": _case(in_data("  task: clustering\n"), "data.task", 4,
-                             "'classification' or 'regression'"),
-    "value-split": _case(in_data("  split: {validation: lots}\n"),
-                         "data.split.validation", 4, "valid number"),
+    "value-data-missing": _case(in_data("  missing: maybe\n"), "data.missing", 4, "'impute' or 'error'"),
+    "value-data-task": _case(in_data("  task: clustering\n"), "data.task", 4, "'classification' or 'regression'"),
+    "value-split": _case(in_data("  split: {validation: lots}\n"), "data.split.validation", 4, "valid number"),
     "value-model-type": _case(GOOD.replace("feedforward", "feedfoward"), "model.type", 5, "Did you mean 'feedforward'"),
     "value-model-type-number": _case(GOOD.replace("type: feedforward", "type: 3"), "model.type", 5, "model type"),
-    "value-model-activation": _case(in_model("  activation: relux\n"), "model.activation",
-                                    7, "Did you mean 'relu'"),
-    "value-model-normalization": _case(in_model("  normalization: group\n"),
-                                       "model.normalization", 7, "'none', 'batch' or 'layer'"),
+    "value-model-activation": _case(in_model("  activation: relux\n"), "model.activation", 7, "Did you mean 'relu'"),
+    "value-model-normalization": _case(
+        in_model("  normalization: group\n"), "model.normalization", 7, "'none', 'batch' or 'layer'"
+    ),
     "value-optimizer": _case(GOOD + "  optimizer: adamm\n", "train.optimizer", 9, "Did you mean 'adam'"),
     "value-optimizer-name-list": _case(GOOD + "  optimizer: {name: [adam]}\n", "train.optimizer.name", 9, "as a name"),
     "value-loss": _case(GOOD + "  loss: cross_entropy\n", "train.loss", 9, "is not one of"),
     "value-loss-name-list": _case(GOOD + "  loss: {name: [mse]}\n", "train.loss.name", 9, "as a name"),
     "value-metric": _case(GOOD + "  metrics: [acuracy]\n", "train.metrics[0]", 9, "Did you mean 'accuracy'"),
     "value-schedule": _case(GOOD + "  schedule: {name: cosinus}\n", "train.schedule.name", 9, "Did you mean 'cosine'"),
-    "value-early-stopping-monitor": _case(GOOD + "  early_stopping: {monitor: val_acuracy}\n",
-                                          "train.early_stopping.monitor", 9, "Did you mean 'val_accuracy'"),
-    "value-early-stopping": _case(GOOD + "  early_stopping:\n    restore_best: maybe\n",
-                                  "train.early_stopping.restore_best", 10, "valid boolean"),
+    "value-early-stopping-monitor": _case(
+        GOOD + "  early_stopping: {monitor: val_acuracy}\n",
+        "train.early_stopping.monitor",
+        9,
+        "Did you mean 'val_accuracy'",
+    ),
+    "value-early-stopping": _case(
+        GOOD + "  early_stopping:\n    restore_best: maybe\n", "train.early_stopping.restore_best", 10, "valid boolean"
+    ),
     # --- wrong types
-    "type-data-scalar": _case(GOOD.replace("data:\n  path: d.csv\n  target: label\n", "data: d.csv\n"), "data", 1,
-                              "valid dictionary"),
+    "type-data-scalar": _case(
+        GOOD.replace("data:\n  path: d.csv\n  target: label\n", "data: d.csv\n"), "data", 1, "valid dictionary"
+    ),
     "type-train-list": _case(GOOD.replace("train:\n  epochs: 1\n", "train: [1, 2]\n"), "train", 7, "valid dictionary"),
     "type-epochs-text": _case(GOOD.replace("epochs: 1", "epochs: ten"), "train.epochs", 8, "valid integer"),
     "type-batch-float": _case(GOOD + "  batch_size: 1.5\n", "train.batch_size", 9, "fractional part"),
     "type-units-text": _case(GOOD.replace("units: [4]", "units: big"), "model.units", 6, "valid list"),
-    "type-features-text": _case(in_data("  features: x1\n"), "data.features", 4,
-                                "valid list"),
+    "type-features-text": _case(in_data("  features: x1\n"), "data.features", 4, "valid list"),
     "type-metrics-text": _case(GOOD + "  metrics: accuracy\n", "train.metrics", 9, "valid list"),
-    "type-shape-text": _case(in_data("  shape: square\n"), "data.shape", 4,
-                             "valid list"),
+    "type-shape-text": _case(in_data("  shape: square\n"), "data.shape", 4, "valid list"),
     # --- zero or negative sizes, epochs, rates
     "zero-epochs": _case(GOOD.replace("epochs: 1", "epochs: 0"), "train.epochs", 8, "greater than 0"),
     "negative-epochs": _case(GOOD.replace("epochs: 1", "epochs: -3"), "train.epochs", 8, "greater than 0"),
@@ -109,41 +118,51 @@ BAD_RECIPES = {
     "negative-batch-size": _case(GOOD + "  batch_size: -32\n", "train.batch_size", 9, "greater than 0"),
     "zero-units": _case(GOOD.replace("units: [4]", "units: [4, 0]"), "model.units[1]", 6, "greater than 0"),
     "negative-units": _case(GOOD.replace("units: [4]", "units: [-4]"), "model.units[0]", 6, "greater than 0"),
-    "zero-shape": _case(in_data("  shape: [2, 0]\n"), "data.shape[1]", 4,
-                        "greater than 0"),
-    "negative-learning-rate": _case(GOOD + "  optimizer: {name: adam, learning_rate: -1}\n",
-                                    "train.optimizer.learning_rate", 9, "must be a positive number"),
-    "zero-learning-rate": _case(GOOD + "  optimizer:\n    name: sgd\n    learning_rate: 0\n",
-                                "train.optimizer.learning_rate", 11, "must be a positive number"),
-    "text-learning-rate": _case(GOOD + "  optimizer:\n    name: sgd\n    learning_rate: fast\n",
-                                "train.optimizer.learning_rate", 11, "must be a positive number"),
-    "negative-dropout": _case(in_model("  dropout: -0.1\n"), "model.dropout", 7,
-                              "greater than or equal to 0"),
+    "zero-shape": _case(in_data("  shape: [2, 0]\n"), "data.shape[1]", 4, "greater than 0"),
+    "negative-learning-rate": _case(
+        GOOD + "  optimizer: {name: adam, learning_rate: -1}\n",
+        "train.optimizer.learning_rate",
+        9,
+        "must be a positive number",
+    ),
+    "zero-learning-rate": _case(
+        GOOD + "  optimizer:\n    name: sgd\n    learning_rate: 0\n",
+        "train.optimizer.learning_rate",
+        11,
+        "must be a positive number",
+    ),
+    "text-learning-rate": _case(
+        GOOD + "  optimizer:\n    name: sgd\n    learning_rate: fast\n",
+        "train.optimizer.learning_rate",
+        11,
+        "must be a positive number",
+    ),
+    "negative-dropout": _case(in_model("  dropout: -0.1\n"), "model.dropout", 7, "greater than or equal to 0"),
     "dropout-one": _case(in_model("  dropout: 1.0\n"), "model.dropout", 7, "less than 1"),
-    "negative-l2": _case(in_model("  l2: -0.01\n"), "model.l2", 7,
-                         "greater than or equal to 0"),
-    "zero-patience": _case(GOOD + "  early_stopping: {patience: 0}\n", "train.early_stopping.patience", 9,
-                           "greater than 0"),
+    "negative-l2": _case(in_model("  l2: -0.01\n"), "model.l2", 7, "greater than or equal to 0"),
+    "zero-patience": _case(
+        GOOD + "  early_stopping: {patience: 0}\n", "train.early_stopping.patience", 9, "greater than 0"
+    ),
     "negative-seed": _case(GOOD + "seed: -1\n", "seed", 9, "greater than or equal to 0"),
     "label-smoothing-one": _case(GOOD + "  label_smoothing: 1\n", "train.label_smoothing", 9, "less than 1"),
     # --- split fractions that leave no training data
-    "split-sums-to-one": _case(in_data("  split: {validation: 0.5, test: 0.5}\n"),
-                               "data.split", 4, "leaves no training data"),
-    "split-almost-all": _case(in_data("  split:\n    validation: 0.9\n"
-                                           "    test: 0.09\n"), "data.split", 4, "leaves no training data"),
-    "split-negative": _case(in_data("  split: {test: -0.1}\n"),
-                            "data.split.test", 4, "greater than or equal to 0"),
-    "split-whole": _case(in_data("  split: {validation: 1.0}\n"),
-                         "data.split.validation", 4, "less than 1"),
+    "split-sums-to-one": _case(
+        in_data("  split: {validation: 0.5, test: 0.5}\n"), "data.split", 4, "leaves no training data"
+    ),
+    "split-almost-all": _case(
+        in_data("  split:\n    validation: 0.9\n    test: 0.09\n"), "data.split", 4, "leaves no training data"
+    ),
+    "split-negative": _case(in_data("  split: {test: -0.1}\n"), "data.split.test", 4, "greater than or equal to 0"),
+    "split-whole": _case(in_data("  split: {validation: 1.0}\n"), "data.split.validation", 4, "less than 1"),
     # --- missing and cross-field
     "missing-model": _case("data:\n  path: d.csv\n  target: label\n", "model", 1, "add `model: {type: feedforward}`"),
     "missing-model-type": _case(GOOD.replace("  type: feedforward\n", ""), "model", 4, "`model.type` is missing"),
     "missing-data-path": _case(GOOD.replace("  path: d.csv\n", ""), "data.path", 1, "required field is missing"),
     "missing-target": _case(GOOD.replace("  target: label\n", ""), "data", 1, "`data.target` is required"),
-    "target-is-feature": _case(in_data("  features: [x1, label]\n"),
-                               "data.features", 4, "also listed as a feature"),
-    "regression-with-accuracy": _case(in_data("  task: regression\n")
-                                      + "  metrics: [accuracy]\n", "train.metrics[0]", 10, "classification metric"),
+    "target-is-feature": _case(in_data("  features: [x1, label]\n"), "data.features", 4, "also listed as a feature"),
+    "regression-with-accuracy": _case(
+        in_data("  task: regression\n") + "  metrics: [accuracy]\n", "train.metrics[0]", 10, "classification metric"
+    ),
     # --- extends
     "extends-missing-parent": _case("extends: nowhere.yaml\n" + GOOD, "extends", 1, "parent recipe not found"),
     "extends-not-a-path": _case("extends: [a.yaml]\n" + GOOD, "extends", 1, "expected a file path"),
@@ -251,13 +270,45 @@ def test_missing_recipe_file(runner, folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- property: random documents
 FIELD_NAMES = [
-    "data", "model", "train", "name", "seed", "extends", "path", "target", "features", "task", "split",
-    "validation", "test", "shape", "text", "window", "length", "missing", "type", "units", "dropout", "activation",
-    "loss", "optimizer", "learning_rate", "epochs", "batch_size", "metrics", "early_stopping", "patience",
-    "schedule", "python", "layers",
+    "data",
+    "model",
+    "train",
+    "name",
+    "seed",
+    "extends",
+    "path",
+    "target",
+    "features",
+    "task",
+    "split",
+    "validation",
+    "test",
+    "shape",
+    "text",
+    "window",
+    "length",
+    "missing",
+    "type",
+    "units",
+    "dropout",
+    "activation",
+    "loss",
+    "optimizer",
+    "learning_rate",
+    "epochs",
+    "batch_size",
+    "metrics",
+    "early_stopping",
+    "patience",
+    "schedule",
+    "python",
+    "layers",
 ]
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
     st.sampled_from(["feedforward", "adam", "d.csv", "label", "relu", "mse", "cosine", "~x", "a.yaml"]),
 )
@@ -268,17 +319,34 @@ DOCUMENTS = st.recursive(
     max_leaves=25,
 )
 RECIPE_LIKE = st.fixed_dictionaries(
-    {"data": st.one_of(DOCUMENTS, st.fixed_dictionaries({"path": st.just("d.csv"), "target": st.just("label")},
-                                                         optional={"split": DOCUMENTS, "missing": DOCUMENTS})),
-     "model": st.one_of(DOCUMENTS, st.fixed_dictionaries({"type": st.sampled_from(["feedforward", "cnn", "gan", "x"])},
-                                                          optional={"units": DOCUMENTS, "dropout": DOCUMENTS}))},
-    optional={"train": st.dictionaries(st.sampled_from(FIELD_NAMES), DOCUMENTS, max_size=4), "seed": DOCUMENTS,
-              "extends": DOCUMENTS, "name": DOCUMENTS},
+    {
+        "data": st.one_of(
+            DOCUMENTS,
+            st.fixed_dictionaries(
+                {"path": st.just("d.csv"), "target": st.just("label")},
+                optional={"split": DOCUMENTS, "missing": DOCUMENTS},
+            ),
+        ),
+        "model": st.one_of(
+            DOCUMENTS,
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["feedforward", "cnn", "gan", "x"])},
+                optional={"units": DOCUMENTS, "dropout": DOCUMENTS},
+            ),
+        ),
+    },
+    optional={
+        "train": st.dictionaries(st.sampled_from(FIELD_NAMES), DOCUMENTS, max_size=4),
+        "seed": DOCUMENTS,
+        "extends": DOCUMENTS,
+        "name": DOCUMENTS,
+    },
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(document=st.one_of(DOCUMENTS, RECIPE_LIKE))
 def test_random_documents_never_crash(runner, folder: Path, document: object) -> None:
     text = yaml.safe_dump(document, allow_unicode=True)

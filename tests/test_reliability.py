@@ -25,8 +25,14 @@ from kproto.errors import KprotoError
 
 ROOT = Path(__file__).resolve().parent.parent
 TF = ["--backend", "tensorflow"]
-ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1",
-       "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+ENV = {
+    **os.environ,
+    "KERAS_BACKEND": "tensorflow",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "CUDA_VISIBLE_DEVICES": "-1",
+    "PYTHONPATH": str(ROOT),
+    "COLUMNS": "120",
+}
 
 
 def assert_clean_error(result, *, says: str, field: str | None = None, line: int | None = None, code: int = 2) -> None:
@@ -102,12 +108,20 @@ BAD_DATA = {
     "empty-file": (b"", "", "data.path", "the data file is empty"),
     "header-only": (b"x1,x2,label\n", "", "data.path", "header but no rows"),
     "binary-garbage": (bytes(range(256)) * 8, "", "data.path", "binary file"),
-    "semicolon-in-csv": (b"x1;x2;label\n" + b"".join(b"%d;%d;%s\n" % (i, i % 3, b"ab"[i % 2:][:1]) for i in range(30)),
-                         "", "data.path", "delimiter"),
+    "semicolon-in-csv": (
+        b"x1;x2;label\n" + b"".join(b"%d;%d;%s\n" % (i, i % 3, b"ab"[i % 2 :][:1]) for i in range(30)),
+        "",
+        "data.path",
+        "delimiter",
+    ),
     "target-missing": (table(), "", "data.target", "target column 'label' is not in the data"),
     "target-one-class": (table().assign(label="yes"), "", "data.target", "only one class"),
-    "nan-with-missing-error": (_with_cell("x1", 7, np.nan), "  missing: error\n", "data.missing",
-                               "missing value at row 7"),
+    "nan-with-missing-error": (
+        _with_cell("x1", 7, np.nan),
+        "  missing: error\n",
+        "data.missing",
+        "missing value at row 7",
+    ),
     "inf-in-feature": (_with_cell("x2", 3, "inf"), "", "data.path", "infinite value at row 3"),
     "text-in-numeric-column": (_with_cell("x1", 5, "twelve"), "", "data.path", "'twelve'"),
     "image-shape-mismatch": (_pixels(), "  shape: [3, 3, 1]\n", "data.shape", "needs 9 pixel columns, but there are 8"),
@@ -177,7 +191,9 @@ DAMAGE = {
     "model-corrupted": (lambda run: _corrupt(run / "model.keras"), "corrupted"),
     "model-text": (lambda run: (run / "model.keras").write_text("not a model"), "not a valid .keras archive"),
     "model-zip-without-config": (
-        lambda run: zipfile.ZipFile(run / "model.keras", "w").writestr("hello.txt", "hi"), "no config.json"),
+        lambda run: zipfile.ZipFile(run / "model.keras", "w").writestr("hello.txt", "hi"),
+        "no config.json",
+    ),
     "preprocess-missing": (lambda run: (run / "preprocess.json").unlink(), "missing preprocess.json"),
     "preprocess-garbled": (lambda run: (run / "preprocess.json").write_text("{not json"), "not valid JSON"),
     "preprocess-incomplete": (lambda run: (run / "preprocess.json").write_text("{}"), "lacks the preprocessing state"),
@@ -198,9 +214,11 @@ def test_damaged_run(runner, finished_run: Path, tmp_path: Path, case: str, comm
     damage, says = DAMAGE[case]
     damage(run)
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
-    args = {"evaluate": ["evaluate", str(run)],
-            "predict": ["predict", str(run), "--data", str(finished_run.parent.parent.parent / "data.csv")],
-            "export": ["export", str(run), "--format", "onnx"]}[command]
+    args = {
+        "evaluate": ["evaluate", str(run)],
+        "predict": ["predict", str(run), "--data", str(finished_run.parent.parent.parent / "data.csv")],
+        "export": ["export", str(run), "--format", "onnx"],
+    }[command]
     result = runner.invoke(cli, args)
     assert_clean_error(result, says=says)
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before, "a refused run must not be written to"
@@ -212,9 +230,11 @@ def test_keras_file_passed_directly(runner, finished_run: Path, tmp_path: Path, 
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     _truncate(run / "model.keras")
-    args = {"evaluate": ["evaluate", str(run / "model.keras")],
-            "predict": ["predict", str(run / "model.keras"), "--data", str(finished_run.parents[2] / "data.csv")],
-            "export": ["export", str(run / "model.keras"), "--format", "onnx"]}[command]
+    args = {
+        "evaluate": ["evaluate", str(run / "model.keras")],
+        "predict": ["predict", str(run / "model.keras"), "--data", str(finished_run.parents[2] / "data.csv")],
+        "export": ["export", str(run / "model.keras"), "--format", "onnx"],
+    }[command]
     assert_clean_error(runner.invoke(cli, args), says="not a valid .keras archive")
 
 
@@ -254,6 +274,7 @@ def test_out_not_writable(runner, small_recipe: Path, tmp_path: Path, monkeypatc
     out = tmp_path / "readonly"
     out.mkdir()
     real_access = os.access
+
     def access(path: str, mode: int, **kwargs: object) -> bool:
         if mode & os.W_OK and Path(path).is_relative_to(out):
             return False
@@ -289,8 +310,9 @@ def _fail_fsync(monkeypatch: pytest.MonkeyPatch, marker: str, nth: int, sticky: 
     [(".epoch-0002.", 1, False), (".epoch-0002.", 1, True), (".metrics.json.", 4, False), (".history.csv.", 2, True)],
     ids=["checkpoint-once", "checkpoint-disk-stays-full", "metrics-once", "history-disk-stays-full"],
 )
-def test_disk_full_while_saving(runner, small_recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                marker: str, nth: int, sticky: bool) -> None:
+def test_disk_full_while_saving(
+    runner, small_recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marker: str, nth: int, sticky: bool
+) -> None:
     from kproto.runs import check_model_file, load_keras_model
 
     out = tmp_path / "runs"
@@ -350,8 +372,31 @@ def test_atomic_write_gives_usual_permissions(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- property: random CSV bytes
-CELLS = st.one_of(st.sampled_from(["", "nan", "inf", "-inf", "NA", "1", "0", "2.5", "-3", "1e308", "yes", "no", '"',
-                                   '"a,b"', "é", "\t", ";", "label"]), st.text(max_size=4))
+CELLS = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            "nan",
+            "inf",
+            "-inf",
+            "NA",
+            "1",
+            "0",
+            "2.5",
+            "-3",
+            "1e308",
+            "yes",
+            "no",
+            '"',
+            '"a,b"',
+            "é",
+            "\t",
+            ";",
+            "label",
+        ]
+    ),
+    st.text(max_size=4),
+)
 ROWS = st.lists(st.lists(CELLS, min_size=1, max_size=5).map(",".join), max_size=8)
 CSV_BYTES = st.one_of(
     st.binary(max_size=200),
@@ -382,13 +427,20 @@ def test_random_csv_never_crashes(runner, tmp_path: Path, content: bytes) -> Non
 
 # ----------------------------------------------------------------------------- faults during training (subprocesses)
 def kproto(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kproto.cli", *args], cwd=cwd, env=ENV, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "kproto.cli", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kproto.cli", *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kproto.cli", *args],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for_epoch(out: Path, epoch: int, proc: subprocess.Popen, timeout: float = 60) -> Path:
@@ -535,7 +587,8 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1000, size=(300, 3))
     pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": x @ [3.0, -2.0, 5.0] / 1000}).to_csv(
-        tmp_path / "unscaled.csv", index=False)
+        tmp_path / "unscaled.csv", index=False
+    )
     (tmp_path / "nan.yaml").write_text(NAN_RECIPE)
     done = kproto("train", "nan.yaml", "--out", "runs", *TF, cwd=tmp_path)
     output = done.stdout + done.stderr

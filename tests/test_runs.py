@@ -114,8 +114,9 @@ def test_load_run_refuses_a_preprocess_file_without_state(tmp_path: Path, tiny_c
         ("missing.keras", None, False, "not found"),
     ],
 )
-def test_check_model_file_refuses_unsafe_or_broken_files(tmp_path: Path, name: str, content: bytes | None,
-                                                         trust: bool, words: str) -> None:
+def test_check_model_file_refuses_unsafe_or_broken_files(
+    tmp_path: Path, name: str, content: bytes | None, trust: bool, words: str
+) -> None:
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)

@@ -41,7 +41,8 @@ def folder(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2))
     pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "label": np.where(x.sum(axis=1) > 0, "yes", "no")}).to_csv(
-        tmp_path / "data.csv", index=False)
+        tmp_path / "data.csv", index=False
+    )
     return tmp_path
 
 
@@ -97,7 +98,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(60, 2))
     pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "label": np.where(x.sum(axis=1) > 0, "yes", "no")}).to_csv(
-        base / "data.csv", index=False)
+        base / "data.csv", index=False
+    )
     (base / "recipe.yaml").write_text(RECIPE)
     result = CliRunner().invoke(cli, ["train", str(base / "recipe.yaml"), "--out", str(base / "runs"), *TF])
     assert result.exit_code == 0, result.output
@@ -118,9 +120,11 @@ def _lambda_model(canary: Path):
 
 def _args(command: str, target: Path, data: Path) -> list[str]:
     exported = str(target.parent / "exported")
-    return {"evaluate": ["evaluate", str(target)],
-            "predict": ["predict", str(target), "--data", str(data)],
-            "export": ["export", str(target), "--format", "savedmodel", "--out", exported]}[command]
+    return {
+        "evaluate": ["evaluate", str(target)],
+        "predict": ["predict", str(target), "--data", str(data)],
+        "export": ["export", str(target), "--format", "savedmodel", "--out", exported],
+    }[command]
 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
@@ -269,8 +273,9 @@ def test_old_keras_is_refused(runner, run_dir: Path, monkeypatch: pytest.MonkeyP
 
 
 # ----------------------------------------------------------------------------- no network at run time
-def test_train_evaluate_predict_make_no_network_connection(runner, folder: Path, monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
+def test_train_evaluate_predict_make_no_network_connection(
+    runner, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     attempts: list[object] = []
 
     def refuse(*args: object, **kwargs: object) -> None:

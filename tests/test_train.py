@@ -48,8 +48,20 @@ def train_run(folder: Path, seed: int = 42, *extra: str) -> Path:
         tiny_frame(150, 0).to_csv(folder / "tiny.csv", index=False)
     recipe = folder / "tiny_run.yaml"
     recipe.write_text(RECIPE.format(seed=seed))
-    result = CliRunner().invoke(cli, ["train", str(recipe), "--backend", "tensorflow", "--out", str(folder / "runs"),
-                                      "--set", f"train.epochs={EPOCHS}", *extra])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(recipe),
+            "--backend",
+            "tensorflow",
+            "--out",
+            str(folder / "runs"),
+            "--set",
+            f"train.epochs={EPOCHS}",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     runs = sorted((folder / "runs" / "tiny-run").iterdir())
     assert str(runs[-1]) in result.output.replace("\n", "")
@@ -199,15 +211,18 @@ def test_the_minimal_recipe_learns_ordinary_tabular_data(tmp_path: Path) -> None
     """Only data {path, target} + model {type}: beats the majority class clearly within a few epochs."""
     rng = np.random.default_rng(5)
     n = 600
-    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(0, 1000, size=n),
-                          "kind": rng.choice(["u", "v"], size=n)})
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.uniform(0, 1000, size=n), "kind": rng.choice(["u", "v"], size=n)}
+    )
     frame["target"] = np.where(frame["a"] + (frame["b"] - 500) / 300 + (frame["kind"] == "u") > 0.5, "yes", "no")
     frame.loc[frame.index[::9], "b"] = np.nan
     frame.to_csv(tmp_path / "plain.csv", index=False)
     recipe = tmp_path / "plain.yaml"
     recipe.write_text("data: {path: plain.csv, target: target}\nmodel: {type: feedforward}\n")
-    result = CliRunner().invoke(cli, ["train", str(recipe), "--backend", "tensorflow", "--out", str(tmp_path / "runs"),
-                                      "--set", "train.epochs=8"])
+    result = CliRunner().invoke(
+        cli,
+        ["train", str(recipe), "--backend", "tensorflow", "--out", str(tmp_path / "runs"), "--set", "train.epochs=8"],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(next((tmp_path / "runs").glob("plain/*/metrics.json")).read_text())
     assert metrics["test"]["accuracy"] >= metrics["baselines"]["majority_class_accuracy"] + 0.2

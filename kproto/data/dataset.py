@@ -58,7 +58,11 @@ class Dataset:
     baselines: dict[str, float] = field(default_factory=dict)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-        return {"train": (self.x_train, self.y_train), "validation": (self.x_val, self.y_val), "test": (self.x_test, self.y_test)}[name]
+        return {
+            "train": (self.x_train, self.y_train),
+            "validation": (self.x_val, self.y_val),
+            "test": (self.x_test, self.y_test),
+        }[name]
 
 
 def _choose_kind(recipe: Recipe, frame: pd.DataFrame | None, features: list[str]) -> str:
@@ -156,7 +160,9 @@ def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Da
     if kind == "text":
         features = [recipe.data.text]
     if not features:
-        raise DataError("no feature columns are left", field="data.features", hint="list the input columns in data.features")
+        raise DataError(
+            "no feature columns are left", field="data.features", hint="list the input columns in data.features"
+        )
     split = recipe.data.split
     if kind == "window":
         return _window_dataset(recipe, frame, features, task, preprocessor)
@@ -232,8 +238,9 @@ def _baselines(dataset: Dataset) -> dict[str, float]:
     return {}
 
 
-def _window_dataset(recipe: Recipe, frame: pd.DataFrame, features: list[str], task: str,
-                    preprocessor: Preprocessor | None = None) -> Dataset:
+def _window_dataset(
+    recipe: Recipe, frame: pd.DataFrame, features: list[str], task: str, preprocessor: Preprocessor | None = None
+) -> Dataset:
     from kproto.data.windows import make_windows
 
     window = recipe.data.window
@@ -241,7 +248,11 @@ def _window_dataset(recipe: Recipe, frame: pd.DataFrame, features: list[str], ta
     train_end, val_end = time_order_bounds(len(frame), split.validation, split.test)
     pre = preprocessor or Preprocessor.fit(frame, np.arange(train_end), recipe.data, task, "window", features)
     arrays, naive = {}, {}
-    for name, part in (("train", frame.iloc[:train_end]), ("validation", frame.iloc[train_end:val_end]), ("test", frame.iloc[val_end:])):
+    for name, part in (
+        ("train", frame.iloc[:train_end]),
+        ("validation", frame.iloc[train_end:val_end]),
+        ("test", frame.iloc[val_end:]),
+    ):
         x, y, last = make_windows(pre, part, window.length, window.horizon, window.stride, recipe.data.missing)
         if name == "train" and len(x) == 0:
             raise DataError(
@@ -273,14 +284,19 @@ def _image_folder_dataset(recipe: Recipe) -> Dataset:
     }
     pre = Preprocessor(state)
     scaled = images / 255.0
-    arrays = {name: (scaled[rows], labels[rows].astype(np.int32)) for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows))}
+    arrays = {
+        name: (scaled[rows], labels[rows].astype(np.int32))
+        for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows))
+    }
     info = _info(pre, arrays, task, "image_folder", recipe)
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.baselines = _baselines(dataset)
     return dataset
 
 
-def transform_rows(pre: Preprocessor, frame: pd.DataFrame, need_target: bool, missing: str = "impute") -> tuple[np.ndarray, np.ndarray | None]:
+def transform_rows(
+    pre: Preprocessor, frame: pd.DataFrame, need_target: bool, missing: str = "impute"
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Model inputs (and targets, when present and wanted) for raw rows of a new file."""
     if pre.kind == "window":
         from kproto.data.windows import make_windows

@@ -19,8 +19,9 @@ def check_path(path: str | Path) -> Path:
     except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
         raise DataError(f"cannot use the data path {str(path)[:200]!r}: {exc}", field="data.path") from None
     if not found:
-        raise DataError(f"data file not found: {path}", field="data.path",
-                        hint="paths are relative to the recipe's folder")
+        raise DataError(
+            f"data file not found: {path}", field="data.path", hint="paths are relative to the recipe's folder"
+        )
     if path.is_dir():
         return path
     if path.suffix.lower() not in TABLE_SUFFIXES:

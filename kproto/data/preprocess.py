@@ -102,7 +102,9 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, frame: pd.DataFrame, train_rows: np.ndarray, spec: Any, task: str, kind: str, features: list[str]) -> Preprocessor:
+    def fit(
+        cls, frame: pd.DataFrame, train_rows: np.ndarray, spec: Any, task: str, kind: str, features: list[str]
+    ) -> Preprocessor:
         """Learn every statistic from `frame.iloc[train_rows]` only."""
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
@@ -147,7 +149,9 @@ class Preprocessor:
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.isna().any():
             bad = numbers[numbers.isna()].index[0]
-            raise DataError(f"regression target '{name}' has the text {str(values.loc[bad])!r} at row {bad}", field="data.target")
+            raise DataError(
+                f"regression target '{name}' has the text {str(values.loc[bad])!r} at row {bad}", field="data.target"
+            )
         std = float(numbers.std()) or 1.0
         return {"name": name, "mean": float(numbers.mean()), "std": std if math.isfinite(std) else 1.0}
 
@@ -162,7 +166,9 @@ class Preprocessor:
                 fill = float(values.median()) if values.notna().any() else 0.0
                 filled = values.fillna(fill)
                 std = float(filled.std(ddof=0)) or 1.0
-                columns.append({"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std})
+                columns.append(
+                    {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
+                )
             else:
                 values = column.astype("string")
                 counts = values.value_counts()

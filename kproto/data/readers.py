@@ -30,7 +30,11 @@ def _load_npz(path: Path) -> pd.DataFrame:
                     for j in range(flat.shape[1]):
                         columns[f"{name}_{j}"] = flat[:, j]
     except ValueError as exc:
-        raise DataError(f"cannot read {path}: {exc}", field="data.path", hint="object arrays are refused; save plain numeric or string arrays") from None
+        raise DataError(
+            f"cannot read {path}: {exc}",
+            field="data.path",
+            hint="object arrays are refused; save plain numeric or string arrays",
+        ) from None
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"cannot read {path} as .npz: {exc}", field="data.path") from None
     lengths = {len(v) for v in columns.values()}
@@ -60,7 +64,9 @@ def read_table(path: str | Path, limit: int | None = None) -> pd.DataFrame:
         except pd.errors.EmptyDataError:
             raise DataError(f"the data file has no columns: {path}", field="data.path") from None
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise DataError(f"cannot parse {path}: {str(exc).strip()}", field="data.path", hint="check the delimiter and quoting") from None
+            raise DataError(
+                f"cannot parse {path}: {str(exc).strip()}", field="data.path", hint="check the delimiter and quoting"
+            ) from None
         if frame.shape[1] == 1 and delimiter == "," and any(d in text for d in ("\t", ";", "|")):
             raise DataError(
                 f"{path} has one column when read with ',' as delimiter",
@@ -109,5 +115,7 @@ def read_image_folder(path: Path, image_shape: list[int] | None) -> tuple[np.nda
             images.append(array)
             labels.append(label)
     if not images:
-        raise DataError(f"no image files found under {path}", field="data.path", hint=f"expected {sorted(IMAGE_SUFFIXES)}")
+        raise DataError(
+            f"no image files found under {path}", field="data.path", hint=f"expected {sorted(IMAGE_SUFFIXES)}"
+        )
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes

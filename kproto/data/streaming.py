@@ -74,7 +74,9 @@ class BlockSource:
             handle.seek(start * self.width * 4)
             return np.fromfile(handle, dtype=np.float32, count=count * self.width).reshape(count, self.width)
 
-    def blocks(self, rng: np.random.Generator | None = None, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def blocks(
+        self, rng: np.random.Generator | None = None, block_rows: int = BLOCK_ROWS
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(rows' positions, features) per block; with `rng`, blocks in random order and rows shuffled within each."""
         starts = np.arange(0, self.rows, block_rows)
         if rng is not None:
@@ -128,8 +130,14 @@ def assign_splits(start: int, count: int, seed: int, validation: float, test: fl
 def _cache_key(recipe: Any) -> str:
     path = Path(recipe.data.path)
     stat = path.stat()
-    identity = {"file": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns, "seed": recipe.seed,
-                "data": recipe.data.model_dump(mode="json", exclude={"streaming", "augment"}), "version": 1}
+    identity = {
+        "file": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime": stat.st_mtime_ns,
+        "seed": recipe.seed,
+        "data": recipe.data.model_dump(mode="json", exclude={"streaming", "augment"}),
+        "version": 1,
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -159,7 +167,9 @@ def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any
     return dataset
 
 
-def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | None, check_target: Any) -> tuple[Preprocessor, dict]:
+def _build(
+    recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | None, check_target: Any
+) -> tuple[Preprocessor, dict]:
     from kproto.data.dataset import DataInfo
 
     data = recipe.data
@@ -252,8 +262,14 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
         y_train, y_test = np.concatenate(targets["train"]), np.concatenate(targets["test"])
         majority = np.bincount(y_train, minlength=info.num_classes).argmax()
         baselines["majority_class_accuracy"] = float(np.mean(y_test == majority)) if len(y_test) else 0.0
-    meta = {"info": info.to_dict(), "state": pre.to_dict(), "rows": rows, "width": width, "baselines": baselines,
-            "source": str(path)}
+    meta = {
+        "info": info.to_dict(),
+        "state": pre.to_dict(),
+        "rows": rows,
+        "width": width,
+        "baselines": baselines,
+        "source": str(path),
+    }
     from kproto.runs import write_json
 
     write_json(folder / "meta.json", meta)

@@ -19,9 +19,17 @@ def make_windows(
     target = pre.state.get("target")
     has_target = target is not None and target["name"] in frame.columns
     raw_target = pre.targets(frame) if has_target else None
-    starts = np.arange(0, len(frame) - length - horizon + 1, stride) if has_target else np.arange(0, len(frame) - length + 1, stride)
+    starts = (
+        np.arange(0, len(frame) - length - horizon + 1, stride)
+        if has_target
+        else np.arange(0, len(frame) - length + 1, stride)
+    )
     if len(starts) == 0:
-        return np.zeros((0, length, scaled.shape[1]), np.float32), (np.zeros(0, np.float32) if has_target else None), None
+        return (
+            np.zeros((0, length, scaled.shape[1]), np.float32),
+            (np.zeros(0, np.float32) if has_target else None),
+            None,
+        )
     index = starts[:, None] + np.arange(length)[None, :]
     x = scaled[index].astype(np.float32)
     if not has_target:

@@ -23,8 +23,9 @@ import numpy as np
 from kproto.engines.fit import FitEngine
 
 
-def global_batches(x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray | None, batch_size: int,
-                   drop_remainder: bool = False) -> Any:
+def global_batches(
+    x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray | None, batch_size: int, drop_remainder: bool = False
+) -> Any:
     """A tf.data.Dataset of (x, y[, w]) batches of `batch_size` rows, sharded by data across workers."""
     import tensorflow as tf
 
@@ -79,14 +80,24 @@ class DistributedFitEngine(FitEngine):
     def _logs(self) -> dict[str, float]:
         return {k: float(keras.ops.convert_to_numpy(v)) for k, v in self.model.get_metrics_result().items()}
 
-    def train_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, sample_weight: np.ndarray | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    def train_epoch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, float]:
         self._build(x, y, sample_weight)
         order = order[: training_rows(len(order), self.batch_size, self.replicas)]
         steps = max(-(-len(order) // self.batch_size), 1)
-        data = global_batches(x[order], None if y is None else y[order],
-                              None if sample_weight is None else sample_weight[order], self.batch_size,
-                              drop_remainder=self.replicas > 1 and len(order) >= self.batch_size)
+        data = global_batches(
+            x[order],
+            None if y is None else y[order],
+            None if sample_weight is None else sample_weight[order],
+            self.batch_size,
+            drop_remainder=self.replicas > 1 and len(order) >= self.batch_size,
+        )
         self.model.reset_metrics()
         last = 0.0
         for step, batch in enumerate(self.strategy.experimental_distribute_dataset(data), start=1):
@@ -120,21 +131,29 @@ class DataParallelEngine(FitEngine):
     devices - 1 rows, different each epoch, are left out); evaluation runs outside the distribution on whole data.
     """
 
-    def __init__(self, model: keras.Model, batch_size: int, should_stop: Callable[[], bool], distribution: Any,
-                 replicas: int) -> None:
+    def __init__(
+        self, model: keras.Model, batch_size: int, should_stop: Callable[[], bool], distribution: Any, replicas: int
+    ) -> None:
         super().__init__(model, batch_size, should_stop)
         self.distribution = distribution
         self.replicas = replicas
 
-    def train_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, sample_weight: np.ndarray | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    def train_epoch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, float]:
         order = order[: len(order) - len(order) % self.replicas] if len(order) >= self.replicas else order
         with self.distribution.scope():
             return super().train_epoch(x, y, order, sample_weight, on_progress)
 
 
-def distributed_engine(distribution: Any, model: keras.Model, batch_size: int,
-                       should_stop: Callable[[], bool]) -> FitEngine:
+def distributed_engine(
+    distribution: Any, model: keras.Model, batch_size: int, should_stop: Callable[[], bool]
+) -> FitEngine:
     """The engine for a kproto.distribute.Distribution (mirrored, multi_worker or data_parallel)."""
     if distribution.mode == "data_parallel":
         return DataParallelEngine(model, batch_size, should_stop, distribution.strategy, distribution.replicas)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -13,7 +14,9 @@ import numpy as np
 class _Progress(keras.callbacks.Callback):
     """Forwards batch progress at most every 0.1 s and stops on a stop request or a non-finite loss."""
 
-    def __init__(self, total: int, on_progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self, total: int, on_progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool]
+    ) -> None:
         super().__init__()
         self.total = total
         self.on_progress = on_progress
@@ -45,8 +48,14 @@ class FitEngine:
         self.should_stop = should_stop
         self.interrupted = False
 
-    def train_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, sample_weight: np.ndarray | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    def train_epoch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, float]:
         steps = math.ceil(len(order) / self.batch_size)
         progress = _Progress(steps, on_progress, self.should_stop)
         history = self.model.fit(
@@ -67,5 +76,7 @@ class FitEngine:
     def evaluate(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> dict[str, float]:
         if len(x) == 0:
             return {}
-        logs = self.model.evaluate(x, y, sample_weight=sample_weight, batch_size=max(self.batch_size, 256), verbose=0, return_dict=True)
+        logs = self.model.evaluate(
+            x, y, sample_weight=sample_weight, batch_size=max(self.batch_size, 256), verbose=0, return_dict=True
+        )
         return {k: float(v) for k, v in logs.items()}

@@ -31,16 +31,23 @@ class StreamingEngine:
     def _targets(self, x_block: np.ndarray, y: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
         return x_block if y is None else self.encode(y[positions])
 
-    def train_epoch(self, x: BlockSource, y: np.ndarray | None, rng: np.random.Generator,
-                    sample_weight: np.ndarray | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    def train_epoch(
+        self,
+        x: BlockSource,
+        y: np.ndarray | None,
+        rng: np.random.Generator,
+        sample_weight: np.ndarray | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, float]:
         batch = getattr(self.inner, "batch_size", 32)
         total_steps = -(-len(x) // batch)
         sums: dict[str, float] = {}
         seen = 0
         for positions, x_block in x.blocks(rng):
             weights = None if sample_weight is None else sample_weight[positions]
-            logs = self.inner.train_epoch(x_block, self._targets(x_block, y, positions), np.arange(len(x_block)), weights, None)
+            logs = self.inner.train_epoch(
+                x_block, self._targets(x_block, y, positions), np.arange(len(x_block)), weights, None
+            )
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + value * len(x_block)
             seen += len(x_block)
@@ -50,12 +57,18 @@ class StreamingEngine:
                 break
         return {key: value / max(seen, 1) for key, value in sums.items()}
 
-    def evaluate(self, x: BlockSource, y: np.ndarray | None, sample_weight: np.ndarray | None = None) -> dict[str, float]:
+    def evaluate(
+        self, x: BlockSource, y: np.ndarray | None, sample_weight: np.ndarray | None = None
+    ) -> dict[str, float]:
         return evaluate_blocks(self.inner.evaluate, x, y, self.encode)
 
 
-def evaluate_blocks(evaluate: Callable[..., dict[str, float]], x: BlockSource, y: np.ndarray | None,
-                    encode: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+def evaluate_blocks(
+    evaluate: Callable[..., dict[str, float]],
+    x: BlockSource,
+    y: np.ndarray | None,
+    encode: Callable[[np.ndarray], np.ndarray],
+) -> dict[str, float]:
     """Row-weighted means of `evaluate(x_block, y_block)` over the blocks of a streamed split."""
     sums: dict[str, float] = {}
     seen = 0

@@ -6,7 +6,8 @@ Each family lives in its own module, imported only when a model of that family i
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kproto.errors import RecipeError, not_one_of
 

@@ -36,8 +36,14 @@ def build(spec, info) -> keras.Model:
     inputs, x = _image_input(info)
     for b, filters in enumerate(spec.filters):
         for c in range(spec.convs_per_block):
-            x = keras.layers.Conv2D(filters, spec.kernel_size, padding="same", use_bias=not spec.batch_norm,
-                                    name=f"block{b}_conv{c}", **layer_kwargs(spec))(x)
+            x = keras.layers.Conv2D(
+                filters,
+                spec.kernel_size,
+                padding="same",
+                use_bias=not spec.batch_norm,
+                name=f"block{b}_conv{c}",
+                **layer_kwargs(spec),
+            )(x)
             if spec.batch_norm:
                 x = keras.layers.BatchNormalization(name=f"block{b}_bn{c}")(x)
             x = keras.layers.Activation(act, name=f"block{b}_act{c}")(x)

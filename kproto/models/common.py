@@ -16,9 +16,7 @@ def layer_kwargs(spec: Any, name: str | None = None) -> dict[str, Any]:
     source = own if own is not None else spec
     if not (source.l1 or source.l2):
         return {}
-    return {
-        f"{where}_regularizer": keras.regularizers.L1L2(l1=source.l1, l2=source.l2) for where in source.regularize
-    }
+    return {f"{where}_regularizer": keras.regularizers.L1L2(l1=source.l1, l2=source.l2) for where in source.regularize}
 
 
 def activation(name: str, field: str = "model.activation") -> str:

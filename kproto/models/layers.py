@@ -25,7 +25,8 @@ class PositionEmbedding(keras.layers.Layer):
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.positions = self.add_weight(
-            name="positions", shape=(self.max_length, int(input_shape[-1])),
+            name="positions",
+            shape=(self.max_length, int(input_shape[-1])),
             initializer=keras.initializers.RandomNormal(stddev=0.02),
         )
 
@@ -70,8 +71,9 @@ class ClsToken(keras.layers.Layer):
 class TransformerEncoder(keras.layers.Layer):
     """One pre-norm encoder block: x + Attention(LN(x)), then x + FeedForward(LN(x)); padding is masked."""
 
-    def __init__(self, heads: int, key_dim: int, ff_units: int, dropout: float = 0.0, activation: str = "gelu",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, heads: int, key_dim: int, ff_units: int, dropout: float = 0.0, activation: str = "gelu", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.heads, self.key_dim, self.ff_units = int(heads), int(key_dim), int(ff_units)
         self.dropout, self.activation = float(dropout), activation
@@ -80,8 +82,9 @@ class TransformerEncoder(keras.layers.Layer):
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         dim = int(input_shape[-1])
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1")
-        self.attention = keras.layers.MultiHeadAttention(self.heads, self.key_dim, dropout=self.dropout,
-                                                         name="attention")
+        self.attention = keras.layers.MultiHeadAttention(
+            self.heads, self.key_dim, dropout=self.dropout, name="attention"
+        )
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2")
         self.ff_in = keras.layers.Dense(self.ff_units, name="ff_in")
         self.ff_out = keras.layers.Dense(dim, name="ff_out")
@@ -113,8 +116,14 @@ class TransformerEncoder(keras.layers.Layer):
         return mask
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "heads": self.heads, "key_dim": self.key_dim, "ff_units": self.ff_units,
-                "dropout": self.dropout, "activation": self.activation}
+        return {
+            **super().get_config(),
+            "heads": self.heads,
+            "key_dim": self.key_dim,
+            "ff_units": self.ff_units,
+            "dropout": self.dropout,
+            "activation": self.activation,
+        }
 
 
 @register

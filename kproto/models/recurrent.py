@@ -34,8 +34,15 @@ def build(spec, info) -> keras.Model:
     inputs, x = sequence_input(info, spec.embedding_dim)
     cell = CELLS[spec.type]
     for i, units in enumerate(spec.units):
-        layer = cell(units, activation=act, dropout=spec.dropout, recurrent_dropout=spec.recurrent_dropout,
-                     return_sequences=i < len(spec.units) - 1, name=f"{spec.type}_{i}", **layer_kwargs(spec))
+        layer = cell(
+            units,
+            activation=act,
+            dropout=spec.dropout,
+            recurrent_dropout=spec.recurrent_dropout,
+            return_sequences=i < len(spec.units) - 1,
+            name=f"{spec.type}_{i}",
+            **layer_kwargs(spec),
+        )
         if spec.bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{i}")
         x = layer(x)

@@ -16,17 +16,23 @@ import keras
 from kproto.errors import RecipeError, suggest
 from kproto.models.common import activation, output_head
 
-REFUSED = {"Lambda": "it runs arbitrary Python code", "TorchModuleWrapper": "it wraps arbitrary PyTorch code",
-           "JaxLayer": "it wraps arbitrary JAX code", "FlaxLayer": "it wraps arbitrary Flax code",
-           "InputLayer": "the input is added from the data", "Layer": "it is the abstract base class",
-           "Wrapper": "it is an abstract base class"}
+REFUSED = {
+    "Lambda": "it runs arbitrary Python code",
+    "TorchModuleWrapper": "it wraps arbitrary PyTorch code",
+    "JaxLayer": "it wraps arbitrary JAX code",
+    "FlaxLayer": "it wraps arbitrary Flax code",
+    "InputLayer": "the input is added from the data",
+    "Layer": "it is the abstract base class",
+    "Wrapper": "it is an abstract base class",
+}
 NESTED = ("layer", "backward_layer")  # wrapper arguments that are themselves layers (Bidirectional, TimeDistributed)
 
 
 def layer_classes() -> dict[str, type]:
     """Every usable class in keras.layers, by name."""
     return {
-        name: obj for name, obj in vars(keras.layers).items()
+        name: obj
+        for name, obj in vars(keras.layers).items()
         if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer) and name not in REFUSED
     }
 
@@ -40,18 +46,25 @@ def _default_activation(cls: type, kwargs: dict[str, Any], act: str | None) -> N
         kwargs["activation"] = act
 
 
-def make_layer(item: dict[str, Any], field: str, classes: dict[str, type],
-               act: str | None = None) -> keras.layers.Layer:
+def make_layer(
+    item: dict[str, Any], field: str, classes: dict[str, type], act: str | None = None
+) -> keras.layers.Layer:
     """`{ClassName: {kwargs}}` → a layer instance, or a RecipeError that names `field`."""
     ((name, kwargs),) = item.items()
     if name in REFUSED:
-        raise RecipeError(f"the layer '{name}' is not allowed: {REFUSED[name]}", field=field,
-                          hint="use the built-in Keras layers; recipes never run code")
+        raise RecipeError(
+            f"the layer '{name}' is not allowed: {REFUSED[name]}",
+            field=field,
+            hint="use the built-in Keras layers; recipes never run code",
+        )
     if name not in classes:  # the full list has ~150 names: name the closest one instead
         guess = suggest(name, sorted(classes))
-        raise RecipeError(f"unknown layer '{name}': it is not a layer class of keras.layers."
-                          + (f" Did you mean '{guess}'?" if guess else ""), field=field,
-                          hint="layer names are Keras class names, e.g. Dense, Conv1D, LSTM, Dropout, Flatten")
+        raise RecipeError(
+            f"unknown layer '{name}': it is not a layer class of keras.layers."
+            + (f" Did you mean '{guess}'?" if guess else ""),
+            field=field,
+            hint="layer names are Keras class names, e.g. Dense, Conv1D, LSTM, Dropout, Flatten",
+        )
     kwargs = dict(kwargs or {})
     for key in NESTED:
         if isinstance(kwargs.get(key), dict) and len(kwargs[key]) == 1:
@@ -60,8 +73,9 @@ def make_layer(item: dict[str, Any], field: str, classes: dict[str, type],
     try:
         return classes[name](**kwargs)
     except (TypeError, ValueError) as exc:
-        raise RecipeError(f"bad options for {name}: {exc}", field=field,
-                          hint=f"see the arguments of keras.layers.{name}") from None
+        raise RecipeError(
+            f"bad options for {name}: {exc}", field=field, hint=f"see the arguments of keras.layers.{name}"
+        ) from None
 
 
 def _ends_with_output(layers: list[keras.layers.Layer], info) -> bool:
@@ -101,9 +115,11 @@ def build(spec, info) -> keras.Model:
             x = layer(x)
         except (ValueError, TypeError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RecipeError(f"{type(layer).__name__} cannot take the input of shape {tuple(x.shape)}: {first_line}",
-                              field=f"model.layers[{max(i - offset, 0)}]",
-                              hint="check this layer's options and the layers before it") from None
+            raise RecipeError(
+                f"{type(layer).__name__} cannot take the input of shape {tuple(x.shape)}: {first_line}",
+                field=f"model.layers[{max(i - offset, 0)}]",
+                hint="check this layer's options and the layers before it",
+            ) from None
     if len(x.shape) != 2:
         raise RecipeError(
             f"the last layer outputs shape {tuple(x.shape)}; the output needs one vector per example",
@@ -112,8 +128,9 @@ def build(spec, info) -> keras.Model:
         )
     if own_output:  # float32 output under mixed precision; regression learns the standardized target
         if info.task == "regression":
-            x = keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32",
-                                       name="output")(x)
+            x = keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(
+                x
+            )
         else:
             x = keras.layers.Activation("linear", dtype="float32", name="output")(x)
         return keras.Model(inputs, x, name="sequential")

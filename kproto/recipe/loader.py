@@ -164,9 +164,7 @@ def read_yaml_file(path: Path) -> tuple[dict[str, Any], Source]:
     if value is None:
         raise RecipeError("the recipe is empty", file=file, hint="a recipe needs at least `data` and `model`")
     if not isinstance(value, dict):
-        raise RecipeError(
-            f"a recipe must be a mapping of fields, got a {type(value).__name__}", file=file, line=1
-        )
+        raise RecipeError(f"a recipe must be a mapping of fields, got a {type(value).__name__}", file=file, line=1)
     return value, source
 
 
@@ -198,12 +196,16 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str
     except (OSError, ValueError):  # e.g. a NUL byte or an over-long name
         found = False
     if not found:
-        raise source.error(("extends",), f"parent recipe not found: {parent_path}",
-                           hint="paths are relative to this recipe")
+        raise source.error(
+            ("extends",), f"parent recipe not found: {parent_path}", hint="paths are relative to this recipe"
+        )
     if parent_path.resolve() in (*chain, path):
         cycle = " -> ".join(p.name for p in (*chain, path, parent_path.resolve()))
-        raise source.error(("extends",), f"`extends` forms a cycle: {cycle}",
-                           hint="a recipe cannot extend itself or one of the recipes that extend it")
+        raise source.error(
+            ("extends",),
+            f"`extends` forms a cycle: {cycle}",
+            hint="a recipe cannot extend itself or one of the recipes that extend it",
+        )
     parent_raw, parent_source = _resolve_extends(parent_path, (*chain, path))
     merged = deep_merge(parent_raw, raw)
     merged.pop("extends", None)
@@ -225,9 +227,7 @@ def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None
     key, sep, text = assignment.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise RecipeError(
-            f"--set expects FIELD=VALUE, received {assignment!r}", hint="e.g. --set train.epochs=3"
-        )
+        raise RecipeError(f"--set expects FIELD=VALUE, received {assignment!r}", hint="e.g. --set train.epochs=3")
     try:
         value = load_value(text) if text.strip() else None
     except yaml.YAMLError as exc:
@@ -256,8 +256,11 @@ def _check_names(raw: dict[str, Any], source: Source) -> None:
 
     def check(path: Path_, value: Any, table: dict[str, str], what: str, name_only: bool = False) -> None:
         if name_only and not isinstance(value, str):
-            raise source.error(path, f"expected the {what} as a name, received {value!r}",
-                               hint=f"one of {', '.join(sorted(table)[:12])}")
+            raise source.error(
+                path,
+                f"expected the {what} as a name, received {value!r}",
+                hint=f"one of {', '.join(sorted(table)[:12])}",
+            )
         if isinstance(value, str) and value not in table:
             raise source.error(path, f"unknown {what}: {not_one_of(value, sorted(table))}")
 
@@ -282,15 +285,20 @@ def _check_names(raw: dict[str, Any], source: Source) -> None:
     optimizer = train.get("optimizer")
     if isinstance(optimizer, dict):
         if "name" not in optimizer:
-            raise source.error(("train", "optimizer"), "an optimizer mapping needs `name`",
-                               hint="e.g. {name: adam, learning_rate: 0.001}")
+            raise source.error(
+                ("train", "optimizer"),
+                "an optimizer mapping needs `name`",
+                hint="e.g. {name: adam, learning_rate: 0.001}",
+            )
         check(("train", "optimizer", "name"), optimizer["name"], catalog.OPTIMIZERS, "optimizer", name_only=True)
         rate = optimizer.get("learning_rate")
         number = isinstance(rate, (int, float)) and not isinstance(rate, bool)
         if "learning_rate" in optimizer and not (number and 0 < rate < float("inf")):
-            raise source.error(("train", "optimizer", "learning_rate"),
-                               f"the learning rate must be a positive number; received {rate!r}",
-                               hint="e.g. learning_rate: 0.001")
+            raise source.error(
+                ("train", "optimizer", "learning_rate"),
+                f"the learning rate must be a positive number; received {rate!r}",
+                hint="e.g. learning_rate: 0.001",
+            )
     else:
         check(("train", "optimizer"), optimizer, catalog.OPTIMIZERS, "optimizer")
     schedule = train.get("schedule")
@@ -387,8 +395,9 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
     """Cross-field rules that the per-field schema cannot express."""
     data, model = recipe.data, recipe.model
     if model.type not in ("autoencoder", "gan") and not data.target:
-        raise source.error(("data",), f"`data.target` is required for a {model.type} model",
-                           hint="name the column to predict")
+        raise source.error(
+            ("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict"
+        )
     if data.text and data.window:
         raise source.error(("data", "window"), "use either `data.text` or `data.window`, not both")
     if data.features is not None and data.target and data.target in data.features:
@@ -397,11 +406,13 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
     task = data.task
     for i, name in enumerate(metrics):
         if task == "regression" and name in catalog.CLASSIFICATION_METRICS:
-            raise source.error(("train", "metrics", i),
-                               f"'{name}' is a classification metric but the task is regression")
+            raise source.error(
+                ("train", "metrics", i), f"'{name}' is a classification metric but the task is regression"
+            )
         if task == "classification" and name in catalog.REGRESSION_METRICS - {"mse", "mae"}:
-            raise source.error(("train", "metrics", i),
-                               f"'{name}' is a regression metric but the task is classification")
+            raise source.error(
+                ("train", "metrics", i), f"'{name}' is a regression metric but the task is classification"
+            )
     loss = recipe.train.loss
     if isinstance(loss, dict) and "python" not in loss and "name" not in loss:
         raise source.error(("train", "loss"), "a loss mapping needs `name` (or `python: file.py:function`)")
@@ -428,8 +439,11 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if recipe.name is None:
         recipe.name = path.stem.replace("_", "-")
     if "\x00" in recipe.data.path or not recipe.data.path.strip():
-        raise source.error(("data", "path"), f"{recipe.data.path!r} is not a usable file path",
-                           hint="name a .csv, .tsv, .parquet or .npz file, or an image folder")
+        raise source.error(
+            ("data", "path"),
+            f"{recipe.data.path!r} is not a usable file path",
+            hint="name a .csv, .tsv, .parquet or .npz file, or an image folder",
+        )
     data_path = Path(recipe.data.path)
     try:
         data_path = data_path.expanduser()

@@ -9,8 +9,6 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kproto import catalog
-
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 
@@ -212,7 +210,9 @@ class EarlyStopping(Strict):
 
 class Schedule(Strict):
     model_config = ConfigDict(extra="allow")
-    name: str = Field(description="constant, step, exponential, cosine, cosine_restarts, polynomial, one_cycle, plateau")
+    name: str = Field(
+        description="constant, step, exponential, cosine, cosine_restarts, polynomial, one_cycle, plateau"
+    )
     warmup_epochs: Annotated[float, Field(ge=0)] = Field(0, description="Linear warmup from zero.")
 
 
