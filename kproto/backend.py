@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from kproto.errors import KprotoError
@@ -89,6 +90,33 @@ def configure(backend: str, device: str = "auto") -> None:
         os.environ["JAX_PLATFORMS"] = "cpu"
     elif backend == "jax" and "JAX_PLATFORMS" not in os.environ and not _has_cuda_jax():
         os.environ["JAX_PLATFORMS"] = "cpu"
+    if backend == "jax":  # reuse compiled XLA programs across runs: the next run of a recipe starts faster
+        cache = Path(os.environ.get("KPROTO_CACHE", Path.home() / ".cache" / "kproto")) / "jax"
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+
+def skip_tensorflow_probe() -> None:
+    """On JAX or torch, stop Keras from importing TensorFlow (~4 s) just to ask whether it is installed.
+
+    Keras's saving code checks `tf.available` (which imports TensorFlow) for every object it serializes. Code that
+    really uses TensorFlow (the text tokenizer) still imports it; `restore_tensorflow_probe` then undoes this.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        return
+    from keras.src.utils import module_utils
+
+    module_utils.tensorflow._available = False
+
+
+def restore_tensorflow_probe() -> None:
+    """Let Keras see TensorFlow again once something has imported it."""
+    if "tensorflow" in sys.modules:
+        from keras.src.utils import module_utils
+
+        module_utils.tensorflow._available = None
 
 
 def _has_cuda_jax() -> bool:

@@ -65,6 +65,12 @@ def _locate(exc: KprotoError, loaded: Any) -> KprotoError:
     return exc
 
 
+def _loaded_backend() -> str | None:
+    """The backend Keras already runs on in this process (library or test use), if any."""
+    keras = sys.modules.get("keras")
+    return keras.backend.backend() if keras is not None else None
+
+
 def _setup_backend(backend: str | None, device: str, recipe: Any = None) -> str:
     from kproto.backend import choose_backend, configure
 
@@ -270,7 +276,7 @@ def evaluate(
     path: Path, data: Path | None, as_json: bool, judge: Path | None, allow_code: bool, backend: str | None, trust: bool
 ) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data."""
-    _setup_backend(backend or "tensorflow", "auto")
+    _setup_backend(backend or _loaded_backend() or "tensorflow", "auto")
     from kproto.evaluate import evaluate_run
 
     result = evaluate_run(path, data, trust=trust, judge=judge, allow_code=allow_code)
@@ -312,7 +318,7 @@ def predict(
     """Predictions for the rows of --data as CSV (original labels; class probabilities), or --samples N from a GAN."""
     if (data is None) == (samples is None):
         raise click.UsageError("give --data FILE (rows to predict) or --samples N (a GAN run), not both or neither")
-    _setup_backend(backend or "tensorflow", "auto")
+    _setup_backend(backend or _loaded_backend() or "tensorflow", "auto")
     if samples is not None:
         from kproto.gan import sample_run
 

@@ -188,8 +188,20 @@ def evaluate_run(
         x, y_raw = transform_rows(pre, frame, need_target=run.info.task in ("classification", "regression"))
         source = str(data)
         baselines = {}
-    y = x if run.info.task == "reconstruction" else y_raw
-    metrics = evaluate_arrays(model, x, encode_labels(y, label_mode, run.info.num_classes), batch_size)
+    from kproto.engines.streaming import evaluate_blocks, is_streamed
+
+    if is_streamed(x):  # a streamed run's test split, on disk
+        metrics = evaluate_blocks(
+            lambda xb, yb: evaluate_arrays(model, xb, yb, batch_size),
+            x,
+            y_raw,
+            lambda y: encode_labels(y, label_mode, run.info.num_classes),
+        )
+        x = x[:REPORT_ROWS]
+        y_raw = None if y_raw is None else y_raw[:REPORT_ROWS]
+    else:
+        y = x if run.info.task == "reconstruction" else y_raw
+        metrics = evaluate_arrays(model, x, encode_labels(y, label_mode, run.info.num_classes), batch_size)
     report = task_report(model, run.info, x, y_raw if run.info.task != "reconstruction" else x, batch_size)
     if run.info.task == "reconstruction" and report and "pca_mse" in baselines:
         report["pca_mse"] = baselines["pca_mse"]  # PCA with as many components as the bottleneck, same split
