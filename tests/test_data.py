@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from kproto.cli import cli
 from kproto.data.dataset import load_dataset
 from kproto.data.preprocess import Preprocessor, infer_task
 from kproto.data.readers import read_table
@@ -259,3 +261,54 @@ def test_rows_with_a_missing_target_are_dropped(make_recipe, tmp_path: Path) -> 
     dataset = load_dataset(load_recipe(make_recipe(recipe_text(path))).recipe)
     assert sum(dataset.info.rows.values()) == 93
     assert set(dataset.info.class_names) == {"x", "y"}
+
+
+def _write_image_folder(root: Path, per_class: int = 12) -> Path:
+    """Digits as 8x8 PNG files in one subfolder per class (0, 1, 2)."""
+    from PIL import Image
+
+    frame = pd.read_csv(Path(__file__).resolve().parent.parent / "data" / "digits.csv")
+    for label in (0, 1, 2):
+        folder = root / "images" / f"digit_{label}"
+        folder.mkdir(parents=True)
+        rows = frame[frame["label"] == label].head(per_class)
+        for i, row in enumerate(rows.drop(columns="label").to_numpy()):
+            pixels = (row.reshape(8, 8) * 15).astype("uint8")
+            Image.fromarray(pixels, mode="L").save(folder / f"{i}.png")
+    return root / "images"
+
+
+def test_image_folder_loads_with_one_class_per_subfolder(tmp_path: Path) -> None:
+    from kproto.recipe import recipe_from_dict
+
+    folder = _write_image_folder(tmp_path)
+    recipe = recipe_from_dict(
+        {"data": {"path": str(folder), "target": "class", "shape": [8, 8, 1]}, "model": {"type": "cnn"}}
+    )
+    dataset = load_dataset(recipe)
+    assert dataset.info.kind == "image_folder"
+    assert dataset.info.input_shape == (8, 8, 1)
+    assert dataset.info.class_names == ["digit_0", "digit_1", "digit_2"]
+    total = len(dataset.x_train) + len(dataset.x_val) + len(dataset.x_test)
+    assert total == 36
+    assert 0.0 <= dataset.x_train.min() and dataset.x_train.max() <= 1.0
+    again = load_dataset(recipe)
+    assert np.array_equal(dataset.y_test, again.y_test)
+
+
+@pytest.mark.slow
+def test_cnn_trains_on_an_image_folder(tmp_path: Path, runner) -> None:
+    folder = _write_image_folder(tmp_path)
+    recipe = tmp_path / "folder.yaml"
+    recipe.write_text(
+        f"data: {{path: {folder}, target: class, shape: [8, 8, 1]}}\n"
+        "model: {type: cnn, filters: [8], dense: [16]}\ntrain: {epochs: 2, batch_size: 8}\n"
+    )
+    result = runner.invoke(cli, ["train", str(recipe), "--out", str(tmp_path / "runs"), "--backend", "tensorflow"])
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs").glob("*/*/metrics.json")).parent
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and "accuracy" in metrics["test"]
+    evaluated = runner.invoke(cli, ["evaluate", str(run), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert abs(json.loads(evaluated.output)["accuracy"] - metrics["test"]["accuracy"]) < 1e-6
