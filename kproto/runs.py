@@ -79,6 +79,23 @@ def read_json(path: Path) -> Any:
         raise ModelFileError(f"{path} is not valid JSON ({exc})", hint="the run may be corrupted") from None
 
 
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy `source` to a temporary file beside `target`, fsync, then rename over `target`."""
+    import shutil
+
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise RunError(f"could not write {target}: {exc.strerror or exc}", hint="is the disk full?") from None
+
+
 def save_model_atomic(model: Any, path: Path) -> None:
     """model.save to a temporary .keras file beside `path`, then rename."""
     path = Path(path)

@@ -34,7 +34,7 @@ from kproto.errors import KprotoError, TrainingDiverged, TrainingInterrupted
 from kproto.models import build_model
 from kproto.recipe import Recipe, dump_recipe
 from kproto.report import Reporter
-from kproto.runs import RunDir, read_json, save_model_atomic
+from kproto.runs import RunDir, copy_atomic, read_json, save_model_atomic
 from kproto.schedules import last_step_rate, plateau_options, plateau_warmup_rate
 
 LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "mape", "error", "crossentropy", "hinge", "divergence")
@@ -415,7 +415,6 @@ class Trainer:
             if improved:
                 state.best, state.best_epoch, state.wait = value, epoch + 1, 0
                 best_weights = model.get_weights()
-                save_model_atomic(model, run.path / "model.keras")
             else:
                 state.wait += 1
             if plateau is not None and plateau_warmup_rate(train.schedule, setup.learning_rate, epoch) is None:
@@ -424,6 +423,8 @@ class Trainer:
             state.history.append(row)
             events.epoch(row)
             self._save_checkpoint(run, model, state)
+            if improved:  # the best model so far is this epoch's checkpoint: copy it rather than save twice
+                copy_atomic(run.checkpoints / state.model_file, run.path / "model.keras")
             if hasattr(engine, "end_epoch"):  # the GAN engine saves its discriminator and sample grids
                 engine.end_epoch(state.epoch, train.epochs)
             self.reporter.epoch_end(row)

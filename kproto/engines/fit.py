@@ -25,15 +25,17 @@ class _Progress(keras.callbacks.Callback):
         self.nonfinite = False
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.should_stop():
+            self.model.stop_training = True
         now = time.monotonic()
-        if self.on_progress is not None and now - self.last > 0.1:
-            self.last = now
+        if now - self.last < 0.1:  # reading the loss waits for the device: at most ten times a second
+            return
+        self.last = now
+        if self.on_progress is not None:
             self.on_progress(batch + 1, self.total)
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.nonfinite = True
-            self.model.stop_training = True
-        if self.should_stop():
             self.model.stop_training = True
 
 
