@@ -12,6 +12,8 @@ from kproto.errors import KprotoError
 
 # Families whose training wins from the fused JAX engine on in-memory data.
 FUSED_FAMILIES = ("feedforward", "autoencoder")
+# Families that train faster (transformer) or only (gan) on TensorFlow.
+TENSORFLOW_FAMILIES = ("transformer", "gan")
 # Keras before 3.11 runs code hidden in a .keras file even in safe mode (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906).
 MIN_KERAS = (3, 11)
 
@@ -48,7 +50,9 @@ def _prefers_jax(recipe: Any) -> bool:
         return True
     if train.engine == "fit" or train.distribute in ("mirrored", "multi_worker"):
         return False
-    return recipe.model.type in FUSED_FAMILIES and not getattr(recipe.model, "convolutional", False)
+    # Measured on CPU (BENCHMARKS.md): JAX trains dense, convolutional and recurrent models faster than TensorFlow;
+    # TensorFlow's oneDNN kernels win for the Transformer; GANs have a TensorFlow training step.
+    return recipe.model.type not in TENSORFLOW_FAMILIES
 
 
 def check_keras_version() -> str:
@@ -83,7 +87,6 @@ def configure(backend: str, device: str = "auto") -> None:
         return
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
@@ -99,8 +102,8 @@ def configure(backend: str, device: str = "auto") -> None:
 def skip_tensorflow_probe() -> None:
     """On JAX or torch, stop Keras from importing TensorFlow (~4 s) just to ask whether it is installed.
 
-    Keras's saving code checks `tf.available` (which imports TensorFlow) for every object it serializes. Code that
-    really uses TensorFlow (the text tokenizer) still imports it; `restore_tensorflow_probe` then undoes this.
+    Keras's saving code checks `tf.available` (which imports TensorFlow) for every object it serializes. Call this
+    only after the code that really uses TensorFlow (the text tokenizer) has run: it is a no-op once TF is loaded.
     """
     import keras
 
@@ -109,14 +112,6 @@ def skip_tensorflow_probe() -> None:
     from keras.src.utils import module_utils
 
     module_utils.tensorflow._available = False
-
-
-def restore_tensorflow_probe() -> None:
-    """Let Keras see TensorFlow again once something has imported it."""
-    if "tensorflow" in sys.modules:
-        from keras.src.utils import module_utils
-
-        module_utils.tensorflow._available = None
 
 
 def _has_cuda_jax() -> bool:

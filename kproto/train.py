@@ -22,7 +22,6 @@ from kproto.augment import with_augmentation
 from kproto.backend import (
     choose_precision,
     device_name,
-    restore_tensorflow_probe,
     skip_tensorflow_probe,
     versions,
 )
@@ -207,14 +206,13 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, str]:
         recipe = self.recipe
-        skip_tensorflow_probe()
         seed_everything(recipe.seed)
         device = device_name(keras.backend.backend(), self.device_request)
         self.device = device
         self.precision = choose_precision(recipe.train.precision, device)
         keras.mixed_precision.set_dtype_policy(self.precision)
-        dataset = load_dataset(recipe)
-        restore_tensorflow_probe()  # the text tokenizer may have imported TensorFlow after all
+        dataset = load_dataset(recipe)  # the text tokenizer imports TensorFlow; nothing else here needs it
+        skip_tensorflow_probe()
         engine_name = choose_engine(recipe, dataset, device)
         model = build_model(model_spec_for(recipe), dataset.info)
         if recipe.model.type != "gan":
