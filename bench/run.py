@@ -278,6 +278,8 @@ def levers(repeats: int, epochs: int, log: list[dict]) -> list[dict]:
 def streaming(gigabytes: float, log: list[dict]) -> dict:
     """Generate a CSV of about `gigabytes` GB and train one epoch in streaming mode; compare with in-memory on 200k rows."""
     rows = int(gigabytes * 1e9 / 330)  # ~330 bytes per row of make_tabular's layout
+    # Made in a child process: a forked child's peak RSS counts the parent's memory at fork time.
+    subprocess.run([PY, __file__, "--make-tabular", str(rows)], cwd=ROOT, env=ENV, check=True)
     big = make_tabular(rows, seed=1)
     recipe = ROOT / "bench" / "tabular.yaml"
     streamed = kproto_train(
@@ -375,7 +377,12 @@ def main() -> None:
     parser.add_argument(
         "--stream-gb", type=float, default=None, help="size of the generated streaming CSV (default 2, quick 0.3)"
     )
+    parser.add_argument("--make-tabular", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make_tabular:
+        SCRATCH.mkdir(parents=True, exist_ok=True)
+        make_tabular(args.make_tabular, seed=1)
+        return
     repeats = args.repeats or (1 if args.quick else 3)
     skip = set(filter(None, args.skip.split(",")))
     SCRATCH.mkdir(parents=True, exist_ok=True)

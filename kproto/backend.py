@@ -29,12 +29,11 @@ def choose_backend(requested: str | None, recipe: Any | None = None) -> str:
     """The backend to use: an explicit request wins, then the recipe, then a choice per family."""
     choice = requested or (recipe.train.backend if recipe is not None else "auto")
     if choice == "auto":
-        loaded = os.environ.get("KERAS_BACKEND")
         if "keras" in sys.modules:
             return sys.modules["keras"].backend.backend()
         if recipe is not None and _prefers_jax(recipe) and installed("jax"):
             return "jax"
-        return loaded or "tensorflow"
+        return "tensorflow" if recipe is not None else os.environ.get("KERAS_BACKEND", "tensorflow")
     module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[choice]
     if not installed(module):
         extra = "" if choice == "tensorflow" else f" (pip install 'kproto[{choice}]')"
