@@ -160,6 +160,8 @@ def _make_engine(
 
 def _steps_per_execution(recipe: Recipe, engine: str) -> int:
     spe = recipe.train.steps_per_execution
+    if keras.backend.backend() == "torch":  # Keras's torch trainer runs one step per call
+        return 1
     if spe == "auto":
         return 1 if engine == "fused" else 16
     return int(spe)

@@ -80,3 +80,47 @@ def test_device_gpu_without_a_gpu_exits_2(
     result = runner.invoke(cli, ["train", str(recipe), "--device", "gpu", "--out", str(tmp_path / "runs")])
     assert result.exit_code == 2, result.output
     assert "no GPU is visible" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_torch_run_evaluates_on_tensorflow(runner: Any, tmp_path: Path, tiny_classification: Path) -> None:
+    """Where the optional torch extra is installed: train on torch, evaluate the same numbers on TensorFlow."""
+    pytest.importorskip("torch")
+    recipe = tmp_path / "torch.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "on-torch",
+                "data": {"path": str(tiny_classification), "target": "label"},
+                "model": {"type": "feedforward", "units": [8]},
+                "train": {"epochs": 2, "batch_size": 16},
+            }
+        )
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kproto.cli",
+            "train",
+            str(recipe),
+            "--out",
+            str(tmp_path / "runs"),
+            "--backend",
+            "torch",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (metrics,) = (tmp_path / "runs" / "on-torch").glob("*/metrics.json")
+    saved = json.loads(metrics.read_text())
+    assert saved["backend"] == "torch" and saved["status"] == "completed"
+    evaluated = runner.invoke(cli, ["evaluate", str(metrics.parent), "--backend", "tensorflow", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    again = json.loads(evaluated.output)
+    for name, value in saved["test"].items():
+        assert again[name] == pytest.approx(value, abs=1e-5), name

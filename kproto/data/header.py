@@ -75,7 +75,9 @@ def read_header(path: str | Path) -> list[str]:
     try:
         columns = next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), [])
     except csv.Error as exc:
-        raise DataError(f"cannot read the header row of {path}: {exc}", field="data.path", hint="is it really a CSV?") from None
+        raise DataError(
+            f"cannot read the header row of {path}: {exc}", field="data.path", hint="is it really a CSV?"
+        ) from None
     if not any(c.strip() for c in columns):
         raise DataError(f"the data file has no header row: {path}", field="data.path")
     return columns
