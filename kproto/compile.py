@@ -123,6 +123,18 @@ def model_spec_for(recipe: Any) -> Any:
     return spec.model_copy(update={"output_activation": "linear"})
 
 
+def _reject_unknown_options(args: dict[str, Any], allowed: list[str], what: str, field: str, listing: str) -> None:
+    """A RecipeError naming the first option `what` does not take, with a 'did you mean'."""
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        guess = suggest(unknown[0], allowed)
+        raise RecipeError(
+            f"{what} has no option '{unknown[0]}'" + (f"; did you mean '{guess}'?" if guess else ""),
+            field=f"{field}.{unknown[0]}",
+            hint=f"{listing}: {', '.join(allowed)}",
+        )
+
+
 def resolve_loss(
     config: Any, info: Any, label_smoothing: float, allow_code: bool, base: Path | None, onehot: bool = False
 ) -> tuple[Any, str]:
@@ -163,14 +175,7 @@ def resolve_loss(
     if name not in classes:
         raise RecipeError(f"unknown loss '{name}'", field="train.loss")
     allowed = [p for p in inspect.signature(classes[name].__init__).parameters if p not in ("self", "args", "kwargs")]
-    unknown = sorted(set(args) - set(allowed))
-    if unknown:
-        guess = suggest(unknown[0], allowed)
-        raise RecipeError(
-            f"the loss '{name}' has no option '{unknown[0]}'" + (f"; did you mean '{guess}'?" if guess else ""),
-            field=f"train.loss.{unknown[0]}",
-            hint=f"options: {', '.join(allowed)}",
-        )
+    _reject_unknown_options(args, allowed, f"the loss '{name}'", "train.loss", "options")
     if args.get("from_logits") and info.task != "classification":
         raise RecipeError("from_logits only applies to classification losses", field="train.loss.from_logits")
     try:
@@ -277,14 +282,7 @@ def resolve_optimizer(config: Any, schedule_spec: Any, steps_per_epoch: int, epo
             field="train.optimizer",
             hint=f"one of {', '.join(sorted(catalog.OPTIMIZERS))}",
         ) from None
-    unknown = sorted(set(args) - set(allowed))
-    if unknown:
-        guess = suggest(unknown[0], allowed)
-        raise RecipeError(
-            f"train.optimizer '{name}' has no option '{unknown[0]}'" + (f"; did you mean '{guess}'?" if guess else ""),
-            field=f"train.optimizer.{unknown[0]}",
-            hint=f"options of {name}: {', '.join(allowed)}",
-        )
+    _reject_unknown_options(args, allowed, f"train.optimizer '{name}'", "train.optimizer", f"options of {name}")
     clipping = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if args.get(k) is not None]
     if len(clipping) > 1:
         raise RecipeError(
