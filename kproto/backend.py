@@ -8,12 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kproto import catalog
 from kproto.errors import KprotoError
 
-# Families whose training wins from the fused JAX engine on in-memory data.
-FUSED_FAMILIES = ("feedforward", "autoencoder")
-# Families that train faster (transformer) or only (gan) on TensorFlow.
-TENSORFLOW_FAMILIES = ("transformer", "gan")
 # Keras before 3.11 runs code hidden in a .keras file even in safe mode (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906).
 MIN_KERAS = (3, 11)
 
@@ -45,13 +42,13 @@ def _prefers_jax(recipe: Any) -> bool:
     train = recipe.train
     if train.engine == "fused":
         return True
-    if train.distribute == "data_parallel":  # keras.distribution.DataParallel runs on JAX only
-        return True
-    if train.engine == "fit" or train.distribute in ("mirrored", "multi_worker"):
+    needed = catalog.DISTRIBUTE.get(train.distribute)
+    if needed is not None:  # a distribution strategy runs on one backend only
+        return needed == "jax"
+    if train.engine == "fit":
         return False
-    # Measured on CPU (BENCHMARKS.md): JAX trains dense, convolutional and recurrent models faster than TensorFlow;
-    # TensorFlow's oneDNN kernels win for the Transformer; GANs have a TensorFlow training step.
-    return recipe.model.type not in TENSORFLOW_FAMILIES
+    # Each family's preferred backend is measured on CPU (BENCHMARKS.md) and recorded in the catalog.
+    return catalog.family(recipe.model.type).backend == "jax"
 
 
 def check_keras_version() -> str:

@@ -7,17 +7,154 @@ that every entry here is accepted by Keras.
 
 from __future__ import annotations
 
-FAMILIES: dict[str, str] = {
-    "feedforward": "Dense layers for tabular data (units, activation, dropout, normalization).",
-    "cnn": "Conv2D blocks with pooling and batch norm, then a dense head (images from pixel columns or folders).",
-    "rnn": "Stacked SimpleRNN layers for sequences (text tokens or time-series windows).",
-    "gru": "Stacked GRU layers, optionally bidirectional.",
-    "lstm": "Stacked LSTM layers, optionally bidirectional.",
-    "transformer": "Transformer encoder blocks with token/position embedding and a pooled head.",
-    "autoencoder": "Dense or convolutional encoder-decoder; reconstruction error as anomaly score.",
-    "gan": "Generator and discriminator trained adversarially; writes sample grids.",
-    "sequential": "An explicit list of Keras layers by class name, for anything the families don't cover.",
+from dataclasses import dataclass
+
+from kproto.errors import RecipeError, not_one_of
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: the module that builds it and the traits every other part of kproto reads from here."""
+
+    name: str
+    module: str  # defines the recipe's `model:` section (a pydantic class) and `build(spec, info) -> keras.Model`
+    spec: str  # the name of that pydantic class in `module`
+    description: str
+    inputs: tuple[str, ...]  # data kinds it accepts: table, image, image_folder, text, window
+    task: str | None = None  # a fixed task (reconstruction, generation); None: inferred from the target column
+    backend: str = "jax"  # the backend `train.backend: auto` picks (measured on CPU, BENCHMARKS.md)
+    fused: bool = False  # can train as one compiled JAX loop per epoch (dense layers on in-memory data)
+    engine: str | None = None  # a training engine of its own (kproto.engines), instead of fit/fused
+    needs_target: bool = True  # False: learns from the inputs alone (no data.target)
+    augment: bool = True  # data.augment layers can be put in front of the model
+    streaming: bool = True  # can train from data streamed off disk
+    distribute: bool = True  # can train with train.distribute
+    example_data: str = "iris.csv"  # the shipped data `kproto new` starts a recipe from
+    custom_objects: tuple[str, ...] = ()  # modules registering the Keras layers its saved models need to load
+
+    @property
+    def generative(self) -> bool:
+        """Learns the inputs' distribution rather than a target (autoencoder, GAN)."""
+        return not self.needs_target
+
+
+_SEQUENCES = ("text", "window", "table")
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            "feedforward",
+            "kproto.models.feedforward",
+            "Feedforward",
+            "Dense layers for tabular data (units, activation, dropout, normalization).",
+            inputs=("table", "image", "image_folder", "window"),
+            fused=True,
+        ),
+        Family(
+            "cnn",
+            "kproto.models.cnn",
+            "CNN",
+            "Conv2D blocks with pooling and batch norm, then a dense head (images from pixel columns or folders).",
+            inputs=("image", "image_folder"),
+            example_data="digits.csv",
+        ),
+        Family(
+            "rnn",
+            "kproto.models.recurrent",
+            "RNN",
+            "Stacked SimpleRNN layers for sequences (text tokens or time-series windows).",
+            inputs=_SEQUENCES,
+            example_data="sunspots.csv",
+        ),
+        Family(
+            "gru",
+            "kproto.models.recurrent",
+            "GRU",
+            "Stacked GRU layers, optionally bidirectional.",
+            inputs=_SEQUENCES,
+            example_data="sunspots.csv",
+        ),
+        Family(
+            "lstm",
+            "kproto.models.recurrent",
+            "LSTM",
+            "Stacked LSTM layers, optionally bidirectional.",
+            inputs=_SEQUENCES,
+            example_data="sunspots.csv",
+        ),
+        Family(
+            "transformer",
+            "kproto.models.transformer",
+            "Transformer",
+            "Transformer encoder blocks with token/position embedding and a pooled head.",
+            inputs=_SEQUENCES,
+            backend="tensorflow",  # TensorFlow's oneDNN kernels train it faster on CPU
+            example_data="reviews.csv",
+            custom_objects=("kproto.models.layers",),
+        ),
+        Family(
+            "autoencoder",
+            "kproto.models.autoencoder",
+            "Autoencoder",
+            "Dense or convolutional encoder-decoder; reconstruction error as anomaly score.",
+            inputs=("table", "image", "image_folder"),
+            task="reconstruction",
+            fused=True,  # the dense variant; a convolutional spec says so through `Spec.fused_capable`
+            needs_target=False,
+            example_data="digits.csv",
+        ),
+        Family(
+            "gan",
+            "kproto.models.gan",
+            "GAN",
+            "Generator and discriminator trained adversarially; writes sample grids.",
+            inputs=("table", "image", "image_folder"),
+            task="generation",
+            backend="tensorflow",  # its adversarial step is a TensorFlow function
+            engine="gan",
+            needs_target=False,
+            augment=False,
+            streaming=False,
+            distribute=False,
+            example_data="digits.csv",
+        ),
+        Family(
+            "sequential",
+            "kproto.models.sequential",
+            "Sequential",
+            "An explicit list of Keras layers by class name, for anything the families don't cover.",
+            inputs=("table", "image", "image_folder", "text", "window"),
+        ),
+    )
 }
+
+
+# Modules that register serializable Keras objects any kproto model may use, besides each family's own.
+CUSTOM_OBJECT_MODULES = ("kproto.models.layers", "kproto.schedules")
+
+
+def custom_object_modules() -> list[str]:
+    """Every module to import before loading a saved model (each registers its Keras objects once imported)."""
+    modules = list(CUSTOM_OBJECT_MODULES)
+    for entry in FAMILIES.values():
+        modules += [m for m in entry.custom_objects if m not in modules]
+    return modules
+
+
+def family_spec(entry: Family) -> type:
+    """The pydantic class of a family's `model:` section (imports its module, which does not import Keras)."""
+    import importlib
+
+    return getattr(importlib.import_module(entry.module), entry.spec)
+
+
+def family(name: str) -> Family:
+    """The catalog entry of `name`, or a RecipeError naming the choices (Click's wording, with a suggestion)."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise RecipeError(f"unknown model type: {not_one_of(name, list(FAMILIES))}", field="model.type") from None
+
 
 LOSSES: dict[str, str] = {
     "auto": "Chosen from the task: sparse categorical cross-entropy or mean squared error.",
@@ -41,28 +178,6 @@ LOSSES: dict[str, str] = {
     "cosine_similarity": "Negative cosine similarity between labels and predictions.",
     "poisson": "Poisson loss for count targets.",
 }
-
-# Losses that need one-hot labels when the model has a softmax output.
-ONE_HOT_LOSSES = frozenset(
-    {
-        "binary_crossentropy",
-        "binary_focal_crossentropy",
-        "categorical_crossentropy",
-        "categorical_focal_crossentropy",
-        "hinge",
-        "squared_hinge",
-        "categorical_hinge",
-        "kl_divergence",
-        "cosine_similarity",
-        "poisson",
-        "mse",
-        "mean_squared_error",
-        "mae",
-        "mean_absolute_error",
-        "huber",
-        "log_cosh",
-    }
-)
 
 OPTIMIZERS: dict[str, str] = {
     "sgd": "Stochastic gradient descent, with momentum and nesterov options.",
@@ -118,25 +233,164 @@ ACTIVATIONS: dict[str, str] = {
     "tanh_shrink": "x - tanh(x).",
 }
 
-METRICS: dict[str, str] = {
-    "accuracy": "Share of correct predictions.",
-    "precision": "Of predicted positives, the share that are positive (micro over classes).",
-    "recall": "Of actual positives, the share found (micro over classes).",
-    "auc": "Area under the ROC curve.",
-    "f1": "Macro-averaged F1 score over classes.",
-    "top_k_accuracy": "Share whose true class is among the top 5 predictions.",
-    "mae": "Mean absolute error.",
-    "mse": "Mean squared error.",
-    "rmse": "Root mean squared error.",
-    "r2": "Coefficient of determination R².",
-    "mape": "Mean absolute percentage error.",
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric a recipe may name in train.metrics: its task, which way is better, and how Keras computes it."""
+
+    name: str
+    description: str
+    task: str  # classification or regression
+    direction: str  # "max" (higher is better) or "min"
+    keras_class: str  # the keras.metrics class (on class indices where `sparse_class` is given)
+    sparse_class: str | None = None  # the class used when labels are class indices
+    one_hot: bool = False  # computed on one-hot labels (so labels are one-hot encoded when it is asked for)
+    on_probabilities: bool = False  # thresholds probabilities: wrapped to read them from logits too
+    options: tuple[tuple[str, object], ...] = ()  # constructor arguments besides the name
+
+
+METRICS: dict[str, Metric] = {
+    metric.name: metric
+    for metric in (
+        Metric(
+            "accuracy",
+            "Share of correct predictions.",
+            "classification",
+            "max",
+            "CategoricalAccuracy",
+            sparse_class="SparseCategoricalAccuracy",
+        ),
+        Metric(
+            "precision",
+            "Of predicted positives, the share that are positive (micro over classes).",
+            "classification",
+            "max",
+            "Precision",
+            one_hot=True,
+            on_probabilities=True,
+        ),
+        Metric(
+            "recall",
+            "Of actual positives, the share found (micro over classes).",
+            "classification",
+            "max",
+            "Recall",
+            one_hot=True,
+            on_probabilities=True,
+        ),
+        Metric("auc", "Area under the ROC curve.", "classification", "max", "AUC", one_hot=True, on_probabilities=True),
+        Metric(
+            "f1",
+            "Macro-averaged F1 score over classes.",
+            "classification",
+            "max",
+            "F1Score",
+            one_hot=True,
+            options=(("average", "macro"),),
+        ),
+        Metric(
+            "top_k_accuracy",
+            "Share whose true class is among the top 5 predictions.",
+            "classification",
+            "max",
+            "TopKCategoricalAccuracy",
+            sparse_class="SparseTopKCategoricalAccuracy",
+            one_hot=True,
+        ),
+        Metric("mae", "Mean absolute error.", "regression", "min", "MeanAbsoluteError"),
+        Metric("mse", "Mean squared error.", "regression", "min", "MeanSquaredError"),
+        Metric("rmse", "Root mean squared error.", "regression", "min", "RootMeanSquaredError"),
+        Metric("r2", "Coefficient of determination R².", "regression", "max", "R2Score"),
+        Metric("mape", "Mean absolute percentage error.", "regression", "min", "MeanAbsolutePercentageError"),
+    )
 }
 
-# Metric names that only make sense for one task.
-CLASSIFICATION_METRICS = frozenset({"accuracy", "precision", "recall", "auc", "f1", "top_k_accuracy"})
-REGRESSION_METRICS = frozenset({"mae", "mse", "rmse", "r2", "mape"})
-# Metrics computed on one-hot labels.
-ONE_HOT_METRICS = frozenset({"precision", "recall", "auc", "f1", "top_k_accuracy"})
+# Metric names that only make sense for one task, and those computed on one-hot labels: read off METRICS.
+CLASSIFICATION_METRICS = frozenset(m.name for m in METRICS.values() if m.task == "classification")
+REGRESSION_METRICS = frozenset(m.name for m in METRICS.values() if m.task == "regression")
+ONE_HOT_METRICS = frozenset(m.name for m in METRICS.values() if m.one_hot)
+
+# Which way is better for every other value Keras or kproto logs (Keras metric and loss names, GAN losses): what
+# early stopping, the best epoch, `kproto runs --sort` and sweep ranking (Optuna's direction too) all read.
+HIGHER_IS_BETTER = frozenset(
+    {
+        *(m.name for m in METRICS.values() if m.direction == "max"),
+        "binary_accuracy",
+        "categorical_accuracy",
+        "sparse_categorical_accuracy",
+        "top_k_categorical_accuracy",
+        "sparse_top_k_categorical_accuracy",
+        "prc",
+        "f1_score",
+        "fbeta_score",
+        "r2_score",
+        "iou",
+        "mean_iou",
+        "binary_iou",
+        "one_hot_iou",
+        "one_hot_mean_iou",
+        "cosine_similarity",
+        "precision_at_recall",
+        "recall_at_precision",
+        "sensitivity_at_specificity",
+        "specificity_at_sensitivity",
+        "true_positives",
+        "true_negatives",
+        "exact_match",
+        "bleu",
+        "recall_at_k",
+        "ndcg_at_k",
+        "hit_rate",
+        "coverage",
+    }
+)
+LOWER_IS_BETTER = frozenset(
+    {
+        *(m.name for m in METRICS.values() if m.direction == "min"),
+        *(name for name in LOSSES if name != "auto" and name != "cosine_similarity"),
+        "loss",
+        "g_loss",
+        "d_loss",
+        "msle",
+        "mean_squared_logarithmic_error",
+        "log_cosh",
+        "logcosh",
+        "poisson",
+        "kl",
+        "kld",
+        "kl_divergence",
+        "kullback_leibler_divergence",
+        "false_positives",
+        "false_negatives",
+        "mean_absolute_percentage_error",
+        "root_mean_squared_error",
+        "token_error_rate",
+        "ece",
+    }
+)
+SPLIT_PREFIXES = ("val_", "test_", "train_", "validation_")
+
+
+def metric_direction(monitor: str) -> str:
+    """'min' or 'max': which way is better for a logged value such as val_loss, val_accuracy or test_poisson."""
+    name = monitor.lower()
+    for prefix in SPLIT_PREFIXES:
+        if name.startswith(prefix) and name != prefix:
+            name = name[len(prefix) :]
+            break
+    if name in HIGHER_IS_BETTER:
+        return "max"
+    if name in LOWER_IS_BETTER:
+        return "min"
+    if any(word in name for word in ("accuracy", "auc", "iou", "precision", "recall", "f1", "r2", "ndcg")):
+        return "max"
+    return "min"  # losses and errors of any other name
+
+
+def lower_is_better(monitor: str) -> bool:
+    """True where a smaller value of the logged `monitor` is better."""
+    return metric_direction(monitor) == "min"
+
 
 AUGMENTATIONS: dict[str, str] = {
     "flip": "Random flips of images: horizontal, vertical or horizontal_and_vertical.",
@@ -155,5 +409,11 @@ ENGINES: dict[str, str] = {
 }
 
 BACKENDS = ("auto", "tensorflow", "jax", "torch")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-DISTRIBUTE = ("none", "mirrored", "multi_worker", "data_parallel")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+# train.distribute modes and the backend each one needs (None: any).
+DISTRIBUTE: dict[str, str | None] = {
+    "none": None,
+    "mirrored": "tensorflow",  # tf.distribute.MirroredStrategy over this machine's GPUs
+    "multi_worker": "tensorflow",  # tf.distribute.MultiWorkerMirroredStrategy over TF_CONFIG's workers
+    "data_parallel": "jax",  # keras.distribution.DataParallel
+}

@@ -23,16 +23,6 @@ LOSS_ALIASES = {
     "kld": "kl_divergence",
     "bce": "binary_crossentropy",
 }
-# Losses that compare label and predicted *distributions*: a logits output must be turned into probabilities first.
-LOGIT_LOSSES = frozenset(
-    {
-        "binary_crossentropy",
-        "binary_focal_crossentropy",
-        "categorical_crossentropy",
-        "categorical_focal_crossentropy",
-        "sparse_categorical_crossentropy",
-    }
-)
 DEFAULT_RATES = {"sgd": 0.01, "adadelta": 1.0}
 
 
@@ -200,47 +190,29 @@ LogitsRecall = _on_probabilities(keras.metrics.Recall)
 LogitsAUC = _on_probabilities(keras.metrics.AUC)
 
 
+_ON_PROBABILITIES = {"Precision": LogitsPrecision, "Recall": LogitsRecall, "AUC": LogitsAUC}
+
+
 def resolve_metrics(names: list[str] | None, info: Any, label_mode: str, logits: bool = False) -> list[Any]:
-    """Keras metric objects named as kproto reports them (threshold metrics read probabilities, also from logits)."""
+    """Keras metric objects named as kproto reports them (threshold metrics read probabilities, also from logits).
+
+    Each name's Keras class, label form and options come from its `catalog.METRICS` entry.
+    """
     if names is None:
         names = ["accuracy"] if info.task == "classification" else ["mae"]
     metrics: list[Any] = []
     for name in names:
-        if name == "accuracy":
-            metrics.append(
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-                if label_mode == "sparse"
-                else keras.metrics.CategoricalAccuracy(name="accuracy")
-            )
-        elif name == "precision":
-            metrics.append((LogitsPrecision if logits else keras.metrics.Precision)(name="precision"))
-        elif name == "recall":
-            metrics.append((LogitsRecall if logits else keras.metrics.Recall)(name="recall"))
-        elif name == "auc":
-            metrics.append((LogitsAUC if logits else keras.metrics.AUC)(name="auc"))
-        elif name == "f1":
-            metrics.append(keras.metrics.F1Score(average="macro", name="f1"))
-        elif name == "top_k_accuracy":
-            k = min(5, max(info.num_classes - 1, 1))
-            metrics.append(
-                keras.metrics.SparseTopKCategoricalAccuracy(k=k, name="top_k_accuracy")
-                if label_mode == "sparse"
-                else keras.metrics.TopKCategoricalAccuracy(k=k, name="top_k_accuracy")
-            )
-        elif name == "mae":
-            metrics.append(keras.metrics.MeanAbsoluteError(name="mae"))
-        elif name == "mse":
-            metrics.append(keras.metrics.MeanSquaredError(name="mse"))
-        elif name == "rmse":
-            metrics.append(keras.metrics.RootMeanSquaredError(name="rmse"))
-        elif name == "r2":
-            metrics.append(keras.metrics.R2Score(name="r2"))
-        elif name == "mape":
-            metrics.append(keras.metrics.MeanAbsolutePercentageError(name="mape"))
-        else:
+        entry = catalog.METRICS.get(name)
+        if entry is None:
             raise RecipeError(
                 f"unknown metric '{name}'", field="train.metrics", hint=f"one of {', '.join(sorted(catalog.METRICS))}"
             )
+        class_name = entry.sparse_class if entry.sparse_class and label_mode == "sparse" else entry.keras_class
+        cls = _ON_PROBABILITIES[class_name] if entry.on_probabilities and logits else getattr(keras.metrics, class_name)
+        options: dict[str, Any] = dict(entry.options)
+        if "TopK" in class_name:  # the top 5, or fewer with few classes
+            options["k"] = min(5, max(info.num_classes - 1, 1))
+        metrics.append(cls(name=name, **options))
     return metrics
 
 

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kproto import catalog
 from kproto.errors import RecipeError
 
-MODES = ("none", "mirrored", "multi_worker", "data_parallel")
-NEEDS_BACKEND = {"mirrored": "tensorflow", "multi_worker": "tensorflow", "data_parallel": "jax"}
 TF_CONFIG_HINT = (
     'set TF_CONFIG on every worker, e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
     '"task": {"type": "worker", "index": 0}}; only the task part differs between workers'
@@ -110,13 +109,15 @@ def lr_factor(rule: str, replicas: int) -> float:
 
 def check_combination(mode: str, backend: str, engine: str = "auto", family: str = "") -> None:
     """A RecipeError when train.distribute cannot run on this backend, with this engine or this model family."""
-    if mode not in MODES:  # pragma: no cover - the schema checks names
+    if mode not in catalog.DISTRIBUTE:  # pragma: no cover - the schema checks names
         raise RecipeError(
-            f"unknown train.distribute {mode!r}", field="train.distribute", hint=f"one of {', '.join(MODES)}"
+            f"unknown train.distribute {mode!r}",
+            field="train.distribute",
+            hint=f"one of {', '.join(catalog.DISTRIBUTE)}",
         )
     if mode == "none":
         return
-    needed = NEEDS_BACKEND[mode]
+    needed = catalog.DISTRIBUTE[mode]
     if backend != needed:
         other = {"tensorflow": "mirrored or multi_worker", "jax": "data_parallel"}.get(backend)
         raise RecipeError(
@@ -124,11 +125,11 @@ def check_combination(mode: str, backend: str, engine: str = "auto", family: str
             field="train.distribute",
             hint=f"use --backend {needed}" + (f", or distribute: {other} on {backend}" if other else ""),
         )
-    if family == "gan":
+    if family and not catalog.family(family).distribute:
         raise RecipeError(
-            f"a GAN trains with its own adversarial engine, which has no train.distribute: {mode}",
+            f"a {family} model trains with its own engine, which has no train.distribute: {mode}",
             field="train.distribute",
-            hint="use distribute: none for GANs",
+            hint=f"use distribute: none for {family} models",
         )
     if engine == "fused":
         raise RecipeError(

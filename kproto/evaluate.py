@@ -29,7 +29,7 @@ def _targets(dataset: Any, name: str, label_mode: str) -> tuple[np.ndarray, np.n
 def evaluate_splits(model: Any, dataset: Any, label_mode: str, batch_size: int) -> dict[str, Any]:
     """{'train': {...}, 'validation': {...}, 'test': {...}} plus task-specific reports on the test split."""
     if dataset.info.task == "generation":
-        from kproto.gan import generation_metrics
+        from kproto.generate import generation_metrics
 
         return generation_metrics(model, dataset)
     from kproto.engines.streaming import is_streamed
@@ -142,7 +142,7 @@ class Evaluation:
 
 def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
     """The run's model, compiled as in training; a custom (Python) loss is re-loaded only with --allow-code."""
-    from kproto.runs import load_keras_model
+    from kproto.runs.load import load_keras_model
 
     loss = run.recipe.train.loss
     if not (isinstance(loss, dict) and "python" in loss):
@@ -163,18 +163,23 @@ def evaluate_run(
     """
     from kproto.data import Preprocessor, load_dataset, transform_rows
     from kproto.data.readers import read_table
-    from kproto.runs import load_run
+    from kproto.runs.load import load_run
 
     run = load_run(path)
     model = _load_for_evaluation(run, trust, allow_code)
     if run.info.task == "generation":
-        from kproto.gan import evaluate_generator
+        from kproto.generate import evaluate_generator
 
-        return evaluate_generator(run, model, judge, trust)
+        metrics, report = evaluate_generator(run, model, judge, trust)
+        return Evaluation(source="generated samples vs test split", metrics=metrics, report=report, task="generation")
     if judge is not None:
         from kproto.errors import KprotoError
 
-        raise KprotoError(f"--judge scores generated samples; {run.path} is a {run.info.task} run", field="--judge")
+        raise KprotoError(
+            f"--judge scores generated samples; {run.path} is a {run.info.task} run",
+            field="--judge",
+            hint="pass --judge only when evaluating a GAN run",
+        )
     pre = Preprocessor.from_dict(run.preprocess)
     label_mode = run.metrics.get("label_mode") or ("sparse" if run.info.task == "classification" else "value")
     batch_size = run.recipe.train.batch_size
@@ -205,11 +210,4 @@ def evaluate_run(
     report = task_report(model, run.info, x, y_raw if run.info.task != "reconstruction" else x, batch_size)
     if run.info.task == "reconstruction" and report and "pca_mse" in baselines:
         report["pca_mse"] = baselines["pca_mse"]  # PCA with as many components as the bottleneck, same split
-    if run.info.task == "classification" and report:
-        try:
-            from kproto.plots import confusion_matrix
-
-            confusion_matrix(report, run.path / "confusion.png")
-        except OSError:
-            pass
     return Evaluation(source=source, metrics=metrics, report=report, baselines=baselines, task=run.info.task)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from kproto.errors import ExportError, KprotoError
+from kproto.runs import layout
 
 FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
 SUFFIX = {"savedmodel": "", "onnx": ".onnx", "tflite": ".tflite"}
@@ -22,26 +23,29 @@ class ExportResult:
     max_abs_diff: float
     tolerance: float
     samples: int
+    inputs: str = "test rows"  # what the check ran on: test rows, generator noise, or random inputs (and why)
 
 
-def sample_inputs(run: Any, model: Any, count: int = 16) -> np.ndarray:
-    """Real rows from the run's test split when the data is at hand, else random inputs of the right shape."""
+def sample_inputs(run: Any, model: Any, count: int = 16) -> tuple[np.ndarray, str]:
+    """Inputs to check an export on, and what they are: real rows from the run's test split when the data is at
+    hand, else random inputs of the right shape (the description then says why)."""
     from kproto.data import Preprocessor, load_dataset
 
     if run.info.task == "generation":  # a GAN's generator: noise (+ one-hot labels), as `predict --samples` feeds it
-        from kproto.gan import latent_batch
+        from kproto.models.gan import latent_batch
 
-        return latent_batch(model, run.info, count, run.recipe.seed)[0]
+        return latent_batch(model, run.info, count, run.recipe.seed)[0], "generator inputs"
     try:
         dataset = load_dataset(run.recipe, Preprocessor.from_dict(run.preprocess))
-        x = dataset.x_test if len(dataset.x_test) else dataset.x_train
-        return np.asarray(x[:count])
-    except KprotoError:
+    except KprotoError as exc:
         shape = tuple(int(d) for d in model.inputs[0].shape[1:])
         rng = np.random.default_rng(0)
+        why = f"random inputs (the run's data cannot be read: {exc.message})"
         if "int" in str(model.inputs[0].dtype):
-            return rng.integers(0, 10, size=(count, *shape)).astype(np.int32)
-        return rng.normal(size=(count, *shape)).astype(np.float32)
+            return rng.integers(0, 10, size=(count, *shape)).astype(np.int32), why
+        return rng.normal(size=(count, *shape)).astype(np.float32), why
+    x = dataset.x_test if len(dataset.x_test) else dataset.x_train
+    return np.asarray(x[:count]), "test rows" if len(dataset.x_test) else "training rows"
 
 
 def _run_savedmodel(path: Path, x: np.ndarray) -> np.ndarray:
@@ -114,17 +118,17 @@ def export_run(
     path: Path, fmt: str, out: Path | None = None, trust: bool = False, tolerance: float = TOLERANCE
 ) -> ExportResult:
     """Export a run's model (a GAN's generator) and check the export against Keras on sample inputs."""
-    from kproto.runs import load_keras_model, load_run
+    from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
     model = load_keras_model(run.model_path, trust=trust, compile=False)
-    target = Path(out) if out else run.path / "export" / f"model{SUFFIX[fmt]}"
+    target = Path(out) if out else run.path / layout.EXPORT / f"model{SUFFIX[fmt]}"
     if target.exists():
         raise KprotoError(
             f"{target} already exists; exports never overwrite", field="--out", hint="choose another --out"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    x = sample_inputs(run, model)
+    x, inputs = sample_inputs(run, model)
     expected = np.asarray(model.predict(x, verbose=0))
     tmp = target.with_name(f".partial-{target.name}")
     try:
@@ -158,7 +162,7 @@ def export_run(
             f"the {fmt} export differs from the Keras model by up to {diff:.3g} (tolerance {tolerance:g})"
         )
     tmp.rename(target)
-    return ExportResult(path=target, format=fmt, max_abs_diff=diff, tolerance=tolerance, samples=len(x))
+    return ExportResult(path=target, format=fmt, max_abs_diff=diff, tolerance=tolerance, samples=len(x), inputs=inputs)
 
 
 def _remove(path: Path) -> None:

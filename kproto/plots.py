@@ -1,4 +1,8 @@
-"""Headless matplotlib plots saved as PNG files in a run directory (written atomically)."""
+"""Headless matplotlib figures saved as PNG files, written atomically.
+
+Drawing only: every function takes arrays (or a history, a report, a table) and a path. Loading runs and
+predicting belong to the callers (kproto.figures for `kproto plot`, the training loop, the GAN engine).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from kproto.runs import atomic_write_bytes
+from kproto.runs.store import atomic_write_bytes
 
 
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6.4, 4.2)) -> tuple[Any, Any]:
@@ -354,8 +358,10 @@ def sample_grid(
     title: str = "Generated samples",
     real: Any = None,
     feature_names: list[str] | None = None,
+    labels: list[str] | None = None,
 ) -> Path:
-    """A grid of generated images, or (for table rows) histograms of generated against real values per feature."""
+    """A grid of generated images (titled with `labels`, the classes they were conditioned on, when given), or
+    (for table rows) histograms of generated against real values per feature."""
     import math
 
     import numpy as np
@@ -373,6 +379,8 @@ def sample_grid(
             ax.set_yticks([])
             if k < count:
                 ax.imshow(images[k], cmap="gray" if images.ndim == 3 else None, vmin=low, vmax=high)
+                if labels is not None and k < len(labels):
+                    ax.set_title(str(labels[k]), fontsize=7)
             else:
                 ax.axis("off")
         fig.suptitle(title, fontsize=10)
@@ -395,114 +403,43 @@ def sample_grid(
     return save(fig, path)
 
 
-def _find_generator(model: Any, latent_dim: int) -> Any:
-    """The generator inside a saved GAN model (a sub-model named 'generator', an attribute, or the model itself)."""
-    candidates = [getattr(model, "generator", None)]
-    try:
-        candidates.append(model.get_layer("generator"))
-    except (ValueError, AttributeError):
-        pass
-    candidates.append(model)
-    for candidate in candidates:
-        shape = getattr(candidate, "input_shape", None) if candidate is not None else None
-        if isinstance(shape, list):  # conditional: [noise, label]
-            shape = shape[0]
-        if shape is not None and len(shape) == 2 and shape[-1] == latent_dim:
-            return candidate
-    return None
+GRID_COLUMNS = 10  # image_rows: samples per row (a conditional GAN's grid has one row per class)
 
 
-def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
-    """(Re)make every plot that applies to a run; returns the files written and why others were skipped.
+def image_rows(images: Any, path: Path, title: str = "", labels: list[Any] | None = None) -> Path:
+    """Up to 100 images in rows of GRID_COLUMNS, pixel values in [0, 1] ([n, h, w, 1] or [n, h, w, 3] arrays)."""
+    import math
 
-    Keras must be configured before this is called (the model is loaded to predict the test split).
-    """
     import numpy as np
 
-    from kproto.runlist import read_history, resolve_run
-
-    folder = resolve_run(Path(path))
-    written: list[Path] = []
-    skipped: list[str] = []
-    history = read_history(folder / "history.csv")
-    name = folder.parent.name
-    if history:
-        written.append(learning_curves(history, folder / "curves.png", title=name))
-    else:
-        skipped.append("curves.png: the run has no history.csv (no epoch finished)")
-    from kproto.data import Preprocessor, load_dataset
-    from kproto.errors import KprotoError
-    from kproto.runs import load_keras_model, load_run
-
-    run = load_run(folder)
-    info, recipe = run.info, run.recipe
-    model = load_keras_model(run.model_path, trust=trust, compile=False)
-    try:
-        dataset = load_dataset(recipe, Preprocessor.from_dict(run.preprocess))
-    except KprotoError as exc:
-        skipped.append(f"test-split plots: cannot read the run's data ({exc.message})")
-        return written, skipped
-    x, y = dataset.x_test, dataset.y_test
-    if len(x) == 0:
-        x, y = dataset.x_val, dataset.y_val
-    if len(x) == 0:
-        skipped.append("test-split plots: the test and validation splits are empty")
-        return written, skipped
-    target = recipe.data.target or "target"
-
-    def predict(inputs: Any) -> Any:
-        return np.asarray(model.predict(inputs, batch_size=256, verbose=0))
-
-    if info.task == "classification":
-        from kproto.evaluate import classification_report
-
-        probabilities = predict(x).reshape(len(x), -1)
-        classes = info.class_names or [str(i) for i in range(info.num_classes)]
-        report = classification_report(y, probabilities.argmax(axis=1), classes)
-        written.append(confusion_matrix(report, folder / "confusion.png"))
-        if info.num_classes == 2:
-            positive = str(classes[1])
-            written.append(roc_curve(y == 1, probabilities[:, 1], folder / "roc.png", positive, name))
-            written.append(
-                precision_recall(y == 1, probabilities[:, 1], folder / "precision_recall.png", positive, name)
-            )
-        else:
-            skipped.append(
-                f"roc.png, precision_recall.png: only for binary classification ({info.num_classes} classes)"
-            )
-    elif info.task == "regression":
-        predicted = predict(x).reshape(-1)
-        written.append(predicted_vs_actual(y, predicted, folder / "predicted_vs_actual.png", target, name))
-        written.append(residuals(y, predicted, folder / "residuals.png", target, name))
-        if info.kind == "window":
-            horizon = recipe.data.window.horizon if recipe.data.window else 1
-            written.append(forecast(y, predicted, folder / "forecast.png", target, horizon, title=name))
-    elif info.task == "reconstruction":
-        rows = x[:8]
-        rebuilt = predict(rows)
-        features = run.preprocess.get("features") if isinstance(run.preprocess.get("features"), list) else None
-        written.append(
-            reconstruction(rows, rebuilt, folder / "reconstruction.png", tuple(info.input_shape), features, title=name)
+    count = min(len(images), 100)
+    rows = max(math.ceil(count / GRID_COLUMNS), 1)
+    fig, axes = _figure(rows, GRID_COLUMNS, size=(GRID_COLUMNS * 0.9, rows * 0.9 + 0.5))
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= count:
+            continue
+        image = np.clip(images[i], 0.0, 1.0)
+        ax.imshow(
+            image[..., 0] if image.shape[-1] == 1 else image,
+            cmap="gray_r" if image.shape[-1] == 1 else None,
+            vmin=0.0,
+            vmax=1.0,
         )
-    elif info.task == "generation":
-        latent = int(getattr(recipe.model, "latent_dim", 0) or 0)
-        generator = _find_generator(model, latent)
-        if generator is None:
-            skipped.append("samples.png: no generator with a latent input was found in model.keras")
-        else:
-            noise = np.random.default_rng(recipe.seed).normal(size=(36, latent)).astype("float32")
-            inputs: Any = noise
-            if isinstance(generator.input_shape, list):
-                labels = (np.arange(36) % max(info.num_classes, 1)).astype("int32")
-                inputs = [noise, labels]
-            samples = np.asarray(generator.predict(inputs, verbose=0))
-            written.append(
-                sample_grid(
-                    samples,
-                    folder / "samples.png",
-                    tuple(info.input_shape),
-                    f"Generated samples — {name}",
-                    real=x[:500],
-                )
-            )
-    return written, skipped
+        if labels is not None:
+            ax.set_title(str(labels[i]), fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save(fig, path)
+
+
+def table(frame: Any, path: Path, title: str = "") -> Path:
+    """A DataFrame drawn as a table (numbers to 3 significant digits); callers keep it to a dozen rows."""
+    fig, axes = _figure(size=(min(1.2 * len(frame.columns) + 1, 12), 0.32 * len(frame) + 1))
+    ax = axes[0][0]
+    ax.axis("off")
+    cells = [[v if isinstance(v, str) else f"{v:.3g}" for v in row] for row in frame.itertuples(index=False)]
+    ax.table(cellText=cells, colLabels=list(frame.columns), loc="center").scale(1, 1.2)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save(fig, path)

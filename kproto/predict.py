@@ -57,7 +57,7 @@ def predict_run(path: Path, data: Path, trust: bool = False, encode: bool = Fals
     """Load a run and predict on the raw rows of `data` (`encode`: add an autoencoder's codes)."""
     from kproto.data import Preprocessor
     from kproto.data.readers import read_table
-    from kproto.runs import load_keras_model, load_run
+    from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
     if encode and run.info.task != "reconstruction":

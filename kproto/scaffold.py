@@ -7,24 +7,22 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kproto import catalog
 from kproto.errors import DataError, KprotoError, RecipeError, not_one_of
 
 TARGET_NAMES = ("label", "target", "class", "y")
-RECURRENT = ("rnn", "gru", "lstm")
-SEQUENCE_FAMILIES = (*RECURRENT, "transformer")
-UNSUPERVISED = ("autoencoder", "gan")
-# Shipped data each family starts from when no --data is given.
-DEFAULT_DATA = {
-    "feedforward": "iris.csv",
-    "sequential": "iris.csv",
-    "cnn": "digits.csv",
-    "autoencoder": "digits.csv",
-    "gan": "digits.csv",
-    "rnn": "sunspots.csv",
-    "gru": "sunspots.csv",
-    "lstm": "sunspots.csv",
-    "transformer": "reviews.csv",
-}
+RECURRENT = ("rnn", "gru", "lstm")  # their starter always forecasts a numeric column when there is no text
+
+
+def is_sequence_family(family: str) -> bool:
+    """A family built for sequences: it reads text and time-series windows, and not images."""
+    inputs = catalog.family(family).inputs
+    return "text" in inputs and "window" in inputs and "image" not in inputs
+
+
+def learns_inputs_only(family: str) -> bool:
+    """A family that learns its inputs (autoencoder, GAN): the target column is not predicted."""
+    return catalog.family(family).generative
 
 
 @dataclass
@@ -58,7 +56,7 @@ def image_shape(count: int) -> list[int] | None:
 
 def find_default_data(family: str) -> Path | None:
     """The shipped data file for a family, from ./data or the project's data folder."""
-    name = DEFAULT_DATA[family]
+    name = catalog.family(family).example_data
     for folder in (Path("data"), Path(__file__).resolve().parent.parent / "data"):
         if (folder / name).is_file():
             return folder / name
@@ -84,9 +82,9 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
         )
     named = next((c for c in columns if c.lower() in TARGET_NAMES), None)
     texts = [c for c in columns if c != target and is_text_column(frame[c])]
-    if family in SEQUENCE_FAMILIES and texts:
+    if is_sequence_family(family) and texts:
         guess.text = texts[0]
-    if family in UNSUPERVISED:
+    if learns_inputs_only(family):
         guess.target = target or named  # kept out of the inputs; not predicted
     else:
         guess.target = target or named or columns[-1]
@@ -98,7 +96,7 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
             guess.numeric.append(name)
         else:
             guess.categorical.append(name)
-    if guess.target and family not in UNSUPERVISED:
+    if guess.target and not learns_inputs_only(family):
         guess.task = infer_task(frame[guess.target], 20)
         if guess.task == "classification":
             guess.classes = int(frame[guess.target].nunique())
@@ -108,7 +106,7 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
         words = frame[guess.text].dropna().astype(str).str.split().str.len()
         p95 = float(words.quantile(0.95)) if len(words) else 100
         guess.sequence_length = int(min(200, max(16, math.ceil(p95 / 8) * 8)))
-    elif family in RECURRENT or (family == "transformer" and guess.shape is None):
+    elif is_sequence_family(family) and (family in RECURRENT or guess.shape is None):
         if guess.target is None or frame[guess.target].dtype.kind not in "biuf":
             numeric = [c for c in columns if frame[c].dtype.kind in "biuf"]
             if not numeric:
@@ -137,7 +135,7 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
             "  split: {validation: 0.15, test: 0.15}    # time-ordered: the last rows are the test split",
         ]
         return lines
-    if guess.target and family in UNSUPERVISED:
+    if guess.target and learns_inputs_only(family):
         lines.append(
             f"  target: {guess.target}    # not an input: the model learns the other columns"
             + (" (conditional GANs use it as the class)" if family == "gan" else "")
@@ -241,7 +239,7 @@ def _train_section(family: str, guess: DataGuess) -> list[str]:
         "train:",
         "  loss: auto    # chosen from the task; or any name from `kproto list losses`",
         "  optimizer: {name: adam, learning_rate: 0.001}    # kproto list optimizers",
-        f"  epochs: {30 if family not in UNSUPERVISED else 50}",
+        f"  epochs: {50 if learns_inputs_only(family) else 30}",
         f"  batch_size: {64 if guess.rows > 2000 else 32}",
     ]
     if family == "gan":
@@ -257,10 +255,8 @@ def _train_section(family: str, guess: DataGuess) -> list[str]:
 
 def starter_recipe(family: str, data: Path | None = None, target: str | None = None, out: Path | None = None) -> str:
     """The text of a commented starter recipe for `family`; data paths are written relative to `out`'s folder."""
-    from kproto.catalog import FAMILIES
-
-    if family not in FAMILIES:
-        raise RecipeError(f"unknown model type: {not_one_of(family, list(FAMILIES))}", field="TYPE")
+    if family not in catalog.FAMILIES:
+        raise RecipeError(f"unknown model type: {not_one_of(family, list(catalog.FAMILIES))}", field="TYPE")
     if data is None:
         data = find_default_data(family)
         if data is None:
@@ -313,7 +309,7 @@ def write_starter(family: str, data: Path | None, target: str | None, out: Path 
         )
     text = starter_recipe(family, data, target, out)
     if out is not None:
-        from kproto.runs import atomic_write_text
+        from kproto.runs.store import atomic_write_text
 
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(out), text)

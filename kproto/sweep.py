@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kproto.catalog import lower_is_better
 from kproto.errors import KprotoError, RecipeError, TrainingInterrupted
 from kproto.report import Reporter
-from kproto.runlist import lower_is_better, parse_metric, show, to_csv
-from kproto.runs import atomic_write_text
+from kproto.runs import layout
+from kproto.runs.index import parse_metric, read_history, show, to_csv
+from kproto.runs.store import atomic_write_text
 
 
 @dataclass
@@ -211,10 +213,14 @@ def sweep_table(trials: list[Trial], axes: list[Axis], monitor: str, title: str 
 
 
 class _TrialReporter(Reporter):
-    """Forwards epoch progress of the current trial to the leaderboard's status line."""
+    """Forwards epoch progress of the current trial to the leaderboard's status line; learns the trial's run folder."""
 
     def __init__(self, board: _Board, trial: Trial, epochs: int) -> None:
         self.board, self.trial, self.epochs = board, trial, epochs
+
+    def header(self, facts: dict[str, Any]) -> None:
+        if facts.get("run"):  # the folder training made for this trial, known before its first epoch
+            self.trial.run = Path(facts["run"])
 
     def epoch_end(self, row: dict[str, Any]) -> None:
         from kproto.report import fmt
@@ -292,7 +298,7 @@ def run_sweep(
     device: str = "auto",
     debug: bool = False,
 ) -> SweepResult:
-    """Train each chosen combination as a run under `<out>/<name>-sweep-<stamp>/`, rank them, write sweep.csv."""
+    """Train each chosen combination as a run under `<out>/<name>-sweep-<stamp>/`, rank them, write the table."""
     from kproto.recipe import load_recipe
 
     base = load_recipe(recipe_path, overrides)  # errors in the recipe itself stop the sweep before any training
@@ -313,7 +319,7 @@ def run_sweep(
         if len([k for k in problems if k.startswith(f"{axis.key}=")]) == len(axis.texts):
             raise problems[f"{axis.key}={axis.texts[0]}"]
     folder = _unique_folder(out, name)
-    csv_path = folder / "sweep.csv"
+    csv_path = folder / layout.SWEEP_TABLE
     board = _Board(
         console,
         axes,
@@ -372,13 +378,12 @@ def _train_trial(
     debug: bool,
 ) -> None:
     from kproto.recipe import load_recipe
-    from kproto.runlist import read_history
 
     began = time.time()
     try:
         loaded = load_recipe(recipe_path, [*overrides, *(f"{a.key}={a.texts[trial.choice[a.key]]}" for a in axes)])
         loaded.recipe.name = trial.name
-        from kproto.train import train
+        from kproto.training import train
 
         reporter = _TrialReporter(board, trial, loaded.recipe.train.epochs)
         board.status(f"trial {trial.number} ({trial.name}): starting")
@@ -397,7 +402,6 @@ def _train_trial(
     except KprotoError as exc:
         trial.status, trial.error = "failed", exc.message.splitlines()[0] if exc.message else type(exc).__name__
         trial.seconds = round(time.time() - began, 1)
-        _find_run(trial, folder)
         return
     except Exception as exc:  # a combination that breaks Keras must not end a long sweep
         if debug:
@@ -407,17 +411,16 @@ def _train_trial(
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
         )
         trial.seconds = round(time.time() - began, 1)
-        _find_run(trial, folder)
         return
     trial.run, trial.metrics, trial.status = result.run, result.metrics, "completed"
     trial.epochs = result.metrics.get("epochs")
     trial.seconds = result.metrics.get("seconds")
-    trial.value = monitor_value(result.metrics, result.history or read_history(result.run / "history.csv"), monitor)
+    trial.value = monitor_value(result.metrics, result.history or read_history(result.run / layout.HISTORY), monitor)
 
 
-def _find_run(trial: Trial, folder: Path) -> None:
-    runs = sorted((folder / trial.name).glob("*")) if (folder / trial.name).is_dir() else []
-    trial.run = runs[-1] if runs else None
+def optuna_direction(monitor: str) -> str:
+    """Optuna's study direction for a monitored value: "minimize" where lower is better (as early stopping reads it)."""
+    return "minimize" if lower_is_better(monitor) else "maximize"
 
 
 def _optuna_search(axes: list[Axis], count: int, seed: int, monitor: str, train_one: Any) -> None:
@@ -430,8 +433,7 @@ def _optuna_search(axes: list[Axis], count: int, seed: int, monitor: str, train_
             hint="pip install optuna  (or pip install 'kproto[sweep]')",
         ) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    direction = "minimize" if lower_is_better(monitor) else "maximize"
-    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(direction=optuna_direction(monitor), sampler=optuna.samplers.TPESampler(seed=seed))
     for _ in range(count):
         trial = study.ask()
         choice = {a.key: a.texts.index(trial.suggest_categorical(a.key, a.texts)) for a in axes}

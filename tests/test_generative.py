@@ -96,7 +96,7 @@ train: {{epochs: 2, batch_size: 32}}
 
     # The reloaded model gives the same anomaly scores as the CLI.
     from kproto.data import Preprocessor, transform_rows
-    from kproto.runs import load_keras_model, load_run
+    from kproto.runs.load import load_keras_model, load_run
 
     loaded = load_run(run)
     model = load_keras_model(loaded.model_path)

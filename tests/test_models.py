@@ -75,8 +75,9 @@ def test_family_builds_predicts_and_reloads(
 ) -> None:
     import keras
 
-    from kproto.models import FAMILIES, build_model
-    from kproto.runs import load_keras_model
+    from kproto.catalog import FAMILIES
+    from kproto.models import build_model
+    from kproto.runs.load import load_keras_model
 
     assert family in FAMILIES
     keras.utils.set_random_seed(0)

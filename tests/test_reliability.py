@@ -313,7 +313,7 @@ def _fail_fsync(monkeypatch: pytest.MonkeyPatch, marker: str, nth: int, sticky: 
 def test_disk_full_while_saving(
     runner, small_recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marker: str, nth: int, sticky: bool
 ) -> None:
-    from kproto.runs import check_model_file, load_keras_model
+    from kproto.runs.load import check_model_file, load_keras_model
 
     out = tmp_path / "runs"
     seen = _fail_fsync(monkeypatch, marker, nth, sticky)
@@ -340,7 +340,7 @@ def test_disk_full_while_saving(
 
 
 def test_two_runs_in_the_same_second_get_distinct_folders(tmp_path: Path) -> None:
-    from kproto.runs import RunDir
+    from kproto.runs.store import RunDir
 
     folders = {RunDir.create(tmp_path, "same").path for _ in range(5)}
     assert len(folders) == 5
@@ -348,7 +348,7 @@ def test_two_runs_in_the_same_second_get_distinct_folders(tmp_path: Path) -> Non
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kproto.runs import atomic_write_text, write_json
+    from kproto.runs.store import atomic_write_text, write_json
 
     write_json(tmp_path / "metrics.json", {"status": "running"})
     _fail_fsync(monkeypatch, ".metrics.json.", 1, True)
@@ -360,7 +360,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path, monkeypatch:
 
 
 def test_atomic_write_gives_usual_permissions(tmp_path: Path) -> None:
-    from kproto.runs import atomic_write_text
+    from kproto.runs.store import atomic_write_text
 
     umask = os.umask(0o022)
     os.umask(umask)
@@ -533,7 +533,7 @@ def test_signal_stops_after_the_step_and_resumes_to_the_same_result(long_job: di
 
 @pytest.mark.slow
 def test_sigkill_leaves_a_consistent_run_that_resumes(long_job: dict) -> None:
-    from kproto.runs import check_model_file
+    from kproto.runs.load import check_model_file
 
     folder = long_job["folder"]
     out = folder / "runs-kill"
@@ -602,7 +602,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
     state = json.loads((run / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 1
     assert leftovers(run) == []
-    from kproto.runs import load_keras_model
+    from kproto.runs.load import load_keras_model
 
     for path in (run / "model.keras", run / "checkpoint" / state["model_file"]):
         model = load_keras_model(path, compile=False)

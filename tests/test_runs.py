@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 
 from kproto.errors import ModelFileError, RunError
-from kproto.runs import (
-    RUN_FILES,
-    RunDir,
-    atomic_write_text,
-    check_model_file,
-    load_run,
-    read_json,
-    write_json,
-)
+from kproto.runs.layout import REQUIRED as RUN_FILES
+from kproto.runs.load import check_model_file, load_run
+from kproto.runs.store import RunDir, atomic_write_text, read_json, write_json
 
 
 def test_run_dir_is_out_name_timestamp(tmp_path: Path) -> None:
@@ -146,7 +140,8 @@ def test_atomic_write_into_a_missing_folder_is_a_run_error(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_models_with_code_need_trust(tmp_path: Path) -> None:
     keras = pytest.importorskip("keras")
-    from kproto.runs import load_keras_model, save_model_atomic
+    from kproto.runs.load import load_keras_model
+    from kproto.runs.store import save_model_atomic
 
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs))

@@ -155,7 +155,7 @@ def test_lambda_layer_loads_with_trust(runner, run_dir: Path, tmp_path: Path) ->
 
 
 def test_load_keras_model_refuses_lambda_in_the_library(run_dir: Path, tmp_path: Path) -> None:
-    from kproto.runs import load_keras_model
+    from kproto.runs.load import load_keras_model
 
     path = tmp_path / "lambda.keras"
     _lambda_model(tmp_path / "ran").save(path)
@@ -261,7 +261,7 @@ def test_installed_keras_has_the_safe_mode_fixes() -> None:
 def test_old_keras_is_refused(runner, run_dir: Path, monkeypatch: pytest.MonkeyPatch, old: str) -> None:
     import importlib.metadata
 
-    from kproto.runs import load_keras_model
+    from kproto.runs.load import load_keras_model
 
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda name: old if name == "keras" else real(name))

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "DataInfo": "kproto.data.dataset",
-    "Dataset": "kproto.data.dataset",
+    "DataInfo": "kproto.data.types",
+    "Dataset": "kproto.data.types",
     "load_dataset": "kproto.data.dataset",
     "transform_rows": "kproto.data.dataset",
     "Preprocessor": "kproto.data.preprocess",

@@ -2,67 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from kproto import catalog
 from kproto.data.preprocess import Preprocessor, infer_task, is_text_column
-from kproto.data.readers import check_path, read_image_folder, read_table
+from kproto.data.readers import check_path, check_target, read_image_folder, read_table
 from kproto.data.splits import split_indices, time_order_bounds
+from kproto.data.types import DataInfo, Dataset
 from kproto.errors import DataError
 from kproto.recipe.schema import Recipe
-
-GENERATIVE = ("autoencoder", "gan")
-
-
-@dataclass
-class DataInfo:
-    """What a model builder needs to know about its inputs and outputs."""
-
-    task: str  # classification, regression, reconstruction or generation
-    kind: str  # tabular, image, image_folder, text or window
-    input_shape: tuple[int, ...]
-    num_classes: int = 0
-    class_names: list[Any] | None = None
-    output_dim: int = 1
-    vocab_size: int = 0
-    target_mean: float = 0.0
-    target_std: float = 1.0
-    rows: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["input_shape"] = list(self.input_shape)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataInfo:
-        return cls(**{**data, "input_shape": tuple(data["input_shape"])})
-
-
-@dataclass
-class Dataset:
-    """Model-ready splits with the fitted preprocessing and reference baselines."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray | None
-    x_val: np.ndarray
-    y_val: np.ndarray | None
-    x_test: np.ndarray
-    y_test: np.ndarray | None
-    info: DataInfo
-    preprocessor: Preprocessor
-    baselines: dict[str, float] = field(default_factory=dict)
-
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-        return {
-            "train": (self.x_train, self.y_train),
-            "validation": (self.x_val, self.y_val),
-            "test": (self.x_test, self.y_test),
-        }[name]
 
 
 def _choose_kind(recipe: Recipe, frame: pd.DataFrame | None, features: list[str]) -> str:
@@ -100,19 +51,6 @@ def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c != data.target]
 
 
-def check_target(recipe: Recipe, columns: list[str]) -> None:
-    target = recipe.data.target
-    if target and target not in columns:
-        from kproto.errors import suggest
-
-        guess = suggest(target, columns)
-        raise DataError(
-            f"the target column '{target}' is not in the data",
-            field="data.target",
-            hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:15])}",
-        )
-
-
 def load_frame(recipe: Recipe) -> pd.DataFrame | None:
     """The raw table (None for an image folder)."""
     path = check_path(recipe.data.path)
@@ -124,11 +62,9 @@ def load_frame(recipe: Recipe) -> pd.DataFrame | None:
 
 
 def _task(recipe: Recipe, frame: pd.DataFrame | None) -> str:
-    family = recipe.model.type
-    if family == "autoencoder":
-        return "reconstruction"
-    if family == "gan":
-        return "generation"
+    fixed = catalog.family(recipe.model.type).task  # reconstruction, generation
+    if fixed is not None:
+        return fixed
     if recipe.data.task:
         return recipe.data.task
     if frame is None:

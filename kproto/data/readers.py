@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,3 +120,17 @@ def read_image_folder(path: Path, image_shape: list[int] | None) -> tuple[np.nda
             f"no image files found under {path}", field="data.path", hint=f"expected {sorted(IMAGE_SUFFIXES)}"
         )
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+
+
+def check_target(recipe: Any, columns: list[str]) -> None:
+    """A DataError naming the choices when the recipe's target column is not among `columns`."""
+    target = recipe.data.target
+    if target and target not in columns:
+        from kproto.errors import suggest
+
+        guess = suggest(target, columns)
+        raise DataError(
+            f"the target column '{target}' is not in the data",
+            field="data.target",
+            hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:15])}",
+        )

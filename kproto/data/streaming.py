@@ -20,7 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto import catalog
 from kproto.data.preprocess import Preprocessor, infer_task
+from kproto.data.readers import check_target
+from kproto.data.types import DataInfo, Dataset
 from kproto.errors import DataError, RecipeError
 
 THRESHOLD_BYTES = 1 << 30  # data.streaming: auto streams files above 1 GiB
@@ -35,7 +38,9 @@ def wants_streaming(recipe: Any) -> bool:
     data = recipe.data
     setting = data.streaming
     path = Path(data.path)
-    simple = data.window is None and data.text is None and data.shape is None and recipe.model.type not in ("gan",)
+    simple = (
+        data.window is None and data.text is None and data.shape is None and catalog.family(recipe.model.type).streaming
+    )
     if setting is True:
         if not simple or path.suffix.lower() not in STREAMABLE:
             raise RecipeError(
@@ -143,7 +148,6 @@ def _cache_key(recipe: Any) -> str:
 
 def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any:
     """A Dataset whose x arrays are BlockSources on disk (labels stay in memory: 4 bytes a row)."""
-    from kproto.data.dataset import DataInfo, Dataset, check_target
 
     data = recipe.data
     path = Path(data.path)
@@ -153,7 +157,7 @@ def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any
         meta = json.loads(meta_path.read_text())
         pre = preprocessor or Preprocessor.from_dict(meta["state"])
     else:
-        pre, meta = _build(recipe, path, folder, preprocessor, check_target)
+        pre, meta = _build(recipe, path, folder, preprocessor)
     info = DataInfo.from_dict(meta["info"])
     parts = {}
     for name in ("train", "validation", "test"):
@@ -167,10 +171,7 @@ def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any
     return dataset
 
 
-def _build(
-    recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | None, check_target: Any
-) -> tuple[Preprocessor, dict]:
-    from kproto.data.dataset import DataInfo
+def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | None) -> tuple[Preprocessor, dict]:
 
     data = recipe.data
     split = data.split
@@ -201,8 +202,7 @@ def _build(
     if len(frame) == 0:
         raise DataError(f"the data file has a header but no rows: {path}", field="data.path")
     task = data.task or infer_task(frame[data.target], data.max_classes) if data.target else "reconstruction"
-    if recipe.model.type == "autoencoder":
-        task = "reconstruction"
+    task = catalog.family(recipe.model.type).task or task
     features = list(data.features) if data.features is not None else [c for c in columns if c != data.target]
     pre = preprocessor or Preprocessor.fit(frame, np.arange(len(frame)), data, task, "tabular", features)
     pre.state.setdefault("categorical", data.categorical)
@@ -270,7 +270,7 @@ def _build(
         "baselines": baselines,
         "source": str(path),
     }
-    from kproto.runs import write_json
+    from kproto.files import write_json
 
     write_json(folder / "meta.json", meta)
     return pre, meta

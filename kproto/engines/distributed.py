@@ -108,7 +108,6 @@ class DistributedFitEngine(FitEngine):
                 on_progress(step, steps)
             if self.should_stop():
                 break
-        self.interrupted = self.should_stop()
         if on_progress is not None:
             on_progress(steps, steps)
         return self._logs()

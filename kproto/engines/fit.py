@@ -10,6 +10,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from kproto.engines.base import Engine
+
 
 class _Progress(keras.callbacks.Callback):
     """Forwards batch progress at most every 0.1 s and stops on a stop request or a non-finite loss."""
@@ -39,7 +41,7 @@ class _Progress(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class FitEngine:
+class FitEngine(Engine):
     """Trains with model.fit (one call per epoch, no shuffling of its own) and evaluates with model.evaluate."""
 
     name = "fit"
@@ -47,8 +49,7 @@ class FitEngine:
     def __init__(self, model: keras.Model, batch_size: int, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.model = model
         self.batch_size = batch_size
-        self.should_stop = should_stop
-        self.interrupted = False
+        super().__init__(should_stop)
 
     def train_epoch(
         self,
@@ -70,7 +71,6 @@ class FitEngine:
             verbose=0,
             callbacks=[progress],
         )
-        self.interrupted = self.should_stop()
         if on_progress is not None:
             on_progress(steps, steps)
         return {k: float(v[-1]) for k, v in history.history.items()}

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from kproto.engines.base import Engine
+
 try:
     import jax
     import jax.numpy as jnp
@@ -67,7 +69,7 @@ def _take(data: Batch, idx: Any) -> Batch:
     return tuple(jnp.take(a, idx, axis=0) for a in data)
 
 
-class FusedEngine:
+class FusedEngine(Engine):
     """Trains a compiled Keras model one epoch at a time as a single jitted `jax.lax.scan`.
 
     Each epoch runs as at most `chunks` calls of one compiled scan over equal runs of full batches
@@ -79,7 +81,16 @@ class FusedEngine:
     it must not grow after the first epoch / first evaluation of a given data size.
     """
 
-    def __init__(self, model: keras.Model, batch_size: int, chunks: int = 10) -> None:
+    name = "fused"
+
+    def __init__(
+        self,
+        model: keras.Model,
+        batch_size: int,
+        should_stop: Callable[[], bool] = lambda: False,
+        chunks: int = 10,
+    ) -> None:
+        super().__init__(should_stop)
         if keras.backend.backend() != "jax":
             backend = keras.backend.backend()
             raise RuntimeError(f"FusedEngine needs the JAX backend (KERAS_BACKEND=jax), not {backend!r}")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from kproto.data.streaming import BlockSource
+from kproto.engines.base import Engine
 
 
 def is_streamed(x: Any) -> bool:
@@ -20,13 +21,14 @@ def epoch_order(x: Any, seed: int, epoch: int) -> Any:
     return rng if is_streamed(x) else rng.permutation(len(x))
 
 
-class StreamingEngine:
+class StreamingEngine(Engine):
     """Runs `inner` (fit or fused engine) block by block; the epoch's logs are row-weighted means over blocks."""
 
-    def __init__(self, inner: Any, encode: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(self, inner: Engine, encode: Callable[[np.ndarray], np.ndarray]) -> None:
+        super().__init__(inner.should_stop)
         self.inner = inner
         self.encode = encode
-        self.name = f"streaming+{getattr(inner, 'name', 'fit')}"
+        self.name = f"streaming+{inner.name}"
 
     def _targets(self, x_block: np.ndarray, y: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
         return x_block if y is None else self.encode(y[positions])
@@ -53,7 +55,7 @@ class StreamingEngine:
             seen += len(x_block)
             if on_progress is not None:
                 on_progress(min(-(-seen // batch), total_steps), total_steps)
-            if getattr(self.inner, "should_stop", lambda: False)():
+            if self.inner.should_stop():
                 break
         return {key: value / max(seen, 1) for key, value in sums.items()}
 
@@ -61,6 +63,12 @@ class StreamingEngine:
         self, x: BlockSource, y: np.ndarray | None, sample_weight: np.ndarray | None = None
     ) -> dict[str, float]:
         return evaluate_blocks(self.inner.evaluate, x, y, self.encode)
+
+    def end_epoch(self, epoch: int, epochs: int) -> None:
+        self.inner.end_epoch(epoch, epochs)
+
+    def finish(self) -> None:
+        self.inner.finish()
 
 
 def evaluate_blocks(

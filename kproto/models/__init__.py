@@ -1,6 +1,6 @@
-"""Model families: a registry from `model.type` to a `build(spec, data_info) -> keras.Model` function.
+"""Model families: `build_model(spec, info)` finds the family's module through kproto.catalog and calls its `build`.
 
-Each family lives in its own module, imported only when a model of that family is built.
+Each family lives in its own module (its recipe section and its builder), imported only when it is used.
 """
 
 from __future__ import annotations
@@ -9,26 +9,12 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from kproto.errors import RecipeError, not_one_of
-
-FAMILIES: dict[str, str] = {
-    "feedforward": "kproto.models.feedforward",
-    "cnn": "kproto.models.cnn",
-    "rnn": "kproto.models.recurrent",
-    "gru": "kproto.models.recurrent",
-    "lstm": "kproto.models.recurrent",
-    "transformer": "kproto.models.transformer",
-    "autoencoder": "kproto.models.autoencoder",
-    "gan": "kproto.models.gan",
-    "sequential": "kproto.models.sequential",
-}
+from kproto import catalog
 
 
 def get_builder(name: str) -> Callable[..., Any]:
-    """The `build` function of a family, or a RecipeError naming the choices."""
-    if name not in FAMILIES:
-        raise RecipeError(f"unknown model type: {not_one_of(name, list(FAMILIES))}", field="model.type")
-    return importlib.import_module(FAMILIES[name]).build
+    """The `build(spec, info)` function of a family, or a RecipeError naming the choices."""
+    return importlib.import_module(catalog.family(name).module).build
 
 
 def build_model(spec: Any, info: Any) -> Any:

@@ -6,9 +6,14 @@ The target is the input itself. The encoder is recoverable from any saved autoen
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import keras
+from pydantic import Field
+
+from kproto.fields import ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    import keras
 
 from kproto.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs
@@ -16,6 +21,21 @@ from kproto.models.common import activation, layer_kwargs
 BOTTLENECK = "bottleneck"
 
 
+# ----------------------------------------------------------------------------- recipe section
+class Autoencoder(ModelBase):
+    type: Literal["autoencoder"]
+    units: list[PositiveInt] = Field([128, 64], description="Encoder layers (mirrored in the decoder).")
+    bottleneck: PositiveInt = Field(16, description="Size of the code.")
+    convolutional: bool = Field(False, description="Conv2D encoder/decoder for image data.")
+    filters: list[PositiveInt] = Field([32, 64], description="Filters of the convolutional encoder.")
+
+    @property
+    def fused_capable(self) -> bool:
+        """Dense autoencoders train in the fused JAX engine; convolutional ones with fit."""
+        return not self.convolutional
+
+
+# ----------------------------------------------------------------------------- model
 def _output_activation(spec: Any, info: Any) -> str:
     """sigmoid for pixels scaled to [0, 1], linear for standardized columns (unless the recipe says otherwise)."""
     if spec.output_activation:
@@ -24,6 +44,8 @@ def _output_activation(spec: Any, info: Any) -> str:
 
 
 def _dense(spec: Any, info: Any, inputs: Any) -> Any:
+    import keras
+
     act, kwargs = activation(spec.activation), layer_kwargs(spec)
     x = keras.layers.Flatten(name="flatten")(inputs) if len(info.input_shape) > 1 else inputs
     for i, units in enumerate(spec.units):
@@ -41,6 +63,8 @@ def _dense(spec: Any, info: Any, inputs: Any) -> Any:
 
 
 def _convolutional(spec: Any, info: Any, inputs: Any) -> Any:
+    import keras
+
     if len(info.input_shape) != 3:
         raise RecipeError(
             "a convolutional autoencoder needs images (height, width, channels); "
@@ -74,6 +98,8 @@ def _convolutional(spec: Any, info: Any, inputs: Any) -> Any:
 
 def build(spec: Any, info: Any) -> keras.Model:
     """Encoder → `bottleneck` (linear code of `spec.bottleneck` units) → mirrored decoder → input-shaped output."""
+    import keras
+
     if info.task != "reconstruction":
         raise RecipeError(
             f"an autoencoder reconstructs its input; it cannot be used for a {info.task} task", field="model.type"
@@ -87,6 +113,8 @@ def build(spec: Any, info: Any) -> keras.Model:
 
 def encoder(model: keras.Model) -> keras.Model:
     """The encoder half of a built or loaded autoencoder: its input → the bottleneck codes."""
+    import keras
+
     try:
         layer = model.get_layer(BOTTLENECK)
     except ValueError:

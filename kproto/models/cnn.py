@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from kproto.fields import Fraction, ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    import keras
 
 from kproto.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs, output_head
 
-HEADS = {
-    "global_average": keras.layers.GlobalAveragePooling2D,
-    "global_max": keras.layers.GlobalMaxPooling2D,
-    "flatten": keras.layers.Flatten,
-}
-POOLS = {"max": keras.layers.MaxPooling2D, "average": keras.layers.AveragePooling2D}
+HEADS = {"global_average": "GlobalAveragePooling2D", "global_max": "GlobalMaxPooling2D", "flatten": "Flatten"}
+POOLS = {"max": "MaxPooling2D", "average": "AveragePooling2D"}
 
 
+# ----------------------------------------------------------------------------- recipe section
+class CNN(ModelBase):
+    type: Literal["cnn"]
+    filters: list[PositiveInt] = Field([32, 64], description="Filters of each convolution block.")
+    kernel_size: PositiveInt = 3
+    convs_per_block: PositiveInt = Field(2, description="Convolutions in each block before pooling.")
+    pooling: Literal["max", "average", "none"] = "max"
+    batch_norm: bool = True
+    spatial_dropout: Fraction = Field(0.0, description="SpatialDropout2D rate after each block.")
+    head: Literal["global_average", "global_max", "flatten"] = "global_average"
+    dense: list[PositiveInt] = Field([128], description="Dense layers after the convolutions.")
+    dropout: Fraction = 0.3
+
+
+# ----------------------------------------------------------------------------- model
 def _image_input(info) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """The model input and the [H, W, C] tensor the convolutions see (a grayscale [H, W] gets a channel axis)."""
+    import keras
+
     shape = tuple(info.input_shape)
     if info.kind == "text" or len(shape) not in (2, 3):
         raise RecipeError(
@@ -32,6 +52,8 @@ def _image_input(info) -> tuple[keras.KerasTensor, keras.KerasTensor]:
 
 def build(spec, info) -> keras.Model:
     """`len(filters)` blocks of `convs_per_block` convolutions, each block halving the image (never below 1×1)."""
+    import keras
+
     act = activation(spec.activation)
     inputs, x = _image_input(info)
     for b, filters in enumerate(spec.filters):
@@ -48,10 +70,10 @@ def build(spec, info) -> keras.Model:
                 x = keras.layers.BatchNormalization(name=f"block{b}_bn{c}")(x)
             x = keras.layers.Activation(act, name=f"block{b}_act{c}")(x)
         if spec.pooling != "none" and min(x.shape[1], x.shape[2]) >= 2:
-            x = POOLS[spec.pooling](pool_size=2, name=f"block{b}_pool")(x)
+            x = getattr(keras.layers, POOLS[spec.pooling])(pool_size=2, name=f"block{b}_pool")(x)
         if spec.spatial_dropout:
             x = keras.layers.SpatialDropout2D(spec.spatial_dropout, name=f"block{b}_spatial_dropout")(x)
-    x = HEADS[spec.head](name="head")(x)
+    x = getattr(keras.layers, HEADS[spec.head])(name="head")(x)
     for i, units in enumerate(spec.dense):
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout)(x)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+if TYPE_CHECKING:
+    import keras
 
 from kproto.errors import RecipeError
 
@@ -12,6 +13,8 @@ from kproto.errors import RecipeError
 def layer_kwargs(spec: Any, name: str | None = None) -> dict[str, Any]:
     """Kernel/bias/activity regularizers for the layer `name`: its `model.layer_regularizers` entry if it has one,
     else the model-wide l1, l2 and `regularize` fields. Families pass the name they give the layer."""
+    import keras
+
     own = (getattr(spec, "layer_regularizers", None) or {}).get(name) if name else None
     source = own if own is not None else spec
     if not (source.l1 or source.l2):
@@ -21,6 +24,8 @@ def layer_kwargs(spec: Any, name: str | None = None) -> dict[str, Any]:
 
 def activation(name: str, field: str = "model.activation") -> str:
     """An activation name, checked through keras.activations.get (the name keeps saved configs readable)."""
+    import keras
+
     try:
         keras.activations.get(name)
         return name
@@ -28,28 +33,22 @@ def activation(name: str, field: str = "model.activation") -> str:
         raise RecipeError(f"unknown activation '{name}'", field=field) from None
 
 
-@keras.saving.register_keras_serializable(package="kproto")
-class GatedLinearUnit(keras.layers.Layer):
-    """The glu activation as a layer that reports its real output width (half the input's)."""
-
-    def call(self, inputs: Any) -> Any:
-        return keras.activations.glu(inputs)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        last = input_shape[-1]
-        return (*input_shape[:-1], None if last is None else last // 2)
-
-
 def activation_layer(name: str, field: str = "model.activation", layer_name: str | None = None) -> keras.layers.Layer:
     """A layer applying the activation `name`; glu (which halves the width) gets a layer that says so."""
+    import keras
+
     checked = activation(name, field)
     if checked == "glu":
+        from kproto.models.layers import GatedLinearUnit
+
         return GatedLinearUnit(name=layer_name)
     return keras.layers.Activation(checked, name=layer_name)
 
 
 def output_head(x: Any, info: Any, spec: Any) -> Any:
     """The output layer that fits the task: softmax over classes, or a rescaled linear unit."""
+    import keras
+
     if info.task == "classification":
         act = spec.output_activation or "softmax"
         return keras.layers.Dense(info.num_classes, activation=act, dtype="float32", name="output")(x)
@@ -60,6 +59,8 @@ def output_head(x: Any, info: Any, spec: Any) -> Any:
 
 
 def normalization(kind: str, name: str | None = None) -> keras.layers.Layer | None:
+    import keras
+
     if kind == "batch":
         return keras.layers.BatchNormalization(name=name)
     if kind == "layer":

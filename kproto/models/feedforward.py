@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from kproto.fields import Fraction, ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    import keras
 
 from kproto.models.common import activation_layer, layer_kwargs, normalization, output_head
 
 
+# ----------------------------------------------------------------------------- recipe section
+class Feedforward(ModelBase):
+    type: Literal["feedforward"]
+    units: list[PositiveInt] = Field([256, 128], description="Units of each hidden Dense layer.")
+    dropout: Fraction = 0.1
+    normalization: Literal["none", "batch", "layer"] = Field("none", description="Normalization after each layer.")
+
+
+# ----------------------------------------------------------------------------- model
 def build(spec, info) -> keras.Model:
     """Dense → [norm] → activation → [dropout], once per entry of `spec.units`, then the task head."""
+    import keras
+
     inputs = keras.Input(shape=info.input_shape, name="features")
     x = keras.layers.Flatten()(inputs) if len(info.input_shape) > 1 else inputs
     for i, units in enumerate(spec.units):

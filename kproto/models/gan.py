@@ -1,7 +1,7 @@
 """GAN family: a dense generator and a dense discriminator, optionally conditioned on the class label.
 
 `build` returns the generator (the model a run saves as model.keras, predicts with and exports); the
-discriminator comes from `build_discriminator` and is trained beside it by kproto.gan.GanEngine.
+discriminator comes from `build_discriminator` and is trained beside it by kproto.engines.gan.GanEngine.
 A conditional generator takes one input, the noise followed by the label's one-hot vector, so that it
 exports like any single-input model; the discriminator likewise takes the flattened sample followed by
 the one-hot label.
@@ -10,14 +10,37 @@ the one-hot label.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import keras
+from pydantic import Field
+
+from kproto.fields import Fraction, ModelBase, PositiveInt, Strict
+
+if TYPE_CHECKING:
+    import keras
 
 from kproto.errors import RecipeError
 from kproto.models.common import activation
 
 
+# ----------------------------------------------------------------------------- recipe section
+class GanPart(Strict):
+    units: list[PositiveInt] = Field([128, 256], description="Dense layers.")
+    activation: str = "leaky_relu"
+    dropout: Fraction = 0.0
+    batch_norm: bool = False
+
+
+class GAN(ModelBase):
+    type: Literal["gan"]
+    latent_dim: PositiveInt = Field(32, description="Size of the generator's noise input.")
+    generator: GanPart = Field(default_factory=lambda: GanPart(units=[128, 256], batch_norm=True))
+    discriminator: GanPart = Field(default_factory=lambda: GanPart(units=[256, 128], dropout=0.3))
+    conditional: bool = Field(False, description="Condition both networks on the class label (data.target).")
+    samples_every: PositiveInt = Field(5, description="Write a sample grid every N epochs.")
+
+
+# ----------------------------------------------------------------------------- model
 def label_width(spec: Any, info: Any) -> int:
     """How many one-hot label columns follow the noise (0 for an unconditional GAN)."""
     if not spec.conditional:
@@ -32,6 +55,8 @@ def label_width(spec: Any, info: Any) -> int:
 
 
 def _stack(x: Any, part: Any, prefix: str, field: str) -> Any:
+    import keras
+
     act = activation(part.activation, f"{field}.activation")
     for i, units in enumerate(part.units):
         x = keras.layers.Dense(units, name=f"{prefix}_dense_{i}")(x)
@@ -45,6 +70,8 @@ def _stack(x: Any, part: Any, prefix: str, field: str) -> Any:
 
 def build(spec: Any, info: Any) -> keras.Model:
     """The generator: noise (+ one-hot label) → dense stack → a sample shaped like one input row."""
+    import keras
+
     if info.task != "generation":
         raise RecipeError(f"a GAN generates samples; it cannot be used for a {info.task} task", field="model.type")
     if info.kind not in ("tabular", "image"):
@@ -64,13 +91,47 @@ def build(spec: Any, info: Any) -> keras.Model:
     )(x)
     if len(info.input_shape) > 1:
         x = keras.layers.Reshape(info.input_shape, name="output")(x)
-    # The name tells a loaded generator's users that the input ends with a one-hot label (kproto.gan.latent_layout).
+    # The name tells a loaded generator's users that the input ends with a one-hot label (latent_layout below).
     return keras.Model(inputs, x, name="conditional_generator" if classes else "generator")
 
 
 def build_discriminator(spec: Any, info: Any) -> keras.Model:
     """The discriminator: flattened sample (+ one-hot label) → dense stack → one logit (real > 0)."""
+    import keras
+
     inputs = keras.Input(shape=(math.prod(info.input_shape) + label_width(spec, info),), name="sample")
     x = _stack(inputs, spec.discriminator, "discriminator", "model.discriminator")
     logit = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, logit, name="discriminator")
+
+
+# ----------------------------------------------------------------------------- sampling
+def latent_layout(generator: Any, info: Any) -> tuple[int, int]:
+    """(noise size, one-hot label width) of a generator's single input."""
+    width = int(generator.inputs[0].shape[-1])
+    classes = info.num_classes if generator.name.startswith("conditional") else 0
+    return width - classes, classes
+
+
+def latent_batch(generator: Any, info: Any, count: int, seed: int, labels: Any = None) -> tuple[Any, Any]:
+    """Generator inputs for `count` samples: seeded normal noise (+ one-hot labels, cycling through the classes).
+
+    Returns the float32 input array and the class index of each row (None for an unconditional generator).
+    """
+    import numpy as np
+
+    latent, classes = latent_layout(generator, info)
+    noise = np.random.default_rng(seed).standard_normal((count, latent)).astype(np.float32)
+    if not classes:
+        return noise, None
+    if labels is None:
+        labels = np.arange(count) % classes
+    return np.concatenate([noise, np.eye(classes, dtype=np.float32)[labels]], axis=1), labels
+
+
+def generate(generator: Any, info: Any, count: int, seed: int, labels: Any = None) -> tuple[Any, Any]:
+    """`count` samples in the model's (scaled) input space, and the class index each was conditioned on."""
+    import numpy as np
+
+    z, labels = latent_batch(generator, info, count, seed, labels)
+    return np.asarray(generator.predict(z, batch_size=256, verbose=0), dtype=np.float32), labels

@@ -157,3 +157,15 @@ class SequencePooling(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mode": self.mode}
+
+
+@register
+class GatedLinearUnit(keras.layers.Layer):
+    """The glu activation as a layer that reports its real output width (half the input's)."""
+
+    def call(self, inputs: Any) -> Any:
+        return keras.activations.glu(inputs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        last = input_shape[-1]
+        return (*input_shape[:-1], None if last is None else last // 2)

@@ -2,19 +2,51 @@
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from kproto.fields import Fraction, ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    import keras
 
 from kproto.models.common import activation, layer_kwargs, output_head
 
-CELLS = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+CELLS = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
 
 
+# ----------------------------------------------------------------------------- recipe section
+class Recurrent(ModelBase):
+    units: list[PositiveInt] = Field([64], description="Units of each recurrent layer.")
+    bidirectional: bool = False
+    recurrent_dropout: Fraction = 0.0
+    embedding_dim: PositiveInt = Field(64, description="Token embedding size for text.")
+    dense: list[PositiveInt] = Field([], description="Dense layers after the recurrent stack.")
+    activation: str = "tanh"
+
+
+class RNN(Recurrent):
+    type: Literal["rnn"]
+
+
+class GRU(Recurrent):
+    type: Literal["gru"]
+
+
+class LSTM(Recurrent):
+    type: Literal["lstm"]
+
+
+# ----------------------------------------------------------------------------- model
 def sequence_input(info, embedding_dim: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """The model input and a [batch, steps, features] tensor.
 
     Text: token ids → Embedding (id 0 is padding and masked). Windows: as they are. Images: one step per row.
     Tabular: one step per feature (a sequence of scalars).
     """
+    import keras
+
     shape = tuple(info.input_shape)
     if info.kind == "text":
         inputs = keras.Input(shape=shape, dtype="int32", name="tokens")
@@ -30,9 +62,11 @@ def sequence_input(info, embedding_dim: int) -> tuple[keras.KerasTensor, keras.K
 
 def build(spec, info) -> keras.Model:
     """One recurrent layer per entry of `units` (all but the last return sequences), then `dense`, then the head."""
+    import keras
+
     act = activation(spec.activation)
     inputs, x = sequence_input(info, spec.embedding_dim)
-    cell = CELLS[spec.type]
+    cell = getattr(keras.layers, CELLS[spec.type])
     for i, units in enumerate(spec.units):
         layer = cell(
             units,

@@ -9,9 +9,14 @@ give `activation: linear` on a layer to keep it linear.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import keras
+from pydantic import Field, field_validator
+
+from kproto.fields import ModelBase
+
+if TYPE_CHECKING:
+    import keras
 
 from kproto.errors import RecipeError, suggest
 from kproto.models.common import activation, output_head
@@ -28,8 +33,29 @@ REFUSED = {
 NESTED = ("layer", "backward_layer")  # wrapper arguments that are themselves layers (Bidirectional, TimeDistributed)
 
 
+# ----------------------------------------------------------------------------- recipe section
+class Sequential(ModelBase):
+    type: Literal["sequential"]
+    layers: list[dict[str, dict[str, Any] | None]] = Field(
+        description="Keras layers in order, e.g. [{Dense: {units: 64}}, {Dropout: {rate: 0.2}}]."
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _one_class_per_item(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, item in enumerate(value):
+            if len(item) != 1:
+                raise ValueError(f"item {i} must have exactly one key (the layer class), got {sorted(item)}")
+        if not value:
+            raise ValueError("the layer list is empty; add at least one layer")
+        return value
+
+
+# ----------------------------------------------------------------------------- model
 def layer_classes() -> dict[str, type]:
     """Every usable class in keras.layers, by name."""
+    import keras
+
     return {
         name: obj
         for name, obj in vars(keras.layers).items()
@@ -79,6 +105,8 @@ def make_layer(
 
 
 def _ends_with_output(layers: list[keras.layers.Layer], info) -> bool:
+    import keras
+
     last = layers[-1]
     if not isinstance(last, keras.layers.Dense):
         return False
@@ -88,6 +116,8 @@ def _ends_with_output(layers: list[keras.layers.Layer], info) -> bool:
 
 def build(spec, info) -> keras.Model:
     """The listed layers in order; the task's output layer is added unless the list already ends with it."""
+    import keras
+
     classes = layer_classes()
     items = list(spec.layers)
     act = activation(spec.activation)

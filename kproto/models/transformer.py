@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from kproto.fields import Fraction, ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    import keras
 
 from kproto.models.common import activation, layer_kwargs, output_head
-from kproto.models.layers import ClsToken, PositionEmbedding, SequencePooling, TransformerEncoder
 
 
+# ----------------------------------------------------------------------------- recipe section
+class Transformer(ModelBase):
+    type: Literal["transformer"]
+    layers: PositiveInt = Field(2, description="Encoder blocks.")
+    heads: PositiveInt = Field(4, description="Attention heads per block.")
+    key_dim: PositiveInt = Field(32, description="Size of each attention head.")
+    embed_dim: PositiveInt = Field(64, description="Token or projection embedding size.")
+    ff_units: PositiveInt = Field(128, description="Units of each block's feed-forward layer.")
+    dropout: Fraction = 0.1
+    pooling: Literal["mean", "max", "cls"] = "mean"
+    activation: str = "gelu"
+
+
+# ----------------------------------------------------------------------------- model
 def build(spec, info) -> keras.Model:
     """Text: token embedding (id 0 masked). Windows: a Dense projection of each step. Tabular: each feature is one
     step (a scalar projected to `embed_dim`). Images: each row is one step."""
+    import keras
+
+    from kproto.models.layers import ClsToken, PositionEmbedding, SequencePooling, TransformerEncoder
+
     act = activation(spec.activation)
     shape = tuple(info.input_shape)
     if info.kind == "text":

@@ -352,12 +352,26 @@ def _expected_fields(path: Path_, raw: dict[str, Any]) -> list[str]:
     }
     model_type = raw.get("model", {}).get("type") if isinstance(raw.get("model"), dict) else None
     if model_type in MODEL_CLASSES:
-        sections[("model",)] = MODEL_CLASSES[model_type]
-        if model_type == "gan":
-            sections[("model", "generator")] = schema.GanPart
-            sections[("model", "discriminator")] = schema.GanPart
+        spec = MODEL_CLASSES[model_type]
+        sections[("model",)] = spec
+        for key, info in spec.model_fields.items():  # nested sections of a family (a GAN's generator, ...)
+            nested = _section_class(info.annotation)
+            if nested is not None:
+                sections[("model", key)] = nested
     cls = sections.get(path)
     return sorted(cls.model_fields) if cls else []
+
+
+def _section_class(annotation: Any) -> type | None:
+    """The pydantic class inside a field's annotation (`Part`, `Part | None`), if there is one."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _translate(exc: ValidationError, raw: dict[str, Any], source: Source) -> RecipeError:
@@ -394,7 +408,7 @@ def _missing_hint(path: Path_) -> str | None:
 def _check_rules(recipe: Recipe, source: Source) -> None:
     """Cross-field rules that the per-field schema cannot express."""
     data, model = recipe.data, recipe.model
-    if model.type not in ("autoencoder", "gan") and not data.target:
+    if catalog.family(model.type).needs_target and not data.target:
         raise source.error(
             ("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict"
         )

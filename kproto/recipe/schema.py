@@ -7,16 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-PositiveInt = Annotated[int, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
-
-
-class Strict(BaseModel):
-    """Base for every recipe section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+from kproto import catalog
+from kproto.fields import Fraction, PositiveInt, Strict
 
 
 # ----------------------------------------------------------------------------- data
@@ -72,129 +66,13 @@ class Data(Strict):
 
 
 # ----------------------------------------------------------------------------- model
-Regularizer = dict[str, float]
+def _model_union() -> Any:
+    """The `model:` section: one pydantic class per catalog family, told apart by `type`."""
+    specs = tuple(catalog.family_spec(entry) for entry in catalog.FAMILIES.values())
+    return Annotated[Union[tuple(dict.fromkeys(specs))], Field(discriminator="type")]
 
 
-class LayerRegularizer(Strict):
-    l1: Annotated[float, Field(ge=0)] = Field(0.0, description="L1 penalty.")
-    l2: Annotated[float, Field(ge=0)] = Field(0.0, description="L2 penalty.")
-    regularize: list[Literal["kernel", "bias", "activity"]] = Field(
-        ["kernel"], description="Where l1/l2 apply in this layer: kernel, bias and/or activity."
-    )
-
-
-class ModelBase(Strict):
-    activation: str = Field("relu", description="Any Keras activation by name.")
-    dropout: Fraction = Field(0.0, description="Dropout rate between layers.")
-    l1: Annotated[float, Field(ge=0)] = Field(0.0, description="L1 penalty on kernels.")
-    l2: Annotated[float, Field(ge=0)] = Field(0.0, description="L2 penalty on kernels.")
-    regularize: list[Literal["kernel", "bias", "activity"]] = Field(
-        ["kernel"], description="Where l1/l2 apply: kernel, bias and/or activity."
-    )
-    output_activation: str | None = Field(None, description="Override the output activation chosen from the task.")
-    layer_regularizers: dict[str, LayerRegularizer] = Field(
-        {}, description="Per-layer penalties by layer name, replacing l1/l2 there, e.g. {dense_0: {l2: 0.01}}."
-    )
-
-
-class Feedforward(ModelBase):
-    type: Literal["feedforward"]
-    units: list[PositiveInt] = Field([256, 128], description="Units of each hidden Dense layer.")
-    dropout: Fraction = 0.1
-    normalization: Literal["none", "batch", "layer"] = Field("none", description="Normalization after each layer.")
-
-
-class CNN(ModelBase):
-    type: Literal["cnn"]
-    filters: list[PositiveInt] = Field([32, 64], description="Filters of each convolution block.")
-    kernel_size: PositiveInt = 3
-    convs_per_block: PositiveInt = Field(2, description="Convolutions in each block before pooling.")
-    pooling: Literal["max", "average", "none"] = "max"
-    batch_norm: bool = True
-    spatial_dropout: Fraction = Field(0.0, description="SpatialDropout2D rate after each block.")
-    head: Literal["global_average", "global_max", "flatten"] = "global_average"
-    dense: list[PositiveInt] = Field([128], description="Dense layers after the convolutions.")
-    dropout: Fraction = 0.3
-
-
-class Recurrent(ModelBase):
-    units: list[PositiveInt] = Field([64], description="Units of each recurrent layer.")
-    bidirectional: bool = False
-    recurrent_dropout: Fraction = 0.0
-    embedding_dim: PositiveInt = Field(64, description="Token embedding size for text.")
-    dense: list[PositiveInt] = Field([], description="Dense layers after the recurrent stack.")
-    activation: str = "tanh"
-
-
-class RNN(Recurrent):
-    type: Literal["rnn"]
-
-
-class GRU(Recurrent):
-    type: Literal["gru"]
-
-
-class LSTM(Recurrent):
-    type: Literal["lstm"]
-
-
-class Transformer(ModelBase):
-    type: Literal["transformer"]
-    layers: PositiveInt = Field(2, description="Encoder blocks.")
-    heads: PositiveInt = Field(4, description="Attention heads per block.")
-    key_dim: PositiveInt = Field(32, description="Size of each attention head.")
-    embed_dim: PositiveInt = Field(64, description="Token or projection embedding size.")
-    ff_units: PositiveInt = Field(128, description="Units of each block's feed-forward layer.")
-    dropout: Fraction = 0.1
-    pooling: Literal["mean", "max", "cls"] = "mean"
-    activation: str = "gelu"
-
-
-class Autoencoder(ModelBase):
-    type: Literal["autoencoder"]
-    units: list[PositiveInt] = Field([128, 64], description="Encoder layers (mirrored in the decoder).")
-    bottleneck: PositiveInt = Field(16, description="Size of the code.")
-    convolutional: bool = Field(False, description="Conv2D encoder/decoder for image data.")
-    filters: list[PositiveInt] = Field([32, 64], description="Filters of the convolutional encoder.")
-
-
-class GanPart(Strict):
-    units: list[PositiveInt] = Field([128, 256], description="Dense layers.")
-    activation: str = "leaky_relu"
-    dropout: Fraction = 0.0
-    batch_norm: bool = False
-
-
-class GAN(ModelBase):
-    type: Literal["gan"]
-    latent_dim: PositiveInt = Field(32, description="Size of the generator's noise input.")
-    generator: GanPart = Field(default_factory=lambda: GanPart(units=[128, 256], batch_norm=True))
-    discriminator: GanPart = Field(default_factory=lambda: GanPart(units=[256, 128], dropout=0.3))
-    conditional: bool = Field(False, description="Condition both networks on the class label (data.target).")
-    samples_every: PositiveInt = Field(5, description="Write a sample grid every N epochs.")
-
-
-class Sequential(ModelBase):
-    type: Literal["sequential"]
-    layers: list[dict[str, dict[str, Any] | None]] = Field(
-        description="Keras layers in order, e.g. [{Dense: {units: 64}}, {Dropout: {rate: 0.2}}]."
-    )
-
-    @field_validator("layers")
-    @classmethod
-    def _one_class_per_item(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for i, item in enumerate(value):
-            if len(item) != 1:
-                raise ValueError(f"item {i} must have exactly one key (the layer class), got {sorted(item)}")
-        if not value:
-            raise ValueError("the layer list is empty; add at least one layer")
-        return value
-
-
-ModelSpec = Annotated[
-    Union[Feedforward, CNN, RNN, GRU, LSTM, Transformer, Autoencoder, GAN, Sequential],
-    Field(discriminator="type"),
-]
+ModelSpec = _model_union()
 
 
 # ----------------------------------------------------------------------------- train
@@ -226,12 +104,12 @@ class Train(Strict):
     schedule: Schedule | None = None
     class_weight: Literal["balanced"] | dict[str, float] | None = None
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "auto"
+    precision: Literal[catalog.PRECISIONS] = "auto"
     jit_compile: bool | Literal["auto"] = "auto"
-    engine: Literal["auto", "fit", "fused"] = "auto"
-    backend: Literal["auto", "tensorflow", "jax", "torch"] = "auto"
+    engine: Literal[tuple(catalog.ENGINES)] = "auto"
+    backend: Literal[catalog.BACKENDS] = "auto"
     steps_per_execution: PositiveInt | Literal["auto"] = "auto"
-    distribute: Literal["none", "mirrored", "multi_worker", "data_parallel"] = "none"
+    distribute: Literal[tuple(catalog.DISTRIBUTE)] = "none"
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="Scale the learning rate with the number of replicas."
     )
@@ -251,4 +129,5 @@ class Recipe(Strict):
     train: Train = Field(default_factory=Train)
 
 
-MODEL_CLASSES = {cls.model_fields["type"].annotation.__args__[0]: cls for cls in ModelSpec.__args__[0].__args__}
+# `model.type` → its pydantic class.
+MODEL_CLASSES = {name: catalog.family_spec(entry) for name, entry in catalog.FAMILIES.items()}

@@ -1,30 +1,27 @@
-"""Experiment-workflow commands: runs (list/compare), sweep, plot, new, list, summary; `train --mlflow`.
+"""The experiment-workflow commands: runs (list/compare), sweep, plot, new, list, summary.
 
-Only click is imported at module level so that `kproto --help` stays fast; `register(cli)` adds the commands.
+Only click is imported at module level so that `kproto --help` and shell completion stay fast.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import click
 
+from kproto.cli.common import DEVICE, SET, backend_option, console, locate, setup_backend, trust_option
+from kproto.runs import layout
+
 SECTIONS = ("families", "losses", "optimizers", "schedules", "activations", "metrics", "augmentations", "engines")
 
 
-def _console(wide: bool = False) -> Any:
-    """A rich console; `wide` tables get 240 columns when the output is not a terminal (files, pipes, tests)."""
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    if wide and not console.is_terminal:
-        console = Console(highlight=False, width=240)
-    return console
+def describe(entry: Any) -> str:
+    """The one-line description of a catalog entry (a text, or a Family/Metric with `.description`)."""
+    return entry if isinstance(entry, str) else str(getattr(entry, "description", entry))
 
 
-class _NameChoice(click.ParamType):
+class NameChoice(click.ParamType):
     """A choice among catalog names with Click's wording plus 'did you mean', and shell completion with help."""
 
     def __init__(self, name: str, source: str) -> None:
@@ -36,7 +33,7 @@ class _NameChoice(click.ParamType):
 
         if self.source == "sections":
             return {s: f"{len(getattr(catalog, s.upper()))} names" for s in SECTIONS}
-        return dict(getattr(catalog, self.source))
+        return {name: describe(entry) for name, entry in getattr(catalog, self.source).items()}
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         choices = self._choices()
@@ -58,24 +55,6 @@ class _NameChoice(click.ParamType):
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return self.name.upper()
-
-
-def _setup(backend: str | None, device: str, recipe: Any = None) -> str:
-    from kproto.cli import _setup_backend
-
-    return _setup_backend(backend, device, recipe)
-
-
-def _backend_option(default_help: str) -> Any:
-    return click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), default=None, help=default_help)
-
-
-_DEVICE = click.option(
-    "--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True, help="Where to run."
-)
-_SET = click.option(
-    "--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Override a recipe field (YAML value); repeatable."
-)
 
 
 # ----------------------------------------------------------------------------- runs
@@ -122,14 +101,14 @@ def runs_command(
     """List every run under DIRECTORY (default runs/), or --compare two runs."""
     import json
 
-    from kproto import runlist
+    from kproto.runs import index
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     if plot is not None and not compare:
         raise click.UsageError("--plot draws a comparison: use it with --compare RUN_A RUN_B")
     if compare:
-        comparison = runlist.compare_runs(*compare)
+        comparison = index.compare_runs(*compare)
         if as_json or as_csv:
             rows = [
                 {
@@ -155,33 +134,33 @@ def runs_command(
                     )
                 )
             else:
-                click.echo(runlist.to_csv(rows), nl=False)
+                click.echo(index.to_csv(rows), nl=False)
         else:
-            console = _console(wide=True)
-            for table in runlist.comparison_tables(comparison):
-                console.print(table)
+            screen = console(wide=True)
+            for table in index.comparison_tables(comparison):
+                screen.print(table)
         if plot is not None:
             from kproto.plots import compare_curves
 
             history_a, history_b = comparison.a.history(), comparison.b.history()
             if not history_a or not history_b:
-                raise click.ClickException("both runs need a history.csv to plot their learning curves")
+                raise click.ClickException(f"both runs need a {layout.HISTORY} to plot their learning curves")
             compare_curves(history_a, history_b, plot, f"A {comparison.a.name}", f"B {comparison.b.name}")
             click.echo(f"wrote {plot}", err=True)
         return
-    records = runlist.filter_runs(runlist.scan_runs(directory), filters)
+    records = index.filter_runs(index.scan_runs(directory), filters)
     if sort_key:
-        records = runlist.sort_runs(records, sort_key)
-    params = runlist.differing_fields(records)
+        records = index.sort_runs(records, sort_key)
+    params = index.differing_fields(records)
     if as_json:
         click.echo(json.dumps([r.to_dict(params) for r in records], indent=2, default=str))
     elif as_csv:
-        click.echo(runlist.to_csv(runlist.runs_rows(records, params)), nl=False)
+        click.echo(index.to_csv(index.runs_rows(records, params)), nl=False)
     elif not records:
         click.echo(f"no runs under {directory}" + (" match the filters" if filters else ""))
     else:
         title = f"Runs under {directory}" + (f" · sorted by {sort_key}" if sort_key else "")
-        _console(wide=True).print(runlist.runs_table(records, params, title))
+        console(wide=True).print(index.runs_table(records, params, title))
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -221,12 +200,12 @@ def runs_command(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs"),
     show_default=True,
-    help="Folder for the sweep folder <name>-sweep-<stamp>/ (runs and sweep.csv).",
+    help=f"Folder for the sweep folder <name>-sweep-<stamp>/ (runs and {layout.SWEEP_TABLE}).",
 )
-@_SET
+@SET
 @click.option("--allow-code", is_flag=True, help="Allow the recipe to run Python code (custom losses).")
-@_backend_option("Keras backend (default: the recipe's train.backend, else chosen per family).")
-@_DEVICE
+@backend_option()
+@DEVICE
 @click.pass_context
 def sweep_command(
     ctx: click.Context,
@@ -251,11 +230,11 @@ def sweep_command(
         raise click.UsageError("--trials N is for --search optuna; for a sample of the grid use --random N")
     axes = parse_grid(grid)
     loaded = load_recipe(recipe, overrides)
-    _setup(backend, device, loaded.recipe)
-    console = _console(wide=True)
+    setup_backend(backend, device, loaded.recipe)
+    screen = console(wide=True)
     count = len(combinations(axes))
     planned = (trials or count) if search == "optuna" else min(random_count or count, count)
-    console.print(
+    screen.print(
         f"[bold]Sweep[/] {loaded.recipe.name}: {' × '.join(f'{a.key} ({len(a.texts)})' for a in axes)} = "
         f"{count} combinations; training {planned} ({search})"
     )
@@ -267,17 +246,17 @@ def sweep_command(
         search=search,
         random_count=random_count,
         trials=trials or count,
-        console=console,
+        console=screen,
         allow_code=allow_code,
         device=device,
         debug=bool((ctx.obj or {}).get("debug")),
     )
-    console.print(
+    screen.print(
         sweep_table(
             result.trials, result.axes, result.monitor, f"Sweep {loaded.recipe.name} · ranked by {result.monitor}"
         )
     )
-    console.print(f"[bold green]Sweep saved to[/] {result.folder}  (table: {result.csv_path})")
+    screen.print(f"[bold green]Sweep saved to[/] {result.folder}  (table: {result.csv_path})")
     if not any(t.status == "completed" for t in result.trials):
         raise click.exceptions.Exit(1)
 
@@ -285,12 +264,12 @@ def sweep_command(
 # ----------------------------------------------------------------------------- plot
 @click.command("plot")
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
-@_backend_option("Keras backend used to load the model (default: tensorflow).")
-@click.option("--trust", is_flag=True, help="Load models that contain code (Lambda layers). Only for files you trust.")
+@backend_option("Keras backend used to load the model (default: tensorflow).")
+@trust_option("Load models that contain code (Lambda layers). Only for files you trust.")
 def plot_command(run: Path, backend: str | None, trust: bool) -> None:
     """(Re)make every plot that applies to RUN (curves, confusion, ROC/PR, residuals, forecast, reconstruction...)."""
-    _setup(backend or "tensorflow", "auto")
-    from kproto.plots import plot_run
+    setup_backend(backend or "tensorflow", "auto")
+    from kproto.figures import plot_run
 
     written, skipped = plot_run(run, trust=trust)
     for path in written:
@@ -301,7 +280,7 @@ def plot_command(run: Path, backend: str | None, trust: bool) -> None:
 
 # ----------------------------------------------------------------------------- new
 @click.command("new")
-@click.argument("family", metavar="TYPE", type=_NameChoice("type", "FAMILIES"))
+@click.argument("family", metavar="TYPE", type=NameChoice("type", "FAMILIES"))
 @click.option(
     "--data",
     type=click.Path(exists=True, path_type=Path),
@@ -328,21 +307,21 @@ def new_command(family: str, data: Path | None, target: str | None, out: Path | 
 
 # ----------------------------------------------------------------------------- list
 @click.command("list")
-@click.argument("section", required=False, type=_NameChoice("section", "sections"))
+@click.argument("section", required=False, type=NameChoice("section", "sections"))
 def list_command(section: str | None) -> None:
     """The names a recipe may use (families, losses, optimizers, schedules, activations, metrics, ...), one per line."""
     from rich.table import Table
 
     from kproto import catalog
 
-    console = _console()
+    screen = console()
     for name in [section] if section else SECTIONS:
         table = Table(title=name.capitalize(), title_justify="left", header_style="bold")
         table.add_column("name", style="cyan", no_wrap=True)
         table.add_column("what it is")
-        for key, text in getattr(catalog, name.upper()).items():
-            table.add_row(key, text)
-        console.print(table)
+        for key, entry in getattr(catalog, name.upper()).items():
+            table.add_row(key, describe(entry))
+        screen.print(table)
 
 
 # ----------------------------------------------------------------------------- summary
@@ -365,15 +344,15 @@ def _layer_rows(model: Any, depth: int = 0) -> list[tuple[str, str, str, str]]:
 
 @click.command("summary")
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_SET
-@_backend_option("Keras backend (default: the recipe's train.backend, else chosen per family).")
-@_DEVICE
+@SET
+@backend_option()
+@DEVICE
 def summary_command(recipe: Path, overrides: tuple[str, ...], backend: str | None, device: str) -> None:
     """The model RECIPE builds (layers, output shapes, parameters), without training; reads the data for shapes."""
     from kproto.recipe import load_recipe
 
     loaded = load_recipe(recipe, overrides)
-    _setup(backend, device, loaded.recipe)
+    setup_backend(backend, device, loaded.recipe)
     from rich.table import Table
 
     from kproto.data import load_dataset
@@ -389,11 +368,10 @@ def summary_command(recipe: Path, overrides: tuple[str, ...], backend: str | Non
         else:
             model = build_model(model_spec_for(spec), dataset.info)
     except Exception as exc:
-        from kproto.cli import _locate
         from kproto.errors import KprotoError
 
         if isinstance(exc, KprotoError):
-            raise _locate(exc, loaded) from None
+            raise locate(exc, loaded) from None
         raise
     info = dataset.info
     table = Table(
@@ -406,11 +384,11 @@ def summary_command(recipe: Path, overrides: tuple[str, ...], backend: str | Non
         table.add_column(name, justify="right" if name == "parameters" else "left")
     for row in _layer_rows(model):
         table.add_row(*row)
-    console = _console()
-    console.print(table)
+    screen = console()
+    screen.print(table)
     trainable = sum(int(_size(v)) for v in model.trainable_weights)
     total = model.count_params()
-    console.print(f"parameters: {total:,} total, {trainable:,} trainable, {total - trainable:,} non-trainable")
+    screen.print(f"parameters: {total:,} total, {trainable:,} trainable, {total - trainable:,} non-trainable")
 
 
 def _size(variable: Any) -> int:
@@ -418,91 +396,3 @@ def _size(variable: Any) -> int:
     for dim in variable.shape:
         size *= int(dim)
     return size
-
-
-# ----------------------------------------------------------------------------- train --mlflow
-def _log_mlflow(run: Path) -> None:
-    """Log a run's recipe (flattened), per-epoch and final metrics and its files to the MLflow tracking store."""
-    import os
-
-    import mlflow
-
-    from kproto.runlist import SPLITS, read_run, show
-
-    record = read_run(run)
-    mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or "kproto")
-    with mlflow.start_run(run_name=f"{record.name}/{record.stamp}"):
-        params = {key: show(value)[:500] for key, value in record.recipe.items()}
-        items = list(params.items())
-        for start in range(0, len(items), 100):
-            mlflow.log_params(dict(items[start : start + 100]))
-        for row in record.history():
-            mlflow.log_metrics(
-                {k: float(v) for k, v in row.items() if k != "epoch" and isinstance(v, float)}, step=int(row["epoch"])
-            )
-        for split in SPLITS:
-            values = {
-                f"{split}_{k}": float(v) for k, v in record.split_metrics(split).items() if isinstance(v, (int, float))
-            }
-            if values:
-                mlflow.log_metrics(values)
-        mlflow.set_tags({"kproto.status": record.status, "kproto.run_dir": str(record.path)})
-        for name in ("model.keras", "recipe.yaml", "metrics.json", "preprocess.json", "history.csv", "curves.png"):
-            if (record.path / name).is_file():
-                mlflow.log_artifact(str(record.path / name))
-
-
-def _add_mlflow_option(group: click.Group) -> None:
-    """Give `kproto train` a --mlflow flag: after training, the run is logged to MLflow (needs mlflow installed)."""
-    command = group.commands.get("train")
-    if command is None or any(p.name == "mlflow" for p in command.params):
-        return
-    command.params.append(
-        click.Option(
-            ["--mlflow"], is_flag=True, help="Log params (flattened recipe), per-epoch metrics and the model to MLflow."
-        )
-    )
-    original = command.callback
-
-    @functools.wraps(original)
-    def callback(*args: Any, mlflow: bool = False, **kwargs: Any) -> Any:
-        if not mlflow:
-            return original(*args, **kwargs)
-        from kproto.backend import installed
-        from kproto.errors import KprotoError
-
-        if not installed("mlflow"):
-            raise KprotoError(
-                "--mlflow needs MLflow, which is not installed",
-                field="--mlflow",
-                hint="pip install mlflow  (then set MLFLOW_TRACKING_URI, or runs go to ./mlruns)",
-            )
-        resume = kwargs.get("resume")
-        if resume is not None:
-            folder, before = None, set()
-        else:
-            from kproto.recipe import load_recipe
-
-            name = load_recipe(kwargs["recipe"], kwargs.get("overrides", ())).recipe.name
-            folder = Path(kwargs.get("out") or "runs") / name
-            before = set(folder.iterdir()) if folder.is_dir() else set()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            if resume is not None:
-                run = Path(resume)
-            else:
-                new = sorted(p for p in (set(folder.iterdir()) if folder.is_dir() else set()) - before if p.is_dir())
-                run = new[-1] if new else None
-            if run is not None:
-                _log_mlflow(run)
-                click.echo(f"logged {run} to MLflow", err=True)
-
-    command.callback = callback
-
-
-def register(group: click.Group) -> None:
-    """Add the workflow commands to the `kproto` group (and --mlflow to its train command)."""
-    for command in (runs_command, sweep_command, plot_command, new_command, list_command, summary_command):
-        group.add_command(command)
-    _add_mlflow_option(group)

@@ -1,16 +1,15 @@
 """The training loop: data → model → epochs with checkpoints, early stopping and resume → run directory.
 
-Keras must be configured (kproto.backend.configure) before this module is imported.
+Keras must be configured (kproto.backend.configure) before this module is imported. The engine that runs each
+epoch comes from kproto.engines.get_engine; checkpoints from kproto.training.checkpoint; early stopping, the plateau
+schedule and the stop flag from kproto.training.controls.
 """
 
 from __future__ import annotations
 
 import math
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +17,24 @@ from typing import Any
 import keras
 import numpy as np
 
+from kproto import catalog
 from kproto.augment import with_augmentation
-from kproto.backend import (
-    choose_precision,
-    device_name,
-    skip_tensorflow_probe,
-    versions,
-)
+from kproto.backend import choose_precision, device_name, skip_tensorflow_probe, versions
 from kproto.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
 from kproto.data import Dataset, load_dataset
 from kproto.distribute import Distribution, make_distribution, scale_learning_rate
-from kproto.engines.streaming import StreamingEngine, epoch_order, is_streamed
+from kproto.engines.base import EngineContext
+from kproto.engines.select import EnginePlan, get_engine
+from kproto.engines.streaming import epoch_order
 from kproto.errors import KprotoError, TrainingDiverged, TrainingInterrupted
 from kproto.models import build_model
 from kproto.recipe import Recipe, dump_recipe
 from kproto.report import Reporter
-from kproto.runs import RunDir, copy_atomic, read_json, save_model_atomic
+from kproto.runs import layout
+from kproto.runs.store import RunDir, copy_atomic, save_model_atomic
 from kproto.schedules import last_step_rate, plateau_options, plateau_warmup_rate
-
-LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "mape", "error", "crossentropy", "hinge", "divergence")
+from kproto.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from kproto.training.controls import Plateau, StopFlag, improved, monitored, stop_on_signals
 
 
 @dataclass
@@ -45,50 +43,6 @@ class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     chief: bool = True  # False on a non-chief worker of a multi-worker run: it wrote nothing lasting
-
-
-@dataclass
-class StopFlag:
-    """Set by SIGINT/SIGTERM; training stops after the current step."""
-
-    signal_name: str | None = None
-
-    def __call__(self) -> bool:
-        return self.signal_name is not None
-
-
-@contextmanager
-def _signals(flag: StopFlag) -> Iterator[None]:
-    def handler(signum: int, _frame: Any) -> None:
-        if flag.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C stops at once
-        flag.signal_name = signal.Signals(signum).name
-
-    previous = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not in the main thread
-        previous = {}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def lower_is_better(monitor: str) -> bool:
-    return any(word in monitor for word in LOWER_IS_BETTER) and "accuracy" not in monitor
-
-
-def seed_generators(model: keras.Model) -> list[Any]:
-    """The model's random seed generators (dropout, noise), in a stable order."""
-    found = []
-    for layer in model._flatten_layers():
-        for value in vars(layer).values():
-            if isinstance(value, keras.random.SeedGenerator):
-                found.append(value)
-    return found
 
 
 def seed_everything(seed: int) -> None:
@@ -116,73 +70,6 @@ def current_learning_rate(optimizer: Any) -> float:
     return last_step_rate(optimizer)
 
 
-def choose_engine(recipe: Recipe, dataset: Dataset, device: str) -> str:
-    """fused (one compiled JAX loop per epoch) where it wins, else fit."""
-    requested = recipe.train.engine
-    backend = keras.backend.backend()
-    if requested == "fused" and backend != "jax":
-        raise KprotoError(
-            "train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit"
-        )
-    if recipe.model.type == "gan":  # adversarial steps: kproto.gan.GanEngine (TensorFlow)
-        if requested == "fused":
-            raise KprotoError(
-                "a GAN trains with its own adversarial engine, not fused", field="train.engine", hint="use engine: auto"
-            )
-        return "gan"
-    if requested != "auto":
-        return requested
-    if backend != "jax" or recipe.model.type == "gan" or recipe.train.distribute != "none":
-        return "fit"
-    from kproto.backend import FUSED_FAMILIES
-
-    dense = recipe.model.type in FUSED_FAMILIES and not getattr(recipe.model, "convolutional", False)
-    return "fused" if dense else "fit"
-
-
-def _make_engine(
-    name: str, model: keras.Model, batch_size: int, should_stop: Callable[[], bool], distribution: Any = None
-) -> Any:
-    if name == "fused":
-        from kproto.engines.fused import FusedEngine
-
-        engine = FusedEngine(model, batch_size)
-        engine.should_stop = should_stop
-        return engine
-    if distribution is not None and distribution.mode != "none":  # kproto.distribute: data-parallel replicas
-        from kproto.engines.distributed import distributed_engine
-
-        return distributed_engine(distribution, model, batch_size, should_stop)
-    from kproto.engines.fit import FitEngine
-
-    return FitEngine(model, batch_size, should_stop)
-
-
-def _steps_per_execution(recipe: Recipe, engine: str) -> int:
-    spe = recipe.train.steps_per_execution
-    if keras.backend.backend() == "torch":  # Keras's torch trainer runs one step per call
-        return 1
-    if spe == "auto":
-        return 1 if engine == "fused" else 16
-    return int(spe)
-
-
-@dataclass
-class Checkpoint:
-    """What a resumed run needs besides the model and optimizer variables."""
-
-    epoch: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best: float | None = None
-    best_epoch: int = 0
-    wait: int = 0
-    plateau_best: float | None = None
-    plateau_wait: int = 0
-    learning_rate: float | None = None
-    seeds: list[list[int]] = field(default_factory=list)
-    model_file: str = ""
-
-
 class Trainer:
     """Runs one recipe's training into one run directory."""
 
@@ -206,7 +93,7 @@ class Trainer:
         self.dist = Distribution()
 
     # ------------------------------------------------------------------ setup
-    def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, str]:
+    def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, EnginePlan]:
         recipe = self.recipe
         seed_everything(recipe.seed)
         device = device_name(keras.backend.backend(), self.device_request)
@@ -215,9 +102,9 @@ class Trainer:
         keras.mixed_precision.set_dtype_policy(self.precision)
         dataset = load_dataset(recipe)  # the text tokenizer imports TensorFlow; nothing else here needs it
         skip_tensorflow_probe()
-        engine_name = choose_engine(recipe, dataset, device)
+        plan = get_engine(recipe, dataset, device)
         model = build_model(model_spec_for(recipe), dataset.info)
-        if recipe.model.type != "gan":
+        if catalog.family(recipe.model.type).augment:
             model = with_augmentation(model, recipe.data.augment, dataset.info)
         steps = max(math.ceil(len(dataset.x_train) / recipe.train.batch_size), 1)
         jit = recipe.train.jit_compile
@@ -231,9 +118,9 @@ class Trainer:
             allow_code=self.allow_code,
             base=self.recipe_dir,
             jit_compile=jit,
-            steps_per_execution=_steps_per_execution(recipe, engine_name),
+            steps_per_execution=plan.steps_per_execution(recipe.train.steps_per_execution, keras.backend.backend()),
         )
-        return dataset, model, setup, engine_name
+        return dataset, model, setup, plan
 
     def _facts(
         self, dataset: Dataset, model: keras.Model, setup: CompiledSetup, engine: str, run: RunDir
@@ -246,7 +133,7 @@ class Trainer:
             "input": f"{info.kind} {tuple(info.input_shape)}",
             "task": info.task + (f" ({info.num_classes} classes)" if info.num_classes else ""),
             "model": f"{self.recipe.model.type}, {model.count_params():,} parameters",
-            "loss": setup.loss_name if engine != "gan" else "adversarial (binary cross-entropy on logits)",
+            "loss": "adversarial (binary cross-entropy on logits)" if engine == "gan" else setup.loss_name,
             "optimizer": f"{self._optimizer_name()} (learning rate {setup.learning_rate:g})",
             "schedule": self.recipe.train.schedule.name if self.recipe.train.schedule else "constant",
             "backend": keras.backend.backend(),
@@ -271,20 +158,20 @@ class Trainer:
 
     def _run(self, resume: Path | None) -> TrainResult:
         with self.dist.scope():  # build and compile under the strategy
-            dataset, model, setup, engine_name = self._prepare()
+            dataset, model, setup, plan = self._prepare()
         recipe = self.recipe
         if resume is None:
             run = RunDir.create(self.dist.output_folder(self.out), recipe.name)
             state = Checkpoint()
-            run.write_text("recipe.yaml", dump_recipe(recipe))
-            run.write_json("preprocess.json", {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
+            run.write_text(layout.RECIPE, dump_recipe(recipe))
+            run.write_json(layout.PREPROCESS, {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
         else:
             run = RunDir(self.dist.resume_folder(Path(resume)))
             run.remove_temporaries()  # half-written files of a killed save
             with self.dist.scope():  # the optimizer's variables are created under the strategy too
                 state = self._load_checkpoint(run, model)
-            run.write_text("recipe.yaml", dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
-        facts = self._facts(dataset, model, setup, engine_name, run)
+            run.write_text(layout.RECIPE, dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
+        facts = self._facts(dataset, model, setup, plan.name, run)
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
         run.update_metrics(
             status="running",
@@ -293,7 +180,7 @@ class Trainer:
             backend=facts["backend"],
             device=self.device,
             precision=self.precision,
-            engine=engine_name,
+            engine=plan.name,
             parameters=model.count_params(),
             baselines=dataset.baselines,
             versions=versions(),
@@ -301,8 +188,8 @@ class Trainer:
         )
         self.reporter.header(facts)
         try:
-            with _signals(self.stop):
-                state = self._loop(run, dataset, model, setup, engine_name, state)
+            with stop_on_signals(self.stop):
+                state = self._loop(run, dataset, model, setup, plan, state)
         except TrainingInterrupted:
             run.update_metrics(status="interrupted", epochs=state.epoch, seconds=round(time.time() - started, 3))
             raise
@@ -319,7 +206,7 @@ class Trainer:
                 failure=f"{type(exc).__name__}: {exc}"[:500],
             )
             raise
-        metrics = self._finish(run, dataset, model, setup, engine_name, state, time.time() - started)
+        metrics = self._finish(run, dataset, model, setup, state, time.time() - started)
         return TrainResult(run.path, metrics, state.history, chief=self.dist.is_chief)
 
     def _loop(
@@ -328,48 +215,48 @@ class Trainer:
         dataset: Dataset,
         model: keras.Model,
         setup: CompiledSetup,
-        engine_name: str,
+        plan: EnginePlan,
         state: Checkpoint,
     ) -> Checkpoint:
         recipe = self.recipe
         train = recipe.train
-        if engine_name == "gan":
-            from kproto.gan import GanEngine
-
-            engine = GanEngine.for_run(recipe, dataset, model, run.path, self.stop)
-        else:
-            engine = _make_engine(engine_name, model, train.batch_size, self.stop, self.dist)
         info = dataset.info
-        if is_streamed(dataset.x_train):  # data on disk: blocks, labels encoded per block
-            engine = StreamingEngine(engine, lambda y: encode_labels(y, setup.label_mode, info.num_classes))
+
+        def encode(y: np.ndarray) -> np.ndarray:
+            return encode_labels(y, setup.label_mode, info.num_classes)
+
+        engine = plan.build(
+            EngineContext(
+                model,
+                train.batch_size,
+                self.stop,
+                recipe=recipe,
+                dataset=dataset,
+                distribution=self.dist,
+                run_path=run.path,
+                encode_labels=encode,
+            )
+        )
+        if plan.streamed:  # data on disk: blocks, labels encoded per block
             y_train, y_val = dataset.y_train, dataset.y_val
         else:
-            y_train = encode_labels(
-                dataset.y_train if info.task != "reconstruction" else dataset.x_train,
-                setup.label_mode,
-                info.num_classes,
-            )
-            y_val = encode_labels(
-                dataset.y_val if info.task != "reconstruction" else dataset.x_val, setup.label_mode, info.num_classes
-            )
+            reconstruct = info.task == "reconstruction"
+            y_train = encode(dataset.x_train if reconstruct else dataset.y_train)
+            y_val = encode(dataset.x_val if reconstruct else dataset.y_val)
         weights = (
             class_weights(train.class_weight, dataset.y_train, info.class_names or [])
             if info.task == "classification"
             else None
         )
         has_val = len(dataset.x_val) > 0
-        stopping = train.early_stopping
-        monitor = (stopping.monitor if stopping else "val_loss") if has_val else "loss"
-        if (
-            engine_name == "gan"
-        ):  # adversarial losses don't track sample quality: no early stopping, keep the last epoch
-            stopping, monitor = None, "g_loss"
-        plateau = plateau_options(train.schedule)
+        stopping, monitor = monitored(recipe, has_val, own_engine=catalog.family(recipe.model.type).engine is not None)
+        options = plateau_options(train.schedule)
+        plateau = Plateau(**options) if options is not None else None
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
         best_weights = None
         from kproto.eventlog import EventLog
 
-        events = EventLog(run.path / "tensorboard")  # TensorBoard scalars, one append per epoch
+        events = EventLog(run.path / layout.TENSORBOARD, report=self.reporter.message)  # one append per epoch
         for epoch in range(state.epoch, train.epochs):
             warm = plateau_warmup_rate(train.schedule, setup.learning_rate, epoch)
             if warm is not None:
@@ -407,95 +294,45 @@ class Trainer:
                     hint=f"logged: {', '.join(k for k in row if k not in ('epoch', 'seconds'))}",
                 )
             value = float(row[monitor])
-            improved = state.best is None or (
-                value < state.best - (stopping.min_delta if stopping else 0.0)
-                if lower_is_better(monitor)
-                else value > state.best + (stopping.min_delta if stopping else 0.0)
-            )
-            if improved:
+            better = improved(monitor, value, state.best, stopping.min_delta if stopping else 0.0)
+            if better:
                 state.best, state.best_epoch, state.wait = value, epoch + 1, 0
                 best_weights = model.get_weights()
             else:
                 state.wait += 1
             if plateau is not None and plateau_warmup_rate(train.schedule, setup.learning_rate, epoch) is None:
-                self._plateau_step(model, plateau, row, state)
+                rate = plateau.step(row, state, current_learning_rate(model.optimizer))
+                if rate is not None:
+                    model.optimizer.learning_rate = rate
+                    self.reporter.message(f"plateau: learning rate reduced to {rate:.3g}")
             state.epoch = epoch + 1
             state.history.append(row)
             events.epoch(row)
             self._save_checkpoint(run, model, state)
-            if improved:  # the best model so far is this epoch's checkpoint: copy it rather than save twice
-                copy_atomic(run.checkpoints / state.model_file, run.path / "model.keras")
-            if hasattr(engine, "end_epoch"):  # the GAN engine saves its discriminator and sample grids
-                engine.end_epoch(state.epoch, train.epochs)
+            if better:  # the best model so far is this epoch's checkpoint: copy it rather than save twice
+                copy_atomic(run.checkpoints / state.model_file, run.path / layout.MODEL)
+            engine.end_epoch(state.epoch, train.epochs)  # e.g. the GAN engine saves its discriminator and samples
             self.reporter.epoch_end(row)
             if stopping and state.wait >= stopping.patience:
                 self.reporter.message(
                     f"early stopping: {monitor} has not improved for {stopping.patience} epochs (best: epoch {state.best_epoch})"
                 )
                 break
-        if hasattr(engine, "finish"):  # e.g. the fused engine swaps in EMA weights, as fit does at the end
-            engine.finish()
+        engine.finish()  # e.g. the fused engine swaps in EMA weights, as fit does at the end
         if stopping is None or not stopping.restore_best:
-            save_model_atomic(model, run.path / "model.keras")
+            save_model_atomic(model, run.path / layout.MODEL)
         elif best_weights is not None:
             model.set_weights(best_weights)
-        elif (run.path / "model.keras").exists():
-            model.load_weights(run.path / "model.keras")
+        elif (run.path / layout.MODEL).exists():
+            model.load_weights(run.path / layout.MODEL)
         return state
-
-    def _plateau_step(
-        self, model: keras.Model, plateau: dict[str, Any], row: dict[str, Any], state: Checkpoint
-    ) -> None:
-        monitor = plateau["monitor"] if plateau["monitor"] in row else "loss"
-        value = float(row[monitor])
-        better = state.plateau_best is None or (
-            value < state.plateau_best if lower_is_better(monitor) else value > state.plateau_best
-        )
-        if better:
-            state.plateau_best, state.plateau_wait = value, 0
-            return
-        state.plateau_wait += 1
-        if state.plateau_wait >= plateau["patience"]:
-            rate = max(current_learning_rate(model.optimizer) * plateau["factor"], plateau["min_lr"])
-            model.optimizer.learning_rate = rate
-            state.plateau_wait = 0
-            self.reporter.message(f"plateau: learning rate reduced to {rate:.3g}")
 
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, run: RunDir, model: keras.Model, state: Checkpoint) -> None:
-        """Model + optimizer in a new file, then the state that points to it, then the old file goes."""
-        folder = run.checkpoints
-        name = f"epoch-{state.epoch:04d}.keras"
-        save_model_atomic(model, folder / name)
-        previous = state.model_file
-        state.model_file = name
-        state.learning_rate = current_learning_rate(model.optimizer)
-        state.seeds = [np.asarray(keras.ops.convert_to_numpy(g.state)).tolist() for g in seed_generators(model)]
-        from dataclasses import asdict
-
-        run.write_json("checkpoint/state.json", asdict(state))
-        _write_history(run, state.history)
-        run.update_metrics(epochs=state.epoch, best_epoch=state.best_epoch)
-        if previous and previous != name:
-            (folder / previous).unlink(missing_ok=True)
+        save_checkpoint(run, model, state, current_learning_rate(model.optimizer))
 
     def _load_checkpoint(self, run: RunDir, model: keras.Model) -> Checkpoint:
-        path = run.path / "checkpoint" / "state.json"
-        if not path.exists():
-            raise KprotoError(
-                f"{run.path} has no checkpoint to resume from",
-                field="--resume",
-                hint="the run stopped before its first epoch finished; start it again with kproto train",
-            )
-        state = Checkpoint(**read_json(path))
-        model_file = run.path / "checkpoint" / state.model_file
-        model.optimizer.build(model.trainable_variables)
-        from kproto.runs import check_model_file
-
-        check_model_file(model_file)
-        model.load_weights(model_file)
-        for generator, value in zip(seed_generators(model), state.seeds):
-            generator.state.assign(np.asarray(value, dtype=generator.state.dtype))
+        state = load_checkpoint(run, model)
         if plateau_options(self.recipe.train.schedule) is not None and state.learning_rate is not None:
             model.optimizer.learning_rate = state.learning_rate
         self.reporter.message(f"resuming {run.path} after epoch {state.epoch}")
@@ -531,7 +368,6 @@ class Trainer:
         dataset: Dataset,
         model: keras.Model,
         setup: CompiledSetup,
-        engine_name: str,
         state: Checkpoint,
         seconds: float,
     ) -> dict[str, Any]:
@@ -553,24 +389,10 @@ class Trainer:
         try:
             from kproto.plots import learning_curves
 
-            learning_curves(state.history, run.path / "curves.png", title=self.recipe.name)
+            learning_curves(state.history, run.path / layout.CURVES, title=self.recipe.name)
         except Exception as exc:  # noqa: BLE001 - a plot must never cost a finished run
-            self.reporter.message(f"could not draw curves.png: {exc}")
+            self.reporter.message(f"could not draw {layout.CURVES}: {exc}")
         return metrics
-
-
-def _write_history(run: RunDir, history: list[dict[str, Any]]) -> None:
-    import csv
-    import io
-
-    columns: list[str] = []
-    for row in history:
-        columns += [k for k in row if k not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(history)
-    run.write_text("history.csv", buffer.getvalue())
 
 
 def train(

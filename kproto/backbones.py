@@ -1,0 +1,520 @@
+"""Where a pretrained backbone comes from: Keras Applications, KerasHub presets, `.keras` files and kproto runs.
+
+`classify_source` and the tables here import nothing heavy (so `kproto validate` stays fast); loading a backbone
+imports Keras (and KerasHub for presets) inside the functions. A named source that needs the network fails fast
+when there is none, with the `kproto fetch` command that makes a folder `model.source` accepts offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kproto.errors import ModelFileError, RecipeError
+
+# model.source kinds
+APPLICATION = "applications"  # a Keras Applications architecture by name
+HUB_PRESET = "keras_hub"  # a KerasHub preset name or handle (kaggle://, hf://, modelscope://, gs://)
+PRESET_FOLDER = "preset_folder"  # a local KerasHub preset folder (config.json + weights)
+KERAS_FILE = "keras_file"  # a .keras model file
+RUN = "run"  # a kproto run directory (or a folder of runs: the latest completed one)
+
+HUB_SCHEMES = ("kaggle://", "hf://", "modelscope://", "gs://")
+
+# Applications name -> (class in keras.applications, module with its preprocess_input, smallest input side)
+APPLICATIONS: dict[str, tuple[str, str, int]] = {
+    "convnext_tiny": ("ConvNeXtTiny", "convnext", 32),
+    "convnext_small": ("ConvNeXtSmall", "convnext", 32),
+    "convnext_base": ("ConvNeXtBase", "convnext", 32),
+    "convnext_large": ("ConvNeXtLarge", "convnext", 32),
+    "convnext_xlarge": ("ConvNeXtXLarge", "convnext", 32),
+    "densenet121": ("DenseNet121", "densenet", 32),
+    "densenet169": ("DenseNet169", "densenet", 32),
+    "densenet201": ("DenseNet201", "densenet", 32),
+    "efficientnet_b0": ("EfficientNetB0", "efficientnet", 32),
+    "efficientnet_b1": ("EfficientNetB1", "efficientnet", 32),
+    "efficientnet_b2": ("EfficientNetB2", "efficientnet", 32),
+    "efficientnet_b3": ("EfficientNetB3", "efficientnet", 32),
+    "efficientnet_b4": ("EfficientNetB4", "efficientnet", 32),
+    "efficientnet_b5": ("EfficientNetB5", "efficientnet", 32),
+    "efficientnet_b6": ("EfficientNetB6", "efficientnet", 32),
+    "efficientnet_b7": ("EfficientNetB7", "efficientnet", 32),
+    "efficientnet_v2_b0": ("EfficientNetV2B0", "efficientnet_v2", 32),
+    "efficientnet_v2_b1": ("EfficientNetV2B1", "efficientnet_v2", 32),
+    "efficientnet_v2_b2": ("EfficientNetV2B2", "efficientnet_v2", 32),
+    "efficientnet_v2_b3": ("EfficientNetV2B3", "efficientnet_v2", 32),
+    "efficientnet_v2_s": ("EfficientNetV2S", "efficientnet_v2", 32),
+    "efficientnet_v2_m": ("EfficientNetV2M", "efficientnet_v2", 32),
+    "efficientnet_v2_l": ("EfficientNetV2L", "efficientnet_v2", 32),
+    "inception_resnet_v2": ("InceptionResNetV2", "inception_resnet_v2", 75),
+    "inception_v3": ("InceptionV3", "inception_v3", 75),
+    "mobilenet": ("MobileNet", "mobilenet", 32),
+    "mobilenet_v2": ("MobileNetV2", "mobilenet_v2", 32),
+    "mobilenet_v3_small": ("MobileNetV3Small", "mobilenet_v3", 32),
+    "mobilenet_v3_large": ("MobileNetV3Large", "mobilenet_v3", 32),
+    "nasnet_mobile": ("NASNetMobile", "nasnet", 32),
+    "nasnet_large": ("NASNetLarge", "nasnet", 32),
+    "resnet50": ("ResNet50", "resnet", 32),
+    "resnet101": ("ResNet101", "resnet", 32),
+    "resnet152": ("ResNet152", "resnet", 32),
+    "resnet50_v2": ("ResNet50V2", "resnet_v2", 32),
+    "resnet101_v2": ("ResNet101V2", "resnet_v2", 32),
+    "resnet152_v2": ("ResNet152V2", "resnet_v2", 32),
+    "vgg16": ("VGG16", "vgg16", 32),
+    "vgg19": ("VGG19", "vgg19", 32),
+    "xception": ("Xception", "xception", 71),
+}
+
+# Hosts a named source downloads from, probed with a short timeout before a download is attempted.
+HOSTS = {
+    "kaggle": "www.kaggle.com",
+    "hf": "huggingface.co",
+    "modelscope": "modelscope.cn",
+    "gs": "storage.googleapis.com",
+}
+APPLICATIONS_HOST = "storage.googleapis.com"
+PROBE_TIMEOUT_S = 3.0
+
+
+def looks_like_path(source: str) -> bool:
+    """A source written as a path (rather than a name or a hub handle)."""
+    if source.startswith(HUB_SCHEMES):
+        return False
+    return "/" in source or "\\" in source or source.startswith((".", "~")) or source.endswith(".keras")
+
+
+def classify_source(source: str, must_exist: bool = True) -> str:
+    """The kind of `model.source` (one of APPLICATION, HUB_PRESET, PRESET_FOLDER, KERAS_FILE, RUN)."""
+    if source.startswith(HUB_SCHEMES):
+        return HUB_PRESET
+    if source.lower() in APPLICATIONS:
+        return APPLICATION
+    if not looks_like_path(source):
+        return HUB_PRESET  # a KerasHub preset name such as bert_tiny_en_uncased
+    path = Path(source).expanduser()
+    if source.endswith(".keras"):
+        if must_exist and not path.is_file():
+            raise ModelFileError(f"model file not found: {path}", field="model.source")
+        return KERAS_FILE
+    if not path.is_dir():
+        if not must_exist:
+            return RUN
+        raise ModelFileError(
+            f"model.source '{source}' is not an existing folder or .keras file",
+            field="model.source",
+            hint="give a kproto run directory, a local KerasHub preset folder, a .keras file, "
+            "a Keras Applications name (e.g. mobilenet_v3_small) or a KerasHub preset name",
+        )
+    if (path / "config.json").is_file() and not (path / "recipe.yaml").is_file():
+        return PRESET_FOLDER
+    return RUN
+
+
+def resolve_run(source: str | Path) -> Path:
+    """A run directory: the folder itself, or the latest completed run inside a folder of runs."""
+    from kproto.runs.layout import METRICS, MODEL, RECIPE
+
+    path = Path(source).expanduser()
+    if (path / RECIPE).is_file():
+        if not (path / MODEL).is_file():
+            raise ModelFileError(f"the run {path} has no {MODEL}", field="model.source", hint="train it to the end")
+        return path
+    import json
+
+    done = []
+    for candidate in sorted(p for p in path.iterdir() if p.is_dir()):
+        try:
+            status = json.loads((candidate / METRICS).read_text(encoding="utf-8")).get("status")
+        except (OSError, ValueError):
+            continue
+        if status == "completed" and (candidate / MODEL).is_file():
+            done.append(candidate)
+    if not done:
+        raise ModelFileError(
+            f"{path} holds no completed kproto run",
+            field="model.source",
+            hint="train the source recipe first (kproto train ...) or point model.source at a run directory",
+        )
+    return done[-1]  # stamps sort by time
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for item in files:
+        if path.is_dir():
+            digest.update(str(item.relative_to(path)).encode())
+        with open(item, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- network
+def host_for(source: str, kind: str) -> str:
+    if kind == APPLICATION:
+        return APPLICATIONS_HOST
+    scheme = source.split("://", 1)[0] if "://" in source else "kaggle"
+    return HOSTS.get(scheme, HOSTS["kaggle"])
+
+
+def network_available(host: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to `host`:443 opens within `timeout` seconds."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def offline_error(source: str, kind: str, detail: str = "") -> ModelFileError:
+    what = "its imagenet weights" if kind == APPLICATION else "the preset"
+    use = (
+        f"then set model.weights: DIR/{source}.weights.h5"
+        if kind == APPLICATION
+        else "then set model.source: DIR (the folder is a local KerasHub preset)"
+    )
+    return ModelFileError(
+        f"model.source '{source}' needs the network to download {what}, and there is none"
+        + (f" ({detail})" if detail else ""),
+        field="model.source" if kind != APPLICATION else "model.weights",
+        hint=f"on a connected machine run `kproto fetch {source} --out DIR`, copy DIR here, {use}",
+    )
+
+
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Hugging Face's client retries for ~20 s without a network: in offline mode it reads its cache or fails."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        import huggingface_hub.constants as hf_constants
+
+        old_flag = hf_constants.HF_HUB_OFFLINE
+        hf_constants.HF_HUB_OFFLINE = True
+    except (ImportError, AttributeError):
+        hf_constants, old_flag = None, None
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+        if hf_constants is not None:
+            hf_constants.HF_HUB_OFFLINE = old_flag
+
+
+def download_guard(source: str, kind: str, load: Callable[[], Any]) -> Any:
+    """Run `load` (which may download); without a network, a cache miss becomes the `kproto fetch` error."""
+    online = network_available(host_for(source, kind))
+    if online:
+        try:
+            return load()
+        except (OSError, ValueError, FileNotFoundError) as exc:
+            raise ModelFileError(
+                f"cannot load model.source '{source}': {str(exc).splitlines()[0][:300]}", field="model.source"
+            ) from None
+    try:
+        with _hub_offline():
+            return load()
+    except Exception as exc:  # noqa: BLE001 - any failure of a download without a network means the same thing
+        raise offline_error(source, kind, type(exc).__name__) from None
+
+
+# ----------------------------------------------------------------------------- loading
+@dataclass
+class Backbone:
+    """A loaded backbone: the Keras model, what it takes (image, text or features) and its provenance."""
+
+    model: Any
+    kind: str
+    modality: str  # image, text or features
+    record: dict[str, Any] = field(default_factory=dict)
+    image_preprocess: Any = None  # a layer that maps [0, 1] pixels to the backbone's input scale, or None
+    image_size: tuple[int, int] | None = None  # resize images to this before the backbone
+    pad_token_id: int = 0
+    supports_lora: bool = False
+
+
+def load_backbone(spec: Any, info: Any) -> Backbone:
+    """The backbone of a `model: {type: pretrained}` section, for data described by `info` (a DataInfo)."""
+    kind = classify_source(spec.source)
+    if spec.weights is not None and kind != APPLICATION:
+        raise RecipeError(
+            f"model.weights applies to Keras Applications sources only; model.source '{spec.source}' is a {kind}",
+            field="model.weights",
+            hint="remove model.weights (a preset, .keras file or run brings its own weights)",
+        )
+    if kind == APPLICATION:
+        return _application(spec, info)
+    if kind in (HUB_PRESET, PRESET_FOLDER):
+        return _hub_backbone(spec, kind)
+    if kind == KERAS_FILE:
+        path = Path(spec.source).expanduser()
+        model = _load_model_file(path)
+        backbone = _without_output(model) if _is_kproto_model(model) else model
+        record = {"source": str(path.resolve()), "kind": KERAS_FILE, "hash": file_hash(path)}
+        return _wrap(backbone, KERAS_FILE, record)
+    run = resolve_run(spec.source)
+    from kproto.runs.layout import MODEL
+
+    model = _load_model_file(run / MODEL)
+    record = {"source": str(run.resolve()), "kind": RUN, "hash": file_hash(run / MODEL)}
+    return _wrap(_without_output(model), RUN, record)
+
+
+def _load_model_file(path: Path) -> Any:
+    """kproto's safe loader; KerasHub is imported first when the file holds KerasHub layers."""
+    import zipfile
+
+    from kproto.runs.load import load_keras_model
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if b"keras_hub" in archive.read("config.json"):
+                import keras_hub  # noqa: F401 - registers KerasHub's serializable classes
+    except (zipfile.BadZipFile, KeyError, OSError):
+        pass  # the safe loader reports what is wrong with the file
+    import kproto.models.transfer_layers  # noqa: F401 - registers kproto's backbone layers
+
+    return load_keras_model(path, compile=False)
+
+
+def _is_kproto_model(model: Any) -> bool:
+    names = {layer.name for layer in model.layers}
+    return "output" in names
+
+
+def _without_output(model: Any) -> Any:
+    """The model minus its output layer (and the regression rescaling), as a feature extractor."""
+    import keras
+
+    names = {layer.name for layer in model.layers}
+    last = "output_raw" if "output_raw" in names else "output"
+    if last not in names:
+        raise ModelFileError(
+            f"the model '{model.name}' has no layer named 'output' to remove",
+            field="model.source",
+            hint="a kproto run's model ends in a layer named 'output'; a plain .keras backbone is used whole",
+        )
+    features = model.get_layer(last).input
+    return keras.Model(model.inputs, features, name="backbone")
+
+
+def _wrap(model: Any, kind: str, record: dict[str, Any]) -> Backbone:
+    inputs = model.inputs
+    if isinstance(model.input, dict) and "token_ids" in model.input:
+        return Backbone(model, kind, "text", record)
+    shape = tuple(inputs[0].shape[1:]) if len(inputs) == 1 else ()
+    modality = "image" if len(shape) == 3 else "features"
+    if len(inputs) != 1:
+        raise ModelFileError(
+            f"the backbone '{model.name}' has {len(inputs)} inputs; kproto feeds one input (or KerasHub text inputs)",
+            field="model.source",
+        )
+    return Backbone(model, kind, modality, record)
+
+
+def _application(spec: Any, info: Any) -> Backbone:
+    import importlib
+
+    import keras
+
+    class_name, module_name, smallest = APPLICATIONS[spec.source.lower()]
+    if len(info.input_shape) not in (2, 3) or info.kind == "text":
+        raise RecipeError(
+            f"Keras Applications backbones take images; this data gives {info.kind} input {list(info.input_shape)}",
+            field="model.source",
+            hint="set data.shape (e.g. [8, 8, 1]) or use a folder of images",
+        )
+    size = tuple(spec.image_size) if spec.image_size else tuple(max(int(d), smallest) for d in info.input_shape[:2])
+    if min(size) < smallest:
+        raise RecipeError(
+            f"{spec.source} needs images of at least {smallest}×{smallest}; model.image_size is {list(size)}",
+            field="model.image_size",
+        )
+    weights = spec.weights or "imagenet"
+    record: dict[str, Any] = {"source": spec.source, "kind": APPLICATION, "weights": weights}
+    if weights not in ("imagenet", "none"):
+        path = Path(weights).expanduser()
+        if not path.is_file() or not path.name.endswith(".weights.h5"):
+            raise ModelFileError(
+                f"model.weights '{weights}' is not an existing .weights.h5 file",
+                field="model.weights",
+                hint="use imagenet, none, or a file written by `kproto fetch NAME --out DIR`",
+            )
+        record["hash"] = file_hash(path)
+        weights = str(path)
+    constructor = getattr(keras.applications, class_name)
+    record["version"] = f"keras {keras.__version__}"
+
+    def build() -> Any:
+        return constructor(
+            include_top=False,
+            weights=None if weights == "none" else weights,
+            input_shape=(*size, 3),
+            pooling="avg",
+        )
+
+    model = download_guard(spec.source, APPLICATION, build) if weights == "imagenet" else build()
+    model.name = "backbone"
+    module = importlib.import_module(f"keras.applications.{module_name}")
+    from kproto.models.transfer_layers import ChannelAffine
+
+    matrix, bias = affine_of(module.preprocess_input)
+    channels = int(info.input_shape[2]) if len(info.input_shape) == 3 else 1
+    preprocess = ChannelAffine.for_channels(matrix, bias, channels, name="backbone_preprocess")
+    return Backbone(model, APPLICATION, "image", record, image_preprocess=preprocess, image_size=size)
+
+
+def affine_of(preprocess_input: Callable[[Any], Any]) -> tuple[list[list[float]], list[float]]:
+    """An Applications `preprocess_input` (a per-pixel affine map of [0, 255] RGB) as a 3×3 matrix and a bias,
+    read by applying it to black and to pure red, green and blue. Pixels in [0, 1] go in: the map includes ×255."""
+    import numpy as np
+
+    probe = np.zeros((1, 1, 4, 3), dtype=np.float32)
+    probe[0, 0, 1, 0] = probe[0, 0, 2, 1] = probe[0, 0, 3, 2] = 255.0
+    out = np.asarray(preprocess_input(probe.copy()), dtype=np.float64)[0, 0]
+    bias = out[0]
+    matrix = out[1:] - bias  # row j: the output for input channel j at full scale (1.0 here, 255 there)
+    return matrix.tolist(), bias.tolist()
+
+
+def _hub_backbone(spec: Any, kind: str) -> Backbone:
+    import keras_hub
+
+    source = str(Path(spec.source).expanduser()) if kind == PRESET_FOLDER else spec.source
+
+    def load() -> Any:
+        return keras_hub.models.Backbone.from_preset(source)
+
+    model = load() if kind == PRESET_FOLDER else download_guard(source, kind, load)
+    record: dict[str, Any] = {"source": source, "kind": kind, "keras_hub": keras_hub.__version__}
+    record["hash" if kind == PRESET_FOLDER else "version"] = (
+        file_hash(Path(source)) if kind == PRESET_FOLDER else _preset_version(source)
+    )
+    backbone = _wrap(model, kind, record)
+    backbone.supports_lora = hasattr(model, "enable_lora")
+    if backbone.modality == "text":
+        tokenizer = _text_preprocessor(source, kind, 8).tokenizer
+        backbone.pad_token_id = int(getattr(tokenizer, "pad_token_id", 0) or 0)
+    return backbone
+
+
+def _preset_version(source: str) -> str:
+    """The handle a preset name resolves to (it carries the version), e.g. kaggle://keras/bert/keras/bert_tiny/2."""
+    try:
+        from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
+
+        return BUILTIN_PRESETS.get(source, {}).get("kaggle_handle", source)
+    except ImportError:
+        return source
+
+
+# ----------------------------------------------------------------------------- text
+def _text_preprocessor(source: str, kind: str, sequence_length: int) -> Any:
+    import keras_hub
+
+    def load() -> Any:
+        return keras_hub.models.TextClassifierPreprocessor.from_preset(source, sequence_length=sequence_length)
+
+    try:
+        return load() if kind == PRESET_FOLDER else download_guard(source, kind, load)
+    except ValueError as exc:
+        raise ModelFileError(
+            f"model.source '{source}' has no text tokenizer: {str(exc).splitlines()[0][:200]}",
+            field="model.source",
+            hint="a text backbone preset holds tokenizer.json and its vocabulary (save it with save_to_preset)",
+        ) from None
+
+
+def is_text_source(spec: Any) -> bool:
+    """Whether `spec.source` is a KerasHub preset with a tokenizer (then the data is tokenized the preset's way)."""
+    kind = classify_source(spec.source)
+    if kind == PRESET_FOLDER:
+        return (Path(spec.source).expanduser() / "tokenizer.json").is_file()
+    if kind == HUB_PRESET:
+        from keras_hub.src.utils.preset_utils import check_file_exists
+
+        return bool(download_guard(spec.source, kind, lambda: check_file_exists(spec.source, "tokenizer.json")))
+    return False
+
+
+def text_state(spec: Any, column: str, sequence_length: int) -> dict[str, Any]:
+    """The preprocessing state of a KerasHub text backbone: its preprocessor's config and tokenizer files."""
+    kind = classify_source(spec.source)
+    source = str(Path(spec.source).expanduser()) if kind == PRESET_FOLDER else spec.source
+    preprocessor = _text_preprocessor(source, kind, sequence_length)
+    from kproto.data.hub_text import preprocessor_state
+
+    return preprocessor_state(preprocessor, column, sequence_length)
+
+
+def source_preprocessing(spec: Any) -> dict[str, Any] | None:
+    """The feature preprocessing a run source was trained with (its preprocess.json state), else None."""
+    if classify_source(spec.source) != RUN:
+        return None
+    import json
+
+    from kproto.runs.layout import PREPROCESS
+
+    run = resolve_run(spec.source)
+    try:
+        state = json.loads((run / PREPROCESS).read_text(encoding="utf-8"))["state"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"cannot read {run / PREPROCESS}: {exc}", field="model.source") from None
+    return {k: v for k, v in state.items() if k not in ("task", "target", "imputed")}
+
+
+# ----------------------------------------------------------------------------- fetch
+def fetch(source: str, out: Path) -> dict[str, Any]:
+    """Download a named preset or Applications' imagenet weights into `out`, a folder `model.source` accepts."""
+    kind = classify_source(source)
+    out = Path(out).expanduser()
+    if kind not in (APPLICATION, HUB_PRESET, PRESET_FOLDER):
+        raise RecipeError(
+            f"'{source}' is a {kind}: it is already local, there is nothing to fetch",
+            field="SOURCE",
+            hint="kproto fetch takes a Keras Applications name or a KerasHub preset name or handle",
+        )
+    if not network_available(host_for(source, kind), PROBE_TIMEOUT_S) and kind != PRESET_FOLDER:
+        raise ModelFileError(
+            f"kproto fetch {source} needs the network, and there is none",
+            field="SOURCE",
+            hint="run kproto fetch on a connected machine and copy the folder here",
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if kind == APPLICATION:
+        import keras
+
+        class_name, _, _ = APPLICATIONS[source.lower()]
+        model = getattr(keras.applications, class_name)(include_top=False, weights="imagenet", pooling="avg")
+        target = out / f"{source.lower()}.weights.h5"
+        model.save_weights(target)
+        return {
+            "source": source,
+            "written": str(target),
+            "use": f"model: {{type: pretrained, source: {source.lower()}, weights: {target}}}",
+        }
+    import keras_hub
+
+    preset = str(Path(source).expanduser()) if kind == PRESET_FOLDER else source
+    backbone = keras_hub.models.Backbone.from_preset(preset)
+    backbone.save_to_preset(str(out))
+    try:
+        keras_hub.tokenizers.Tokenizer.from_preset(preset).save_to_preset(str(out))
+    except (ValueError, FileNotFoundError):
+        pass  # image and audio presets have no tokenizer
+    try:
+        keras_hub.layers.ImageConverter.from_preset(preset).save_to_preset(str(out))
+    except (ValueError, FileNotFoundError):
+        pass
+    return {"source": source, "written": str(out), "use": f"model: {{type: pretrained, source: {out}}}"}

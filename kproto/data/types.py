@@ -1,0 +1,58 @@
+"""The data types every stage shares: what a model needs to know about its data, and the model-ready splits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+
+
+@dataclass
+class DataInfo:
+    """What a model builder needs to know about its inputs and outputs."""
+
+    task: str  # classification, regression, reconstruction or generation
+    kind: str  # tabular, image, image_folder, text or window
+    input_shape: tuple[int, ...]
+    num_classes: int = 0
+    class_names: list[Any] | None = None
+    output_dim: int = 1
+    vocab_size: int = 0
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataInfo:
+        return cls(**{**data, "input_shape": tuple(data["input_shape"])})
+
+
+@dataclass
+class Dataset:
+    """Model-ready splits with the fitted preprocessing and reference baselines."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_val: np.ndarray
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    info: DataInfo
+    preprocessor: Preprocessor
+    baselines: dict[str, float] = field(default_factory=dict)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        return {
+            "train": (self.x_train, self.y_train),
+            "validation": (self.x_val, self.y_val),
+            "test": (self.x_test, self.y_test),
+        }[name]

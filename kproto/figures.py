@@ -1,0 +1,139 @@
+"""`kproto plot`: load a run, predict its test split and draw every figure that applies to its task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kproto.runs import layout
+
+SAMPLE_COUNT = 36  # generated samples drawn for a GAN run
+REAL_ROWS = 500  # test rows a GAN's tabular samples are compared with
+
+
+def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
+    """(Re)make every plot that applies to a run; returns the files written and why others were skipped.
+
+    Keras must be configured before this is called (the model is loaded to predict the test split).
+    """
+    from kproto import plots
+    from kproto.data import Preprocessor, load_dataset
+    from kproto.errors import KprotoError
+    from kproto.runs.index import read_history, resolve_run
+    from kproto.runs.load import load_keras_model, load_run
+
+    folder = resolve_run(Path(path))
+    written: list[Path] = []
+    skipped: list[str] = []
+    history = read_history(folder / layout.HISTORY)
+    name = folder.parent.name
+    if history:
+        written.append(plots.learning_curves(history, folder / layout.CURVES, title=name))
+    else:
+        skipped.append(f"{layout.CURVES}: the run has no {layout.HISTORY} (no epoch finished)")
+    run = load_run(folder)
+    model = load_keras_model(run.model_path, trust=trust, compile=False)
+    try:
+        dataset = load_dataset(run.recipe, Preprocessor.from_dict(run.preprocess))
+    except KprotoError as exc:
+        skipped.append(f"test-split plots: cannot read the run's data ({exc.message})")
+        return written, skipped
+    x, y = dataset.x_test, dataset.y_test
+    if len(x) == 0:
+        x, y = dataset.x_val, dataset.y_val
+    if len(x) == 0:
+        skipped.append("test-split plots: the test and validation splits are empty")
+        return written, skipped
+    draw = TASK_FIGURES.get(run.info.task)
+    if draw is not None:
+        draw(run, model, x, y, folder, written, skipped)
+    return written, skipped
+
+
+def _predict(model: Any, x: Any) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=256, verbose=0))
+
+
+def _classification(
+    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
+    from kproto import plots
+    from kproto.evaluate import classification_report
+
+    info, name = run.info, folder.parent.name
+    probabilities = _predict(model, x).reshape(len(x), -1)
+    classes = info.class_names or [str(i) for i in range(info.num_classes)]
+    report = classification_report(y, probabilities.argmax(axis=1), classes)
+    written.append(plots.confusion_matrix(report, folder / layout.CONFUSION))
+    if info.num_classes == 2:
+        positive = str(classes[1])
+        written.append(plots.roc_curve(y == 1, probabilities[:, 1], folder / layout.ROC, positive, name))
+        written.append(
+            plots.precision_recall(y == 1, probabilities[:, 1], folder / layout.PRECISION_RECALL, positive, name)
+        )
+    else:
+        skipped.append(
+            f"{layout.ROC}, {layout.PRECISION_RECALL}: only for binary classification ({info.num_classes} classes)"
+        )
+
+
+def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+    from kproto import plots
+
+    recipe, name = run.recipe, folder.parent.name
+    target = recipe.data.target or "target"
+    predicted = _predict(model, x).reshape(-1)
+    written.append(plots.predicted_vs_actual(y, predicted, folder / layout.PREDICTED_VS_ACTUAL, target, name))
+    written.append(plots.residuals(y, predicted, folder / layout.RESIDUALS, target, name))
+    if run.info.kind == "window":
+        horizon = recipe.data.window.horizon if recipe.data.window else 1
+        written.append(plots.forecast(y, predicted, folder / layout.FORECAST, target, horizon, title=name))
+
+
+def _reconstruction(
+    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
+    from kproto import plots
+
+    rows = x[:8]
+    features = run.preprocess.get("features") if isinstance(run.preprocess.get("features"), list) else None
+    written.append(
+        plots.reconstruction(
+            rows,
+            _predict(model, rows),
+            folder / layout.RECONSTRUCTION,
+            tuple(run.info.input_shape),
+            features,
+            title=folder.parent.name,
+        )
+    )
+
+
+def _generation(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+    """Samples from the run's generator (model.keras), through the family's one sampling path."""
+    from kproto import plots
+    from kproto.generate import class_names
+    from kproto.models.gan import generate
+
+    samples, labels = generate(model, run.info, SAMPLE_COUNT, run.recipe.seed)
+    titles = None if labels is None else [str(n) for n in (class_names(run.info, labels) or labels)]
+    written.append(
+        plots.sample_grid(
+            samples,
+            folder / layout.SAMPLES_PLOT,
+            tuple(run.info.input_shape),
+            f"Generated samples — {folder.parent.name}",
+            real=x[:REAL_ROWS],
+            labels=titles,
+        )
+    )
+
+
+TASK_FIGURES = {
+    "classification": _classification,
+    "regression": _regression,
+    "reconstruction": _reconstruction,
+    "generation": _generation,
+}

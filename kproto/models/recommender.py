@@ -1,0 +1,119 @@
+"""recommender family: users × items → a rating (explicit feedback) or an interaction probability (implicit).
+
+The model takes ONE float32 input, [user index, item index, user side features…, item side features…] (see
+kproto.data.interactions). Index 0 is the unknown user or item: its embedding and bias are zero, so cold-start
+rows fall back to the global mean and the known side's bias.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from kproto.fields import Fraction, ModelBase, PositiveInt
+
+ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
+
+
+class Spec(ModelBase):
+    type: Literal["recommender"]
+    architecture: Literal["matrix_factorization", "two_tower", "neural_cf"] = Field(
+        "matrix_factorization",
+        description="matrix_factorization (dot product plus user and item biases), two_tower (a user tower and an "
+        "item tower over embeddings and side features, scored by dot product) or neural_cf (an MLP over both).",
+    )
+    embedding_dim: PositiveInt = Field(32, description="Size of the user and item embeddings.")
+    units: list[PositiveInt] = Field(
+        [64], description="Hidden layers of each tower (two_tower) or of the MLP (neural_cf)."
+    )
+    embedding_l2: float = Field(1e-5, ge=0, description="L2 penalty on the embedding tables and biases.")
+    feedback: Literal["auto", "explicit", "implicit"] = Field(
+        "auto",
+        description="explicit: predict data.target (ratings, MSE). implicit: every row is a positive interaction "
+        "(clicks), negatives are sampled, binary cross-entropy; auto: explicit when data.target is set.",
+    )
+    negatives: PositiveInt = Field(4, description="Negative items sampled per positive interaction (implicit).")
+    unknown_rate: Fraction = Field(
+        0.1,
+        description="In training, the share of rows whose user (and, separately, item) is replaced by the unknown "
+        "slot, so cold-start users and items get a learned fallback (0: they contribute nothing).",
+    )
+    top_k: PositiveInt = Field(10, description="k of recall@k, ndcg@k and hit rate in evaluation.")
+
+
+def interaction_layout(info: Any) -> dict[str, int]:
+    """The packing of the one input array: num_users, num_items and the widths of the side features."""
+    layout = getattr(info, "layout", None) or {}
+    needed = ("num_users", "num_items", "user_features", "item_features")
+    missing = [k for k in needed if k not in layout]
+    if missing:
+        from kproto.errors import RecipeError
+
+        raise RecipeError(
+            f"a recommender needs user–item data; the data describes no {', '.join(missing)}",
+            field="model.type",
+            hint="set data.user and data.item (and data.target for ratings)",
+        )
+    return {k: int(layout[k]) for k in needed}
+
+
+def build(spec: Spec, info: Any) -> Any:
+    """The scoring network; ratings come out on the rating scale, implicit scores as probabilities."""
+    import keras
+
+    from kproto.models.common import activation, layer_kwargs
+    from kproto.models.recommender_layers import AddConstant, IndexEmbedding, RowDot
+    from kproto.models.seq2seq_layers import ColumnSlice
+
+    layout = interaction_layout(info)
+    implicit = info.task == "ranking"
+    width = 2 + layout["user_features"] + layout["item_features"]
+    inputs = keras.Input(shape=(width,), name="interaction")
+    dim, l2 = spec.embedding_dim, spec.embedding_l2
+    rate = spec.unknown_rate
+    user = IndexEmbedding(layout["num_users"], dim, 0, l2, rate, 1, name="user_embedding")(inputs)
+    item = IndexEmbedding(layout["num_items"], dim, 1, l2, rate, 2, name="item_embedding")(inputs)
+    user_bias = IndexEmbedding(layout["num_users"], 1, 0, l2, rate, 1, name="user_bias")(inputs)
+    item_bias = IndexEmbedding(layout["num_items"], 1, 1, l2, rate, 2, name="item_bias")(inputs)
+    user_side = ColumnSlice(2, 2 + layout["user_features"], name="user_features")(inputs)
+    item_side = ColumnSlice(2 + layout["user_features"], width, name="item_features")(inputs)
+    act = activation(spec.activation)
+    if spec.architecture == "matrix_factorization":
+        score = RowDot(name="dot")([user, item])
+    elif spec.architecture == "two_tower":
+        towers = []
+        for name, embedding, side, has_side in (
+            ("user", user, user_side, layout["user_features"]),
+            ("item", item, item_side, layout["item_features"]),
+        ):
+            x = keras.layers.Concatenate(name=f"{name}_input")([embedding, side]) if has_side else embedding
+            for i, units in enumerate(spec.units):
+                x = keras.layers.Dense(units, activation=act, name=f"{name}_tower_{i}", **layer_kwargs(spec))(x)
+                if spec.dropout:
+                    x = keras.layers.Dropout(spec.dropout)(x)
+            towers.append(keras.layers.Dense(dim, name=f"{name}_vector", **layer_kwargs(spec))(x))
+        score = RowDot(name="dot")(towers)
+    else:
+        parts = [user, item] + [
+            t for t, n in ((user_side, layout["user_features"]), (item_side, layout["item_features"])) if n
+        ]
+        x = keras.layers.Concatenate(name="mlp_input")(parts)
+        for i, units in enumerate(spec.units):
+            x = keras.layers.Dense(units, activation=act, name=f"mlp_{i}", **layer_kwargs(spec))(x)
+            if spec.dropout:
+                x = keras.layers.Dropout(spec.dropout)(x)
+        product = keras.layers.Multiply(name="gmf")([user, item])
+        x = keras.layers.Concatenate(name="gmf_and_mlp")([product, x])
+        score = keras.layers.Dense(1, name="score", **layer_kwargs(spec))(x)
+    score = keras.layers.Add(name="with_biases")([score, user_bias, item_bias])
+    if implicit:
+        output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(score)
+    else:
+        output = AddConstant(float(getattr(info, "target_mean", 0.0)), dtype="float32", name="output")(score)
+    return keras.Model(inputs, output, name=f"recommender_{spec.architecture}")
+
+
+def item_embeddings(model: Any) -> Any:
+    """The item embedding table ([num_items, embedding_dim]); row 0 is the unknown item."""
+    return model.get_layer("item_embedding").get_weights()[0]

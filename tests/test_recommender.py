@@ -1,0 +1,188 @@
+"""User–item data (index maps, splits, side features, negatives) and the recommender family."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kproto.data.interactions import (
+    IndexMap,
+    InteractionEncoder,
+    SideFeatures,
+    candidate_rows,
+    interaction_splits,
+    sample_negatives,
+    side_of,
+    split_interactions,
+)
+from kproto.errors import DataError
+
+
+def _ratings(n_users: int = 30, n_items: int = 40, rows: int = 900, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    users, items = rng.integers(0, n_users, rows), rng.integers(0, n_items, rows)
+    genres = np.array(["Action|Comedy", "Drama", "Comedy", "Drama|Romance"])[np.arange(n_items) % 4]
+    return pd.DataFrame(
+        {
+            "user": [f"u{u}" for u in users],
+            "item": items,
+            "rating": np.clip(3 + 0.05 * users - 0.04 * items + rng.normal(0, 0.3, rows), 0.5, 5),
+            "time": rng.permutation(rows),
+            "genres": genres[items],
+        }
+    )
+
+
+def test_index_map_sends_unseen_values_to_zero() -> None:
+    index = IndexMap.fit(pd.Series(["b", "a", "b", "c"]))
+    assert index.values == ["b", "a", "c"] and len(index) == 4
+    assert index.lookup(["a", "b", "zzz"]).tolist() == [2, 1, 0]
+    assert index.value(1) == "b" and index.value(0) is None
+
+
+@pytest.mark.parametrize("by", ["random", "user", "time"])
+def test_splits_partition_rows_and_are_seeded(by: str) -> None:
+    frame = _ratings()
+    parts = split_interactions(frame, "user", by, "time", 0.1, 0.2, seed=3)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(frame)))
+    again = split_interactions(frame, "user", by, "time", 0.1, 0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+
+
+def test_time_split_has_no_future_in_training() -> None:
+    frame = _ratings()
+    train, val, test = split_interactions(frame, "user", "time", "time", 0.1, 0.2, seed=0)
+    times = frame["time"].to_numpy()
+    assert times[train].max() <= times[val].min() and times[val].max() <= times[test].min()
+
+
+def test_user_split_holds_out_each_users_latest_interactions() -> None:
+    frame = _ratings()
+    train, _, test = split_interactions(frame, "user", "user", "time", 0.1, 0.2, seed=0)
+    latest_train = frame.iloc[train].groupby("user")["time"].max()
+    earliest_test = frame.iloc[test].groupby("user")["time"].min()
+    assert (latest_train.reindex(earliest_test.index) <= earliest_test).all()
+    assert set(frame.iloc[test]["user"]) <= set(frame.iloc[train]["user"])  # no cold users in a user split
+
+
+def test_split_errors_name_the_field() -> None:
+    with pytest.raises(DataError) as caught:
+        split_interactions(_ratings(), "user", "time", None, 0.1, 0.1, seed=0)
+    assert caught.value.field == "data.split.column"
+    with pytest.raises(DataError, match="not in the data"):
+        split_interactions(_ratings(), "user", "time", "when", 0.1, 0.1, seed=0)
+
+
+def test_side_features_multi_hot_and_numeric() -> None:
+    frame = pd.DataFrame({"genres": ["A|B", "B", None], "year": [1990.0, 2000.0, None]})
+    side = SideFeatures.fit(frame, ["genres", "year"])
+    assert side.width == 3
+    out = side.transform(pd.DataFrame({"genres": ["B|A", "C"], "year": [1995.0, None]}))
+    assert out[:, :2].tolist() == [[1, 1], [0, 0]]  # labels ordered by frequency: B, A; unknown C ignored
+    assert out[0, 2] == pytest.approx(0.0)
+
+
+def test_item_attributes_are_told_apart_from_user_columns() -> None:
+    frame = _ratings()
+    frame["age"] = frame["user"].str[1:].astype(int)
+    assert side_of(frame, "item", ["genres", "age"]) == ["genres"]
+    encoder = InteractionEncoder.fit(
+        frame,
+        user_column="user",
+        item_column="item",
+        target_column="rating",
+        features=["genres", "age"],
+        implicit=False,
+    )
+    assert [c["name"] for c in encoder.item_features.columns] == ["genres"]
+    assert [c["name"] for c in encoder.user_features.columns] == ["age"]
+    x = encoder.inputs(frame.head(3))
+    assert x.shape == (3, encoder.width) and x.dtype == np.float32
+    assert InteractionEncoder.from_dict(encoder.to_dict()) == encoder
+
+
+def test_negatives_avoid_known_pairs_and_carry_item_features() -> None:
+    item_features = np.arange(20, dtype=np.float32)[:, None] * 10
+    positives = np.array([[1, 2, 0.5, 20.0], [2, 3, 0.1, 30.0]], dtype=np.float32)
+    known = {(1, i) for i in range(1, 16)} | {(2, 3)}
+    negatives = sample_negatives(positives, item_features, 5, seed=0, known_pairs=known)
+    assert negatives.shape == (10, 4)
+    crowded = sample_negatives(positives[:1], item_features[:3], 4, seed=0, known_pairs={(1, 1), (1, 2)})
+    assert len(crowded) == 0  # nothing left to sample: no row rather than a wrong one
+    for row in negatives:
+        assert (int(row[0]), int(row[1])) not in known and row[1] != 0
+        assert row[3] == item_features[int(row[1]), 0]
+    assert np.all(negatives[negatives[:, 0] == 1, 2] == 0.5)  # the user part is kept
+
+
+def _data(target: str | None, by: str = "time", features: list[str] | None = None) -> SimpleNamespace:
+    split = SimpleNamespace(validation=0.1, test=0.2, by=by, column="time")
+    return SimpleNamespace(user="user", item="item", target=target, features=features, split=split)
+
+
+def test_explicit_splits_report_rating_baselines_and_cold_start() -> None:
+    frame = _ratings()
+    frame.loc[frame["time"] > 850, "user"] = "newcomer"
+    spec = SimpleNamespace(feedback="auto", negatives=2, top_k=5)
+    splits = interaction_splits(frame, _data("rating"), spec, seed=0)
+    assert {"global_mean_rmse", "user_item_bias_rmse", "user_item_bias_mae"} <= set(splits.baselines)
+    assert splits.baselines["user_item_bias_rmse"] < splits.baselines["global_mean_rmse"]
+    assert splits.cold_start["test_unknown_users"] > 0 and splits.cold_start["train_unknown_users"] == 0
+    x, y = splits.arrays["train"]
+    assert x.shape[1] == 2 and y.dtype == np.float32
+
+
+def test_implicit_splits_sample_negatives_and_rank_most_popular() -> None:
+    spec = SimpleNamespace(feedback="auto", negatives=3, top_k=5)
+    splits = interaction_splits(_ratings(), _data(None, "user", ["genres"]), spec, seed=0)
+    x, y = splits.arrays["train"]
+    assert set(np.unique(y)) == {0.0, 1.0} and (y == 0).sum() == 3 * (y == 1).sum()
+    assert x.shape[1] == 2 + splits.encoder.item_features.width
+    assert "most_popular_ndcg@5" in splits.baselines
+    rows = candidate_rows(1, splits.user_features[1], np.arange(4), splits.item_features)
+    assert rows.shape == (4, x.shape[1]) and rows[:, 1].tolist() == [0, 1, 2, 3]
+
+
+def test_explicit_feedback_without_ratings_is_refused() -> None:
+    spec = SimpleNamespace(feedback="explicit", negatives=1, top_k=5)
+    with pytest.raises(DataError) as caught:
+        interaction_splits(_ratings(), _data(None), spec, seed=0)
+    assert caught.value.field == "data.target"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["matrix_factorization", "two_tower", "neural_cf"])
+@pytest.mark.parametrize("task", ["regression", "ranking"])
+def test_each_architecture_trains_scores_cold_start_and_reloads(architecture: str, task: str, tmp_path) -> None:
+    import keras
+
+    from kproto.models.recommender import Spec, build, item_embeddings
+
+    spec = Spec(type="recommender", architecture=architecture, embedding_dim=8, units=[16])
+    implicit = task == "ranking"
+    splits = interaction_splits(_ratings(), _data(None if implicit else "rating", features=["genres"]), spec, seed=0)
+    encoder = splits.encoder
+    x, y = splits.arrays["train"]
+    layout = {
+        "num_users": len(encoder.users),
+        "num_items": len(encoder.items),
+        "user_features": encoder.user_features.width,
+        "item_features": encoder.item_features.width,
+    }
+    model = build(spec, SimpleNamespace(task=task, target_mean=float(y.mean()), layout=layout))
+    model.compile("adam", "binary_crossentropy" if implicit else "mse")
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    cold = x[:3].copy()
+    cold[:, :2] = 0  # unknown user and item
+    predictions = model.predict(np.concatenate([x[:3], cold]), verbose=0)
+    assert predictions.shape == (6, 1) and np.isfinite(predictions).all()
+    if implicit:
+        assert ((predictions >= 0) & (predictions <= 1)).all()
+    assert item_embeddings(model).shape == (len(encoder.items), 8)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    assert np.allclose(reloaded.predict(x[:5], verbose=0), model.predict(x[:5], verbose=0), atol=1e-5)

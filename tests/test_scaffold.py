@@ -1,0 +1,149 @@
+"""kproto.scaffold and `kproto new`: starter recipes filled in from the data, family choices read off the catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from kproto import catalog, scaffold
+from kproto.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+TF = ["--backend", "tensorflow"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _invoke(args: list[object]) -> str:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _check_png(path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    image = plt.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
+
+
+# ----------------------------------------------------------------------------- traits from the catalog
+@pytest.mark.parametrize("family", list(catalog.FAMILIES))
+def test_default_data_is_the_catalogs_example(family: str) -> None:
+    found = scaffold.find_default_data(family)
+    assert found is not None and found.name == catalog.FAMILIES[family].example_data
+
+
+@pytest.mark.parametrize(
+    ("family", "sequence", "inputs_only"),
+    [
+        ("feedforward", False, False),
+        ("sequential", False, False),
+        ("cnn", False, False),
+        ("rnn", True, False),
+        ("gru", True, False),
+        ("lstm", True, False),
+        ("transformer", True, False),
+        ("autoencoder", False, True),
+        ("gan", False, True),
+    ],
+)
+def test_family_traits(family: str, sequence: bool, inputs_only: bool) -> None:
+    assert scaffold.is_sequence_family(family) is sequence
+    assert scaffold.learns_inputs_only(family) is inputs_only
+    assert inputs_only is (not catalog.FAMILIES[family].needs_target)
+
+
+@pytest.mark.parametrize("family", ["autoencoder", "gan"])
+def test_models_of_their_inputs_keep_the_target_out(family: str) -> None:
+    text = scaffold.starter_recipe(family, DATA / "digits.csv")
+    assert "target: label    # not an input" in text and "epochs: 50" in text
+    assert "metrics:" not in text
+
+
+def test_image_shape() -> None:
+    assert scaffold.image_shape(64) == [8, 8, 1]
+    assert scaffold.image_shape(784) == [28, 28, 1]
+    assert scaffold.image_shape(3072) == [32, 32, 3]
+    assert scaffold.image_shape(10) is None
+
+
+# ----------------------------------------------------------------------------- `kproto new`
+def test_new_fills_in_the_data(tmp_path: Path) -> None:
+    digits = _invoke(["new", "cnn", "--data", DATA / "digits.csv"])
+    assert "target: label" in digits and "shape: [8, 8, 1]" in digits
+    text = _invoke(["new", "lstm", "--data", DATA / "reviews.csv"])
+    assert "text: review" in text and "target: score" in text
+    series = _invoke(["new", "gru", "--data", DATA / "sunspots.csv"])
+    assert "window:" in series and "target: sunspots" in series
+    credit = _invoke(["new", "feedforward", "--data", DATA / "credit.csv", "--target", "status"])
+    assert "target: status" in credit and "categorical" in credit
+    rows = pd.DataFrame({"a": np.arange(40), "target": np.arange(40) % 2})
+    rows.to_csv(tmp_path / "t.csv", index=False)
+    assert "target: target" in _invoke(["new", "feedforward", "--data", tmp_path / "t.csv"])
+
+
+def test_new_errors(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["new", "feedforwrd"])
+    assert result.exit_code == 2
+    assert "Did you mean 'feedforward'?" in result.output
+    out = tmp_path / "r.yaml"
+    out.write_text("keep me\n")
+    result = CliRunner().invoke(cli, ["new", "feedforward", "--data", str(DATA / "iris.csv"), "--out", str(out)])
+    assert result.exit_code == 2 and "never overwrites" in result.output
+    assert out.read_text() == "keep me\n"
+    result = CliRunner().invoke(cli, ["new", "cnn", "--data", str(DATA / "iris.csv")])
+    assert result.exit_code == 2 and "cnn needs images" in result.output
+
+
+def test_new_writes_a_recipe_that_validates(tmp_path: Path) -> None:
+    out = tmp_path / "recipes" / "iris-ff.yaml"
+    assert "kproto validate" in _invoke(["new", "feedforward", "--data", DATA / "iris.csv", "--out", out])
+    assert "OK" in _invoke(["validate", out])
+
+
+# ----------------------------------------------------------------------------- new, validate, train, plot
+FAMILY_DATA = {
+    "feedforward": ("iris.csv", ["confusion.png"]),
+    "sequential": ("iris.csv", ["confusion.png"]),
+    "cnn": ("digits.csv", ["confusion.png"]),
+    "rnn": ("sunspots.csv", ["forecast.png", "predicted_vs_actual.png", "residuals.png"]),
+    "gru": ("co2.csv", ["forecast.png"]),
+    "lstm": ("sunspots.csv", ["forecast.png"]),
+    "transformer": ("reviews.csv", ["confusion.png", "roc.png", "precision_recall.png"]),
+    "autoencoder": ("digits.csv", ["reconstruction.png"]),
+    "gan": ("digits.csv", ["samples.png"]),
+}
+QUICK = {  # keep the slow families tiny
+    "transformer": ["--set", "data.sequence_length=32", "--set", "model.layers=1", "--set", "data.vocab_size=2000"],
+    "cnn": ["--set", "model.filters=[8]", "--set", "model.dense=[16]"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", list(FAMILY_DATA))
+def test_new_recipe_validates_trains_and_plots(family: str, tmp_path: Path) -> None:
+    from kproto.catalog import FAMILIES
+
+    assert (ROOT / (FAMILIES[family].module.replace(".", "/") + ".py")).is_file()
+    data, plots = FAMILY_DATA[family]
+    recipe = tmp_path / "recipes" / f"{family}.yaml"
+    _invoke(["new", family, "--data", DATA / data, "--out", recipe])
+    text = recipe.read_text()
+    assert f"type: {family}" in text and "#" in text
+    overrides = ["--set", "train.epochs=1", "--set", "data.limit=200", *QUICK.get(family, [])]
+    assert "OK" in _invoke(["validate", recipe, *overrides])
+    _invoke(["train", recipe, "--out", tmp_path / "runs", *TF, *overrides])
+    (run,) = (tmp_path / "runs" / family).iterdir()
+    output = _invoke(["plot", run])
+    for name in ["curves.png", *plots]:
+        assert name in output, output
+        _check_png(run / name)

@@ -1,0 +1,202 @@
+"""Text pairs, vocabularies, decoding and the seq2seq family."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kproto.data.pairs import (
+    END_ID,
+    START_ID,
+    UNKNOWN_ID,
+    PairEncoder,
+    choose_source_unit,
+    detokenize,
+    pair_splits,
+    tokenize,
+)
+from kproto.decoding import beam_decode, greedy_decode
+from kproto.errors import DataError
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "tokens"),
+    [
+        ("K  AE1 T", "words", ["K", "AE1", "T"]),
+        (" cat ", "characters", ["c", "a", "t"]),
+        ("a b", "characters", ["a", " ", "b"]),
+        ("", "words", []),
+    ],
+)
+def test_tokenize_round_trip(text: str, unit: str, tokens: list[str]) -> None:
+    assert tokenize(text, unit) == tokens
+    assert detokenize(tokens, unit) == " ".join(text.split())
+
+
+def test_source_unit_is_characters_for_single_words() -> None:
+    assert choose_source_unit(["cat", "dog", "bird"]) == "characters"
+    assert choose_source_unit(["the cat sat", "a dog", "hi"]) == "words"
+
+
+def _encoder(max_length: int = 20) -> PairEncoder:
+    return PairEncoder.fit(
+        ["cat", "dog", "cats"],
+        ["K AE1 T", "D AO1 G", "K AE1 T S"],
+        source_column="word",
+        target_column="phonemes",
+        source_unit="auto",
+        target_unit="words",
+        max_tokens=100,
+        max_length=max_length,
+    )
+
+
+def test_encoder_packs_source_then_decoder_input() -> None:
+    encoder = _encoder()
+    assert (encoder.source_unit, encoder.source_length, encoder.target_length) == ("characters", 4, 5)
+    x, y = encoder.arrays(["cat"], ["K AE1 T"])
+    assert x.shape == (1, 9) and y.shape == (1, 5)
+    source, decoder_in = x[0, :4], x[0, 4:]
+    assert [encoder.source_vocabulary[i] for i in source[:3]] == ["c", "a", "t"] and source[3] == 0
+    assert decoder_in[0] == START_ID
+    assert list(decoder_in[1:4]) == list(y[0, :3])  # the target is the decoder input shifted by one
+    assert y[0, 3] == END_ID and y[0, 4] == 0
+    assert encoder.target_text(y[0]) == "K AE1 T"
+
+
+def test_unknown_tokens_truncation_and_generation_inputs() -> None:
+    encoder = _encoder(max_length=3)
+    assert encoder.source_length == 3 and encoder.target_length == 4
+    assert encoder.encode_sources(["zzzzz"]).tolist() == [[UNKNOWN_ID] * 3]
+    x = encoder.inputs(["dog"])
+    assert x[0, 3] == START_ID and not x[0, 4:].any()
+
+
+def test_encoder_state_round_trips_through_json() -> None:
+    import json
+
+    encoder = _encoder()
+    assert PairEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+
+
+def test_target_tokens_stop_at_end() -> None:
+    encoder = _encoder()
+    ids = [encoder.target_vocabulary.index("K"), END_ID, encoder.target_vocabulary.index("T")]
+    assert encoder.target_tokens(ids) == ["K"]
+
+
+def test_empty_targets_are_refused() -> None:
+    with pytest.raises(DataError, match="empty"):
+        PairEncoder.fit(
+            ["a"],
+            [""],
+            source_column="s",
+            target_column="t",
+            source_unit="words",
+            target_unit="words",
+            max_tokens=10,
+            max_length=5,
+        )
+
+
+def test_pair_splits_report_baselines() -> None:
+    frame = pd.DataFrame({"src": [f"w{i % 7}" for i in range(60)], "tgt": [f"T{i % 7} X" for i in range(60)]})
+    data = SimpleNamespace(
+        text="src",
+        target="tgt",
+        target_tokens="words",
+        source_tokens="words",
+        vocab_size=100,
+        sequence_length=10,
+        split=SimpleNamespace(validation=0.2, test=0.2),
+    )
+    arrays, encoder, baselines = pair_splits(frame, data, seed=0)
+    assert sum(len(x) for x, _ in arrays.values()) == 60
+    assert {"copy_input_token_error_rate", "most_frequent_token_error_rate", "most_frequent_bleu"} <= set(baselines)
+    again, _, _ = pair_splits(frame, data, seed=0, encoder=encoder)
+    assert np.array_equal(again["test"][0], arrays["test"][0])
+
+
+def _stub_model(table: dict[tuple[int, ...], list[float]], vocabulary: int, source_length: int):
+    """Probabilities of the next token given the decoded prefix (ids after [START]), from a lookup table."""
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        decoder = x[:, source_length:]
+        out = np.zeros((len(x), decoder.shape[1], vocabulary))
+        for row in range(len(x)):
+            for step in range(decoder.shape[1]):
+                prefix = tuple(int(i) for i in decoder[row, 1 : step + 1])
+                out[row, step] = table.get(prefix, [0, 0, 0, 1] + [0] * (vocabulary - 4))
+        return out
+
+    return predict
+
+
+def test_greedy_and_beam_search() -> None:
+    # greedy takes 4 (p 0.6) and then has only 0.3 for its best continuation; beam finds 5 → END (0.4 * 0.9)
+    table = {
+        (): [0, 0, 0, 0, 0.6, 0.4],
+        (4,): [0, 0, 0, 0.3, 0.35, 0.35],
+        (4, 4): [0, 0, 0, 1.0, 0, 0],
+        (4, 5): [0, 0, 0, 1.0, 0, 0],
+        (5,): [0, 0, 0, 0.9, 0.05, 0.05],
+    }
+    predict = _stub_model(table, 6, source_length=1)
+    sources = np.ones((2, 1), dtype=np.int32)
+    greedy = greedy_decode(predict, sources, target_length=4)
+    assert greedy[0].tolist()[:3] == [4, 4, END_ID]
+    beam = beam_decode(predict, sources, target_length=4, beam=3)
+    assert beam[0].tolist()[:2] == [5, END_ID] and beam[1].tolist()[:2] == [5, END_ID]
+    assert greedy_decode(predict, sources, target_length=4, max_length=1).shape == (2, 1)
+    assert np.array_equal(beam_decode(predict, sources, 4, beam=1), greedy)
+
+
+def _toy_pairs(n: int = 600) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcd"), rng.integers(2, 5))) for _ in range(n)]
+    return words, [" ".join(reversed(w)).upper() for w in words]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["transformer", "gru", "lstm"])
+def test_each_architecture_trains_decodes_and_reloads(architecture: str, tmp_path) -> None:
+    import keras
+
+    from kproto.decoding import model_predictor
+    from kproto.models.seq2seq import Spec, build
+
+    words, targets = _toy_pairs()
+    encoder = PairEncoder.fit(
+        words,
+        targets,
+        source_column="w",
+        target_column="t",
+        source_unit="characters",
+        target_unit="words",
+        max_tokens=50,
+        max_length=10,
+    )
+    x, y = encoder.arrays(words, targets)
+    layout = {
+        "source_length": encoder.source_length,
+        "target_length": encoder.target_length,
+        "source_vocab_size": len(encoder.source_vocabulary),
+        "target_vocab_size": len(encoder.target_vocabulary),
+    }
+    spec = Spec(type="seq2seq", architecture=architecture, layers=1, embed_dim=16, ff_units=32, units=32)
+    model = build(spec, SimpleNamespace(layout=layout))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
+    first = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < first
+    probabilities = model.predict(x[:4], verbose=0)
+    assert probabilities.shape == (4, encoder.target_length, len(encoder.target_vocabulary))
+    generated = beam_decode(model_predictor(model), encoder.split_sources(x[:4]), encoder.target_length, beam=2)
+    assert generated.shape == (4, encoder.target_length)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    assert np.allclose(reloaded.predict(x[:4], verbose=0), probabilities, atol=1e-5)
