@@ -229,6 +229,37 @@ def download_guard(source: str, kind: str, load: Callable[[], Any]) -> Any:
         raise offline_error(source, kind, type(exc).__name__) from None
 
 
+def describe_source(spec: Any) -> dict[str, Any]:
+    """Provenance of `model.source` for metrics.json: its kind, resolved location, and version or file hash."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    kind = classify_source(spec.source)
+    record: dict[str, Any] = {"source": spec.source, "kind": kind}
+    if kind == APPLICATION:
+        weights = spec.weights or "imagenet"
+        record.update(weights=weights, version=f"keras {version('keras')}")
+        if weights not in ("imagenet", "none"):
+            record.update(weights=str(Path(weights).expanduser().resolve()), hash=file_hash(Path(weights).expanduser()))
+    elif kind == HUB_PRESET:
+        try:
+            record["keras_hub"] = version("keras-hub")
+        except PackageNotFoundError:
+            pass
+        record["version"] = _preset_version(spec.source)
+    elif kind == PRESET_FOLDER:
+        folder = Path(spec.source).expanduser()
+        record.update(source=str(folder.resolve()), hash=file_hash(folder))
+    elif kind == KERAS_FILE:
+        path = Path(spec.source).expanduser()
+        record.update(source=str(path.resolve()), hash=file_hash(path))
+    else:
+        from kproto.runs.layout import MODEL
+
+        run = resolve_run(spec.source)
+        record.update(source=str(run.resolve()), hash=file_hash(run / MODEL))
+    return record
+
+
 # ----------------------------------------------------------------------------- loading
 @dataclass
 class Backbone:

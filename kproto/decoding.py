@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kproto.data.pairs import END_ID, PAD_ID, START_ID
+from kproto.data.pairs import END_ID, PAD_ID, START_ID, PairEncoder
 
 Predict = Callable[[np.ndarray], np.ndarray]  # [N, S + T] int32 → [N, T, V] probabilities
 LENGTH_PENALTY = 0.6  # beam candidates are ranked by log-probability / length ** LENGTH_PENALTY (Wu et al. 2016)
@@ -91,3 +91,41 @@ def model_predictor(model: object, batch_size: int = 1024) -> Predict:
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))  # type: ignore[attr-defined]
 
     return predict
+
+
+def decode(
+    predict: Predict, sources: np.ndarray, target_length: int, beam: int = 1, max_length: int | None = None
+) -> np.ndarray:
+    """Greedy search (beam 1) or beam search."""
+    if beam > 1:
+        return beam_decode(predict, sources, target_length, beam, max_length)
+    return greedy_decode(predict, sources, target_length, max_length)
+
+
+def generate_texts(
+    predict: Predict, encoder: PairEncoder, texts: list[str], beam: int = 1, max_length: int | None = None
+) -> list[str]:
+    """The generated target text of each source text."""
+    ids = decode(predict, encoder.encode_sources(texts), encoder.target_length, beam, max_length)
+    return [encoder.target_text(row) for row in ids]
+
+
+def sequence_evaluation(
+    predict: Predict,
+    encoder: PairEncoder,
+    x: np.ndarray,
+    y: np.ndarray,
+    beam: int = 1,
+    max_length: int | None = None,
+) -> dict[str, float]:
+    """exact_match, token_error_rate (and BLEU for word targets) of generated sequences against `y`."""
+    from kproto.sequence_metrics import sequence_report
+
+    if len(x) == 0:
+        return {}
+    ids = decode(predict, encoder.split_sources(x), encoder.target_length, beam, max_length)
+    references = [encoder.target_tokens(row) for row in y]
+    hypotheses = [encoder.target_tokens(row) for row in ids]
+    report = sequence_report(references, hypotheses, encoder.target_unit == "words")
+    report["beam"] = float(beam)
+    return report

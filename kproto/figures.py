@@ -60,7 +60,7 @@ def _classification(
     run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto import plots
-    from kproto.evaluate import classification_report
+    from kproto.scoring import classification_report
 
     info, name = run.info, folder.parent.name
     probabilities = _predict(model, x).reshape(len(x), -1)
@@ -114,8 +114,7 @@ def _reconstruction(
 def _generation(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
     """Samples from the run's generator (model.keras), through the family's one sampling path."""
     from kproto import plots
-    from kproto.generate import class_names
-    from kproto.models.gan import generate
+    from kproto.models.gan import class_names, generate
 
     samples, labels = generate(model, run.info, SAMPLE_COUNT, run.recipe.seed)
     titles = None if labels is None else [str(n) for n in (class_names(run.info, labels) or labels)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,6 +24,47 @@ RECIPES = ROOT / "recipes"
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+# What fitting a model goes through: Keras's fit, the fused JAX engine, the GAN engine and the epochs of kproto's
+# training loop (Trainer.run itself may run in a fast test: recipe, data and output-folder errors stop it before).
+TRAINING_ENTRY_POINTS = (
+    ("keras", "Model", "fit"),
+    ("kproto.engines.fused", "FusedEngine", "train_epoch"),
+    ("kproto.engines.gan", "GanEngine", "train_epoch"),
+    ("kproto.training.loop", "Trainer", "_loop"),
+)
+MAY_TRAIN = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture of `item` is set up (module fixtures included): whether it may fit a model."""
+    item.config.stash[MAY_TRAIN] = item.get_closest_marker("slow") is not None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_tests_train_nothing(pytestconfig: pytest.Config) -> Iterator[None]:
+    """Outside tests marked slow, fitting a model (in the test or a fixture) fails at once: `-m "not slow"` stays fast."""
+    import functools
+    import importlib
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module_name, class_name, method in TRAINING_ENTRY_POINTS:
+            try:
+                owner = getattr(importlib.import_module(module_name), class_name)
+            except ImportError:  # an optional backend (JAX) that is not installed trains nothing
+                continue
+            original = getattr(owner, method)
+
+            @functools.wraps(original)
+            def guarded(*args: object, _original=original, _name=f"{module_name}.{class_name}.{method}", **kwargs):
+                if not pytestconfig.stash.get(MAY_TRAIN, True):
+                    raise RuntimeError(f"this test trains a model ({_name}): mark it slow (@pytest.mark.slow)")
+                return _original(*args, **kwargs)
+
+            patch.setattr(owner, method, guarded)
+        yield
 
 
 @pytest.fixture

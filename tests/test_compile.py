@@ -169,6 +169,7 @@ def test_bad_loss_options(config: dict[str, Any], field: str) -> None:
     assert err.value.field == field
 
 
+@pytest.mark.slow
 def test_hinge_learns_a_binary_task() -> None:
     """Keras maps the one-hot 0/1 entries to -1/+1; a separable binary task is learnt."""
     net, setup, _ = make(
@@ -196,6 +197,15 @@ def test_custom_loss_needs_allow_code(tmp_path: Path) -> None:
     step(net, setup, CLASSES)
     _, sparse, _ = make({"loss": {"python": "losses.py:mine", "labels": "sparse"}}, allow_code=True, base=tmp_path)
     assert sparse.label_mode == "sparse"
+
+
+def test_code_not_allowed_in_the_library(tmp_path: Path) -> None:
+    from kproto.compile import load_python_object
+
+    (tmp_path / "evil.py").write_text("import pathlib\npathlib.Path(__file__).with_name('imported').touch()\nfn = 1\n")
+    with pytest.raises(CodeNotAllowedError):
+        load_python_object("evil.py:fn", allow_code=False, field="train.loss.python", base=tmp_path)
+    assert not (tmp_path / "imported").exists()
 
 
 def test_label_modes() -> None:

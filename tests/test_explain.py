@@ -310,3 +310,62 @@ def test_trained_attributions_differ_from_reinitialised_ones() -> None:
     assert correlation < 0.5
     assert np.abs(trained - random).sum() > 0.5 * np.abs(trained).sum()
     assert completeness_gap(model, rows, trained, 1) < 0.05
+
+
+# --------------------------------------------------------------------------- the command
+def tabular_recipe(folder, data) -> object:
+    from conftest import write_recipe
+
+    text = f"name: t\nseed: 3\ndata: {{path: {data}, target: label}}\nmodel: {{type: feedforward, units: [8]}}\n"
+    return write_recipe(folder, text)
+
+
+def test_explain_command_on_a_tabular_run(runner, tmp_path, tiny_classification) -> None:
+    """Global importance on the original columns (the one-hot `color` is one feature) and the files of explain/."""
+    import json
+
+    from kproto.cli import cli
+    from helpers import untrained_run
+
+    run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
+    result = runner.invoke(cli, ["explain", str(run), "--json", "--rows", "3", "--steps", "8"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["method"] == "permutation"
+    assert sorted(row["feature"] for row in data["global"]) == ["color", "x1", "x2"]
+    assert all(set(row) >= {"feature", "importance", "spread"} for row in data["global"])
+    importances = [row["importance"] for row in data["global"]]
+    assert importances == sorted(importances, reverse=True)
+    folder = run / "explain"
+    assert (folder / "importance.csv").read_text().startswith("feature,importance,spread")
+    saved = json.loads((folder / "attributions.json").read_text())
+    assert len(saved["rows"]) == 3 and set(saved["rows"][0]["attributions"]) == {"x1", "x2", "color"}
+
+    shown = runner.invoke(cli, ["explain", str(run), "--method", "integrated_gradients", "--out", str(tmp_path / "e")])
+    assert shown.exit_code == 0, shown.output
+    assert "Integrated gradients" in shown.output and (tmp_path / "e" / "importance.csv").exists()
+
+
+def test_explain_command_on_an_image_run_writes_heat_maps(runner, tmp_path) -> None:
+    from kproto.cli import cli
+    from conftest import DATA, write_recipe
+    from helpers import untrained_run
+
+    text = (
+        f"name: img\ndata: {{path: {DATA / 'digits.csv'}, target: label, shape: [8, 8, 1], limit: 200}}\n"
+        "model: {type: cnn, filters: [4], dense: [8]}\n"
+    )
+    run = untrained_run(write_recipe(tmp_path, text), tmp_path / "runs")
+    result = runner.invoke(cli, ["explain", str(run), "--rows", "4", "--steps", "8"])
+    assert result.exit_code == 0, result.output
+    assert (run / "explain" / "integrated_gradients.png").stat().st_size > 1000
+    assert (run / "explain" / "occlusion.png").exists()
+
+
+def test_explain_refuses_a_method_that_does_not_apply(runner, tmp_path, tiny_classification) -> None:
+    from kproto.cli import cli
+    from helpers import assert_clean_error, untrained_run
+
+    run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
+    result = runner.invoke(cli, ["explain", str(run), "--method", "occlusion"])
+    assert_clean_error(result, says="does not apply to tabular input", field="--method")

@@ -1,5 +1,5 @@
-"""GAN sampling and judging: the latent layout and seeded samples of kproto.models.gan, kproto.generate's mapping
-back to columns, pictures and statistics, and the GAN commands end to end (predict --samples, evaluate --judge)."""
+"""GAN sampling and judging: kproto.models.gan's latent layout, seeded samples, columns and pictures;
+kproto.generate's statistics and judge; the GAN commands end to end (predict --samples, evaluate --judge)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_generate_returns_samples_shaped_like_rows() -> None:
     assert 0.0 <= samples.min() and samples.max() <= 1.0  # pixels: sigmoid output
 
 
-# ----------------------------------------------------------------------------- kproto.generate
+# ----------------------------------------------------------------------------- samples as columns and pictures
 TABULAR = SimpleNamespace(
     kind="tabular",
     state={
@@ -101,7 +101,7 @@ IMAGE = SimpleNamespace(kind="image", state={"image": {"min": 0.0, "max": 16.0},
 
 
 def test_inverse_features_maps_back_to_the_original_columns() -> None:
-    from kproto.generate import inverse_features
+    from kproto.models.gan import inverse_features
 
     frame = inverse_features(TABULAR, np.array([[0.5, 0.1, 0.9], [-1.0, 0.8, 0.2]], np.float32))
     assert list(frame.columns) == ["size", "colour"]
@@ -115,14 +115,14 @@ def test_inverse_features_maps_back_to_the_original_columns() -> None:
 
 def test_inverse_features_refuses_other_data() -> None:
     from kproto.errors import KprotoError
-    from kproto.generate import inverse_features
+    from kproto.models.gan import inverse_features
 
     with pytest.raises(KprotoError, match="text data cannot be mapped back"):
         inverse_features(SimpleNamespace(kind="text", state={}), np.zeros((2, 3)))
 
 
 def test_draw_samples_as_image_rows_or_a_table(tmp_path: Path) -> None:
-    from kproto.generate import draw_samples
+    from kproto.models.gan import draw_samples
 
     images = np.random.default_rng(0).uniform(size=(30, 4, 4, 1)).astype(np.float32)
     assert _is_png(draw_samples(images, _info(), None, tmp_path / "grid.png", "epoch 1", CLASSES * 10))
@@ -131,7 +131,7 @@ def test_draw_samples_as_image_rows_or_a_table(tmp_path: Path) -> None:
 
 
 def test_class_names() -> None:
-    from kproto.generate import class_names
+    from kproto.models.gan import class_names
 
     assert class_names(_info(), np.array([2, 0])) == ["two", "zero"]
     assert class_names(_info(), None) is None
@@ -139,7 +139,7 @@ def test_class_names() -> None:
 
 
 def test_nearest_rms_and_generation_metrics() -> None:
-    from kproto.generate import generation_metrics, nearest_rms
+    from kproto.scoring import generation_metrics, nearest_rms
 
     reference = np.array([[0.0, 0.0], [3.0, 4.0]])
     assert nearest_rms(reference, reference) == pytest.approx(0.0, abs=1e-6)

@@ -1,4 +1,7 @@
-"""Autoencoder and GAN families through the CLI: train, reload, predict (--encode, --samples), evaluate, export."""
+"""The autoencoder family through the CLI: train, reload, predict (--encode), evaluate, export.
+
+GAN sampling and judging: test_generate.py; the GAN engine: test_engines_gan.py.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from kproto.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "data" / "digits.csv"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _run_dir(out: Path, name: str) -> Path:
@@ -34,10 +36,6 @@ def digits(tmp_path: Path) -> Path:
     path = tmp_path / "digits.csv"
     pd.read_csv(DIGITS).head(240).to_csv(path, index=False)
     return path
-
-
-def _is_png(path: Path) -> bool:
-    return path.exists() and path.read_bytes()[:8] == PNG_MAGIC
 
 
 # ----------------------------------------------------------------------------- autoencoder
@@ -111,99 +109,3 @@ train: {{epochs: 2, batch_size: 32}}
     result = runner.invoke(cli, ["export", str(run), "--format", "savedmodel"])
     assert result.exit_code == 0, result.output
     assert (run / "export" / "model" / "saved_model.pb").exists()
-
-
-# ----------------------------------------------------------------------------- GAN
-@pytest.mark.slow
-def test_conditional_gan_samples_judge_export(runner, make_recipe, digits: Path, tmp_path: Path) -> None:
-    out = tmp_path / "runs"
-    recipe = make_recipe(f"""
-name: gan
-data: {{path: {digits}, target: label, shape: [8, 8, 1]}}
-model:
-  type: gan
-  latent_dim: 8
-  conditional: true
-  generator: {{units: [32], batch_norm: true}}
-  discriminator: {{units: [32], dropout: 0.2}}
-  samples_every: 1
-train: {{epochs: 2, batch_size: 32}}
-""")
-    run = _train(runner, recipe, out, "gan")
-    history = pd.read_csv(run / "history.csv")
-    assert {"d_loss", "g_loss", "d_accuracy", "val_d_loss"} <= set(history.columns)
-    assert len(history) == 2
-    assert _is_png(run / "samples" / "epoch-001.png") and _is_png(run / "samples" / "epoch-002.png")
-    assert (run / "discriminator.keras").exists() and (run / "model.keras").exists()
-
-    samples = tmp_path / "samples.csv"
-    result = runner.invoke(cli, ["predict", str(run), "--samples", "7", "--out", str(samples)])
-    assert result.exit_code == 0, result.output
-    frame = pd.read_csv(samples)
-    assert len(frame) == 7
-    assert list(frame.columns) == [f"p{i}" for i in range(64)] + ["label"]
-    assert frame["label"].tolist() == [0, 1, 2, 3, 4, 5, 6]
-    assert _is_png(samples.with_suffix(".png"))
-    # Reloading gives the same samples (seeded by the run's seed).
-    again = tmp_path / "again.csv"
-    assert runner.invoke(cli, ["predict", str(run), "--samples", "7", "--out", str(again)]).exit_code == 0
-    pd.testing.assert_frame_equal(frame, pd.read_csv(again))
-
-    judge_recipe = make_recipe(
-        f"""
-name: judge
-data: {{path: {digits}, target: label}}
-model: {{type: feedforward, units: [16]}}
-train: {{epochs: 1}}
-""",
-        name="judge.yaml",
-    )
-    judge = _train(runner, judge_recipe, out, "judge")
-    result = runner.invoke(cli, ["evaluate", str(run), "--judge", str(judge)])
-    assert result.exit_code == 0, result.output
-    assert "judge_mean_top_probability" in result.output and "judge_classes_present" in result.output
-    result = runner.invoke(cli, ["evaluate", str(run), "--judge", str(judge), "--json"])
-    verdict = json.loads(result.output)
-    assert 0.0 < verdict["judge_mean_top_probability"] <= 1.0
-    assert 1 <= verdict["judge_classes_present"] <= 10
-    assert sum(verdict["report"].values()) == verdict["judge_samples"] == 1000
-
-    result = runner.invoke(cli, ["export", str(run), "--format", "savedmodel"])
-    assert result.exit_code == 0, result.output
-    assert (run / "export" / "model" / "saved_model.pb").exists()
-
-    # A GAN run has no rows to predict or codes to give; a classifier can't be judged.
-    result = runner.invoke(cli, ["predict", str(run), "--data", str(digits)])
-    assert result.exit_code == 2 and "--samples" in result.output
-    result = runner.invoke(cli, ["evaluate", str(judge), "--judge", str(judge)])
-    assert result.exit_code == 2
-
-
-@pytest.mark.slow
-def test_unconditional_gan_on_table_generates_original_columns(
-    runner, make_recipe, tiny_regression: Path, tmp_path: Path
-) -> None:
-    recipe = make_recipe(f"""
-name: tab-gan
-data: {{path: {tiny_regression}}}
-model: {{type: gan, latent_dim: 4, generator: {{units: [8]}}, discriminator: {{units: [8]}}, samples_every: 5}}
-train: {{epochs: 1}}
-""")
-    run = _train(runner, recipe, tmp_path / "runs", "tab-gan")
-    assert _is_png(run / "samples" / "epoch-001.png")  # the last epoch always gets a grid (a table here)
-    result = runner.invoke(cli, ["predict", str(run), "--samples", "5"])
-    assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
-    assert lines[0] == "a,b,y" and len(lines) == 6
-
-
-def test_generative_usage_errors(runner, make_recipe, tiny_regression: Path, tmp_path: Path) -> None:
-    recipe = make_recipe(f"""
-data: {{path: {tiny_regression}}}
-model: {{type: gan, conditional: true}}
-train: {{epochs: 1}}
-""")
-    result = runner.invoke(cli, ["train", str(recipe), "--out", str(tmp_path / "runs")])
-    assert result.exit_code == 2 and "model.conditional" in result.output
-    result = runner.invoke(cli, ["predict", str(tmp_path)])
-    assert result.exit_code == 2 and "--samples" in result.output

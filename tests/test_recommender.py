@@ -186,3 +186,58 @@ def test_each_architecture_trains_scores_cold_start_and_reloads(architecture: st
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
     assert np.allclose(reloaded.predict(x[:5], verbose=0), model.predict(x[:5], verbose=0), atol=1e-5)
+
+
+def _oracle_setup():
+    """Two users, five items; user u1 saw items 1-2 in training and 3 in test; scores favour item 3 then 4."""
+    frame = pd.DataFrame({"user": ["u1", "u1", "u2", "u2", "u2"], "item": [1, 2, 3, 4, 5]})
+    encoder = InteractionEncoder.fit(
+        frame, user_column="user", item_column="item", target_column=None, features=[], implicit=True
+    )
+    index = {value: i + 1 for i, value in enumerate(encoder.items.values)}
+    x_train = encoder.inputs(frame.iloc[:2])
+    train = (x_train, np.ones(2, dtype=np.float32))
+    test = (encoder.inputs(pd.DataFrame({"user": ["u1"], "item": [3]})), np.ones(1, dtype=np.float32))
+    preference = {index["3"]: 0.9, index["4"]: 0.8, index["1"]: 1.0, index["2"]: 1.0}
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return np.array([preference.get(int(i), 0.1) for i in rows[:, 1]])[:, None]
+
+    return encoder, train, test, predict
+
+
+def test_recommendations_skip_seen_items_and_ranking_uses_them() -> None:
+    from kproto.recommend import ranking_evaluation, recommend_for_user
+
+    encoder, train, test, predict = _oracle_setup()
+    top = recommend_for_user(predict, encoder, train, "u1", 2)
+    assert [row["item"] for row in top] == ["3", "4"] and top[0]["known_user"]
+    report = ranking_evaluation(predict, encoder, train, test, k=1)
+    assert report["recall@1"] == 1.0 and report["ndcg@1"] == 1.0
+    stranger = recommend_for_user(predict, encoder, train, "nobody", 1)
+    assert stranger[0]["known_user"] is False
+
+
+def test_similar_items_by_cosine() -> None:
+    from kproto.errors import KprotoError
+    from kproto.recommend import similar_items
+
+    encoder, *_ = _oracle_setup()
+    embeddings = np.zeros((len(encoder.items), 2))
+    index = {value: i + 1 for i, value in enumerate(encoder.items.values)}
+    embeddings[index["1"]] = [1, 0]
+    embeddings[index["2"]] = [0.9, 0.1]
+    embeddings[index["3"]] = [0, 1]
+    assert similar_items(embeddings, encoder, "1", 1)[0]["item"] == "2"
+    with pytest.raises(KprotoError) as caught:
+        similar_items(embeddings, encoder, "404", 1)
+    assert caught.value.field == "--similar"
+
+
+def test_rating_evaluation_reports_cold_start_rows_apart() -> None:
+    from kproto.recommend import rating_evaluation
+
+    x = np.array([[1, 1], [0, 2], [3, 0]], dtype=np.float32)
+    report = rating_evaluation(lambda rows: np.full(len(rows), 3.0), x, np.array([3.0, 4.0, 5.0]))
+    assert report["cold_start_rows"] == 2 and report["warm_rmse"] == 0.0
+    assert report["cold_start_rmse"] == pytest.approx(np.sqrt((1 + 4) / 2))

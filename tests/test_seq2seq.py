@@ -200,3 +200,22 @@ def test_each_architecture_trains_decodes_and_reloads(architecture: str, tmp_pat
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
     assert np.allclose(reloaded.predict(x[:4], verbose=0), probabilities, atol=1e-5)
+
+
+def test_token_accuracy_and_loss_ignore_padding() -> None:
+    import keras
+
+    from kproto.models.seq2seq_layers import TokenAccuracy, masked_loss
+
+    y_true = np.array([[4, 5, 0, 0]])
+    probabilities = np.zeros((1, 4, 6), dtype=np.float32)
+    probabilities[0, 0, 4] = probabilities[0, 1, 4] = 1.0  # right, wrong, then padding (predicting 5)
+    probabilities[0, 2:, 5] = 1.0
+    metric = TokenAccuracy()
+    metric.update_state(y_true, probabilities)
+    assert float(metric.result()) == pytest.approx(0.5)
+    loss = masked_loss()
+    padded_wrong = probabilities.copy()
+    padded_wrong[0, 2:] = 1 / 6
+    assert float(loss(y_true, probabilities)) == pytest.approx(float(loss(y_true, padded_wrong)), rel=1e-5)
+    assert isinstance(loss, keras.losses.Loss)

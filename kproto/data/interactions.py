@@ -446,3 +446,56 @@ def is_implicit(data: Any, model: Any) -> bool:
             hint="name it, or set model.feedback: implicit",
         )
     return feedback == "implicit"
+
+
+def interactions_dataset(recipe: Any, frame: pd.DataFrame, preprocessor: Any = None) -> Any:
+    """The Dataset of a recommender recipe; with a saved `preprocessor` the index maps are reused."""
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo, Dataset
+
+    saved = InteractionEncoder.from_dict(preprocessor.state["interactions"]) if preprocessor is not None else None
+    splits = interaction_splits(frame, recipe.data, recipe.model, recipe.seed, saved)
+    encoder = splits.encoder
+    task = "ranking" if encoder.implicit else "regression"
+    pre = preprocessor or Preprocessor(
+        {
+            "kind": "interactions",
+            "task": task,
+            "features": [c["name"] for c in encoder.user_features.columns + encoder.item_features.columns],
+            "interactions": encoder.to_dict(),
+        }
+    )
+    y_train = splits.arrays["train"][1]
+    info = DataInfo(task=task, kind="interactions", input_shape=(encoder.width,), layout=interaction_layout(encoder))
+    if not encoder.implicit:
+        info.target_mean, info.target_std = float(y_train.mean()), float(y_train.std() or 1.0)
+    info.rows = {name: int(len(x)) for name, (x, _) in splits.arrays.items()}
+    arrays = splits.arrays
+    dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
+    dataset.baselines = {**splits.baselines, **{f"rows_{k}": float(v) for k, v in splits.cold_start.items()}}
+    return dataset
+
+
+def interaction_layout(encoder: InteractionEncoder) -> dict[str, int]:
+    """What the model builder needs to unpack the one input array (DataInfo.layout)."""
+    return {
+        "num_users": len(encoder.users),
+        "num_items": len(encoder.items),
+        "user_features": encoder.user_features.width,
+        "item_features": encoder.item_features.width,
+    }
+
+
+def interaction_rows(pre: Any, frame: pd.DataFrame, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Model inputs (and ratings, when wanted and present) for the raw user–item rows of a new file."""
+    encoder = InteractionEncoder.from_dict(pre.state["interactions"])
+    x = encoder.inputs(frame)
+    if not need_target:
+        return x, None
+    if not encoder.implicit and encoder.target_column not in frame.columns:
+        raise DataError(
+            f"the data has no rating column '{encoder.target_column}'",
+            field="data.target",
+            hint="evaluate needs the true ratings; use kproto predict to score pairs without them",
+        )
+    return x, encoder.targets(frame)

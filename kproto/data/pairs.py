@@ -224,3 +224,52 @@ def pair_splits(
     train_targets = [tokenize(targets[i], encoder.target_unit) for i in rows["train"]]
     baselines = baseline_report(test_sources, test_targets, train_targets, encoder.target_unit == "words")
     return arrays, encoder, baselines
+
+
+def pairs_dataset(recipe: Any, frame: Any, preprocessor: Any = None) -> Any:
+    """The Dataset of a seq2seq recipe; with a saved `preprocessor` the vocabularies are reused, not refitted."""
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo, Dataset
+
+    data = recipe.data
+    saved = PairEncoder.from_dict(preprocessor.state["pairs"]) if preprocessor is not None else None
+    arrays, encoder, baselines = pair_splits(frame, data, recipe.seed, saved)
+    pre = preprocessor or Preprocessor(
+        {"kind": "pairs", "task": "seq2seq", "features": [data.text], "pairs": encoder.to_dict()}
+    )
+    info = DataInfo(
+        task="seq2seq",
+        kind="pairs",
+        input_shape=(encoder.input_length,),
+        vocab_size=len(encoder.target_vocabulary),
+        layout=pair_layout(encoder),
+    )
+    info.rows = {name: int(len(x)) for name, (x, _) in arrays.items()}
+    dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
+    dataset.baselines = baselines
+    return dataset
+
+
+def pair_layout(encoder: PairEncoder) -> dict[str, int]:
+    """What the model builder needs to unpack the one input array (DataInfo.layout)."""
+    return {
+        "source_length": encoder.source_length,
+        "target_length": encoder.target_length,
+        "source_vocab_size": len(encoder.source_vocabulary),
+        "target_vocab_size": len(encoder.target_vocabulary),
+    }
+
+
+def pair_rows(pre: Any, frame: Any, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Model inputs (and next-token targets) for the raw rows of a new file."""
+    encoder = PairEncoder.from_dict(pre.state["pairs"])
+    sources, targets = pair_texts(frame, encoder.source_column, encoder.target_column if need_target else None)
+    if need_target and targets is None:
+        raise DataError(
+            f"the data has no column '{encoder.target_column}' to compare the generated text with",
+            field="data.target",
+            hint=f"add the reference texts as a '{encoder.target_column}' column",
+        )
+    if targets is None:
+        return encoder.inputs(sources), None
+    return encoder.arrays(sources, targets)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -283,3 +283,25 @@ def _chunk_bytes(chunk: pd.DataFrame) -> int:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def is_streamed(x: Any) -> bool:
+    """Whether a split is read from disk block by block (a BlockSource) rather than held in memory."""
+    return isinstance(x, BlockSource)
+
+
+def evaluate_blocks(
+    evaluate: Callable[..., dict[str, float]],
+    x: BlockSource,
+    y: np.ndarray | None,
+    encode: Callable[[np.ndarray], np.ndarray],
+) -> dict[str, float]:
+    """Row-weighted means of `evaluate(x_block, y_block)` over the blocks of a streamed split."""
+    sums: dict[str, float] = {}
+    seen = 0
+    for positions, x_block in x.blocks(None):
+        logs = evaluate(x_block, x_block if y is None else encode(y[positions]))
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + value * len(x_block)
+        seen += len(x_block)
+    return {key: value / max(seen, 1) for key, value in sums.items()}

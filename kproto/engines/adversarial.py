@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.engines.base import Engine
 from kproto.errors import KprotoError
 
 
@@ -55,10 +56,10 @@ def check_supported(recipe: Any, kind: str, task: str, engine: str, streamed: bo
         )
 
 
-class AdversarialEngine:
+class AdversarialEngine(Engine):
     """One training step per batch on a mix of clean and attacked rows; evaluation is plain."""
 
-    name = "fit+adversarial"
+    name = "adversarial"
 
     def __init__(
         self,
@@ -69,11 +70,11 @@ class AdversarialEngine:
         seed: int = 0,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        super().__init__(should_stop)
         self.model = model
         self.batch_size = batch_size
         self.attacker = attacker
         self.ratio = ratio
-        self.should_stop = should_stop
         self.interrupted = False
         self.nonfinite = False
         self.rng = np.random.default_rng(seed)
@@ -131,12 +132,6 @@ class AdversarialEngine:
             x, y, sample_weight=sample_weight, batch_size=max(self.batch_size, 256), verbose=0, return_dict=True
         )
         return {k: float(v) for k, v in logs.items()}
-
-    def end_epoch(self, epoch: int, epochs: int) -> None:
-        """Nothing to do between epochs."""
-
-    def finish(self) -> None:
-        """Nothing to release."""
 
 
 def make_attacker(model: Any, setting: Any, info: Any, preprocess: dict[str, Any], seed: int) -> Any:

@@ -206,8 +206,7 @@ class GanEngine(Engine):
 
     def write_samples(self, path: Path, title: str = "") -> Path:
         """A grid from fixed noise (one row per class for a conditional GAN), so grids of different epochs compare."""
-        from kproto.generate import class_names, draw_samples
-        from kproto.models.gan import generate
+        from kproto.models.gan import class_names, draw_samples, generate
         from kproto.plots import GRID_COLUMNS
 
         path.parent.mkdir(parents=True, exist_ok=True)

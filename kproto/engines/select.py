@@ -96,6 +96,6 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
 
 
 def _is_streamed(dataset: Any) -> bool:
-    from kproto.engines.streaming import is_streamed
+    from kproto.data.streaming import is_streamed
 
     return dataset is not None and is_streamed(dataset.x_train)

@@ -7,12 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from kproto.data.streaming import BlockSource
+from kproto.data.streaming import BlockSource, evaluate_blocks, is_streamed  # noqa: F401 - is_streamed: used here and by the loop
 from kproto.engines.base import Engine
-
-
-def is_streamed(x: Any) -> bool:
-    return isinstance(x, BlockSource)
 
 
 def epoch_order(x: Any, seed: int, epoch: int) -> Any:
@@ -69,20 +65,3 @@ class StreamingEngine(Engine):
 
     def finish(self) -> None:
         self.inner.finish()
-
-
-def evaluate_blocks(
-    evaluate: Callable[..., dict[str, float]],
-    x: BlockSource,
-    y: np.ndarray | None,
-    encode: Callable[[np.ndarray], np.ndarray],
-) -> dict[str, float]:
-    """Row-weighted means of `evaluate(x_block, y_block)` over the blocks of a streamed split."""
-    sums: dict[str, float] = {}
-    seen = 0
-    for positions, x_block in x.blocks(None):
-        logs = evaluate(x_block, x_block if y is None else encode(y[positions]))
-        for key, value in logs.items():
-            sums[key] = sums.get(key, 0.0) + value * len(x_block)
-        seen += len(x_block)
-    return {key: value / max(seen, 1) for key, value in sums.items()}

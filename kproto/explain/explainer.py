@@ -184,7 +184,7 @@ def _rows(run: Any, data: Path | None, need_frame: bool) -> tuple[np.ndarray, np
         x, y = transform_rows(pre, frame, need_target=True)
         return x, y, frame, "test split"
     dataset = load_dataset(run.recipe, pre)
-    from kproto.engines.streaming import is_streamed
+    from kproto.data.streaming import is_streamed
 
     if is_streamed(dataset.x_test):
         return np.asarray(dataset.x_test[:PERMUTATION_ROWS]), _head(dataset.y_test), None, "test split (first rows)"

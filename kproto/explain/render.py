@@ -115,20 +115,21 @@ def png_bytes(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def heat_maps(images: np.ndarray, heat: np.ndarray, captions: list[str], title: str) -> bytes:
-    """PNG: each image (top) above its attribution heat map (bottom, red positive, blue negative), captioned."""
+def heat_maps(images: np.ndarray, heat: np.ndarray, captions: list[str], title: str, per_line: int = 8) -> bytes:
+    """PNG: each image above its attribution heat map (red positive, blue negative), captioned, `per_line` a line."""
     count = len(images)
-    fig, axes = _figure(2, count, size=(1.9 * count + 0.6, 4.4))
+    columns = min(count, per_line)
+    lines = -(-count // columns)
+    fig, axes = _figure(2 * lines, columns, size=(1.9 * columns + 0.6, 4.4 * lines))
+    for ax in axes.flat:
+        ax.set_axis_off()
     for i in range(count):
-        image = images[i]
-        image = image[..., 0] if image.shape[-1] == 1 else image
-        axes[0][i].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
-        axes[0][i].set_title(captions[i], fontsize=8)
+        top, bottom = axes[2 * (i // columns)][i % columns], axes[2 * (i // columns) + 1][i % columns]
+        image = images[i][..., 0] if images[i].shape[-1] == 1 else images[i]
+        top.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+        top.set_title(captions[i], fontsize=8)
         limit = float(np.max(np.abs(heat[i]))) or 1.0
-        axes[1][i].imshow(heat[i], cmap="bwr", vmin=-limit, vmax=limit)
-        for ax in (axes[0][i], axes[1][i]):
-            ax.set_xticks([])
-            ax.set_yticks([])
+        bottom.imshow(heat[i], cmap="bwr", vmin=-limit, vmax=limit)
     fig.suptitle(title, fontsize=10)
     return png_bytes(fig)
 

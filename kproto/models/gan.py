@@ -135,3 +135,63 @@ def generate(generator: Any, info: Any, count: int, seed: int, labels: Any = Non
 
     z, labels = latent_batch(generator, info, count, seed, labels)
     return np.asarray(generator.predict(z, batch_size=256, verbose=0), dtype=np.float32), labels
+
+
+# ----------------------------------------------------------------------------- samples as the data's columns
+SAMPLE_TABLE_ROWS, SAMPLE_TABLE_COLUMNS = 12, 8  # how much of a tabular sample a picture shows
+
+
+def inverse_features(pre: Any, x: Any) -> Any:
+    """Scaled samples → a DataFrame of the original feature columns (pixels or numeric/categorical columns).
+
+    `pre` is the run's fitted preprocessing (kproto.data.Preprocessor): its `kind` and `state`.
+    """
+    import numpy as np
+    import pandas as pd
+
+    flat = x.reshape(len(x), -1)
+    if pre.kind == "image":
+        image = pre.state["image"]
+        values = flat * ((image["max"] - image["min"]) or 1.0) + image["min"]
+        return pd.DataFrame(np.round(values, 4), columns=list(pre.state["features"]))
+    if pre.kind != "tabular":
+        raise RecipeError(
+            f"samples of {pre.kind} data cannot be mapped back to columns",
+            field="model.type",
+            hint="a GAN generates tabular rows or images",
+        )
+    onehot = pre.state.get("categorical", "onehot") == "onehot"
+    columns: dict[str, Any] = {}
+    at = 0
+    for column in pre.state["columns"]:
+        if column["type"] == "numeric":
+            columns[column["name"]] = np.round(flat[:, at] * column["std"] + column["mean"], 6)
+            at += 1
+        elif onehot:
+            width = len(column["values"])
+            columns[column["name"]] = [column["values"][i] for i in flat[:, at : at + width].argmax(axis=1)]
+            at += width
+        else:
+            codes = np.clip(np.rint(flat[:, at]).astype(int) - 1, 0, max(len(column["values"]) - 1, 0))
+            columns[column["name"]] = [column["values"][i] for i in codes]
+            at += 1
+    return pd.DataFrame(columns)
+
+
+def class_names(info: Any, labels: Any) -> list[Any] | None:
+    """The class name of each conditioned label (None for an unconditional generator or unnamed classes)."""
+    if labels is None or not info.class_names:
+        return None
+    return [info.class_names[i] for i in labels]
+
+
+def draw_samples(x: Any, info: Any, pre: Any, path: Any, title: str = "", labels: list[Any] | None = None) -> Any:
+    """A PNG of generated samples: an image grid (rows of 10), or the first rows as a table of original values."""
+    from kproto import plots
+
+    if info.kind == "image" and len(info.input_shape) == 3:
+        return plots.image_rows(x, path, title, labels)
+    frame = inverse_features(pre, x[:SAMPLE_TABLE_ROWS]).iloc[:, :SAMPLE_TABLE_COLUMNS]
+    if labels is not None:
+        frame.insert(0, "label", [str(v) for v in labels[:SAMPLE_TABLE_ROWS]])
+    return plots.table(frame, path, title)

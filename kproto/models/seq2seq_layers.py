@@ -119,3 +119,28 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         x = x + self.drop(h, training=training)
         h = self.ff_out(self.drop(_activate(self.activation, self.ff_in(self.norm2(x))), training=training))
         return x + self.drop(h, training=training)
+
+
+@register
+class TokenAccuracy(keras.metrics.Mean):
+    """Share of non-padding target tokens predicted correctly under teacher forcing."""
+
+    def __init__(self, name: str = "token_accuracy", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        y_true = ops.cast(y_true, "int32")
+        keep = ops.cast(ops.not_equal(y_true, 0), "float32")
+        correct = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32") * keep
+        if sample_weight is not None:
+            keep = keep * ops.cast(ops.reshape(sample_weight, (-1, 1)), "float32")
+            correct = correct * ops.cast(ops.reshape(sample_weight, (-1, 1)), "float32")
+        return super().update_state(ops.sum(correct) / ops.maximum(ops.sum(keep), 1.0), sample_weight=ops.sum(keep))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def masked_loss() -> keras.losses.Loss:
+    """Sparse categorical cross-entropy that ignores padding targets (id 0)."""
+    return keras.losses.SparseCategoricalCrossentropy(ignore_class=0, name="masked_crossentropy")

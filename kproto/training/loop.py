@@ -371,7 +371,7 @@ class Trainer:
         state: Checkpoint,
         seconds: float,
     ) -> dict[str, Any]:
-        from kproto.evaluate import evaluate_splits
+        from kproto.scoring import evaluate_splits
 
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)

@@ -1,0 +1,119 @@
+"""Train the shipped sequence-to-sequence and recommender recipes and check them against their floors.
+
+    python bench/applications.py                       # all three recipes
+    python bench/applications.py --recipes movielens_mf
+
+Each recipe is trained by `kproto train` in a fresh process; its metrics.json supplies the test report and the
+baselines computed on the same split. Raw results go to bench/results/applications-<stamp>.json and a Markdown
+table to bench/results/applications-<stamp>.md (paste it into BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "-1")}
+ENV["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+TEN_MINUTES = 600.0
+
+
+def _g2p(metrics: dict, seconds: float) -> list[tuple[str, str, bool]]:
+    report, baselines = metrics.get("report", {}), metrics.get("baselines", {})
+    ter = report.get("token_error_rate", float("inf"))
+    baseline = min(
+        baselines.get("copy_input_token_error_rate", 1.0), baselines.get("most_frequent_token_error_rate", 1.0)
+    )
+    return [
+        ("test token_error_rate ≤ 0.25", f"{ter:.4f}", ter <= 0.25),
+        ("beats the best baseline clearly (≤ half its error)", f"{ter:.4f} vs {baseline:.4f}", ter <= baseline / 2),
+        ("whole command ≤ 10 CPU minutes", f"{seconds:.0f} s", seconds <= TEN_MINUTES),
+    ]
+
+
+def _ratings(metrics: dict, seconds: float) -> list[tuple[str, str, bool]]:
+    report, baselines = metrics.get("report", {}), metrics.get("baselines", {})
+    model, bias = report.get("rmse", float("inf")), baselines.get("user_item_bias_rmse", 0.0)
+    return [
+        ("test RMSE below the user+item-bias baseline (time split)", f"{model:.4f} vs {bias:.4f}", model < bias),
+        (
+            "and below the global mean",
+            f"{model:.4f} vs {baselines.get('global_mean_rmse', 0.0):.4f}",
+            model < baselines.get("global_mean_rmse", 0.0),
+        ),
+    ]
+
+
+def _ranking(metrics: dict, seconds: float) -> list[tuple[str, str, bool]]:
+    report, baselines = metrics.get("report", {}), metrics.get("baselines", {})
+    model, popular = report.get("ndcg@10", 0.0), baselines.get("most_popular_ndcg@10", 1.0)
+    return [("test ndcg@10 above most-popular", f"{model:.4f} vs {popular:.4f}", model > popular)]
+
+
+CHECKS: dict[str, Callable[[dict, float], list[tuple[str, str, bool]]]] = {
+    "pronunciations_seq2seq": _g2p,
+    "movielens_mf": _ratings,
+    "movielens_ranking": _ranking,
+}
+
+
+def train(recipe: str, out: Path) -> tuple[dict, float, str]:
+    """Run `kproto train` on recipes/<recipe>.yaml; (metrics.json, wall seconds, output tail)."""
+    began = time.perf_counter()
+    command = [sys.executable, "-m", "kproto.cli", "train", str(ROOT / "recipes" / f"{recipe}.yaml"), "--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - began
+    tail = (done.stdout + done.stderr)[-2000:]
+    found = sorted(out.glob("*/*/metrics.json"))
+    if done.returncode != 0 or not found:
+        return {}, seconds, tail
+    return json.loads(found[-1].read_text()), seconds, tail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", default=list(CHECKS), choices=list(CHECKS))
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    results, lines, failed = {}, ["| recipe | floor | measured | met |", "|---|---|---|---|"], False
+    for recipe in args.recipes:
+        with tempfile.TemporaryDirectory() as scratch:
+            metrics, seconds, tail = train(recipe, Path(scratch))
+        if not metrics:
+            print(f"{recipe}: training failed\n{tail}", file=sys.stderr)
+            failed = True
+            continue
+        checks = CHECKS[recipe](metrics, seconds)
+        results[recipe] = {
+            "seconds": seconds,
+            "report": metrics.get("report"),
+            "baselines": metrics.get("baselines"),
+            "test": metrics.get("test"),
+            "epochs": metrics.get("epochs"),
+            "best_epoch": metrics.get("best_epoch"),
+            "checks": [{"floor": f, "measured": m, "met": ok} for f, m, ok in checks],
+        }
+        for floor, measured, ok in checks:
+            lines.append(f"| {recipe} | {floor} | {measured} | {'yes' if ok else '**no**'} |")
+            failed |= not ok
+        print("\n".join(lines[-len(checks) :]), flush=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+    (RESULTS / f"applications-{stamp}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    (RESULTS / f"applications-{stamp}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

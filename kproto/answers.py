@@ -1,0 +1,98 @@
+"""Model outputs turned into the answers `kproto predict`, `kproto evaluate` and `kproto serve` give.
+
+One place decides what a prediction is: calibrated class probabilities, the run's binary threshold, conformal
+prediction sets or intervals, reconstruction errors. No Keras import: the ONNX serving path uses it too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kproto.calibration import Decisions
+from kproto.conformal import Conformal, set_labels
+from kproto.errors import KprotoError
+
+PROBABILITY_PREFIX = "p_"
+
+
+def missing_conformal(run_path: Any, flag: str = "--coverage") -> KprotoError:
+    """The error for --coverage on a run trained without conformal scores."""
+    return KprotoError(
+        f"{run_path} has no conformal scores, so it cannot give prediction sets or intervals",
+        field=flag,
+        hint="retrain the run with this version of kproto (scores are fitted on the validation split after training)",
+    )
+
+
+def answer_frame(
+    outputs: np.ndarray,
+    x: np.ndarray | None,
+    info: Any,
+    decode: Any,
+    decisions: Decisions,
+    conformal: Conformal | None = None,
+    coverage: float | None = None,
+) -> pd.DataFrame:
+    """One row per model output: `prediction` and `p_<label>` columns (classification; plus `prediction_set`
+    with a coverage), `prediction` (regression; plus `lower`, `upper`), `reconstruction_error` (autoencoders).
+
+    `decode` maps class indices to the original labels (the preprocessor's `decode`).
+    """
+    outputs = np.asarray(outputs)
+    rows = len(outputs)
+    result = pd.DataFrame(index=range(rows))
+    if coverage is not None and conformal is None and info.task in ("classification", "regression"):
+        raise missing_conformal("this run")
+    if info.task == "classification":
+        probabilities = decisions.probabilities(outputs)
+        result["prediction"] = decode(decisions.classes(probabilities))
+        names = info.class_names or list(range(probabilities.shape[1]))
+        for i, name in enumerate(names):
+            result[f"{PROBABILITY_PREFIX}{name}"] = probabilities[:, i]
+        if coverage is not None:
+            result["prediction_set"] = set_labels(conformal.sets(probabilities, coverage), names)
+    elif info.task == "regression":
+        predicted = outputs.reshape(rows, -1)[:, 0]
+        result["prediction"] = predicted
+        if coverage is not None:
+            lower, upper = conformal.intervals(predicted, coverage)
+            result["lower"], result["upper"] = lower, upper
+    elif info.task == "reconstruction" and x is not None:
+        flat_in, flat_out = np.asarray(x).reshape(rows, -1), outputs.reshape(rows, -1)
+        result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe scalar: NumPy values unwrapped, NaN and ±inf as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def answer_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The JSON shape of `answer_frame`: {"prediction", "probabilities": {label: p}, "prediction_set": [...], ...}."""
+    probability_columns = [c for c in frame.columns if str(c).startswith(PROBABILITY_PREFIX)]
+    other = [c for c in frame.columns if c not in probability_columns]
+    records = []
+    for row in frame.itertuples(index=False, name=None):
+        values = dict(zip(frame.columns, row))
+        record: dict[str, Any] = {}
+        for column in other:
+            value = values[column]
+            if column == "prediction_set":
+                record[column] = [label for label in str(value).split("|") if label]
+            else:
+                record[str(column)] = _plain(value)
+        if probability_columns:
+            record["probabilities"] = {
+                str(c)[len(PROBABILITY_PREFIX) :]: _plain(float(values[c])) for c in probability_columns
+            }
+        records.append(record)
+    return records

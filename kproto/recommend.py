@@ -1,0 +1,130 @@
+"""Using a trained recommender: ranking evaluation, top-N recommendations for a user, similar items.
+
+Everything works from the packed arrays of a Dataset (see kproto.data.interactions) and the model's predict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kproto.data.interactions import InteractionEncoder, candidate_rows
+from kproto.errors import KprotoError
+from kproto.ranking import held_out_sets, mae, ranking_report, rmse, seen_mask, top_k
+
+MAX_RANKED_USERS = 2000  # ranking evaluation scores every item for at most this many test users (seeded sample)
+
+
+def side_tables(x_rows: np.ndarray, encoder: InteractionEncoder) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user and per-item side features recovered from packed rows (zeros where a user or item has no row)."""
+    user_width = encoder.user_features.width
+    users = np.zeros((len(encoder.users), user_width), dtype=np.float32)
+    items = np.zeros((len(encoder.items), encoder.item_features.width), dtype=np.float32)
+    user_index, item_index = x_rows[:, 0].astype(np.int64), x_rows[:, 1].astype(np.int64)
+    users[user_index] = x_rows[:, 2 : 2 + user_width]
+    items[item_index] = x_rows[:, 2 + user_width :]
+    return users, items
+
+
+def observed(x: np.ndarray, y: np.ndarray, implicit: bool) -> np.ndarray:
+    """The rows of real interactions (implicit: the positives, not the sampled negatives)."""
+    return x[y > 0.5] if implicit else x
+
+
+def score_users(predict: Any, users: np.ndarray, user_features: np.ndarray, item_features: np.ndarray) -> np.ndarray:
+    """[len(users), num_items] scores of every item for each user index."""
+    items = np.arange(len(item_features))
+    return np.stack(
+        [np.asarray(predict(candidate_rows(int(u), user_features[u], items, item_features))).reshape(-1) for u in users]
+    )
+
+
+def ranking_evaluation(
+    predict: Any,
+    encoder: InteractionEncoder,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    k: int,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """recall@k, ndcg@k and hit rate of the model's top k unseen items against each test user's interactions.
+
+    Users unknown in training (cold start) are ranked through the unknown-user slot and reported apart.
+    """
+    train_rows, test_rows = observed(*train, encoder.implicit), observed(*test, encoder.implicit)
+    if len(test_rows) == 0:
+        return {}
+    all_rows = np.concatenate([train_rows, test_rows])
+    user_features, item_features = side_tables(all_rows, encoder)
+    users = np.unique(test_rows[:, 0].astype(np.int64))
+    if len(users) > MAX_RANKED_USERS:
+        users = np.sort(np.random.default_rng(seed).choice(users, MAX_RANKED_USERS, replace=False))
+    scores = score_users(predict, users, user_features, item_features)
+    exclude = seen_mask(train_rows[:, 0], train_rows[:, 1], users, len(encoder.items))
+    ranked = top_k(scores, k, exclude).tolist()
+    relevant = held_out_sets(test_rows[:, 0], test_rows[:, 1], users)
+    report: dict[str, Any] = ranking_report(ranked, relevant, k)
+    report["ranked_users"] = int(len(users))
+    cold = users == 0
+    if cold.any():
+        report["cold_start_users"] = "ranked through the unknown-user slot"
+    return report
+
+
+def rating_evaluation(predict: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """RMSE and MAE overall, and apart for rows whose user or item was not seen in training (cold start)."""
+    if len(x) == 0:
+        return {}
+    predicted = np.asarray(predict(x)).reshape(-1)
+    report: dict[str, Any] = {"rmse": rmse(y, predicted), "mae": mae(y, predicted)}
+    cold = (x[:, 0] == 0) | (x[:, 1] == 0)
+    report["cold_start_rows"] = int(cold.sum())
+    if cold.any():
+        report["cold_start_rmse"] = rmse(y[cold], predicted[cold])
+    if (~cold).any():
+        report["warm_rmse"] = rmse(y[~cold], predicted[~cold])
+    return report
+
+
+def recommend_for_user(
+    predict: Any,
+    encoder: InteractionEncoder,
+    train: tuple[np.ndarray, np.ndarray],
+    user: str,
+    top: int,
+) -> list[dict[str, Any]]:
+    """The `top` best-scored items the user has not interacted with in training, best first."""
+    train_rows = observed(*train, encoder.implicit)
+    index = int(encoder.users.lookup([user])[0])
+    user_features, item_features = side_tables(train_rows, encoder)
+    scores = score_users(predict, np.array([index]), user_features, item_features)
+    exclude = seen_mask(train_rows[:, 0], train_rows[:, 1], np.array([index]), len(encoder.items))
+    if index == 0:
+        exclude[:] = False
+        exclude[:, 0] = True
+    best = top_k(scores, top, exclude)[0]
+    return [
+        {"rank": rank, "item": encoder.items.value(int(i)), "score": float(scores[0, i]), "known_user": index != 0}
+        for rank, i in enumerate(best, start=1)
+    ]
+
+
+def similar_items(embeddings: np.ndarray, encoder: InteractionEncoder, item: str, top: int) -> list[dict[str, Any]]:
+    """The `top` items whose embeddings have the highest cosine similarity to `item`'s."""
+    index = int(encoder.items.lookup([item])[0])
+    if index == 0:
+        known = ", ".join(encoder.items.values[:8])
+        raise KprotoError(
+            f"the item {item!r} was not seen in training, so it has no embedding",
+            field="--similar",
+            hint=f"pass an item of the training data, e.g. {known}",
+        )
+    norms = np.linalg.norm(embeddings, axis=1)
+    similarity = embeddings @ embeddings[index] / np.maximum(norms * norms[index], 1e-12)
+    similarity[[0, index]] = -np.inf
+    best = top_k(similarity[None, :], top)[0]
+    return [
+        {"rank": rank, "item": encoder.items.value(int(i)), "similarity": float(similarity[i])}
+        for rank, i in enumerate(best, start=1)
+    ]

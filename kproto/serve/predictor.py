@@ -1,0 +1,280 @@
+"""A run made ready to answer requests: its preprocessing, its model (Keras or ONNX) and its decisions.
+
+`Predictor.records(frame)` gives, row for row, what `kproto predict` writes for the same rows (see
+kproto.answers). The ONNX path imports neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kproto.answers import answer_frame, answer_records
+from kproto.calibration import Decisions
+from kproto.conformal import Conformal
+from kproto.errors import KprotoError, ModelFileError
+from kproto.serve.rows import RequestProblem, RowChecker
+
+RUNTIMES = ("keras", "onnx")
+CHUNK_ROWS = 1024  # the largest single model call; bigger batches are split
+SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation")
+
+
+@dataclass
+class Predictor:
+    """Everything a server needs to answer rows for one run."""
+
+    name: str
+    info: Any
+    preprocessor: Any
+    model_call: Callable[[np.ndarray], np.ndarray]
+    decisions: Decisions
+    checker: RowChecker
+    conformal: Conformal | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    runtime: str = "keras"
+    transform: Callable[[pd.DataFrame], np.ndarray] | None = None
+    generate_rows: Callable[[int, int | None], pd.DataFrame] | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.preprocessor.kind
+
+    def inputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """Model inputs for checked rows (imputed, encoded and scaled as in training)."""
+        if self.transform is not None:
+            return self.transform(frame)
+        from kproto.data import transform_rows
+
+        return transform_rows(self.preprocessor, frame, need_target=False)[0]
+
+    def outputs(self, frames: list[pd.DataFrame]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(inputs, outputs) per frame, with one model call for all rows (time-series runs: one per frame)."""
+        if self.kind == "window" or len(frames) == 1:
+            results = []
+            for frame in frames:
+                x = self.inputs(frame)
+                results.append((x, self.call(x)))
+            return results
+        sizes = [len(f) for f in frames]
+        x = self.inputs(pd.concat(frames, ignore_index=True))
+        y = self.call(x)
+        cuts = np.cumsum(sizes)[:-1]
+        return list(zip(np.split(x, cuts), np.split(y, cuts)))
+
+    def call(self, x: np.ndarray) -> np.ndarray:
+        """The model on `x`, in chunks of at most CHUNK_ROWS rows."""
+        if len(x) <= CHUNK_ROWS:
+            return np.asarray(self.model_call(x))
+        return np.concatenate(
+            [np.asarray(self.model_call(x[i : i + CHUNK_ROWS])) for i in range(0, len(x), CHUNK_ROWS)]
+        )
+
+    def answers(self, x: np.ndarray, outputs: np.ndarray, coverage: float | None = None) -> list[dict[str, Any]]:
+        """The JSON answers for model outputs (with prediction sets or intervals at `coverage`)."""
+        if coverage is not None and self.conformal is None and self.info.task in ("classification", "regression"):
+            raise RequestProblem(
+                422,
+                "this run has no conformal scores, so it cannot give prediction sets or intervals",
+                column="coverage",
+                expected="a run trained with conformal scores (retrain it with this version of kproto)",
+            )
+        frame = answer_frame(outputs, x, self.info, self.preprocessor.decode, self.decisions, self.conformal, coverage)
+        return answer_records(frame)
+
+    def records(self, frame: pd.DataFrame, coverage: float | None = None) -> list[dict[str, Any]]:
+        """Answers for checked rows in one call (no batching)."""
+        ((x, y),) = self.outputs([frame])
+        return self.answers(x, y, coverage)
+
+    def samples(self, count: int, seed: int | None = None) -> list[dict[str, Any]]:
+        """Generated rows of a GAN run."""
+        if self.generate_rows is None:
+            raise RequestProblem(
+                422,
+                f'"samples" asks a GAN for generated rows; this is a {self.info.task} run',
+                column="samples",
+                expected='{"rows": [...]}',
+            )
+        frame = self.generate_rows(count, seed)
+        return [
+            {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+            for row in frame.to_dict("records")
+        ]
+
+    def metadata(self) -> dict[str, Any]:
+        """What GET /metadata answers: input columns, output labels, recipe name, metrics, versions."""
+        target = self.preprocessor.state.get("target", {})
+        outputs: dict[str, Any] = {"task": self.info.task}
+        if self.info.task == "classification":
+            outputs["labels"] = list(self.info.class_names or [])
+            outputs["threshold"] = self.decisions.threshold
+            outputs["calibration"] = self.decisions.calibration.to_dict()
+        elif self.info.task == "regression":
+            outputs["target"] = target.get("name")
+        if self.conformal is not None:
+            outputs["coverage"] = "any value in (0, 1) as ?coverage=0.9"
+        return {
+            "name": self.name,
+            "runtime": self.runtime,
+            "kind": self.kind,
+            "columns": [c.to_dict() for c in self.checker.columns],
+            "target": target.get("name"),
+            "outputs": outputs,
+            "metrics": {k: self.metrics.get(k) for k in ("validation", "test") if k in self.metrics},
+            "versions": self.metrics.get("versions", {}),
+            "max_rows": self.checker.max_rows,
+        }
+
+
+# -------------------------------------------------------------------------------------------------- loading
+def _read_conformal(folder: Path) -> Conformal | None:
+    from kproto.runs import layout
+
+    name = getattr(layout, "CONFORMAL", "conformal.json")
+    path = folder / name
+    if not path.exists():
+        return None
+    from kproto.runs.store import read_json
+
+    return Conformal.from_dict(read_json(path))
+
+
+def _bucket(rows: int) -> int:
+    """Pad model calls to a power of two (at least 8) so compiled functions see few shapes."""
+    size = 8
+    while size < rows:
+        size *= 2
+    return size
+
+
+def keras_model_call(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """One compiled forward pass per call, inputs padded to a power-of-two batch."""
+
+    def call(x: np.ndarray) -> np.ndarray:
+        rows = len(x)
+        padded = _bucket(rows)
+        if padded != rows:
+            x = np.concatenate([x, np.repeat(x[-1:], padded - rows, axis=0)])
+        return np.asarray(model.predict_on_batch(x))[:rows]
+
+    return call
+
+
+def onnx_model_call(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """An onnxruntime session on the CPU; inputs cast to the graph's input type."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise KprotoError(
+            "--runtime onnx needs onnxruntime", field="--runtime", hint="pip install 'kproto[serve]' onnxruntime"
+        ) from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    dtype = np.int32 if "int32" in feed.type else (np.int64 if "int64" in feed.type else np.float32)
+
+    def call(x: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {feed.name: np.asarray(x).astype(dtype)})[0])
+
+    return call
+
+
+PUNCTUATION = re.compile(r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~']")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def text_tokens(state: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    """Token ids as Keras's TextVectorization gives them (ASCII lower case, punctuation stripped, whitespace
+    split, 1 for unknown words, padded or cut to the sequence length), without importing Keras."""
+    text = state["text"]
+    lookup = {word: i for i, word in enumerate(text["vocabulary"]) if i >= 2}
+    length = int(text["sequence_length"])
+    values = frame[text["column"]].fillna("").astype(str).tolist()
+    tokens = np.zeros((len(values), length), dtype=np.int32)
+    for row, value in enumerate(values):
+        words = PUNCTUATION.sub("", value.translate(ASCII_LOWER)).split()[:length]
+        tokens[row, : len(words)] = [lookup.get(w, 1) for w in words]
+    return tokens
+
+
+def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_rows: int = 10_000) -> Predictor:
+    """A Predictor for a run folder; `onnx` serves RUN/export/model.onnx without TensorFlow or Keras."""
+    from kproto.data import Preprocessor
+    from kproto.runs.load import load_run
+
+    if runtime not in RUNTIMES:
+        from kproto.errors import not_one_of
+
+        raise KprotoError(f"unknown runtime: {not_one_of(runtime, RUNTIMES)}", field="--runtime")
+    run = load_run(path)
+    if run.info.task not in SERVABLE_TASKS:
+        raise KprotoError(f"{run.path} is a {run.info.task} run, which kproto serve does not answer", field="PATH")
+    pre = Preprocessor.from_dict(run.preprocess)
+    if pre.kind == "image_folder":
+        raise KprotoError(
+            f"{run.path} was trained on an image folder; kproto serve answers runs trained on tables",
+            field="PATH",
+            hint="train on pixel columns with data.shape, or export the model and serve the export",
+        )
+    transform = None
+    generate_rows = None
+    if runtime == "onnx":
+        if run.info.task == "generation":
+            raise KprotoError("GAN runs are served with --runtime keras", field="--runtime")
+        from kproto.runs import layout
+
+        onnx_path = run.path / layout.EXPORT / "model.onnx"
+        if not onnx_path.exists():
+            raise ModelFileError(
+                f"{onnx_path} does not exist", hint=f"export it first: kproto export {run.path} --format onnx"
+            )
+        model_call = onnx_model_call(onnx_path)
+        if pre.kind == "text":
+
+            def transform(frame: pd.DataFrame) -> np.ndarray:
+                return text_tokens(pre.state, frame)
+
+    else:
+        from kproto.runs.load import load_keras_model
+
+        model = load_keras_model(run.model_path, trust=trust, compile=False)
+        model_call = keras_model_call(model)
+        if run.info.task == "generation":
+            generate_rows = _sampler(model, run, pre)
+    return Predictor(
+        name=run.recipe.name or run.path.parent.name,
+        info=run.info,
+        preprocessor=pre,
+        model_call=model_call,
+        decisions=Decisions.from_metrics(run.metrics),
+        checker=RowChecker.from_state(run.preprocess, run.recipe.data.missing, max_rows),
+        conformal=_read_conformal(run.path),
+        metrics=run.metrics,
+        runtime=runtime,
+        transform=transform,
+        generate_rows=generate_rows,
+    )
+
+
+def _sampler(generator: Any, run: Any, pre: Any) -> Callable[[int, int | None], pd.DataFrame]:
+    """Generated rows in the original columns (plus the label for conditional GANs)."""
+
+    def sample(count: int, seed: int | None) -> pd.DataFrame:
+        from kproto.generate import generate, inverse_features
+
+        seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
+        x, labels = generate(generator, run.info, count, seed)
+        frame = inverse_features(pre, x)
+        if labels is not None:
+            frame[pre.state.get("target", {}).get("name", "label")] = [run.info.class_names[i] for i in labels]
+        return frame
+
+    return sample

@@ -1,0 +1,381 @@
+"""kproto serve: a real uvicorn server on a free loopback port, called with httpx.
+
+The fast tests serve a stub model (a NumPy function behind a real preprocessing state); the slow ones train a
+tiny run and compare the server's answers with `kproto predict`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from kproto.calibration import Calibration, Decisions
+from kproto.conformal import Conformal
+from kproto.data import DataInfo, Preprocessor
+from kproto.serve.app import create_app
+from kproto.serve.batching import MicroBatcher
+from kproto.serve.predictor import Predictor, text_tokens
+from kproto.serve.rows import RowChecker
+from kproto.serve.server import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STATE = {
+    "kind": "tabular",
+    "task": "classification",
+    "features": ["x1", "color"],
+    "imputed": {},
+    "target": {"name": "label", "classes": ["no", "yes"]},
+    "columns": [
+        {"name": "x1", "type": "numeric", "fill": 1.0, "mean": 0.0, "std": 2.0},
+        {"name": "color", "type": "categorical", "fill": "red", "values": ["red", "blue"]},
+    ],
+}
+
+
+def stub_model(x: np.ndarray) -> np.ndarray:
+    """p(yes) = sigmoid(2·x1_scaled + blue)."""
+    score = 2 * x[:, 0] + x[:, 2]
+    p = 1 / (1 + np.exp(-score))
+    return np.stack([1 - p, p], axis=1).astype(np.float32)
+
+
+def stub_predictor(missing: str = "impute", conformal: bool = True, delay: float = 0.0, max_rows: int = 100):
+    calls = []
+
+    def model_call(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        if delay:
+            time.sleep(delay)
+        return stub_model(x)
+
+    state = json.loads(json.dumps(STATE))
+    predictor = Predictor(
+        name="stub",
+        info=DataInfo(
+            task="classification", kind="tabular", input_shape=(3,), num_classes=2, class_names=["no", "yes"]
+        ),
+        preprocessor=Preprocessor.from_dict(state),
+        model_call=model_call,
+        decisions=Decisions(Calibration("temperature", temperature=1.5), threshold=0.4),
+        checker=RowChecker.from_state(state, missing, max_rows=max_rows),
+        conformal=Conformal.fit("classification", np.linspace(0, 0.6, 101)) if conformal else None,
+        metrics={"test": {"accuracy": 0.9}, "versions": {"kproto": "test"}},
+        runtime="stub",
+    )
+    return predictor, calls
+
+
+def same(a: object, b: object, tolerance: float = 1e-6) -> bool:
+    """Equal JSON-like values, numbers within `tolerance`."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k], tolerance) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y, tolerance) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) <= tolerance * max(1.0, abs(float(b)))
+    return a == b
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running(app, port: int | None = None) -> Iterator[str]:
+    """Serve `app` on a free loopback port in a thread; yields the base URL."""
+    port = port or free_port()
+    server = make_server(app, "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, Predictor, list[int], object]]:
+    predictor, calls = stub_predictor()
+    app = create_app(predictor, max_batch=64, max_delay_ms=20)
+    with running(app) as url:
+        yield url, predictor, calls, app
+
+
+ROWS = [{"x1": 1.0, "color": "blue"}, {"x1": -3.0, "color": "red"}, {"x1": None, "color": None}]
+
+
+def test_health_and_metadata(served):
+    url, _, _, _ = served
+    assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    meta = httpx.get(f"{url}/metadata").json()
+    assert meta["name"] == "stub" and meta["outputs"]["labels"] == ["no", "yes"]
+    assert meta["columns"] == [
+        {"name": "x1", "type": "numeric"},
+        {"name": "color", "type": "categorical", "categories": ["red", "blue"]},
+    ]
+    assert meta["outputs"]["threshold"] == 0.4 and meta["outputs"]["calibration"]["temperature"] == 1.5
+    assert meta["metrics"]["test"]["accuracy"] == 0.9 and meta["versions"] == {"kproto": "test"}
+    assert httpx.get(f"{url}/docs").status_code == 200
+
+
+def test_predict_matches_direct_answers(served):
+    url, predictor, _, _ = served
+    response = httpx.post(f"{url}/predict", json={"rows": ROWS})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    expected = predictor.records(predictor.checker.frame(ROWS))
+    assert same(predictions, expected)
+    first = predictions[0]
+    assert first["prediction"] == "yes" and set(first["probabilities"]) == {"no", "yes"}
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0)
+    # calibrated (T = 1.5) probabilities, thresholded at 0.4
+    raw = stub_model(np.array([[0.5, 0.0, 1.0]]))
+    tempered = np.exp(np.log(raw) / 1.5)
+    assert first["probabilities"]["yes"] == pytest.approx(float(tempered[0, 1] / tempered.sum()), rel=1e-5)
+    # the null row is imputed (x1 = 1.0, color = red) as in training
+    assert same(predictions[2], predictor.records(predictor.checker.frame([{"x1": 1.0, "color": "red"}]))[0])
+
+
+def test_instances_positional_rows_and_csv(served):
+    url, _, _, _ = served
+    by_rows = httpx.post(f"{url}/predict", json={"rows": ROWS[:2]}).json()
+    by_instances = httpx.post(f"{url}/predict", json={"instances": [[1.0, "blue"], [-3.0, "red"]]}).json()
+    assert by_instances == by_rows
+    csv = "x1,color\n1.0,blue\n-3,red\n"
+    by_csv = httpx.post(f"{url}/predict", content=csv, headers={"content-type": "text/csv"}).json()
+    assert same(by_csv, by_rows)
+
+
+def test_coverage_adds_prediction_sets(served):
+    url, predictor, _, _ = served
+    answer = httpx.post(f"{url}/predict?coverage=0.9", json={"rows": ROWS}).json()["predictions"]
+    for record in answer:
+        assert record["prediction"] in record["prediction_set"]
+        assert set(record["prediction_set"]) <= {"no", "yes"}
+    probabilities = np.array([[r["probabilities"]["no"], r["probabilities"]["yes"]] for r in answer])
+    members = predictor.conformal.sets(probabilities, 0.9)
+    assert [len(r["prediction_set"]) for r in answer] == members.sum(axis=1).tolist()
+
+
+def _error(response: httpx.Response) -> dict:
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "body, headers, query, status, row, column",
+    [
+        (b"", {}, "", 400, None, None),
+        (b"{not json", {}, "", 400, None, None),
+        (json.dumps([1, 2]).encode(), {}, "", 422, None, None),
+        (json.dumps({"rows": []}).encode(), {}, "", 400, None, None),
+        (json.dumps({"rows": "x"}).encode(), {}, "", 422, None, None),
+        (json.dumps({"rows": [ROWS[0], {"x1": 1.0}]}).encode(), {}, "", 422, 1, "color"),
+        (json.dumps({"rows": [{"x1": 1.0, "color": "red", "age": 3}]}).encode(), {}, "", 422, 0, "age"),
+        (json.dumps({"rows": [ROWS[0], ROWS[1], {"x1": "tall", "color": "red"}]}).encode(), {}, "", 422, 2, "x1"),
+        (json.dumps({"rows": [{"x1": True, "color": "red"}]}).encode(), {}, "", 422, 0, "x1"),
+        (json.dumps({"rows": [{"x1": 1.0, "color": ["red"]}]}).encode(), {}, "", 422, 0, "color"),
+        (json.dumps({"rows": [[1.0]]}).encode(), {}, "", 422, 0, None),
+        (json.dumps({"rows": [ROWS[0]] * 101}).encode(), {}, "", 413, None, None),
+        (b"x1,color\n1,red\n", {"content-type": "application/xml"}, "", 415, None, None),
+        (json.dumps({"rows": ROWS}).encode(), {}, "?coverage=1.5", 422, None, "coverage"),
+        (json.dumps({"rows": ROWS}).encode(), {}, "?coverage=abc", 422, None, "coverage"),
+        (b"x1,colour\n1,red\n", {"content-type": "text/csv"}, "", 422, 0, "colour"),
+        (json.dumps({"samples": 3}).encode(), {}, "", 422, None, "samples"),
+    ],
+)
+def test_bad_requests_name_row_and_column(served, body, headers, query, status, row, column):
+    url, _, _, _ = served
+    response = httpx.post(
+        f"{url}/predict{query}", content=body, headers={"content-type": "application/json", **headers}
+    )
+    assert response.status_code == status, response.text
+    error = _error(response)
+    assert error["status"] == status and error["message"]
+    assert error.get("row") == row
+    assert error.get("column") == column
+
+
+def test_oversized_body_is_413():
+    predictor, _ = stub_predictor()
+    with running(create_app(predictor, max_body_bytes=1000)) as url:
+        response = httpx.post(f"{url}/predict", json={"rows": [ROWS[0]] * 60})
+        assert response.status_code == 413 and "limit" in _error(response)["message"]
+        assert httpx.post(f"{url}/predict", json={"rows": ROWS[:1]}).status_code == 200
+
+
+def test_unseen_category_follows_the_missing_rule():
+    strict, _ = stub_predictor(missing="error", conformal=False)
+    with running(create_app(strict)) as url:
+        response = httpx.post(f"{url}/predict", json={"rows": [{"x1": 1.0, "color": "green"}]})
+        assert response.status_code == 422
+        error = _error(response)
+        assert (error["row"], error["column"], error["expected"]) == (0, "color", ["red", "blue"])
+        no_conformal = httpx.post(f"{url}/predict?coverage=0.9", json={"rows": ROWS[:1]})
+        assert no_conformal.status_code == 422 and _error(no_conformal)["column"] == "coverage"
+    lenient, _ = stub_predictor(missing="impute")
+    with running(create_app(lenient)) as url:
+        assert httpx.post(f"{url}/predict", json={"rows": [{"x1": 1.0, "color": "green"}]}).status_code == 200
+
+
+def test_concurrent_requests_are_batched():
+    predictor, calls = stub_predictor(delay=0.02)
+    app = create_app(predictor, max_batch=64, max_delay_ms=10)
+    clients, per_client = 16, 4
+
+    async def client(url: str, index: int) -> list[dict]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            answers = []
+            for k in range(per_client):
+                rows = [{"x1": float(index + k), "color": "red"}, {"x1": -float(index), "color": "blue"}]
+                response = await http.post("/predict", json={"rows": rows})
+                assert response.status_code == 200
+                answers.append((rows, response.json()["predictions"]))
+            return answers
+
+    async def main(url: str) -> list:
+        return await asyncio.gather(*(client(url, i) for i in range(clients)))
+
+    with running(app) as url:
+        results = asyncio.run(main(url))
+    served_calls = list(calls)
+    for answers in results:
+        for rows, predictions in answers:
+            assert same(predictions, predictor.records(predictor.checker.frame(rows)))
+    requests = clients * per_client
+    assert sum(served_calls) == 2 * requests and len(served_calls) < requests / 2  # many requests per model call
+    assert max(served_calls) <= 64
+    assert app.state.batcher.largest <= 64
+
+
+def test_batcher_respects_max_batch_and_delay():
+    seen: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        seen.append(list(items))
+        return [i * 10 for i in items]
+
+    async def main() -> list[int]:
+        batcher = MicroBatcher(run, max_batch=5, max_delay_ms=30)
+        await batcher.start()
+        results = await asyncio.gather(*(batcher.submit(i, 2) for i in range(7)), batcher.submit(99, 9))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(main())
+    assert results == [0, 10, 20, 30, 40, 50, 60, 990]
+    assert all(sum(2 if i != 99 else 9 for i in batch) <= 5 or batch == [99] for batch in seen)
+    assert sorted(i for batch in seen for i in batch) == [0, 1, 2, 3, 4, 5, 6, 99]
+
+
+def test_a_failing_batch_fails_only_its_bad_request():
+    predictor, _ = stub_predictor()
+    original = predictor.inputs
+
+    def picky(frame: pd.DataFrame) -> np.ndarray:
+        if (frame["x1"] == 13.0).any():
+            raise ValueError("thirteen is refused")
+        return original(frame)
+
+    predictor.inputs = picky  # type: ignore[method-assign]
+    app = create_app(predictor, max_delay_ms=50)
+
+    async def main(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            bodies = [{"rows": [{"x1": float(v), "color": "red"}]} for v in (1, 13, 2, 3)]
+            responses = await asyncio.gather(*(http.post("/predict", json=b) for b in bodies))
+            return [r.status_code for r in responses]
+
+    with running(app) as url:
+        assert asyncio.run(main(url)) == [200, 422, 200, 200]
+
+
+def test_text_tokens_match_keras_vectorization():
+    keras = pytest.importorskip("keras")
+    vocabulary = ["", "[UNK]", "the", "film", "was", "great", "not"]
+    state = {"text": {"column": "review", "vocabulary": vocabulary, "sequence_length": 6}}
+    texts = ["The film was GREAT!", "not... the film, was it?", "", "great great great great great great great"]
+    frame = pd.DataFrame({"review": texts})
+    layer = keras.layers.TextVectorization(vocabulary=vocabulary[2:], output_mode="int", output_sequence_length=6)
+    expected = np.asarray(keras.ops.convert_to_numpy(layer(np.array(texts))))
+    assert np.array_equal(text_tokens(state, frame), expected)
+
+
+SERVER_SCRIPT = """
+import sys, time, json
+sys.path.insert(0, {tests!r})
+from test_serve import stub_predictor
+from kproto.serve.app import create_app
+from kproto.serve.server import configure_logging, make_server
+predictor, _ = stub_predictor(delay=1.0)
+configure_logging()
+server = make_server(create_app(predictor), "127.0.0.1", {port})
+print("ready", flush=True)
+server.run()
+"""
+
+
+def test_sigterm_finishes_in_flight_requests(tmp_path):
+    port = free_port()
+    script = tmp_path / "serve_stub.py"
+    script.write_text(textwrap.dedent(SERVER_SCRIPT.format(tests=str(ROOT / "tests"), port=port)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(process.stderr.read() if process.stderr else "no server") from None
+                time.sleep(0.1)
+        result: dict = {}
+
+        def call() -> None:
+            result["response"] = httpx.post(f"{url}/predict", json={"rows": ROWS}, timeout=30)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        time.sleep(0.4)  # the request is in the model call (which takes 1 s)
+        process.send_signal(signal.SIGTERM)
+        caller.join(timeout=30)
+        assert result["response"].status_code == 200
+        assert len(result["response"].json()["predictions"]) == 3
+        out, err = process.communicate(timeout=30)
+        assert process.returncode in (0, -signal.SIGTERM, 143)  # uvicorn re-raises the signal once stopped
+        lines = [line for line in err.splitlines() if "/predict" in line]
+        assert len(lines) == 1 and "POST /predict 200 rows=3" in lines[0] and lines[0].endswith(" ms")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
