@@ -61,7 +61,7 @@ def main() -> None:
             plain = train("digits_scratch_59.yaml", out, f"seed={seed}")
             row = {
                 "seed": seed,
-                "train_rows": tuned["rows"]["train"] if "rows" in tuned else None,
+                "train_rows": json.loads((Path(tuned["run"]) / "preprocess.json").read_text())["info"]["rows"]["train"],
                 "fine_tuned": tuned["test"]["accuracy"],
                 "scratch": plain["test"]["accuracy"],
                 "fine_tuned_epochs": tuned["epochs"],

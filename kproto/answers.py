@@ -7,16 +7,43 @@ prediction sets or intervals, reconstruction errors. No Keras import: the ONNX s
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kproto.calibration import Decisions
-from kproto.conformal import Conformal, set_labels
+from kproto.conformal import Conformal, check_coverage, set_labels
 from kproto.errors import KprotoError
+from kproto.runs import layout
+from kproto.runs.store import read_json
 
 PROBABILITY_PREFIX = "p_"
+
+
+def read_conformal(folder: Path) -> Conformal | None:
+    """A run's conformal scores (layout.CONFORMAL), or None for runs trained without them."""
+    path = Path(folder) / layout.CONFORMAL
+    return Conformal.from_dict(read_json(path)) if path.exists() else None
+
+
+def run_decisions(run: Any, coverage: float | None = None, flag: str = "--coverage") -> tuple[Decisions, Any]:
+    """A loaded run's decisions and, when `coverage` is asked for, its conformal scores (checked to exist)."""
+    decisions = Decisions.from_metrics(run.metrics)
+    if coverage is None:
+        return decisions, read_conformal(run.path)
+    check_coverage(coverage, flag)
+    if run.info.task not in ("classification", "regression"):
+        raise KprotoError(
+            f"{flag} gives prediction sets (classification) or intervals (regression); {run.path} is a "
+            f"{run.info.task} run",
+            field=flag,
+        )
+    conformal = read_conformal(run.path)
+    if conformal is None:
+        raise missing_conformal(run.path, flag)
+    return decisions, conformal
 
 
 def missing_conformal(run_path: Any, flag: str = "--coverage") -> KprotoError:

@@ -166,7 +166,7 @@ def input_space(kind: str, preprocess: dict[str, Any] | None = None) -> tuple[tu
 
 def numeric_mask(preprocess: dict[str, Any]) -> np.ndarray:
     """1 for each model input that comes from a numeric column, 0 for one-hot or index-coded categories."""
-    from kproto.explain.attributions import feature_groups
+    from kproto.data.preprocess import feature_groups
 
     groups = feature_groups(preprocess)
     width = groups[-1].stop if groups else 0

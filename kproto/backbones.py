@@ -12,7 +12,6 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +244,7 @@ def describe_source(spec: Any) -> dict[str, Any]:
             record["keras_hub"] = version("keras-hub")
         except PackageNotFoundError:
             pass
-        record["version"] = _preset_version(spec.source)
+        record["version"] = preset_version(spec.source)
     elif kind == PRESET_FOLDER:
         folder = Path(spec.source).expanduser()
         record.update(source=str(folder.resolve()), hash=file_hash(folder))
@@ -258,152 +257,6 @@ def describe_source(spec: Any) -> dict[str, Any]:
         run = resolve_run(spec.source)
         record.update(source=str(run.resolve()), hash=file_hash(run / MODEL))
     return record
-
-
-# ----------------------------------------------------------------------------- loading
-@dataclass
-class Backbone:
-    """A loaded backbone: the Keras model, what it takes (image, text or features) and its provenance."""
-
-    model: Any
-    kind: str
-    modality: str  # image, text or features
-    record: dict[str, Any] = field(default_factory=dict)
-    image_preprocess: Any = None  # a layer that maps [0, 1] pixels to the backbone's input scale, or None
-    image_size: tuple[int, int] | None = None  # resize images to this before the backbone
-    pad_token_id: int = 0
-    supports_lora: bool = False
-
-
-def load_backbone(spec: Any, info: Any) -> Backbone:
-    """The backbone of a `model: {type: pretrained}` section, for data described by `info` (a DataInfo)."""
-    kind = classify_source(spec.source)
-    if spec.weights is not None and kind != APPLICATION:
-        raise RecipeError(
-            f"model.weights applies to Keras Applications sources only; model.source '{spec.source}' is a {kind}",
-            field="model.weights",
-            hint="remove model.weights (a preset, .keras file or run brings its own weights)",
-        )
-    if kind == APPLICATION:
-        return _application(spec, info)
-    if kind in (HUB_PRESET, PRESET_FOLDER):
-        return _hub_backbone(spec, kind)
-    if kind == KERAS_FILE:
-        path = Path(spec.source).expanduser()
-        model = _load_model_file(path)
-        backbone = _without_output(model) if _is_kproto_model(model) else model
-        record = {"source": str(path.resolve()), "kind": KERAS_FILE, "hash": file_hash(path)}
-        return _wrap(backbone, KERAS_FILE, record)
-    run = resolve_run(spec.source)
-    from kproto.runs.layout import MODEL
-
-    model = _load_model_file(run / MODEL)
-    record = {"source": str(run.resolve()), "kind": RUN, "hash": file_hash(run / MODEL)}
-    return _wrap(_without_output(model), RUN, record)
-
-
-def _load_model_file(path: Path) -> Any:
-    """kproto's safe loader; KerasHub is imported first when the file holds KerasHub layers."""
-    import zipfile
-
-    from kproto.runs.load import load_keras_model
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if b"keras_hub" in archive.read("config.json"):
-                import keras_hub  # noqa: F401 - registers KerasHub's serializable classes
-    except (zipfile.BadZipFile, KeyError, OSError):
-        pass  # the safe loader reports what is wrong with the file
-    import kproto.models.transfer_layers  # noqa: F401 - registers kproto's backbone layers
-
-    return load_keras_model(path, compile=False)
-
-
-def _is_kproto_model(model: Any) -> bool:
-    names = {layer.name for layer in model.layers}
-    return "output" in names
-
-
-def _without_output(model: Any) -> Any:
-    """The model minus its output layer (and the regression rescaling), as a feature extractor."""
-    import keras
-
-    names = {layer.name for layer in model.layers}
-    last = "output_raw" if "output_raw" in names else "output"
-    if last not in names:
-        raise ModelFileError(
-            f"the model '{model.name}' has no layer named 'output' to remove",
-            field="model.source",
-            hint="a kproto run's model ends in a layer named 'output'; a plain .keras backbone is used whole",
-        )
-    features = model.get_layer(last).input
-    return keras.Model(model.inputs, features, name="backbone")
-
-
-def _wrap(model: Any, kind: str, record: dict[str, Any]) -> Backbone:
-    inputs = model.inputs
-    if isinstance(model.input, dict) and "token_ids" in model.input:
-        return Backbone(model, kind, "text", record)
-    shape = tuple(inputs[0].shape[1:]) if len(inputs) == 1 else ()
-    modality = "image" if len(shape) == 3 else "features"
-    if len(inputs) != 1:
-        raise ModelFileError(
-            f"the backbone '{model.name}' has {len(inputs)} inputs; kproto feeds one input (or KerasHub text inputs)",
-            field="model.source",
-        )
-    return Backbone(model, kind, modality, record)
-
-
-def _application(spec: Any, info: Any) -> Backbone:
-    import importlib
-
-    import keras
-
-    class_name, module_name, smallest = APPLICATIONS[spec.source.lower()]
-    if len(info.input_shape) not in (2, 3) or info.kind == "text":
-        raise RecipeError(
-            f"Keras Applications backbones take images; this data gives {info.kind} input {list(info.input_shape)}",
-            field="model.source",
-            hint="set data.shape (e.g. [8, 8, 1]) or use a folder of images",
-        )
-    size = tuple(spec.image_size) if spec.image_size else tuple(max(int(d), smallest) for d in info.input_shape[:2])
-    if min(size) < smallest:
-        raise RecipeError(
-            f"{spec.source} needs images of at least {smallest}×{smallest}; model.image_size is {list(size)}",
-            field="model.image_size",
-        )
-    weights = spec.weights or "imagenet"
-    record: dict[str, Any] = {"source": spec.source, "kind": APPLICATION, "weights": weights}
-    if weights not in ("imagenet", "none"):
-        path = Path(weights).expanduser()
-        if not path.is_file() or not path.name.endswith(".weights.h5"):
-            raise ModelFileError(
-                f"model.weights '{weights}' is not an existing .weights.h5 file",
-                field="model.weights",
-                hint="use imagenet, none, or a file written by `kproto fetch NAME --out DIR`",
-            )
-        record["hash"] = file_hash(path)
-        weights = str(path)
-    constructor = getattr(keras.applications, class_name)
-    record["version"] = f"keras {keras.__version__}"
-
-    def build() -> Any:
-        return constructor(
-            include_top=False,
-            weights=None if weights == "none" else weights,
-            input_shape=(*size, 3),
-            pooling="avg",
-        )
-
-    model = download_guard(spec.source, APPLICATION, build) if weights == "imagenet" else build()
-    model.name = "backbone"
-    module = importlib.import_module(f"keras.applications.{module_name}")
-    from kproto.models.transfer_layers import ChannelAffine
-
-    matrix, bias = affine_of(module.preprocess_input)
-    channels = int(info.input_shape[2]) if len(info.input_shape) == 3 else 1
-    preprocess = ChannelAffine.for_channels(matrix, bias, channels, name="backbone_preprocess")
-    return Backbone(model, APPLICATION, "image", record, image_preprocess=preprocess, image_size=size)
 
 
 def affine_of(preprocess_input: Callable[[Any], Any]) -> tuple[list[list[float]], list[float]]:
@@ -419,28 +272,7 @@ def affine_of(preprocess_input: Callable[[Any], Any]) -> tuple[list[list[float]]
     return matrix.tolist(), bias.tolist()
 
 
-def _hub_backbone(spec: Any, kind: str) -> Backbone:
-    import keras_hub
-
-    source = str(Path(spec.source).expanduser()) if kind == PRESET_FOLDER else spec.source
-
-    def load() -> Any:
-        return keras_hub.models.Backbone.from_preset(source)
-
-    model = load() if kind == PRESET_FOLDER else download_guard(source, kind, load)
-    record: dict[str, Any] = {"source": source, "kind": kind, "keras_hub": keras_hub.__version__}
-    record["hash" if kind == PRESET_FOLDER else "version"] = (
-        file_hash(Path(source)) if kind == PRESET_FOLDER else _preset_version(source)
-    )
-    backbone = _wrap(model, kind, record)
-    backbone.supports_lora = hasattr(model, "enable_lora")
-    if backbone.modality == "text":
-        tokenizer = _text_preprocessor(source, kind, 8).tokenizer
-        backbone.pad_token_id = int(getattr(tokenizer, "pad_token_id", 0) or 0)
-    return backbone
-
-
-def _preset_version(source: str) -> str:
+def preset_version(source: str) -> str:
     """The handle a preset name resolves to (it carries the version), e.g. kaggle://keras/bert/keras/bert_tiny/2."""
     try:
         from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
@@ -451,7 +283,7 @@ def _preset_version(source: str) -> str:
 
 
 # ----------------------------------------------------------------------------- text
-def _text_preprocessor(source: str, kind: str, sequence_length: int) -> Any:
+def text_preprocessor(source: str, kind: str, sequence_length: int) -> Any:
     import keras_hub
 
     def load() -> Any:
@@ -477,16 +309,6 @@ def is_text_source(spec: Any) -> bool:
 
         return bool(download_guard(spec.source, kind, lambda: check_file_exists(spec.source, "tokenizer.json")))
     return False
-
-
-def text_state(spec: Any, column: str, sequence_length: int) -> dict[str, Any]:
-    """The preprocessing state of a KerasHub text backbone: its preprocessor's config and tokenizer files."""
-    kind = classify_source(spec.source)
-    source = str(Path(spec.source).expanduser()) if kind == PRESET_FOLDER else spec.source
-    preprocessor = _text_preprocessor(source, kind, sequence_length)
-    from kproto.data.hub_text import preprocessor_state
-
-    return preprocessor_state(preprocessor, column, sequence_length)
 
 
 def source_preprocessing(spec: Any) -> dict[str, Any] | None:

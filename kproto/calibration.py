@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto import catalog
 from kproto.errors import KprotoError, not_one_of
 
 ECE_BINS = 15
@@ -136,7 +137,7 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     )
 
 
-CALIBRATION_METHODS = ("auto", "temperature", "none")
+CALIBRATION_METHODS = catalog.CALIBRATIONS
 
 
 @dataclass

@@ -119,11 +119,46 @@ FAMILIES: dict[str, Family] = {
             example_data="digits.csv",
         ),
         Family(
+            "seq2seq",
+            "kproto.models.seq2seq",
+            "Spec",
+            "Encoder-decoder from text to text (Transformer, or GRU/LSTM with attention); greedy or beam decoding.",
+            inputs=("pairs",),
+            task="seq2seq",
+            augment=False,
+            streaming=False,
+            example_data="pronunciations.csv",
+            custom_objects=("kproto.models.seq2seq_layers",),
+        ),
+        Family(
+            "recommender",
+            "kproto.models.recommender",
+            "Spec",
+            "Users x items: matrix factorization, two-tower or neural CF, for ratings or implicit feedback.",
+            inputs=("interactions",),
+            augment=False,
+            streaming=False,
+            example_data="movielens.csv",
+            custom_objects=("kproto.models.seq2seq_layers", "kproto.models.recommender_layers"),
+        ),
+        Family(
             "sequential",
             "kproto.models.sequential",
             "Sequential",
             "An explicit list of Keras layers by class name, for anything the families don't cover.",
             inputs=("table", "image", "image_folder", "text", "window"),
+        ),
+        Family(
+            "pretrained",
+            "kproto.models.pretrained",
+            "Spec",
+            "A pretrained backbone (Keras Applications, KerasHub preset, .keras file or kproto run) and a new head.",
+            inputs=("table", "image", "image_folder", "text"),
+            backend="tensorflow",  # KerasHub tokenizers and preset loading run on TensorFlow
+            streaming=False,
+            distribute=False,
+            example_data="digits.csv",
+            custom_objects=("kproto.models.transfer_layers",),
         ),
     )
 }
@@ -302,6 +337,13 @@ METRICS: dict[str, Metric] = {
         Metric("rmse", "Root mean squared error.", "regression", "min", "RootMeanSquaredError"),
         Metric("r2", "Coefficient of determination R².", "regression", "max", "R2Score"),
         Metric("mape", "Mean absolute percentage error.", "regression", "min", "MeanAbsolutePercentageError"),
+        Metric(
+            "token_accuracy",
+            "Share of target tokens predicted right under teacher forcing, padding left out (seq2seq).",
+            "seq2seq",
+            "max",
+            "kproto.models.seq2seq_layers:TokenAccuracy",
+        ),
     )
 }
 
@@ -410,6 +452,12 @@ ENGINES: dict[str, str] = {
 
 BACKENDS = ("auto", "tensorflow", "jax", "torch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
+# train.calibrate: how classifier probabilities are calibrated on the validation split after training.
+CALIBRATIONS = ("auto", "temperature", "none")
+# train.threshold_metric: what `train.threshold: auto` maximises on the validation split (binary classifiers).
+THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy", "precision", "recall", "mcc")
+# data.balance: how the training split of a classification recipe is rebalanced.
+BALANCE = ("none", "oversample", "undersample")
 # train.distribute modes and the backend each one needs (None: any).
 DISTRIBUTE: dict[str, str | None] = {
     "none": None,

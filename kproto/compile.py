@@ -24,6 +24,18 @@ LOSS_ALIASES = {
     "bce": "binary_crossentropy",
 }
 DEFAULT_RATES = {"sgd": 0.01, "adadelta": 1.0}
+# `train.loss: auto` and the default `train.metrics` of each task (regression and reconstruction: MSE and MAE).
+DEFAULT_LOSSES = {
+    "classification": "sparse_categorical_crossentropy",
+    "seq2seq": "sparse_categorical_crossentropy",  # next-token targets; padding (id 0) is ignored
+    "ranking": "binary_crossentropy",  # observed interactions against sampled negatives
+}
+DEFAULT_METRICS = {"classification": ["accuracy"], "seq2seq": ["token_accuracy"], "ranking": ["auc"]}
+
+
+def default_metrics(task: str) -> list[str]:
+    """The metrics logged when `train.metrics` is not given."""
+    return list(DEFAULT_METRICS.get(task, ["mae"]))
 
 
 @dataclass
@@ -87,7 +99,7 @@ def loss_name_of(config: Any, task: str) -> str:
         return "custom"
     name, _ = _split(config, "loss")
     if name == "auto":
-        name = {"classification": "sparse_categorical_crossentropy"}.get(task, "mean_squared_error")
+        name = DEFAULT_LOSSES.get(task, "mean_squared_error")
     return LOSS_ALIASES.get(name, name)
 
 
@@ -146,6 +158,8 @@ def resolve_loss(
     name = loss_name_of(config, info.task)
     _, args = _split(config, "loss")
     smoothing = args.pop("label_smoothing", label_smoothing) or 0.0
+    if info.task == "seq2seq" and name == "sparse_categorical_crossentropy":
+        args.setdefault("ignore_class", 0)  # padding after [END] is not a target
     if onehot and name == "sparse_categorical_crossentropy":  # the same loss on one-hot labels
         name = "categorical_crossentropy"
     if smoothing:
@@ -193,13 +207,21 @@ LogitsAUC = _on_probabilities(keras.metrics.AUC)
 _ON_PROBABILITIES = {"Precision": LogitsPrecision, "Recall": LogitsRecall, "AUC": LogitsAUC}
 
 
+def metric_class(class_name: str) -> type:
+    """A catalog metric's class: a keras.metrics name, or "module:Class" for one of kproto's own."""
+    if ":" in class_name:
+        module, _, attr = class_name.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return getattr(keras.metrics, class_name)
+
+
 def resolve_metrics(names: list[str] | None, info: Any, label_mode: str, logits: bool = False) -> list[Any]:
     """Keras metric objects named as kproto reports them (threshold metrics read probabilities, also from logits).
 
     Each name's Keras class, label form and options come from its `catalog.METRICS` entry.
     """
     if names is None:
-        names = ["accuracy"] if info.task == "classification" else ["mae"]
+        names = default_metrics(info.task)
     metrics: list[Any] = []
     for name in names:
         entry = catalog.METRICS.get(name)
@@ -208,7 +230,7 @@ def resolve_metrics(names: list[str] | None, info: Any, label_mode: str, logits:
                 f"unknown metric '{name}'", field="train.metrics", hint=f"one of {', '.join(sorted(catalog.METRICS))}"
             )
         class_name = entry.sparse_class if entry.sparse_class and label_mode == "sparse" else entry.keras_class
-        cls = _ON_PROBABILITIES[class_name] if entry.on_probabilities and logits else getattr(keras.metrics, class_name)
+        cls = _ON_PROBABILITIES[class_name] if entry.on_probabilities and logits else metric_class(class_name)
         options: dict[str, Any] = dict(entry.options)
         if "TopK" in class_name:  # the top 5, or fewer with few classes
             options["k"] = min(5, max(info.num_classes - 1, 1))
@@ -300,11 +322,7 @@ def compile_model(
     """Compile `model` as the recipe says; returns how labels must be encoded."""
     train = recipe.train
     check_layer_regularizers(model, recipe.model)
-    metric_names = (
-        list(train.metrics)
-        if train.metrics is not None
-        else (["accuracy"] if info.task == "classification" else ["mae"])
-    )
+    metric_names = list(train.metrics) if train.metrics is not None else default_metrics(info.task)
     needs_onehot = any(m in catalog.ONE_HOT_METRICS for m in metric_names)
     loss, loss_name = resolve_loss(train.loss, info, train.label_smoothing, allow_code, base, onehot=needs_onehot)
     logits = from_logits(train)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kproto.applications import PACKED_KINDS, packed_report
 from kproto.compile import encode_labels
 from kproto.scoring import REPORT_ROWS, evaluate_arrays, task_report
 
@@ -19,6 +20,7 @@ class Evaluation:
     report: dict[str, Any] = field(default_factory=dict)
     baselines: dict[str, float] = field(default_factory=dict)
     task: str = ""
+    attack: dict[str, Any] = field(default_factory=dict)  # metrics clean and under attack (--attack)
 
 
 def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
@@ -36,17 +38,32 @@ def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
 
 
 def evaluate_run(
-    path: Path, data: Path | None = None, trust: bool = False, judge: Path | None = None, allow_code: bool = False
+    path: Path,
+    data: Path | None = None,
+    trust: bool = False,
+    judge: Path | None = None,
+    allow_code: bool = False,
+    attack: str | None = None,
+    epsilon: float | None = None,
+    steps: int | None = None,
+    beam: int | None = None,
+    max_length: int | None = None,
 ) -> Evaluation:
     """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `data`.
 
-    A GAN run is scored on generated samples instead (and by the classifier run `judge`, when given).
+    seq2seq runs generate the outputs (greedy, or beam search of width `beam`, at most `max_length` tokens) and
+    score them; recommender runs rank unseen items or score ratings.
+
+    A GAN run is scored on generated samples instead (and by the classifier run `judge`, when given). With `attack`
+    (fgsm or pgd), the metrics are also computed on adversarial versions of the rows at radius `epsilon`.
     """
     from kproto.data import Preprocessor, load_dataset, transform_rows
     from kproto.data.readers import read_table
     from kproto.runs.load import load_run
 
     run = load_run(path)
+    if attack is not None:
+        _check_attack_flags(attack, epsilon, steps, run.info)
     model = _load_for_evaluation(run, trust, allow_code)
     if run.info.task == "generation":
         from kproto.generate import evaluate_generator
@@ -71,7 +88,8 @@ def evaluate_run(
         baselines = dataset.baselines
     else:
         frame = read_table(data)
-        x, y_raw = transform_rows(pre, frame, need_target=run.info.task in ("classification", "regression"))
+        needs_target = run.info.task in ("classification", "regression", "seq2seq", "ranking")
+        x, y_raw = transform_rows(pre, frame, need_target=needs_target)
         source = str(data)
         baselines = {}
     from kproto.data.streaming import evaluate_blocks, is_streamed
@@ -91,4 +109,42 @@ def evaluate_run(
     report = task_report(model, run.info, x, y_raw if run.info.task != "reconstruction" else x, batch_size)
     if run.info.task == "reconstruction" and report and "pca_mse" in baselines:
         report["pca_mse"] = baselines["pca_mse"]  # PCA with as many components as the bottleneck, same split
-    return Evaluation(source=source, metrics=metrics, report=report, baselines=baselines, task=run.info.task)
+    if pre.kind in PACKED_KINDS:  # generated sequences; ranked or rated items (seen ones from the training split)
+        ranking = run.info.task == "ranking"
+        train = (
+            (dataset if data is None else load_dataset(run.recipe, pre)).split("train") if ranking else (x[:0], None)
+        )
+        report = {**report, **packed_report(model, pre, run.info, train, (x, y_raw), beam, max_length)}
+    block: dict[str, Any] = {}
+    if attack is not None:
+        from kproto.attacks import evaluate_under_attack
+
+        if y_raw is None:
+            from kproto.errors import KprotoError
+
+            raise KprotoError(f"--attack needs the target column in {source}", field="--data")
+
+        def score(inputs: Any) -> dict[str, float]:
+            targets = encode_labels(y_raw[: len(inputs)], label_mode, run.info.num_classes)
+            return evaluate_arrays(model, inputs, targets, batch_size)
+
+        block = evaluate_under_attack(
+            model, run.info, pre.state, x, y_raw, score, attack, float(epsilon or 0), steps, seed=run.recipe.seed
+        )
+    return Evaluation(
+        source=source, metrics=metrics, report=report, baselines=baselines, task=run.info.task, attack=block
+    )
+
+
+def _check_attack_flags(attack: str, epsilon: float | None, steps: int | None, info: Any) -> None:
+    """--attack needs --epsilon; text, autoencoders and GANs are refused before the model loads."""
+    from kproto.attacks import DEFAULT_PGD_STEPS, check_attack
+    from kproto.errors import KprotoError
+
+    if epsilon is None:
+        raise KprotoError(
+            f"--attack {attack} needs --epsilon, the radius in the model's input space",
+            field="--epsilon",
+            hint="e.g. --epsilon 0.1 (pixels are scaled to [0, 1]; numeric columns are standardized)",
+        )
+    check_attack(attack, epsilon, steps or DEFAULT_PGD_STEPS, info.kind, info.task)

@@ -24,6 +24,7 @@ class ExportResult:
     tolerance: float
     samples: int
     inputs: str = "test rows"  # what the check ran on: test rows, generator noise, or random inputs (and why)
+    note: str = ""  # what the export does not carry (a text model's tokenizer)
 
 
 def sample_inputs(run: Any, model: Any, count: int = 16) -> tuple[np.ndarray, str]:
@@ -162,7 +163,29 @@ def export_run(
             f"the {fmt} export differs from the Keras model by up to {diff:.3g} (tolerance {tolerance:g})"
         )
     tmp.rename(target)
-    return ExportResult(path=target, format=fmt, max_abs_diff=diff, tolerance=tolerance, samples=len(x), inputs=inputs)
+    note = ""
+    if run.preprocess.get("kind") == "text":
+        length = run.preprocess.get("text", {}).get("sequence_length")
+        note = (
+            f"the export takes token ids (int32, [batch, {length}]), not raw text: it does not carry the tokenizer; "
+            f"tokenize with the run's {layout.PREPROCESS} (kproto predict does)"
+        )
+    elif run.preprocess.get("kind") == "pairs":
+        pairs = run.preprocess["pairs"]
+        note = (
+            f"the export is one decoding step of the encoder-decoder: it takes [source ids | decoder ids] (int32, "
+            f"[batch, {pairs['source_length']} + {pairs['target_length']}]) and returns next-token probabilities at "
+            f"every decoder position; the vocabularies are in the run's {layout.PREPROCESS}, and the greedy or beam "
+            "search loop around the step runs outside it (kproto predict runs it)"
+        )
+    elif run.preprocess.get("kind") == "interactions":
+        note = (
+            "the export scores packed rows [user index, item index, side features] (float32); the user and item "
+            f"index maps (0: unknown) are in the run's {layout.PREPROCESS} (kproto predict applies them)"
+        )
+    return ExportResult(
+        path=target, format=fmt, max_abs_diff=diff, tolerance=tolerance, samples=len(x), inputs=inputs, note=note
+    )
 
 
 def _remove(path: Path) -> None:

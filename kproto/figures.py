@@ -49,7 +49,33 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
     draw = TASK_FIGURES.get(run.info.task)
     if draw is not None:
         draw(run, model, x, y, folder, written, skipped)
+    if run.info.task in ("classification", "regression"):
+        _robustness(run, model, x, y, folder, written, skipped)
     return written, skipped
+
+
+ROBUSTNESS_ROWS = 1000  # test rows attacked for the robustness curve
+
+
+def _robustness(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+    """The task score under PGD at a few epsilons (the robustness curve); text is skipped (discrete tokens)."""
+    from kproto import plots
+    from kproto.attacks import ROBUSTNESS_EPSILONS, Attacker, input_space, robustness_curve
+    from kproto.errors import KprotoError
+
+    if run.info.kind == "text" or y is None:
+        skipped.append(f"{layout.ROBUSTNESS}: attacks need continuous inputs and targets (not text)")
+        return
+    try:
+        clip, mask, space = input_space(run.info.kind, run.preprocess)
+    except KprotoError as exc:
+        skipped.append(f"{layout.ROBUSTNESS}: {exc.message}")
+        return
+    rows = min(len(x), ROBUSTNESS_ROWS)
+    attacker = Attacker(model, run.info.task, "pgd", 0.0, clip=clip, mask=mask, seed=run.recipe.seed)
+    points = robustness_curve(attacker, np.asarray(x[:rows]), np.asarray(y[:rows]), ROBUSTNESS_EPSILONS)
+    title = f"{folder.parent.name}: PGD, {attacker.steps} steps, {rows} test rows"
+    written.append(plots.robustness_curve(points, folder / layout.ROBUSTNESS, space, title=title))
 
 
 def _predict(model: Any, x: Any) -> np.ndarray:

@@ -443,3 +443,18 @@ def table(frame: Any, path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title, fontsize=9)
     return save(fig, path)
+
+
+def robustness_curve(points: list[dict[str, float]], path: Path, space: str, title: str = "") -> Path:
+    """The task score (accuracy or MAE) under attack against the attack's epsilon."""
+    metric = next(k for k in points[0] if k != "epsilon")
+    fig, axes = _figure()
+    ax = axes[0][0]
+    ax.plot([p["epsilon"] for p in points], [p[metric] for p in points], marker="o")
+    ax.set_xlabel(f"epsilon ({space})")
+    ax.set_ylabel(f"{metric} under attack")
+    if metric == "accuracy":
+        ax.set_ylim(0, 1.02)
+    ax.set_title(title or "Robustness")
+    ax.grid(alpha=0.3)
+    return save(fig, path)

@@ -13,6 +13,7 @@ from kproto.data.interactions import InteractionEncoder, candidate_rows
 from kproto.errors import KprotoError
 from kproto.ranking import held_out_sets, mae, ranking_report, rmse, seen_mask, top_k
 
+SCORED_ROWS = 500_000  # candidate rows per predict call when scoring every item
 MAX_RANKED_USERS = 2000  # ranking evaluation scores every item for at most this many test users (seeded sample)
 
 
@@ -33,11 +34,15 @@ def observed(x: np.ndarray, y: np.ndarray, implicit: bool) -> np.ndarray:
 
 
 def score_users(predict: Any, users: np.ndarray, user_features: np.ndarray, item_features: np.ndarray) -> np.ndarray:
-    """[len(users), num_items] scores of every item for each user index."""
+    """[len(users), num_items] scores of every item for each user index (users scored in chunks of ~500k rows)."""
     items = np.arange(len(item_features))
-    return np.stack(
-        [np.asarray(predict(candidate_rows(int(u), user_features[u], items, item_features))).reshape(-1) for u in users]
-    )
+    chunk = max(1, SCORED_ROWS // max(len(items), 1))
+    scores = []
+    for start in range(0, len(users), chunk):
+        group = users[start : start + chunk]
+        rows = np.concatenate([candidate_rows(int(u), user_features[u], items, item_features) for u in group])
+        scores.append(np.asarray(predict(rows)).reshape(len(group), len(items)))
+    return np.concatenate(scores) if scores else np.zeros((0, len(items)))
 
 
 def ranking_evaluation(
@@ -66,10 +71,18 @@ def ranking_evaluation(
     relevant = held_out_sets(test_rows[:, 0], test_rows[:, 1], users)
     report: dict[str, Any] = ranking_report(ranked, relevant, k)
     report["ranked_users"] = int(len(users))
-    cold = users == 0
-    if cold.any():
-        report["cold_start_users"] = "ranked through the unknown-user slot"
+    report.update(cold_start_counts(test_rows))
     return report
+
+
+def cold_start_counts(x: np.ndarray) -> dict[str, int]:
+    """Rows whose user, item, or either was not seen in training (they go through the unknown slots)."""
+    users, items = x[:, 0] == 0, x[:, 1] == 0
+    return {
+        "cold_start_rows": int((users | items).sum()),
+        "unknown_user_rows": int(users.sum()),
+        "unknown_item_rows": int(items.sum()),
+    }
 
 
 def rating_evaluation(predict: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -77,9 +90,8 @@ def rating_evaluation(predict: Any, x: np.ndarray, y: np.ndarray) -> dict[str, A
     if len(x) == 0:
         return {}
     predicted = np.asarray(predict(x)).reshape(-1)
-    report: dict[str, Any] = {"rmse": rmse(y, predicted), "mae": mae(y, predicted)}
+    report: dict[str, Any] = {"rmse": rmse(y, predicted), "mae": mae(y, predicted), **cold_start_counts(x)}
     cold = (x[:, 0] == 0) | (x[:, 1] == 0)
-    report["cold_start_rows"] = int(cold.sum())
     if cold.any():
         report["cold_start_rmse"] = rmse(y[cold], predicted[cold])
     if (~cold).any():

@@ -94,6 +94,21 @@ def single_metrics_table(metrics: dict[str, float], title: str) -> Table:
     return table
 
 
+def attack_table(attack: dict[str, Any]) -> Table:
+    """Metrics clean and under attack, side by side, with the attack and its epsilon (and units) in the title."""
+    steps = f", {attack['steps']} steps" if attack["method"] == "pgd" else ""
+    title = f"Under attack: {attack['method'].upper()}, epsilon {attack['epsilon']:g} in {attack['space']}{steps}"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name in ("metric", "clean", "adversarial", "change"):
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for name, clean in attack["clean"].items():
+        attacked = attack["adversarial"].get(name)
+        change = fmt(attacked - clean) if attacked is not None else ""
+        table.add_row(name, fmt(clean), fmt(attacked) if attacked is not None else "", change)
+    table.caption = f"{attack['rows']} rows"
+    return table
+
+
 def per_class_table(report: dict[str, Any]) -> Table:
     table = Table(title="Per class (test)", title_justify="left", header_style="bold")
     for name in ("class", "precision", "recall", "f1", "support"):

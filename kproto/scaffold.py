@@ -173,64 +173,12 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
 
 
 def _model_section(family: str, guess: DataGuess) -> list[str]:
-    if family == "feedforward":
-        body = [
-            "  units: [128, 64]    # Dense layers",
-            "  activation: relu    # kproto list activations",
-            "  dropout: 0.1",
-            "  normalization: none    # none, batch or layer",
-        ]
-    elif family == "cnn":
-        body = [
-            "  filters: [32, 64]    # one block per entry: Conv2D × convs_per_block, then pooling",
-            "  kernel_size: 3",
-            "  convs_per_block: 2",
-            "  pooling: max    # max, average or none",
-            "  batch_norm: true",
-            "  head: global_average    # global_average, global_max or flatten",
-            "  dense: [128]    # Dense layers after the convolutions",
-            "  dropout: 0.3",
-        ]
-    elif family in RECURRENT:
-        body = [
-            "  units: [64]    # one recurrent layer per entry",
-            "  bidirectional: false",
-            "  dropout: 0.1",
-            "  dense: []    # Dense layers after the recurrent stack",
-        ]
-        if guess.text:
-            body.insert(0, "  embedding_dim: 64    # token embedding size")
-    elif family == "transformer":
-        body = [
-            "  layers: 2    # encoder blocks",
-            "  heads: 4",
-            "  key_dim: 32",
-            "  embed_dim: 64",
-            "  ff_units: 128",
-            "  dropout: 0.1",
-            "  pooling: mean    # mean, max or cls",
-        ]
-    elif family == "autoencoder":
-        body = [
-            "  units: [128, 64]    # encoder layers, mirrored by the decoder",
-            "  bottleneck: 16    # size of the code",
-            "  convolutional: false    # true: Conv2D encoder/decoder for images (set data.shape)",
-        ]
-    elif family == "gan":
-        body = [
-            "  latent_dim: 32    # size of the generator's noise input",
-            "  generator: {units: [128, 256], batch_norm: true}",
-            "  discriminator: {units: [256, 128], dropout: 0.3}",
-            "  conditional: false    # true: condition both networks on data.target",
-            "  samples_every: 5    # write samples/epoch-NNN.png every N epochs",
-        ]
-    else:  # sequential
-        body = [
-            "  layers:    # Keras layers by class name, in order; the output layer comes from the task",
-            "    - Dense: {units: 64, activation: relu}",
-            "    - Dropout: {rate: 0.1}",
-            "    - Dense: {units: 32, activation: relu}",
-        ]
+    """The `model:` section: the family module's `starter(guess)` lines (its main fields, commented), if it has one."""
+    import importlib
+
+    module = importlib.import_module(catalog.family(family).module)
+    starter = getattr(module, "starter", None)  # optional: a family without one starts from `type:` alone
+    body = starter(guess) if starter is not None else []
     return ["model:", f"  type: {family}    # kproto list families", *body]
 
 

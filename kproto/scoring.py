@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.applications import PACKED_KINDS, packed_report
 from kproto.compile import encode_labels
 from kproto.data.streaming import evaluate_blocks, is_streamed
 from kproto.models.gan import generate
@@ -42,6 +43,11 @@ def evaluate_splits(model: Any, dataset: Any, label_mode: str, batch_size: int) 
     reconstruction = dataset.info.task == "reconstruction"
     y_test = dataset.x_test if reconstruction else dataset.y_test
     extra = task_report(model, dataset.info, dataset.x_test, y_test, batch_size)
+    if dataset.preprocessor.kind in PACKED_KINDS:  # seq2seq and recommender reports
+        extra = {
+            **extra,
+            **packed_report(model, dataset.preprocessor, dataset.info, dataset.split("train"), dataset.split("test")),
+        }
     if reconstruction and extra and "pca_mse" in dataset.baselines:
         extra["pca_mse"] = dataset.baselines["pca_mse"]
     if extra:

@@ -26,12 +26,13 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-# What fitting a model goes through: Keras's fit, the fused JAX engine, the GAN engine and the epochs of kproto's
+# What fitting a model goes through: Keras's fit, the fused, GAN and adversarial engines and the epochs of kproto's
 # training loop (Trainer.run itself may run in a fast test: recipe, data and output-folder errors stop it before).
 TRAINING_ENTRY_POINTS = (
     ("keras", "Model", "fit"),
     ("kproto.engines.fused", "FusedEngine", "train_epoch"),
     ("kproto.engines.gan", "GanEngine", "train_epoch"),
+    ("kproto.engines.adversarial", "AdversarialEngine", "train_epoch"),
     ("kproto.training.loop", "Trainer", "_loop"),
 )
 MAY_TRAIN = pytest.StashKey[bool]()

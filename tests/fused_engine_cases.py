@@ -1,6 +1,6 @@
 """FusedEngine (JAX) gives the same numbers as Keras's own model.fit / model.evaluate.
 
-Run by tests/test_engines.py in its own pytest process on the JAX backend (the main test process uses TensorFlow).
+Run by tests/test_fused.py in its own pytest process on the JAX backend (the main test process uses TensorFlow).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import keras  # noqa: E402
 if keras.backend.backend() != "jax":
     pytest.skip(
         f"keras was already imported with the {keras.backend.backend()!r} backend in this process; "
-        "run tests/test_engines.py in its own pytest process",
+        "run tests/test_fused.py in its own pytest process",
         allow_module_level=True,
     )
 
 from kproto.engines.fused import FusedEngine  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every case trains (fused engine against model.fit)
 BATCH = 32
 RTOL = 1e-4
 ATOL = 1e-6

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 
-def assert_clean_error(result: Any, *, says: str, field: str | None = None, line: int | None = None, code: int = 2) -> None:
+def assert_clean_error(
+    result: Any, *, says: str, field: str | None = None, line: int | None = None, code: int = 2
+) -> None:
     """Exit `code`, no traceback, the message says `says` and names the field (and the recipe line)."""
     out = result.output
     assert result.exit_code == code, out
@@ -35,11 +37,11 @@ def untrained_run(recipe_path: Path, out: Path) -> Path:
 
     from kproto.compile import compile_model, model_spec_for
     from kproto.data import load_dataset
-    from kproto.scoring import evaluate_splits
     from kproto.models import build_model
     from kproto.recipe import dump_recipe, load_recipe
     from kproto.runs import layout
     from kproto.runs.store import RunDir, save_model_atomic
+    from kproto.scoring import evaluate_splits
     from kproto.training.checkpoint import Checkpoint, save_checkpoint
 
     recipe = load_recipe(recipe_path).recipe
@@ -184,3 +186,18 @@ def tiny_untrained_run(folder: Path, seed: int = 42) -> Path:
     recipe = folder / "tiny_run.yaml"
     recipe.write_text(TINY_RECIPE.format(seed=seed) + f"  epochs: {TINY_EPOCHS}\n")
     return untrained_run(recipe, folder / "runs")
+
+
+def mixed_frame(n: int = 60) -> Any:
+    """A numeric, a categorical and a 2-class label column."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    return pd.DataFrame(
+        {
+            "num": rng.normal(10.0, 2.0, size=n),
+            "cat": rng.choice(["a", "b", "c"], size=n),
+            "label": rng.choice(["x", "y"], size=n),
+        }
+    )

@@ -149,3 +149,131 @@ def test_adversarial_engine_trains_and_reports_epoch_logs() -> None:
     assert set(logs) >= {"loss", "accuracy"} and np.isfinite(logs["loss"])
     assert seen[-1] == (6, 6)
     assert 0 <= engine.evaluate(x, y)["accuracy"] <= 1
+
+
+# --------------------------------------------------------------------------- the commands
+def digits_recipe(folder, **train) -> object:
+    import yaml
+    from conftest import DATA
+
+    recipe = {
+        "name": "adv",
+        "seed": 1,
+        "data": {"path": str(DATA / "digits.csv"), "target": "label", "shape": [8, 8, 1], "limit": 300},
+        "model": {"type": "cnn", "filters": [4], "dense": [8]},
+        "train": {"epochs": 2, "batch_size": 32, **train},
+    }
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_evaluate_attack_block(runner, tmp_path) -> None:
+    import json
+
+    from helpers import untrained_run
+
+    from kproto.cli import cli
+
+    run = untrained_run(digits_recipe(tmp_path), tmp_path / "runs")
+    result = runner.invoke(cli, ["evaluate", str(run), "--attack", "pgd", "--epsilon", "0.1", "--steps", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    attack = json.loads(result.output)["attack"]
+    assert {"method", "epsilon", "steps", "clean", "adversarial"} <= set(attack)
+    assert (attack["method"], attack["epsilon"], attack["steps"]) == ("pgd", 0.1, 3)
+    assert set(attack["clean"]) == set(attack["adversarial"]) >= {"accuracy", "loss"}
+    assert attack["adversarial"]["loss"] >= attack["clean"]["loss"]
+    shown = runner.invoke(cli, ["evaluate", str(run), "--attack", "fgsm", "--epsilon", "0.05"])
+    assert shown.exit_code == 0, shown.output
+    assert "FGSM, epsilon 0.05 in scaled pixels in [0, 1]" in " ".join(shown.output.split())
+
+
+def test_evaluate_attack_needs_epsilon_and_refuses_text(runner, tmp_path) -> None:
+    import pandas as pd
+    import yaml
+    from helpers import assert_clean_error, untrained_run
+
+    from kproto.cli import cli
+
+    run = untrained_run(digits_recipe(tmp_path), tmp_path / "runs")
+    assert_clean_error(runner.invoke(cli, ["evaluate", str(run), "--attack", "pgd"]), says="needs --epsilon")
+    words = ["good tasty fresh lovely", "bad stale awful bland"]
+    rows = [{"text": f"{words[i % 2]} item number {i}", "label": ["pos", "neg"][i % 2]} for i in range(60)]
+    pd.DataFrame(rows).to_csv(tmp_path / "text.csv", index=False)
+    recipe = {
+        "name": "txt",
+        "data": {"path": str(tmp_path / "text.csv"), "target": "label", "text": "text", "sequence_length": 8},
+        "model": {"type": "lstm", "units": [4], "embedding_dim": 4},
+    }
+    (tmp_path / "text.yaml").write_text(yaml.safe_dump(recipe))
+    text_run = untrained_run(tmp_path / "text.yaml", tmp_path / "text-runs")
+    result = runner.invoke(cli, ["evaluate", str(text_run), "--attack", "fgsm", "--epsilon", "0.1"])
+    assert_clean_error(result, says="not supported for text", field="--attack")
+
+
+def test_plot_draws_the_robustness_curve(runner, tmp_path) -> None:
+    from helpers import untrained_run
+
+    from kproto.cli import cli
+
+    run = untrained_run(digits_recipe(tmp_path), tmp_path / "runs")
+    result = runner.invoke(cli, ["plot", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "robustness.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("train", "says"),
+    [
+        ({"adversarial": {"epsilon": 0.1}, "distribute": "mirrored"}, "one device"),
+    ],
+)
+def test_adversarial_training_refuses_engines_that_cannot(runner, tmp_path, train, says) -> None:
+    from helpers import assert_refused
+
+    from kproto.cli import cli
+
+    result = runner.invoke(cli, ["train", str(digits_recipe(tmp_path, **train)), "--out", str(tmp_path / "runs")])
+    assert_refused(result, says)
+
+
+@pytest.mark.parametrize(
+    ("kind", "task", "engine", "says"),
+    [
+        ("image", "classification", "fused", "fused engine"),
+        ("text", "classification", "auto", "not supported for text"),
+        ("tabular", "generation", "auto", "classification or regression"),
+    ],
+)
+def test_adversarial_training_check(kind: str, task: str, engine: str, says: str) -> None:
+    from types import SimpleNamespace
+
+    from kproto.engines.adversarial import check_supported
+
+    recipe = SimpleNamespace(train=SimpleNamespace(distribute="none"))
+    with pytest.raises(KprotoError, match=says):
+        check_supported(recipe, kind, task, engine, streamed=False)
+
+
+def test_adversarial_recipe_fields_are_checked(runner, tmp_path) -> None:
+    from kproto.cli import cli
+
+    result = runner.invoke(cli, ["validate", str(digits_recipe(tmp_path, adversarial={"method": "cw", "epsilon": 1}))])
+    assert result.exit_code == 2 and "train.adversarial.method" in result.output
+    result = runner.invoke(cli, ["validate", str(digits_recipe(tmp_path, adversarial={"method": "pgd"}))])
+    assert result.exit_code == 2 and "epsilon" in result.output
+
+
+@pytest.mark.slow
+def test_adversarial_training_runs_on_the_fit_path(runner, tmp_path) -> None:
+    import json
+
+    from kproto.cli import cli
+
+    recipe = digits_recipe(tmp_path, adversarial={"method": "fgsm", "epsilon": 0.1, "ratio": 0.5})
+    result = runner.invoke(cli, ["train", str(recipe), "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").glob("*/*/metrics.json")
+    metrics = json.loads(run.read_text())
+    assert metrics["engine"] == "adversarial" and metrics["status"] == "completed"
+    assert metrics["epochs"] == 2

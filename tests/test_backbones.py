@@ -13,6 +13,7 @@ from pretrained_cases import bert_preset, changed, digits_run, review_texts, wei
 
 from kproto import backbones
 from kproto.errors import ModelFileError, RecipeError
+from kproto.models.backbone_loader import load_backbone, text_state
 
 
 # ----------------------------------------------------------------------------- parsing (no Keras)
@@ -132,7 +133,7 @@ def test_named_preset_without_network_fails_fast() -> None:
     for source in ("bert_tiny_en_uncased", "hf://google/bert-tiny"):
         began = time.monotonic()
         with pytest.raises(ModelFileError, match="needs the network") as caught:
-            backbones.load_backbone(Spec(type="pretrained", source=source), info)
+            load_backbone(Spec(type="pretrained", source=source), info)
         assert time.monotonic() - began < 20
         assert f"kproto fetch {source} --out DIR" in caught.value.hint
 
@@ -145,7 +146,7 @@ def test_applications_imagenet_without_network_fails_fast(monkeypatch: pytest.Mo
     monkeypatch.setenv("KERAS_HOME", str(Path("/nonexistent-kproto-cache")))
     info = DataInfo(task="classification", kind="image", input_shape=(8, 8, 1), num_classes=3)
     with pytest.raises(ModelFileError, match="needs the network") as caught:
-        backbones.load_backbone(Spec(type="pretrained", source="mobilenet_v3_small"), info)
+        load_backbone(Spec(type="pretrained", source="mobilenet_v3_small"), info)
     assert caught.value.field == "model.weights" and "kproto fetch mobilenet_v3_small" in caught.value.hint
 
 
@@ -170,7 +171,7 @@ def test_text_state_round_trip(tmp_path: Path) -> None:
     from kproto.models.pretrained import Spec
 
     preset = bert_preset(tmp_path / "preset")
-    state = backbones.text_state(Spec(type="pretrained", source=str(preset)), "review", 12)
+    state = text_state(Spec(type="pretrained", source=str(preset)), "review", 12)
     json.dumps(state)  # plain JSON, so it lives in preprocess.json
     ids = encode_texts(state, np.array(["good coffee", "this is not great tea"]))
     assert ids.shape == (2, 12) and ids.dtype == np.int32
@@ -270,7 +271,7 @@ def test_preset_folder_text_source_trains_and_fine_tunes(tmp_path: Path) -> None
 
     preset = bert_preset(tmp_path / "preset")
     texts, labels = review_texts()
-    state = backbones.text_state(Spec(type="pretrained", source=str(preset)), "review", 12)
+    state = text_state(Spec(type="pretrained", source=str(preset)), "review", 12)
     x = encode_texts(state, np.array(texts))
     y = np.array([0 if label == "great" else 1 for label in labels], dtype=np.int32)
     _frozen_then_fine_tuned({"source": str(preset)}, _info("text", (12,)), x, y)
@@ -278,14 +279,14 @@ def test_preset_folder_text_source_trains_and_fine_tunes(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_lora_trains_adapters_only(tmp_path: Path) -> None:
-    from kproto.backbones import _load_model_file
     from kproto.data.hub_text import encode_texts
+    from kproto.models.backbone_loader import load_model_file
     from kproto.models.pretrained import Spec, backbone_of, build, trainable_facts
 
     preset = bert_preset(tmp_path / "preset")
     spec = Spec(type="pretrained", source=str(preset), lora_rank=2, head={"units": []})
     texts, labels = review_texts()
-    x = encode_texts(backbones.text_state(spec, "review", 12), np.array(texts))
+    x = encode_texts(text_state(spec, "review", 12), np.array(texts))
     y = np.array([0 if label == "great" else 1 for label in labels], dtype=np.int32)
     model = build(spec, _info("text", (12,)))
     facts = trainable_facts(model)
@@ -295,7 +296,7 @@ def test_lora_trains_adapters_only(tmp_path: Path) -> None:
     _fit(model, x, y)
     assert not changed(before, weight_values(embedding))
     model.save(tmp_path / "lora.keras")
-    again = _load_model_file(tmp_path / "lora.keras")
+    again = load_model_file(tmp_path / "lora.keras")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
     with pytest.raises(RecipeError, match="does not support LoRA"):
         build(

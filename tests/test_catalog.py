@@ -13,7 +13,7 @@ from kproto import catalog
 from kproto.errors import RecipeError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-INPUT_KINDS = {"table", "image", "image_folder", "text", "window"}
+INPUT_KINDS = {"table", "image", "image_folder", "text", "window", "pairs", "interactions"}
 
 
 # ----------------------------------------------------------------------------- families
@@ -73,11 +73,13 @@ def test_metric_entry_has_a_direction_and_keras_builds_it(name: str) -> None:
     entry = catalog.METRICS[name]
     assert entry.name == name
     assert entry.direction in ("min", "max")
-    assert entry.task in ("classification", "regression")
+    assert entry.task in ("classification", "regression", "seq2seq")
     assert catalog.metric_direction(name) == entry.direction
     assert catalog.metric_direction(f"val_{name}") == entry.direction
+    from kproto.compile import metric_class
+
     for class_name in filter(None, (entry.keras_class, entry.sparse_class)):
-        cls = getattr(keras.metrics, class_name)
+        cls = metric_class(class_name)
         assert issubclass(cls, keras.metrics.Metric), class_name
         options = dict(entry.options)
         if "TopK" in class_name:

@@ -138,7 +138,10 @@ def test_saved_recipe_is_fully_resolved(run: Path) -> None:
     assert saved["name"] == "tiny-run"
     assert Path(saved["data"]["path"]).is_absolute()
     assert saved["train"]["early_stopping"]["patience"] == 5  # defaults are written out
-    assert saved["data"]["split"] == {"validation": 0.15, "test": 0.15}
+    from kproto.recipe.schema import Split
+
+    assert saved["data"]["split"] == Split().model_dump(mode="json")  # every split default, written out
+    assert saved["data"]["split"]["validation"] == saved["data"]["split"]["test"] == 0.15
 
 
 @pytest.mark.slow

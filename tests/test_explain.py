@@ -324,8 +324,9 @@ def test_explain_command_on_a_tabular_run(runner, tmp_path, tiny_classification)
     """Global importance on the original columns (the one-hot `color` is one feature) and the files of explain/."""
     import json
 
-    from kproto.cli import cli
     from helpers import untrained_run
+
+    from kproto.cli import cli
 
     run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
     result = runner.invoke(cli, ["explain", str(run), "--json", "--rows", "3", "--steps", "8"])
@@ -347,9 +348,10 @@ def test_explain_command_on_a_tabular_run(runner, tmp_path, tiny_classification)
 
 
 def test_explain_command_on_an_image_run_writes_heat_maps(runner, tmp_path) -> None:
-    from kproto.cli import cli
     from conftest import DATA, write_recipe
     from helpers import untrained_run
+
+    from kproto.cli import cli
 
     text = (
         f"name: img\ndata: {{path: {DATA / 'digits.csv'}, target: label, shape: [8, 8, 1], limit: 200}}\n"
@@ -363,8 +365,9 @@ def test_explain_command_on_an_image_run_writes_heat_maps(runner, tmp_path) -> N
 
 
 def test_explain_refuses_a_method_that_does_not_apply(runner, tmp_path, tiny_classification) -> None:
-    from kproto.cli import cli
     from helpers import assert_clean_error, untrained_run
+
+    from kproto.cli import cli
 
     run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
     result = runner.invoke(cli, ["explain", str(run), "--method", "occlusion"])

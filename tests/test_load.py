@@ -1,9 +1,11 @@
 """kproto.runs.load, through evaluate, predict and export: damaged run folders and model files are clean errors that
 write nothing; model files load in safe mode only (no Lambda code, no legacy HDF5, no old Keras) unless --trust.
-The runs are built without training (tests/helpers.py: untrained_run)."""
+The runs are built without training (tests/helpers.py: untrained_run).
+Directly: load_run names what a run lacks, check_model_file refuses unsafe or broken files."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from importlib.metadata import version
@@ -17,6 +19,8 @@ from helpers import assert_clean_error, assert_refused, untrained_run
 
 from kproto.cli import cli
 from kproto.errors import KprotoError, ModelFileError
+from kproto.runs.layout import REQUIRED as RUN_FILES
+from kproto.runs.load import check_model_file, load_run
 
 
 def table(n: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -244,3 +248,82 @@ def test_old_keras_is_refused(runner, run_dir: Path, monkeypatch: pytest.MonkeyP
     assert "CVE-2025" in result.output and "pip install" in result.output
     with pytest.raises(KprotoError, match="too old"):
         load_keras_model(run_dir / "model.keras")
+
+
+# ----------------------------------------------------------------------------- load_run and check_model_file
+def fake_run(folder: Path, skip: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        if name != skip:
+            (folder / name).write_text("{}")
+    return folder
+
+
+@pytest.mark.parametrize("missing", list(RUN_FILES))
+def test_load_run_names_the_missing_file(tmp_path: Path, missing: str) -> None:
+    folder = fake_run(tmp_path / "run", skip=missing)
+    with pytest.raises(ModelFileError, match=re.escape(missing)):
+        load_run(folder)
+
+
+@pytest.mark.parametrize("name", ["nothing-here", "model.txt"])
+def test_load_run_refuses_what_is_not_a_run(tmp_path: Path, name: str) -> None:
+    if name.endswith(".txt"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(ModelFileError):
+        load_run(tmp_path / name)
+
+
+def test_load_run_refuses_a_preprocess_file_without_state(tmp_path: Path, tiny_classification: Path) -> None:
+    folder = fake_run(tmp_path / "run")
+    recipe = f"data: {{path: {tiny_classification}, target: label}}\nmodel: {{type: feedforward}}\n"
+    (folder / "recipe.yaml").write_text(recipe)
+    with pytest.raises(ModelFileError, match="preprocess"):
+        load_run(folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "trust", "words"),
+    [
+        ("m.h5", b"\x89HDF", False, "HDF5"),
+        ("m.keras", b"", False, "empty"),
+        ("m.keras", b"this is not a zip", False, "not a valid .keras"),
+        ("missing.keras", None, False, "not found"),
+    ],
+)
+def test_check_model_file_refuses_unsafe_or_broken_files(
+    tmp_path: Path, name: str, content: bytes | None, trust: bool, words: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelFileError, match=words):
+        check_model_file(path, trust)
+
+
+def test_check_model_file_accepts_h5_only_with_trust(tmp_path: Path) -> None:
+    path = tmp_path / "m.h5"
+    path.write_bytes(b"\x89HDF")
+    check_model_file(path, trust=True)
+
+
+def test_a_zip_without_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("other.txt", "x")
+    with pytest.raises(ModelFileError, match="config.json"):
+        check_model_file(path)
+
+
+def test_models_with_code_need_trust(tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    from kproto.runs.load import load_keras_model
+    from kproto.runs.store import save_model_atomic
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs))
+    path = tmp_path / "lambda.keras"
+    save_model_atomic(model, path)
+    with pytest.raises(ModelFileError, match="trust"):
+        load_keras_model(path)
+    assert load_keras_model(path, trust=True, compile=False) is not None

@@ -304,6 +304,7 @@ def test_a_fast_test_cannot_fit_a_model() -> None:
     """conftest's guard: outside tests marked slow, every way of fitting a model stops with the rule to follow."""
     import keras
 
+    from kproto.engines.adversarial import AdversarialEngine
     from kproto.engines.fused import FusedEngine
     from kproto.training.loop import Trainer
 
@@ -315,3 +316,5 @@ def test_a_fast_test_cannot_fit_a_model() -> None:
         FusedEngine.train_epoch(None, None, None, None)
     with pytest.raises(RuntimeError, match="mark it slow"):
         Trainer._loop(None)
+    with pytest.raises(RuntimeError, match="mark it slow"):
+        AdversarialEngine.train_epoch(None, None, None, None)

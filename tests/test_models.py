@@ -185,11 +185,8 @@ ONLY_IN_TEST = "zyzzyva"
 
 
 @pytest.fixture(scope="module")
-def text_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    """A 2-epoch LSTM run on generated reviews where one word appears only in test rows."""
-    from click.testing import CliRunner
-
-    from kproto.cli import cli
+def text_recipe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """An LSTM recipe on generated reviews where one word appears only in test rows (its path, and the rows)."""
     from kproto.data.splits import split_indices
 
     folder = tmp_path_factory.mktemp("text")
@@ -211,10 +208,21 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFra
         "model: {type: lstm, units: [8], embedding_dim: 8}\n"
         "train: {epochs: 2, batch_size: 16, optimizer: {name: adam, learning_rate: 0.01}}\n"
     )
-    args = ["train", str(folder / "recipe.yaml"), "--backend", "tensorflow", "--out", str(folder / "runs")]
+    return folder / "recipe.yaml", frame
+
+
+@pytest.fixture(scope="module")
+def text_run(text_recipe: tuple[Path, pd.DataFrame]) -> tuple[Path, pd.DataFrame]:
+    """A 2-epoch LSTM run of text_recipe."""
+    from click.testing import CliRunner
+
+    from kproto.cli import cli
+
+    recipe, frame = text_recipe
+    args = ["train", str(recipe), "--backend", "tensorflow", "--out", str(recipe.parent / "runs")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    (run,) = (folder / "runs").glob("*/*/")
+    (run,) = (recipe.parent / "runs").glob("*/*/")
     return run, frame
 
 
@@ -228,12 +236,22 @@ def test_text_run_end_to_end(text_run: tuple[Path, pd.DataFrame]) -> None:
     assert 0.0 <= metrics["report"]["macro_f1"] <= 1.0
 
 
-@pytest.mark.slow
-def test_text_vocabulary_comes_from_training_rows_only(text_run: tuple[Path, pd.DataFrame]) -> None:
-    run, frame = text_run
-    vocabulary = json.loads((run / "preprocess.json").read_text())["state"]["text"]["vocabulary"]
+def test_text_vocabulary_comes_from_training_rows_only(text_recipe: tuple[Path, pd.DataFrame]) -> None:
+    from kproto.data import load_dataset
+    from kproto.recipe import load_recipe
+
+    recipe, frame = text_recipe
+    vocabulary = load_dataset(load_recipe(recipe).recipe).preprocessor.to_dict()["text"]["vocabulary"]
     assert ONLY_IN_TEST in " ".join(frame["review"])  # the word is in the file …
     assert ONLY_IN_TEST not in vocabulary  # … but not in what the tokenizer learned
+    assert {"great", "awful", "box"} <= set(vocabulary)
+
+
+@pytest.mark.slow
+def test_a_text_run_saves_the_training_vocabulary(text_run: tuple[Path, pd.DataFrame]) -> None:
+    run, _ = text_run
+    vocabulary = json.loads((run / "preprocess.json").read_text())["state"]["text"]["vocabulary"]
+    assert ONLY_IN_TEST not in vocabulary
     assert {"great", "awful", "box"} <= set(vocabulary)
 
 

@@ -97,16 +97,16 @@ def _train(runner, recipe: Path, out: Path, *extra: str) -> Path:
 
 
 def _backbone_weights(run: Path) -> list[np.ndarray]:
-    from kproto.backbones import _load_model_file
+    from kproto.models.backbone_loader import load_model_file
     from kproto.models.pretrained import backbone_of
 
-    return [np.array(w) for w in backbone_of(_load_model_file(run / "model.keras")).get_weights()]
+    return [np.array(w) for w in backbone_of(load_model_file(run / "model.keras")).get_weights()]
 
 
 def _source_weights(run: Path) -> list[np.ndarray]:
-    from kproto.backbones import _load_model_file, _without_output
+    from kproto.models.backbone_loader import load_model_file, without_output
 
-    return [np.array(w) for w in _without_output(_load_model_file(run / "model.keras")).get_weights()]
+    return [np.array(w) for w in without_output(load_model_file(run / "model.keras")).get_weights()]
 
 
 def _digits_recipes(make_recipe) -> tuple[Path, Path]:
@@ -139,7 +139,8 @@ def test_fine_tune_from_a_run_in_two_phases_with_resume(runner, make_recipe, tmp
     metrics = json.loads((first / "metrics.json").read_text())
     record = metrics["pretrained"]
     assert record["kind"] == "run" and record["source"] == str(source.resolve())
-    assert record["hash"].startswith("sha256:") and metrics["rows"]["train"] == 50
+    assert record["hash"].startswith("sha256:")
+    assert json.loads((first / "preprocess.json").read_text())["info"]["rows"]["train"] == 50
     (phase,) = record["phases"]
     assert phase["phase"] == 1 and phase["backbone_trainable_layers"] == "none"
     # resume into phase 2: the backbone's convolutions change, history stays continuous
@@ -155,6 +156,9 @@ def test_fine_tune_from_a_run_in_two_phases_with_resume(runner, make_recipe, tmp
     # an uninterrupted two-phase run records the same phases
     both = _train(runner, tuned_recipe, out)
     assert [p["phase"] for p in json.loads((both / "metrics.json").read_text())["pretrained"]["phases"]] == [1, 2]
+    for fmt in ("savedmodel", "onnx", "tflite"):  # a fine-tuned image model exports and passes the check
+        result = runner.invoke(cli, ["export", str(both), "--format", fmt])
+        assert result.exit_code == 0, (fmt, result.output)
 
 
 @pytest.mark.slow
@@ -209,3 +213,6 @@ def test_text_preset_folder_fine_tunes_and_predicts_raw_text(runner, make_recipe
     assert {"p_great", "p_other"} <= set(predicted.columns)
     result = runner.invoke(cli, ["evaluate", str(run), "--data", str(data)])
     assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["export", str(run), "--format", "savedmodel"])
+    assert result.exit_code == 0, result.output
+    assert "does not carry the tokenizer" in result.output

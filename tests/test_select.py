@@ -13,7 +13,7 @@ import pytest
 from kproto import catalog
 from kproto.engines.select import EnginePlan, get_engine
 from kproto.errors import RecipeError
-from kproto.recipe.schema import Recipe, Train
+from kproto.recipe.schema import Adversarial, Recipe, Train
 
 MODELS = {
     "feedforward": {"type": "feedforward"},
@@ -85,6 +85,39 @@ def test_engine_choice(
     assert plan.streamed is streamed
     assert plan.distributed is (distribute != "none" and expected != "gan")
     assert plan.facts == {"device": "cpu"}
+
+
+def adversarial(model: str = "feedforward", engine: str = "auto", distribute: str = "none") -> Recipe:
+    plain = recipe(model, engine, distribute)
+    train = plain.train.model_copy(update={"adversarial": Adversarial(method="fgsm", epsilon=0.1)})
+    return plain.model_copy(update={"train": train})
+
+
+@pytest.mark.parametrize(("backend", "engine"), [("tensorflow", "auto"), ("jax", "auto"), ("jax", "fit")])
+def test_adversarial_training_has_its_own_engine(backend: str, engine: str) -> None:
+    plan = get_engine(adversarial(engine=engine), None, "cpu", backend)
+    assert plan.name == "adversarial" and not plan.streamed and not plan.distributed
+    assert plan.steps_per_execution("auto", backend) == 1  # one attacked batch per step
+
+
+@pytest.mark.parametrize(
+    ("engine", "distribute", "streamed", "says", "field"),
+    [
+        ("fused", "none", False, "fused engine", "train.engine"),
+        ("auto", "data_parallel", False, "runs on one device", "train.adversarial"),
+        ("auto", "none", True, "cannot stream data from disk", "train.adversarial"),
+    ],
+)
+def test_adversarial_training_refuses_what_it_cannot_do(
+    engine: str, distribute: str, streamed: bool, says: str, field: str, tmp_path: Path
+) -> None:
+    from kproto.errors import KprotoError
+
+    data = dataset(streamed, tmp_path)
+    data.info = SimpleNamespace(kind="tabular", task="classification")
+    with pytest.raises(KprotoError) as err:
+        get_engine(adversarial(engine=engine, distribute=distribute), data, "cpu", "jax")
+    assert says in err.value.message and err.value.field == field
 
 
 def test_no_dataset_means_in_memory() -> None:

@@ -219,3 +219,59 @@ def test_token_accuracy_and_loss_ignore_padding() -> None:
     padded_wrong[0, 2:] = 1 / 6
     assert float(loss(y_true, probabilities)) == pytest.approx(float(loss(y_true, padded_wrong)), rel=1e-5)
     assert isinstance(loss, keras.losses.Loss)
+
+
+# ----------------------------------------------------------------------------- through the CLI
+SEQ2SEQ_RECIPE = """
+data: {{path: {path}, text: word, target: spelled, target_tokens: words, split: {{validation: 0.1, test: 0.1}}}}
+model: {{type: seq2seq, architecture: {architecture}, layers: 1, embed_dim: 16, units: 32, ff_units: 32, heads: 2}}
+train: {{epochs: 2, batch_size: 32}}
+"""
+
+
+def _pairs_file(folder) -> str:
+    words, targets = _toy_pairs(300)
+    path = folder / "pairs.csv"
+    pd.DataFrame({"word": words, "spelled": targets}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_recipe_fields_validate(runner, make_recipe, tmp_path) -> None:
+    from kproto.cli import cli
+
+    recipe = make_recipe(SEQ2SEQ_RECIPE.format(path=_pairs_file(tmp_path), architecture="gru"))
+    result = runner.invoke(cli, ["validate", str(recipe)])
+    assert result.exit_code == 0, result.output
+    bad = make_recipe(SEQ2SEQ_RECIPE.format(path=_pairs_file(tmp_path), architecture="rnn"), name="bad.yaml")
+    result = runner.invoke(cli, ["validate", str(bad)])
+    assert result.exit_code == 2 and "architecture" in result.output
+
+
+@pytest.mark.slow
+def test_train_evaluate_predict_through_the_cli(runner, make_recipe, tmp_path) -> None:
+    import json
+
+    from kproto.cli import cli
+
+    recipe = make_recipe(SEQ2SEQ_RECIPE.format(path=_pairs_file(tmp_path), architecture="gru"))
+    out = tmp_path / "runs"
+    result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), "--backend", "tensorflow"])
+    assert result.exit_code == 0, result.output
+    (metrics_file,) = out.glob("*/*/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert {"exact_match", "token_error_rate", "bleu"} <= set(metrics["report"])
+    assert "copy_input_token_error_rate" in metrics["baselines"]
+    assert "token_accuracy" in metrics["validation"]
+    run = metrics_file.parent
+    state = json.loads((run / "preprocess.json").read_text())
+    assert state["kind"] == "pairs" and state["pairs"]["source_unit"] == "characters"
+    result = runner.invoke(cli, ["evaluate", str(run), "--beam", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["report"]["beam"] == 2
+    words = tmp_path / "words.csv"
+    pd.DataFrame({"word": ["abc", "dd"]}).to_csv(words, index=False)
+    result = runner.invoke(cli, ["predict", str(run), "--data", str(words), "--beam", "2", "--max-length", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "word,prediction" and len(lines) == 3
+    assert all(len(line.split(",")[1].split()) <= 3 for line in lines[1:])

@@ -1,10 +1,11 @@
-"""kproto.runs.store: run folders get distinct names, writes are atomic (a failed write keeps the old file) and
-written files get the usual permissions."""
+"""kproto.runs.store: run folders are named out/name/timestamp and never reused, writes are atomic (a failed
+write keeps the old file, no temporaries are left) with the usual permissions, and JSON reads are bounded errors."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from helpers import (
     leftovers,
 )
 
-from kproto.errors import KprotoError
+from kproto.errors import KprotoError, ModelFileError, RunError
+from kproto.runs.store import RunDir, atomic_write_text, read_json, write_json
 
 
 def test_two_runs_in_the_same_second_get_distinct_folders(tmp_path: Path) -> None:
@@ -46,3 +48,61 @@ def test_atomic_write_gives_usual_permissions(tmp_path: Path) -> None:
     (tmp_path / "new.csv").chmod(0o640)
     atomic_write_text(tmp_path / "new.csv", "b\n")
     assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o640
+
+
+def test_run_dir_is_out_name_timestamp(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "runs", "my-model")
+    assert run.path.parent == tmp_path / "runs" / "my-model"
+    assert re.fullmatch(r"\d{8}-\d{6}(-\d+)?", run.path.name)
+    assert run.path.is_dir() and not any(run.path.iterdir())
+
+
+def test_run_dirs_are_never_reused(tmp_path: Path) -> None:
+    paths = {RunDir.create(tmp_path, "same").path for _ in range(5)}  # same second, most likely
+    assert len(paths) == 5
+    assert all(p.is_dir() for p in paths)
+
+
+def test_unwritable_out_is_a_run_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RunError) as info:
+        RunDir.create(blocker, "x")
+    assert info.value.field == "--out"
+
+
+@pytest.mark.parametrize("payload", [{"a": 1}, {"nested": {"list": [1, 2.5, None]}}, [1, "two"]])
+def test_atomic_json_round_trip_leaves_no_temporary_files(tmp_path: Path, payload: object) -> None:
+    path = tmp_path / "data.json"
+    write_json(path, payload)
+    write_json(path, payload)  # overwriting is atomic too
+    assert read_json(path) == payload
+    assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
+
+
+def test_write_json_handles_numpy_values(tmp_path: Path) -> None:
+    import numpy as np
+
+    write_json(tmp_path / "m.json", {"x": np.float32(0.5), "n": np.int64(3), "a": np.arange(3)})
+    assert read_json(tmp_path / "m.json") == {"x": 0.5, "n": 3, "a": [0, 1, 2]}
+
+
+def test_update_metrics_merges(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path, "m")
+    run.update_metrics(status="running", seed=1)
+    merged = run.update_metrics(status="completed", epochs=2)
+    assert merged == {"status": "completed", "seed": 1, "epochs": 2}
+    assert json.loads((run.path / "metrics.json").read_text()) == merged
+
+
+@pytest.mark.parametrize("text", ["{not json", "", "\xff\xfe"])
+def test_corrupt_json_is_a_model_file_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ModelFileError):
+        read_json(path)
+
+
+def test_atomic_write_into_a_missing_folder_is_a_run_error(tmp_path: Path) -> None:
+    with pytest.raises(RunError):
+        atomic_write_text(tmp_path / "no" / "such" / "file.txt", "x")

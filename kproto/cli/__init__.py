@@ -20,14 +20,17 @@ COMMANDS = {
     "validate": "kproto.cli.run:validate_command",
     "schema": "kproto.cli.run:schema_command",
     "evaluate": "kproto.cli.run:evaluate_command",
+    "explain": "kproto.cli.explain:explain_command",
     "predict": "kproto.cli.run:predict_command",
     "export": "kproto.cli.run:export_command",
+    "serve": "kproto.cli.serve:serve_command",
     "runs": "kproto.cli.workflow:runs_command",
     "sweep": "kproto.cli.workflow:sweep_command",
     "plot": "kproto.cli.workflow:plot_command",
     "new": "kproto.cli.workflow:new_command",
     "list": "kproto.cli.workflow:list_command",
     "summary": "kproto.cli.workflow:summary_command",
+    "fetch": "kproto.cli.fetch:fetch_command",
 }
 
 

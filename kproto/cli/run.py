@@ -119,6 +119,10 @@ def train_command(
         from kproto.report import single_metrics_table
 
         screen.print(single_metrics_table(report, "Reconstruction (test split)"))
+    if "token_error_rate" in report or "cold_start_rows" in report:  # seq2seq: generated text; recommenders
+        from kproto.report import single_metrics_table
+
+        screen.print(single_metrics_table(report, "Report (test split)"))
     if not getattr(result, "chief", True):
         screen.print("[bold green]Worker finished[/]; the chief wrote the run directory (this worker kept no files)")
         return
@@ -189,6 +193,26 @@ def schema_command(out: Path | None) -> None:
 
 
 # ----------------------------------------------------------------------------- evaluate / predict / export
+BEAM = click.option(
+    "--beam",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="seq2seq runs: beam search keeping N hypotheses (1: greedy; default: the recipe's model.beam).",
+)
+COVERAGE = click.option(
+    "--coverage",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    metavar="P",
+    help="Conformal prediction at coverage P (e.g. 0.9): prediction sets for classifiers, intervals for regression.",
+)
+MAX_LENGTH = click.option(
+    "--max-length",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="seq2seq runs: generate at most N tokens per text (default: the longest training target).",
+)
+
+
 @click.command("evaluate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -204,18 +228,62 @@ def schema_command(out: Path | None) -> None:
     help="GAN runs: score 1000 generated samples with this classifier run (top-class probability, classes).",
 )
 @click.option("--allow-code", is_flag=True, help="Allow the run's custom Python loss to be imported.")
+@click.option(
+    "--attack",
+    type=click.Choice(["fgsm", "pgd"]),
+    help="Also report the metrics under an adversarial attack (needs --epsilon).",
+)
+@click.option(
+    "--epsilon",
+    type=click.FloatRange(min=0),
+    metavar="E",
+    help="Attack radius in the model's input space: scaled pixels in [0, 1], standardized numeric columns.",
+)
+@click.option("--steps", type=click.IntRange(min=1), metavar="K", help="PGD steps (default 10).")
+@COVERAGE
+@BEAM
+@MAX_LENGTH
 @BACKEND
 @TRUST
 def evaluate_command(
-    path: Path, data: Path | None, as_json: bool, judge: Path | None, allow_code: bool, backend: str | None, trust: bool
+    path: Path,
+    data: Path | None,
+    as_json: bool,
+    judge: Path | None,
+    allow_code: bool,
+    attack: str | None,
+    epsilon: float | None,
+    steps: int | None,
+    coverage: float | None,
+    beam: int | None,
+    max_length: int | None,
+    backend: str | None,
+    trust: bool,
 ) -> None:
-    """Metrics of a run (or .keras file) on its test split or on --data."""
+    """Metrics of a run (or .keras file) on its test split or on --data (and under --attack)."""
+    if attack is None and (epsilon is not None or steps is not None):
+        raise click.UsageError("--epsilon and --steps set up an attack: add --attack fgsm or --attack pgd")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
     from kproto.evaluate import evaluate_run
 
-    result = evaluate_run(path, data, trust=trust, judge=judge, allow_code=allow_code)
+    result = evaluate_run(
+        path,
+        data,
+        trust=trust,
+        judge=judge,
+        allow_code=allow_code,
+        attack=attack,
+        epsilon=epsilon,
+        steps=steps,
+        beam=beam,
+        max_length=max_length,
+        coverage=coverage,
+    )
     if as_json:
-        click.echo(json.dumps({**result.metrics, **({"report": result.report} if result.report else {})}, indent=2))
+        extra = {"report": result.report} if result.report else {}
+        if result.attack:
+            extra["attack"] = result.attack
+        click.echo(json.dumps({**result.metrics, **extra}, indent=2))
         return
     from kproto.report import baselines_table, confusion_table, per_class_table, single_metrics_table
 
@@ -229,6 +297,10 @@ def evaluate_command(
         screen.print(single_metrics_table(result.report, "Report"))
     if result.baselines:
         screen.print(baselines_table(result.baselines))
+    if result.attack:
+        from kproto.report import attack_table
+
+        screen.print(attack_table(result.attack))
 
 
 @click.command("predict")
@@ -244,16 +316,52 @@ def evaluate_command(
     metavar="N",
     help="GAN runs: generate N rows instead of predicting (a PNG grid is written next to --out).",
 )
+@click.option("--user", metavar="U", help="Recommender runs: list the best items for this user (unseen ones).")
+@click.option("--similar", metavar="ITEM", help="Recommender runs: list the items whose embeddings are nearest ITEM's.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="Items listed by --user/--similar.",
+)
+@COVERAGE
+@BEAM
+@MAX_LENGTH
 @BACKEND
 @TRUST
 def predict_command(
-    path: Path, data: Path | None, out: Path | None, encode: bool, samples: int | None, backend: str | None, trust: bool
+    path: Path,
+    data: Path | None,
+    out: Path | None,
+    encode: bool,
+    samples: int | None,
+    user: str | None,
+    similar: str | None,
+    top: int,
+    coverage: float | None,
+    beam: int | None,
+    max_length: int | None,
+    backend: str | None,
+    trust: bool,
 ) -> None:
-    """Predictions for the rows of --data as CSV (original labels; class probabilities), or --samples N from a GAN."""
-    if (data is None) == (samples is None):
-        raise click.UsageError("give --data FILE (rows to predict) or --samples N (a GAN run), not both or neither")
+    """Predictions for the rows of --data as CSV (original labels; class probabilities; generated text), --samples N
+    from a GAN, or a recommender's items for --user U or --similar ITEM."""
+    if sum(option is not None for option in (data, samples, user, similar)) != 1:
+        raise click.UsageError(
+            "give one of --data FILE (rows to predict), --samples N (a GAN run), --user U or --similar ITEM "
+            "(a recommender run)"
+        )
+    if coverage is not None and data is None:
+        raise click.UsageError("--coverage adds prediction sets or intervals to --data FILE predictions")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    if samples is not None:
+    if user is not None or similar is not None:
+        from kproto.predict import recommend_run, similar_run
+
+        frame = recommend_run(path, user, top, trust) if user is not None else similar_run(path, similar, top, trust)
+        grid = None
+    elif samples is not None:
         from kproto.generate import sample_run
 
         generated = sample_run(path, samples, trust=trust)
@@ -262,7 +370,9 @@ def predict_command(
     else:
         from kproto.predict import predict_run
 
-        frame = predict_run(path, data, trust=trust, encode=encode)
+        frame = predict_run(
+            path, data, trust=trust, encode=encode, beam=beam, max_length=max_length, coverage=coverage
+        )
         grid = None
     text = frame.to_csv(index=False)
     if out:
@@ -295,3 +405,5 @@ def export_command(path: Path, fmt: str, out: Path | None, trust: bool) -> None:
         f"checked on {result.samples} {result.inputs}: largest absolute difference {result.max_abs_diff:.3g} "
         f"(tolerance {result.tolerance:g})"
     )
+    if result.note:
+        click.echo(f"note: {result.note}")

@@ -388,7 +388,7 @@ def summary_command(recipe: Path, overrides: tuple[str, ...], backend: str | Non
     screen.print(table)
     trainable = sum(int(_size(v)) for v in model.trainable_weights)
     total = model.count_params()
-    screen.print(f"parameters: {total:,} total, {trainable:,} trainable, {total - trainable:,} non-trainable")
+    screen.print(f"parameters: {total:,} total, {trainable:,} trainable, {total - trainable:,} frozen (non-trainable)")
 
 
 def _size(variable: Any) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ import pandas as pd
 from kproto import catalog
 from kproto.data.preprocess import Preprocessor, infer_task, is_text_column
 from kproto.data.readers import check_path, check_target, read_image_folder, read_table
+from kproto.data.selection import balance_rows, keep_classes, rows_per_class
 from kproto.data.splits import split_indices, time_order_bounds
 from kproto.data.types import DataInfo, Dataset
 from kproto.errors import DataError
@@ -72,10 +75,15 @@ def _task(recipe: Recipe, frame: pd.DataFrame | None) -> str:
     return infer_task(frame[recipe.data.target], recipe.data.max_classes)
 
 
-def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Dataset:
+def load_dataset(
+    recipe: Recipe,
+    preprocessor: Preprocessor | None = None,
+    adopt: Callable[[str], dict[str, Any] | None] | None = None,
+) -> Dataset:
     """Read the recipe's data and return seeded, preprocessed splits (statistics from training rows only).
 
-    With a saved `preprocessor`, nothing is refitted: the same seed gives the same rows in each split.
+    With a saved `preprocessor`, nothing is refitted: the same seed gives the same rows in each split. `adopt`,
+    called with the data kind, may return feature preprocessing to take as it is (a pretrained backbone's own).
     """
     from kproto.data.streaming import load_streaming, wants_streaming
 
@@ -84,6 +92,15 @@ def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Da
     frame = load_frame(recipe)
     if frame is None:
         return _image_folder_dataset(recipe)
+    inputs = catalog.family(recipe.model.type).inputs
+    if "pairs" in inputs:  # seq2seq: text → text
+        from kproto.data.pairs import pairs_dataset
+
+        return pairs_dataset(recipe, frame, preprocessor)
+    if "interactions" in inputs:  # recommender: users × items
+        from kproto.data.interactions import interactions_dataset
+
+        return interactions_dataset(recipe, frame, preprocessor)
     target = recipe.data.target
     task = _task(recipe, frame)
     if target and task in ("classification", "regression"):
@@ -91,6 +108,8 @@ def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Da
         if dropped == len(frame):
             raise DataError(f"the target column '{target}' is empty", field="data.target")
         frame = frame[frame[target].notna()]
+    if recipe.data.classes is not None:
+        frame = keep_classes(frame, target, recipe.data.classes)
     features = _features(recipe, frame)
     kind = _choose_kind(recipe, frame, features)
     if kind == "text":
@@ -108,6 +127,13 @@ def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Da
     elif task == "generation" and target and recipe.model.conditional:
         labels = frame[target].astype(str).to_numpy()
     train_rows, val_rows, test_rows = split_indices(len(frame), split.validation, split.test, recipe.seed, labels)
+    if recipe.data.rows_per_class is not None:
+        train_rows = rows_per_class(train_rows, labels, recipe.data.rows_per_class, recipe.seed)
+    fit_rows = train_rows  # preprocessing statistics come from the training rows as they are, before balancing
+    if recipe.data.balance != "none":
+        train_rows = balance_rows(
+            train_rows, labels if task == "classification" else None, recipe.data.balance, recipe.seed
+        )
     if kind == "image":
         expected = int(np.prod(recipe.data.shape))
         if len(features) != expected:
@@ -116,8 +142,11 @@ def load_dataset(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Da
                 field="data.shape",
                 hint="make the product of data.shape equal the number of feature columns",
             )
-    pre = preprocessor or Preprocessor.fit(frame, train_rows, recipe.data, task, kind, features)
+    adopted = adopt(kind) if adopt is not None and preprocessor is None else None
+    pre = preprocessor or Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted)
     pre.state.setdefault("categorical", recipe.data.categorical)
+    if adopted is not None:
+        pre.check_columns(frame, need_target=False)
     arrays = {}
     for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows)):
         part = frame.iloc[rows]
@@ -157,7 +186,7 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
     if task == "reconstruction":
         info.output_dim = int(np.prod(x_train.shape[1:]))
     if kind == "text":
-        info.vocab_size = len(pre.state["text"]["vocabulary"])
+        info.vocab_size = len(pre.state["text"].get("vocabulary", []))  # none kept for a KerasHub tokenizer
     return info
 
 
@@ -234,6 +263,14 @@ def transform_rows(
     pre: Preprocessor, frame: pd.DataFrame, need_target: bool, missing: str = "impute"
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Model inputs (and targets, when present and wanted) for raw rows of a new file."""
+    if pre.kind == "pairs":
+        from kproto.data.pairs import pair_rows
+
+        return pair_rows(pre, frame, need_target)
+    if pre.kind == "interactions":
+        from kproto.data.interactions import interaction_rows
+
+        return interaction_rows(pre, frame, need_target)
     if pre.kind == "window":
         from kproto.data.windows import make_windows
 

@@ -7,6 +7,8 @@ state, so a run's `preprocess.json` turns raw text into token ids with no preset
 from __future__ import annotations
 
 import base64
+import copy
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,14 @@ def preprocessor_state(preprocessor: Any, column: str, sequence_length: int) -> 
             for path in sorted(Path(folder).iterdir())
             if path.is_file()
         }
+    config = keras.saving.serialize_keras_object(preprocessor)
+    config["config"]["tokenizer"] = keras.saving.serialize_keras_object(preprocessor.tokenizer)  # may be left as is
+    json.dumps(config)  # plain JSON, or fail here rather than in preprocess.json
     return {
         "column": column,
         "sequence_length": int(sequence_length),
         "hub": {
-            "preprocessor": keras.saving.serialize_keras_object(preprocessor),
+            "preprocessor": config,
             "assets": assets,
             "pad_token_id": int(getattr(preprocessor.tokenizer, "pad_token_id", 0) or 0),
         },
@@ -46,7 +51,8 @@ def restore_preprocessor(state: dict[str, Any]) -> Any:
     import keras_hub  # noqa: F401 - registers KerasHub's classes
 
     hub = state["hub"]
-    preprocessor = keras.saving.deserialize_keras_object(hub["preprocessor"], safe_mode=True)
+    config = copy.deepcopy(hub["preprocessor"])  # from_config replaces parts of the config it is given
+    preprocessor = keras.saving.deserialize_keras_object(config, safe_mode=True)
     with tempfile.TemporaryDirectory() as folder:
         for name, data in hub["assets"].items():
             (Path(folder) / Path(name).name).write_bytes(base64.b64decode(data))

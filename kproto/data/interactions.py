@@ -463,6 +463,7 @@ def interactions_dataset(recipe: Any, frame: pd.DataFrame, preprocessor: Any = N
             "task": task,
             "features": [c["name"] for c in encoder.user_features.columns + encoder.item_features.columns],
             "interactions": encoder.to_dict(),
+            "ranking": {"top_k": recipe.model.top_k},
         }
     )
     y_train = splits.arrays["train"][1]
@@ -472,7 +473,7 @@ def interactions_dataset(recipe: Any, frame: pd.DataFrame, preprocessor: Any = N
     info.rows = {name: int(len(x)) for name, (x, _) in splits.arrays.items()}
     arrays = splits.arrays
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
-    dataset.baselines = {**splits.baselines, **{f"rows_{k}": float(v) for k, v in splits.cold_start.items()}}
+    dataset.baselines = splits.baselines
     return dataset
 
 

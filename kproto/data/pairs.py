@@ -235,7 +235,13 @@ def pairs_dataset(recipe: Any, frame: Any, preprocessor: Any = None) -> Any:
     saved = PairEncoder.from_dict(preprocessor.state["pairs"]) if preprocessor is not None else None
     arrays, encoder, baselines = pair_splits(frame, data, recipe.seed, saved)
     pre = preprocessor or Preprocessor(
-        {"kind": "pairs", "task": "seq2seq", "features": [data.text], "pairs": encoder.to_dict()}
+        {
+            "kind": "pairs",
+            "task": "seq2seq",
+            "features": [data.text],
+            "pairs": encoder.to_dict(),
+            "decoding": {"beam": recipe.model.beam, "max_length": recipe.model.max_length},
+        }
     )
     info = DataInfo(
         task="seq2seq",

@@ -7,6 +7,7 @@ model outputs back into the original labels. Its state is plain JSON (`preproces
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -103,15 +104,25 @@ class Preprocessor:
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(
-        cls, frame: pd.DataFrame, train_rows: np.ndarray, spec: Any, task: str, kind: str, features: list[str]
+        cls,
+        frame: pd.DataFrame,
+        train_rows: np.ndarray,
+        spec: Any,
+        task: str,
+        kind: str,
+        features: list[str],
+        adopted: dict[str, Any] | None = None,
     ) -> Preprocessor:
-        """Learn every statistic from `frame.iloc[train_rows]` only."""
+        """Learn every statistic from `frame.iloc[train_rows]` only; `adopted` feature preprocessing (a pretrained
+        backbone's) is taken as it is, and only the target is fitted."""
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
         target = spec.target
         if target and task in ("classification", "regression", "generation") and target in frame:
             state["target"] = cls._fit_target(train[target], task if task != "generation" else "classification", target)
-        if kind == "text":
+        if adopted is not None:
+            state.update(adopted)
+        elif kind == "text":
             state["text"] = cls._fit_text(train, spec)
         elif kind in ("image", "image_folder"):
             pixels = cls._numeric_block(train, features) if kind == "image" else None
@@ -226,6 +237,10 @@ class Preprocessor:
         import keras
 
         text = self.state["text"]
+        if "hub" in text:  # a KerasHub backbone's own tokenizer and packing
+            from kproto.data.hub_text import encode_texts
+
+            return encode_texts(text, frame[text["column"]].fillna("").astype(str).to_numpy())
         vectorizer = keras.layers.TextVectorization(
             vocabulary=text["vocabulary"][2:], output_mode="int", output_sequence_length=text["sequence_length"]
         )
@@ -310,3 +325,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """The model inputs [start, stop) that one original tabular column became."""
+
+    name: str
+    start: int
+    stop: int
+
+
+def feature_groups(state: dict[str, Any]) -> list[FeatureGroup]:
+    """Each original tabular column and the model inputs it fills, in the order `Preprocessor.features` writes them
+    (a one-hot column fills one input per known value; numeric and index-coded columns fill one)."""
+    onehot = state.get("categorical", "onehot") == "onehot"
+    groups, start = [], 0
+    for column in state.get("columns", []):
+        width = len(column["values"]) if column["type"] == "categorical" and onehot else 1
+        groups.append(FeatureGroup(column["name"], start, start + width))
+        start += width
+    return groups

@@ -25,6 +25,7 @@ class DataInfo:
     target_mean: float = 0.0
     target_std: float = 1.0
     rows: dict[str, int] = field(default_factory=dict)
+    layout: dict[str, int] = field(default_factory=dict)  # how one packed input array is read (seq2seq, recommender)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -25,7 +25,7 @@ class EnginePlan:
 
     def steps_per_execution(self, requested: int | str, backend: str) -> int:
         """Steps compiled into one call: 1 for the fused engine (its loop is the whole epoch) and on torch."""
-        if backend == "torch":  # Keras's torch trainer runs one step per call
+        if backend == "torch" or self.name == "adversarial":  # one step per call (adversarial: one per batch)
             return 1
         if requested == "auto":
             return 1 if self.name == "fused" else 16
@@ -46,6 +46,14 @@ def _build_inner(plan: EnginePlan, context: EngineContext) -> Engine:
         from kproto.engines.gan import GanEngine
 
         return GanEngine.for_run(context.recipe, context.dataset, context.model, context.run_path, context.should_stop)
+    if plan.name == "adversarial":
+        from kproto.engines.adversarial import AdversarialEngine, make_attacker
+
+        setting, info = context.recipe.train.adversarial, context.dataset.info
+        attacker = make_attacker(context.model, setting, info, context.dataset.preprocessor.state, context.recipe.seed)
+        return AdversarialEngine(
+            context.model, context.batch_size, attacker, setting.ratio, context.recipe.seed, context.should_stop
+        )
     if plan.name == "fused":
         from kproto.engines.fused import FusedEngine
 
@@ -78,6 +86,12 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
         raise RecipeError(
             "train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit"
         )
+    if recipe.train.adversarial is not None:  # clean and attacked rows mixed in every batch
+        from kproto.engines.adversarial import check_supported
+
+        kind, task = (dataset.info.kind, dataset.info.task) if dataset is not None else ("tabular", "classification")
+        check_supported(recipe, kind, task, requested, streamed)
+        return EnginePlan("adversarial", facts={"device": device})
     if family.engine is not None:
         if requested == "fused":
             raise RecipeError(

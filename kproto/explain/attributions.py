@@ -9,33 +9,14 @@ units are one feature).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from kproto.data.preprocess import FeatureGroup, feature_groups  # noqa: F401 - the column-to-input map, re-exported
+
 DEFAULT_STEPS = 48
 GRADIENT_BATCH = 512  # interpolated inputs per gradient call
-
-
-@dataclass(frozen=True)
-class FeatureGroup:
-    """The model inputs [start, stop) that one original column became."""
-
-    name: str
-    start: int
-    stop: int
-
-
-def feature_groups(preprocess: dict[str, Any]) -> list[FeatureGroup]:
-    """Each original tabular column and the model inputs it fills, in the preprocessor's order."""
-    onehot = preprocess.get("categorical", "onehot") == "onehot"
-    groups, start = [], 0
-    for column in preprocess.get("columns", []):
-        width = len(column["values"]) if column["type"] == "categorical" and onehot else 1
-        groups.append(FeatureGroup(column["name"], start, start + width))
-        start += width
-    return groups
 
 
 def sum_onto_columns(attributions: np.ndarray, groups: list[FeatureGroup]) -> np.ndarray:

@@ -23,7 +23,6 @@ from kproto.errors import KprotoError
 METHODS = ("auto", "permutation", "integrated_gradients", "occlusion")
 DEFAULT_ROWS = 8
 PERMUTATION_ROWS = 2000  # permutation importance scores at most this many rows (a seeded sample)
-EXPLAIN_DIR = "explain"
 IMPORTANCE_CSV = "importance.csv"
 ATTRIBUTIONS_JSON = "attributions.json"
 
@@ -103,6 +102,7 @@ def explain_run(
 ) -> Explanation:
     """Explain a run on its test split (or the raw rows of `data`) and write `explain/` (or `out`)."""
     from kproto.explain.attributions import DEFAULT_STEPS
+    from kproto.runs import layout
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
@@ -114,7 +114,7 @@ def explain_run(
     x, y, frame, source = _rows(run, data, need_frame=info.kind == "tabular" and info.task != "reconstruction")
     if len(x) == 0:
         raise KprotoError(f"there are no rows to explain in {source}", field="--data")
-    folder = Path(out) if out is not None else run.path / EXPLAIN_DIR
+    folder = Path(out) if out is not None else run.path / layout.EXPLAIN
     folder.mkdir(parents=True, exist_ok=True)
     context = _Context(run, model, x, y, frame, source, rows, steps or DEFAULT_STEPS, folder, progress)
     if info.task == "reconstruction":

@@ -36,6 +36,15 @@ class Autoencoder(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    return [
+        "  units: [128, 64]    # encoder layers, mirrored by the decoder",
+        "  bottleneck: 16    # size of the code",
+        "  convolutional: false    # true: Conv2D encoder/decoder for images (set data.shape)",
+    ]
+
+
 def _output_activation(spec: Any, info: Any) -> str:
     """sigmoid for pixels scaled to [0, 1], linear for standardized columns (unless the recipe says otherwise)."""
     if spec.output_activation:

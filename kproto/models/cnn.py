@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -33,6 +33,20 @@ class CNN(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    return [
+        "  filters: [32, 64]    # one block per entry: Conv2D × convs_per_block, then pooling",
+        "  kernel_size: 3",
+        "  convs_per_block: 2",
+        "  pooling: max    # max, average or none",
+        "  batch_norm: true",
+        "  head: global_average    # global_average, global_max or flatten",
+        "  dense: [128]    # Dense layers after the convolutions",
+        "  dropout: 0.3",
+    ]
+
+
 def _image_input(info) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """The model input and the [H, W, C] tensor the convolutions see (a grayscale [H, W] gets a channel axis)."""
     import keras

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -23,6 +23,16 @@ class Feedforward(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    return [
+        "  units: [128, 64]    # Dense layers",
+        "  activation: relu    # kproto list activations",
+        "  dropout: 0.1",
+        "  normalization: none    # none, batch or layer",
+    ]
+
+
 def build(spec, info) -> keras.Model:
     """Dense → [norm] → activation → [dropout], once per entry of `spec.units`, then the task head."""
     import keras

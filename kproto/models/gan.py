@@ -41,6 +41,17 @@ class GAN(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    return [
+        "  latent_dim: 32    # size of the generator's noise input",
+        "  generator: {units: [128, 256], batch_norm: true}",
+        "  discriminator: {units: [256, 128], dropout: 0.3}",
+        "  conditional: false    # true: condition both networks on data.target",
+        "  samples_every: 5    # write samples/epoch-NNN.png every N epochs",
+    ]
+
+
 def label_width(spec: Any, info: Any) -> int:
     """How many one-hot label columns follow the noise (0 for an unconditional GAN)."""
     if not spec.conditional:

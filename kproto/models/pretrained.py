@@ -54,6 +54,13 @@ class Spec(ModelBase):
         "architecture's minimum (Applications).",
     )
 
+    def path_fields(self) -> list[str]:
+        """The fields that hold local paths (the recipe loader makes them absolute)."""
+        from kproto.backbones import looks_like_path
+
+        fields = ["source"] if looks_like_path(self.source) else []
+        return fields + (["weights"] if self.weights not in (None, "imagenet", "none") else [])
+
     @model_validator(mode="after")
     def _consistent(self) -> Spec:
         from kproto.backbones import APPLICATIONS, looks_like_path
@@ -80,7 +87,7 @@ def build(spec: Spec, info: Any) -> Any:
     """Inputs → (resize, scale, grey→RGB) → backbone(training=False) → pooled features → head → output."""
     import keras
 
-    from kproto.backbones import load_backbone
+    from kproto.models.backbone_loader import load_backbone
     from kproto.models.common import activation, layer_kwargs, output_head
 
     backbone = load_backbone(spec, info)
@@ -170,6 +177,13 @@ def _check_shape(given: tuple[Any, ...], expected: tuple[Any, ...], backbone: An
             field="model.source",
             hint="use data with the columns and data.shape the backbone was trained on",
         )
+
+
+def data_preprocessing(recipe: Any) -> Any:
+    """What `load_dataset(adopt=...)` calls with the data kind: the backbone's own feature preprocessing."""
+    from kproto.models.backbone_loader import adopted_preprocessing
+
+    return lambda kind: adopted_preprocessing(recipe.model, recipe.data, kind)
 
 
 # ----------------------------------------------------------------------------- phases

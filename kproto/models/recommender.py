@@ -41,6 +41,11 @@ class Spec(ModelBase):
     )
     top_k: PositiveInt = Field(10, description="k of recall@k, ndcg@k and hit rate in evaluation.")
 
+    @property
+    def needs_target(self) -> bool:
+        """Only explicit feedback needs data.target (the rating); implicit rows are interactions themselves."""
+        return self.feedback == "explicit"
+
 
 def interaction_layout(info: Any) -> dict[str, int]:
     """The packing of the one input array: num_users, num_items and the widths of the side features."""

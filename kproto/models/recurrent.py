@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -39,6 +39,19 @@ class LSTM(Recurrent):
 
 
 # ----------------------------------------------------------------------------- model
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    body = [
+        "  units: [64]    # one recurrent layer per entry",
+        "  bidirectional: false",
+        "  dropout: 0.1",
+        "  dense: []    # Dense layers after the recurrent stack",
+    ]
+    if guess.text:
+        body.insert(0, "  embedding_dim: 64    # token embedding size")
+    return body
+
+
 def sequence_input(info, embedding_dim: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """The model input and a [batch, steps, features] tensor.
 

@@ -52,6 +52,16 @@ class Sequential(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    return [
+        "  layers:    # Keras layers by class name, in order; the output layer comes from the task",
+        "    - Dense: {units: 64, activation: relu}",
+        "    - Dropout: {rate: 0.1}",
+        "    - Dense: {units: 32, activation: relu}",
+    ]
+
+
 def layer_classes() -> dict[str, type]:
     """Every usable class in keras.layers, by name."""
     import keras

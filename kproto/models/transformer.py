@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -28,6 +28,19 @@ class Transformer(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    return [
+        "  layers: 2    # encoder blocks",
+        "  heads: 4",
+        "  key_dim: 32",
+        "  embed_dim: 64",
+        "  ff_units: 128",
+        "  dropout: 0.1",
+        "  pooling: mean    # mean, max or cls",
+    ]
+
+
 def build(spec, info) -> keras.Model:
     """Text: token embedding (id 0 masked). Windows: a Dense projection of each step. Tabular: each feature is one
     step (a scalar projected to `embed_dim`). Images: each row is one step."""

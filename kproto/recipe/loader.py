@@ -408,7 +408,7 @@ def _missing_hint(path: Path_) -> str | None:
 def _check_rules(recipe: Recipe, source: Source) -> None:
     """Cross-field rules that the per-field schema cannot express."""
     data, model = recipe.data, recipe.model
-    if catalog.family(model.type).needs_target and not data.target:
+    if catalog.family(model.type).needs_target and getattr(model, "needs_target", True) and not data.target:
         raise source.error(
             ("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict"
         )
@@ -469,7 +469,21 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         origin = Path(written_in) if written_in and Path(written_in).is_file() else path.resolve()
         data_path = (origin.resolve().parent / data_path).resolve()
     recipe.data.path = str(data_path)
+    _absolute_model_paths(recipe, source, path)
     return LoadedRecipe(recipe=recipe, raw=raw, source=source, path=path)
+
+
+def _absolute_model_paths(recipe: Recipe, source: Source, path: Path) -> None:
+    """Model fields that hold local paths (a family's spec lists them in `path_fields()`) become absolute like
+    data.path: relative to the recipe file that wrote them."""
+    path_fields = getattr(recipe.model, "path_fields", None)
+    for key in path_fields() if path_fields else ():
+        local = Path(getattr(recipe.model, key)).expanduser()
+        if not local.is_absolute():
+            written_in, _ = source.locate(("model", key))
+            origin = Path(written_in) if written_in and Path(written_in).is_file() else path.resolve()
+            local = (origin.resolve().parent / local).resolve()
+        setattr(recipe.model, key, str(local))
 
 
 def recipe_from_dict(raw: dict[str, Any], origin: str = "<recipe>") -> Recipe:

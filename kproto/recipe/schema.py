@@ -17,6 +17,12 @@ from kproto.fields import Fraction, PositiveInt, Strict
 class Split(Strict):
     validation: Fraction = Field(0.15, description="Share of rows held out for validation.")
     test: Fraction = Field(0.15, description="Share of rows held out for the final test.")
+    by: Literal["random", "user", "time"] = Field(
+        "random",
+        description="Recommenders: random rows, each user's latest share (user), or a cut in time (time: every "
+        "training row older than every test row).",
+    )
+    column: str | None = Field(None, description="The time column of a split by time or by user (e.g. timestamp).")
 
     @model_validator(mode="after")
     def _leaves_training_rows(self) -> Split:
@@ -63,6 +69,25 @@ class Data(Strict):
     streaming: Literal["auto"] | bool = Field("auto", description="Stream files too large for memory.")
     augment: Augment | None = Field(None, description="Random augmentation of the training split.")
     limit: PositiveInt | None = Field(None, description="Use only the first N rows (quick experiments).")
+    classes: list[str | int] | None = Field(
+        None, description="Keep only the rows whose target is one of these labels, e.g. [5, 6, 7, 8, 9]."
+    )
+    rows_per_class: PositiveInt | None = Field(
+        None, description="Keep at most N training rows per class (seeded); validation and test keep all theirs."
+    )
+    balance: Literal[catalog.BALANCE] = Field(
+        "none",
+        description="Rebalance the training split's classes (seeded): oversample repeats rows of the smaller "
+        "classes up to the largest; undersample keeps as many rows of each class as the smallest has.",
+    )
+    user: str | None = Field(None, description="Recommenders: the column of user ids.")
+    item: str | None = Field(None, description="Recommenders: the column of item ids.")
+    target_tokens: Literal["words", "characters"] | None = Field(
+        None, description="seq2seq: the output text's tokens, words (split on spaces) or characters; default words."
+    )
+    source_tokens: Literal["auto", "words", "characters"] = Field(
+        "auto", description="seq2seq: the input text's tokens; auto: characters when inputs are single words."
+    )
 
 
 # ----------------------------------------------------------------------------- model
@@ -94,6 +119,17 @@ class Schedule(Strict):
     warmup_epochs: Annotated[float, Field(ge=0)] = Field(0, description="Linear warmup from zero.")
 
 
+class Adversarial(Strict):
+    method: Literal["fgsm", "pgd"] = Field("pgd", description="fgsm (one signed step) or pgd (projected steps).")
+    epsilon: Annotated[float, Field(gt=0)] = Field(
+        description="L-infinity radius in the model's input space: scaled pixels in [0, 1], standardized units."
+    )
+    ratio: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.5, description="Share of each training batch replaced by adversarial examples (1: all of it)."
+    )
+    steps: PositiveInt = Field(7, description="PGD steps per adversarial batch (fgsm takes one).")
+
+
 class Train(Strict):
     loss: NamedConfig = Field("auto", description="A Keras loss name, {name: ..., args}, or {python: file.py:fn}.")
     optimizer: NamedConfig = Field("adam", description="An optimizer name or {name: adam, learning_rate: 0.001, ...}.")
@@ -112,6 +148,22 @@ class Train(Strict):
     distribute: Literal[tuple(catalog.DISTRIBUTE)] = "none"
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="Scale the learning rate with the number of replicas."
+    )
+    adversarial: Adversarial | None = Field(
+        None, description="Adversarial training: {method: fgsm|pgd, epsilon, ratio: 0.5, steps: 7}."
+    )
+    calibrate: Literal[catalog.CALIBRATIONS] = Field(
+        "auto",
+        description="Classifiers: temperature scaling fitted on the validation split (auto keeps it only when it "
+        "lowers the validation calibration error), or none.",
+    )
+    threshold: Literal["auto"] | Annotated[float, Field(ge=0, le=1)] = Field(
+        0.5,
+        description="Binary classifiers: predict the second class when its probability reaches this; auto picks "
+        "the validation threshold that maximises threshold_metric.",
+    )
+    threshold_metric: Literal[catalog.THRESHOLD_METRICS] = Field(
+        "f1", description="What threshold: auto maximises on the validation split."
     )
 
     @field_validator("early_stopping", mode="before")

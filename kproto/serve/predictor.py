@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto.answers import answer_frame, answer_records
+from kproto.answers import answer_frame, answer_records, read_conformal
 from kproto.calibration import Decisions
 from kproto.conformal import Conformal
 from kproto.errors import KprotoError, ModelFileError
@@ -134,18 +134,6 @@ class Predictor:
 
 
 # -------------------------------------------------------------------------------------------------- loading
-def _read_conformal(folder: Path) -> Conformal | None:
-    from kproto.runs import layout
-
-    name = getattr(layout, "CONFORMAL", "conformal.json")
-    path = folder / name
-    if not path.exists():
-        return None
-    from kproto.runs.store import read_json
-
-    return Conformal.from_dict(read_json(path))
-
-
 def _bucket(rows: int) -> int:
     """Pad model calls to a power of two (at least 8) so compiled functions see few shapes."""
     size = 8
@@ -256,7 +244,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
         model_call=model_call,
         decisions=Decisions.from_metrics(run.metrics),
         checker=RowChecker.from_state(run.preprocess, run.recipe.data.missing, max_rows),
-        conformal=_read_conformal(run.path),
+        conformal=read_conformal(run.path),
         metrics=run.metrics,
         runtime=runtime,
         transform=transform,

@@ -61,6 +61,12 @@ def save_checkpoint(run: RunDir, model: Any, state: Checkpoint, learning_rate: f
         (folder / previous).unlink(missing_ok=True)
 
 
+def checkpoint_epoch(run: RunDir) -> int:
+    """The epochs the run's last checkpoint completed (0 without one)."""
+    path = run.path / layout.CHECKPOINT / layout.CHECKPOINT_STATE
+    return int(read_json(path).get("epoch", 0)) if path.exists() else 0
+
+
 def load_checkpoint(run: RunDir, model: Any) -> Checkpoint:
     """The counters of the run's last checkpoint, with its weights, optimizer state and seeds loaded into `model`."""
     path = run.path / layout.CHECKPOINT / layout.CHECKPOINT_STATE

@@ -19,6 +19,7 @@ import numpy as np
 
 from kproto import catalog
 from kproto.augment import with_augmentation
+from kproto.backbones import describe_source
 from kproto.backend import choose_precision, device_name, skip_tensorflow_probe, versions
 from kproto.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
 from kproto.data import Dataset, load_dataset
@@ -28,13 +29,15 @@ from kproto.engines.select import EnginePlan, get_engine
 from kproto.engines.streaming import epoch_order
 from kproto.errors import KprotoError, TrainingDiverged, TrainingInterrupted
 from kproto.models import build_model
+from kproto.models.pretrained import data_preprocessing
 from kproto.recipe import Recipe, dump_recipe
 from kproto.report import Reporter
 from kproto.runs import layout
 from kproto.runs.store import RunDir, copy_atomic, save_model_atomic
 from kproto.schedules import last_step_rate, plateau_options, plateau_warmup_rate
-from kproto.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkpoint, save_checkpoint
 from kproto.training.controls import Plateau, StopFlag, improved, monitored, stop_on_signals
+from kproto.training.phases import Phases
 
 
 @dataclass
@@ -91,6 +94,7 @@ class Trainer:
         self.recipe_dir = recipe_dir
         self.stop = StopFlag()
         self.dist = Distribution()
+        self.phases: Phases | None = None  # a pretrained model's training phases
 
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, EnginePlan]:
@@ -100,7 +104,8 @@ class Trainer:
         self.device = device
         self.precision = choose_precision(recipe.train.precision, device)
         keras.mixed_precision.set_dtype_policy(self.precision)
-        dataset = load_dataset(recipe)  # the text tokenizer imports TensorFlow; nothing else here needs it
+        adopt = data_preprocessing(recipe) if Phases.applies(recipe) else None  # a backbone's own preprocessing
+        dataset = load_dataset(recipe, adopt=adopt)  # the text tokenizer imports TensorFlow; nothing else here needs it
         skip_tensorflow_probe()
         plan = get_engine(recipe, dataset, device)
         model = build_model(model_spec_for(recipe), dataset.info)
@@ -110,16 +115,22 @@ class Trainer:
         jit = recipe.train.jit_compile
         if jit == "auto":
             jit = "auto" if device == "gpu" else (keras.backend.backend() == "jax")
-        setup = compile_model(
-            model,
-            scale_learning_rate(recipe, self.dist.lr_factor),
-            dataset.info,
-            steps,
-            allow_code=self.allow_code,
-            base=self.recipe_dir,
-            jit_compile=jit,
-            steps_per_execution=plan.steps_per_execution(recipe.train.steps_per_execution, keras.backend.backend()),
-        )
+
+        def recompile(factor: float = 1.0) -> CompiledSetup:  # factor: a pretrained model's fine-tuning phase
+            return compile_model(
+                model,
+                scale_learning_rate(recipe, self.dist.lr_factor * factor),
+                dataset.info,
+                steps,
+                allow_code=self.allow_code,
+                base=self.recipe_dir,
+                jit_compile=jit,
+                steps_per_execution=plan.steps_per_execution(recipe.train.steps_per_execution, keras.backend.backend()),
+            )
+
+        setup = recompile()
+        if Phases.applies(recipe):
+            self.phases = Phases(recipe, model, recompile, describe_source(recipe.model))
         return dataset, model, setup, plan
 
     def _facts(
@@ -168,6 +179,8 @@ class Trainer:
         else:
             run = RunDir(self.dist.resume_folder(Path(resume)))
             run.remove_temporaries()  # half-written files of a killed save
+            if self.phases is not None:  # enter the phase the checkpoint was written in, so its optimizer fits
+                setup = self.phases.resume(checkpoint_epoch(run), run.metrics().get("pretrained")) or setup
             with self.dist.scope():  # the optimizer's variables are created under the strategy too
                 state = self._load_checkpoint(run, model)
             run.write_text(layout.RECIPE, dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
@@ -225,18 +238,17 @@ class Trainer:
         def encode(y: np.ndarray) -> np.ndarray:
             return encode_labels(y, setup.label_mode, info.num_classes)
 
-        engine = plan.build(
-            EngineContext(
-                model,
-                train.batch_size,
-                self.stop,
-                recipe=recipe,
-                dataset=dataset,
-                distribution=self.dist,
-                run_path=run.path,
-                encode_labels=encode,
-            )
+        context = EngineContext(
+            model,
+            train.batch_size,
+            self.stop,
+            recipe=recipe,
+            dataset=dataset,
+            distribution=self.dist,
+            run_path=run.path,
+            encode_labels=encode,
         )
+        engine = plan.build(context)
         if plan.streamed:  # data on disk: blocks, labels encoded per block
             y_train, y_val = dataset.y_train, dataset.y_val
         else:
@@ -258,6 +270,15 @@ class Trainer:
 
         events = EventLog(run.path / layout.TENSORBOARD, report=self.reporter.message)  # one append per epoch
         for epoch in range(state.epoch, train.epochs):
+            if self.phases is not None:
+                entered = self.phases.start(epoch)
+                if entered is not None:  # the backbone is unfrozen: a new optimizer at a lower rate, a new engine
+                    setup, state.wait = entered, 0
+                    engine = plan.build(context)
+                    self.reporter.message(
+                        f"fine-tuning from epoch {epoch + 1}: the backbone trains too, learning rate {setup.learning_rate:.3g}"
+                    )
+                run.update_metrics(pretrained=self.phases.metrics())
             warm = plateau_warmup_rate(train.schedule, setup.learning_rate, epoch)
             if warm is not None:
                 model.optimizer.learning_rate = warm
@@ -313,7 +334,7 @@ class Trainer:
                 copy_atomic(run.checkpoints / state.model_file, run.path / layout.MODEL)
             engine.end_epoch(state.epoch, train.epochs)  # e.g. the GAN engine saves its discriminator and samples
             self.reporter.epoch_end(row)
-            if stopping and state.wait >= stopping.patience:
+            if stopping and state.wait >= stopping.patience and not (self.phases and self.phases.pending(epoch)):
                 self.reporter.message(
                     f"early stopping: {monitor} has not improved for {stopping.patience} epochs (best: epoch {state.best_epoch})"
                 )
@@ -376,9 +397,15 @@ class Trainer:
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)
         results = evaluate_splits(model, dataset, setup.label_mode, self.recipe.train.batch_size)
+        from kproto.training.decisions import fit_decisions
+
+        decisions = fit_decisions(model, dataset, self.recipe.train, setup.outputs, self.recipe.train.batch_size)
+        if decisions.conformal is not None:
+            run.write_json(layout.CONFORMAL, decisions.conformal.to_dict())
         metrics = run.update_metrics(
             status="completed",
             **results,
+            **decisions.metrics,
             epochs=state.epoch,
             best_epoch=state.best_epoch,
             seconds=round(seconds, 3),

@@ -1,4 +1,5 @@
-"""The autoencoder family through the CLI: train, reload, predict (--encode), evaluate, export.
+"""kproto.models.autoencoder: the autoencoder family, directly and through the CLI (train, reload, predict --encode,
+evaluate, export).
 
 GAN sampling and judging: test_generate.py; the GAN engine: test_engines_gan.py.
 """
@@ -43,8 +44,7 @@ def test_autoencoder_layers_mirror_and_encoder_is_recoverable() -> None:
     import keras
 
     from kproto.data import DataInfo
-    from kproto.models.autoencoder import build, encoder
-    from kproto.recipe.schema import Autoencoder
+    from kproto.models.autoencoder import Autoencoder, build, encoder
 
     for shape, convolutional in (((8, 8, 1), False), ((8, 8, 1), True), ((7, 5, 1), True), ((12,), False)):
         info = DataInfo(task="reconstruction", kind="image" if len(shape) == 3 else "tabular", input_shape=shape)

@@ -1,0 +1,71 @@
+"""After training: calibration, the binary threshold and conformal scores, all fitted on the validation split.
+
+What this returns goes into metrics.json ("calibration", "threshold") and the run file layout.CONFORMAL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kproto.calibration import (
+    Calibration,
+    expected_calibration_error,
+    fit_calibration,
+    fit_threshold,
+    log_probabilities,
+    threshold_score,
+)
+from kproto.conformal import Conformal, classification_scores, regression_scores
+
+
+@dataclass
+class FittedDecisions:
+    """metrics.json fields and the conformal scores of a finished run."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    conformal: Conformal | None = None
+
+
+def _outputs(model: Any, x: Any, batch_size: int) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
+
+
+def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size: int) -> FittedDecisions:
+    """Fit `train.calibrate`, `train.threshold` and split-conformal scores on the validation split; ECE and the
+    threshold's metric are also measured on the test split."""
+    from kproto.engines.streaming import is_streamed
+
+    info = dataset.info
+    if info.task not in ("classification", "regression") or dataset.y_val is None or len(dataset.x_val) == 0:
+        return FittedDecisions()
+    if is_streamed(dataset.x_val):  # data on disk: decisions stay the plain ones
+        return FittedDecisions()
+    y_val = np.asarray(dataset.y_val)
+    val = _outputs(model, dataset.x_val, batch_size)
+    has_test = dataset.y_test is not None and len(dataset.x_test) > 0 and not is_streamed(dataset.x_test)
+    test = _outputs(model, dataset.x_test, batch_size) if has_test else None
+    y_test = np.asarray(dataset.y_test) if has_test else None
+    if info.task == "regression":
+        scores = regression_scores(val.reshape(len(val), -1)[:, 0], y_val)
+        return FittedDecisions(conformal=Conformal.fit("regression", scores))
+    logits = outputs == "logits"
+    val_log = log_probabilities(val, logits)
+    test_log = log_probabilities(test, logits) if test is not None else None
+    calibration = fit_calibration(train.calibrate, val_log, y_val.astype(int), test_log, y_test)
+    if calibration.method == "none" and test_log is not None:
+        plain = expected_calibration_error(np.exp(test_log), y_test)
+        calibration = Calibration("none", 1.0, plain, plain)
+    val_p = calibration.apply(val_log)
+    metrics: dict[str, Any] = {"calibration": calibration.to_dict()}
+    threshold = fit_threshold(train.threshold, train.threshold_metric, val_p, y_val.astype(int))
+    if threshold is not None:
+        if test_log is not None:
+            test_p = calibration.apply(test_log)[:, 1]
+            threshold["test_at_0.5"] = threshold_score(train.threshold_metric, test_p, y_test, 0.5)
+            threshold["test_at_threshold"] = threshold_score(train.threshold_metric, test_p, y_test, threshold["value"])
+        metrics["threshold"] = threshold
+    conformal = Conformal.fit("classification", classification_scores(val_p, y_val.astype(int)))
+    return FittedDecisions(metrics=metrics, conformal=conformal)
