@@ -8,7 +8,7 @@ from typing import Any
 
 from kproto.applications import PACKED_KINDS, packed_report
 from kproto.compile import encode_labels
-from kproto.scoring import REPORT_ROWS, evaluate_arrays, task_report
+from kproto.scoring import REPORT_ROWS, classification_report, evaluate_arrays, task_report
 
 
 @dataclass
@@ -21,6 +21,50 @@ class Evaluation:
     baselines: dict[str, float] = field(default_factory=dict)
     task: str = ""
     attack: dict[str, Any] = field(default_factory=dict)  # metrics clean and under attack (--attack)
+    decisions: dict[str, Any] = field(default_factory=dict)  # calibration, threshold and --coverage on these rows
+
+
+def decision_report(
+    outputs: Any, y: Any, info: Any, decisions: Any, conformal: Any, coverage: float | None, metric: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(classification report with the run's calibrated probabilities and threshold, decision summary).
+
+    The summary holds the calibration error before and after calibration, the threshold metric at 0.5 and at
+    the run's threshold, and with `coverage` the empirical coverage and mean set size or interval width.
+    """
+    import numpy as np
+
+    from kproto.calibration import expected_calibration_error, log_probabilities, threshold_score
+    from kproto.conformal import interval_coverage, set_coverage
+
+    summary: dict[str, Any] = {}
+    report: dict[str, Any] = {}
+    y = np.asarray(y)
+    if info.task == "classification":
+        labels = y.astype(int)
+        log_probs = log_probabilities(outputs, decisions.logits)
+        probabilities = decisions.calibration.apply(log_probs)
+        names = info.class_names or list(range(probabilities.shape[1]))
+        report = classification_report(labels, decisions.classes(probabilities), names)
+        summary["calibration"] = {
+            "method": decisions.calibration.method,
+            "temperature": decisions.calibration.temperature,
+            "ece_before": expected_calibration_error(np.exp(log_probs), labels),
+            "ece_after": expected_calibration_error(probabilities, labels),
+        }
+        if decisions.threshold is not None and probabilities.shape[1] == 2:
+            summary["threshold"] = {
+                "value": decisions.threshold,
+                "metric": metric,
+                "at_0.5": threshold_score(metric, probabilities[:, 1], labels, 0.5),
+                "at_threshold": threshold_score(metric, probabilities[:, 1], labels, decisions.threshold),
+            }
+        if coverage is not None:
+            summary["conformal"] = {"asked": coverage, **set_coverage(conformal.sets(probabilities, coverage), labels)}
+    elif info.task == "regression" and coverage is not None:
+        lower, upper = conformal.intervals(np.asarray(outputs).reshape(len(y), -1)[:, 0], coverage)
+        summary["conformal"] = {"asked": coverage, **interval_coverage(lower, upper, y)}
+    return report, summary
 
 
 def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
@@ -48,8 +92,12 @@ def evaluate_run(
     steps: int | None = None,
     beam: int | None = None,
     max_length: int | None = None,
+    coverage: float | None = None,
 ) -> Evaluation:
     """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `data`.
+
+    Classifiers are scored with the run's calibrated probabilities and threshold; `coverage` adds the empirical
+    coverage and mean size (width) of conformal prediction sets (intervals).
 
     seq2seq runs generate the outputs (greedy, or beam search of width `beam`, at most `max_length` tokens) and
     score them; recommender runs rank unseen items or score ratings.
@@ -64,6 +112,9 @@ def evaluate_run(
     run = load_run(path)
     if attack is not None:
         _check_attack_flags(attack, epsilon, steps, run.info)
+    from kproto.answers import run_decisions
+
+    decisions, conformal = run_decisions(run, coverage)
     model = _load_for_evaluation(run, trust, allow_code)
     if run.info.task == "generation":
         from kproto.generate import evaluate_generator
@@ -109,6 +160,15 @@ def evaluate_run(
     report = task_report(model, run.info, x, y_raw if run.info.task != "reconstruction" else x, batch_size)
     if run.info.task == "reconstruction" and report and "pca_mse" in baselines:
         report["pca_mse"] = baselines["pca_mse"]  # PCA with as many components as the bottleneck, same split
+    summary: dict[str, Any] = {}
+    if run.info.task in ("classification", "regression") and y_raw is not None and len(x):
+        import numpy as np
+
+        outputs = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
+        decided, summary = decision_report(
+            outputs, y_raw, run.info, decisions, conformal, coverage, run.recipe.train.threshold_metric
+        )
+        report = {**report, **decided}
     if pre.kind in PACKED_KINDS:  # generated sequences; ranked or rated items (seen ones from the training split)
         ranking = run.info.task == "ranking"
         train = (
@@ -132,7 +192,13 @@ def evaluate_run(
             model, run.info, pre.state, x, y_raw, score, attack, float(epsilon or 0), steps, seed=run.recipe.seed
         )
     return Evaluation(
-        source=source, metrics=metrics, report=report, baselines=baselines, task=run.info.task, attack=block
+        source=source,
+        metrics=metrics,
+        report=report,
+        baselines=baselines,
+        task=run.info.task,
+        attack=block,
+        decisions=summary,
     )
 
 

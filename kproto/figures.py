@@ -86,13 +86,25 @@ def _classification(
     run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto import plots
+    from kproto.calibration import Decisions, expected_calibration_error, log_probabilities, reliability
     from kproto.scoring import classification_report
 
     info, name = run.info, folder.parent.name
-    probabilities = _predict(model, x).reshape(len(x), -1)
+    decisions = Decisions.from_metrics(run.metrics)
+    log_probs = log_probabilities(_predict(model, x).reshape(len(x), -1), decisions.logits)
+    probabilities = decisions.calibration.apply(log_probs)  # what predict, evaluate and serve report
     classes = info.class_names or [str(i) for i in range(info.num_classes)]
-    report = classification_report(y, probabilities.argmax(axis=1), classes)
+    report = classification_report(y, decisions.classes(probabilities), classes)
     written.append(plots.confusion_matrix(report, folder / layout.CONFUSION))
+    curves = {
+        f"uncalibrated (ECE {expected_calibration_error(np.exp(log_probs), y):.3f})": reliability(np.exp(log_probs), y)
+    }
+    if decisions.calibration.method == "temperature":
+        label = f"temperature {decisions.calibration.temperature:.2f} (ECE {expected_calibration_error(probabilities, y):.3f})"
+        curves[label] = reliability(probabilities, y)
+    written.append(
+        plots.reliability_diagram({k: v.to_dict() for k, v in curves.items()}, folder / layout.RELIABILITY, name)
+    )
     if info.num_classes == 2:
         positive = str(classes[1])
         written.append(plots.roc_curve(y == 1, probabilities[:, 1], folder / layout.ROC, positive, name))

@@ -168,6 +168,40 @@ def roc_curve(y_true: Any, scores: Any, path: Path, positive: str = "positive", 
     return save(fig, path)
 
 
+def reliability_diagram(curves: dict[str, dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Accuracy against confidence per bin for each curve ({"label": {"confidence", "accuracy", "counts"}}),
+    with the diagonal of perfect calibration and the share of rows per bin below."""
+    import numpy as np
+
+    fig, axes = _figure(rows=2, size=(5.4, 6.0))
+    top, bottom = axes[0][0], axes[1][0]
+    top.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfectly calibrated")
+    colors = ("tab:red", "tab:blue", "tab:green")
+    width = 1.0 / max(len(next(iter(curves.values()))["counts"]), 1) if curves else 0.1
+    for index, (label, curve) in enumerate(curves.items()):
+        confidence = np.asarray(curve["confidence"], dtype=float)
+        accuracy = np.asarray(curve["accuracy"], dtype=float)
+        counts = np.asarray(curve["counts"], dtype=float)
+        shown = counts > 0
+        color = colors[index % len(colors)]
+        top.plot(confidence[shown], accuracy[shown], marker="o", color=color, linewidth=1.5, label=label)
+        centers = (np.arange(len(counts)) + 0.5) * width
+        offset = (index - (len(curves) - 1) / 2) * width / max(len(curves), 1)
+        bottom.bar(centers + offset, counts / max(counts.sum(), 1), width=width / max(len(curves), 1), color=color)
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.02)
+    top.set_xlabel("mean top-class probability in bin")
+    top.set_ylabel("accuracy in bin")
+    top.set_title("Reliability (test split)" + (f" — {title}" if title else ""), fontsize=10)
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.set_xlim(0, 1)
+    bottom.set_xlabel("top-class probability")
+    bottom.set_ylabel("share of rows")
+    bottom.grid(alpha=0.3)
+    return save(fig, path)
+
+
 def precision_recall(y_true: Any, scores: Any, path: Path, positive: str = "positive", title: str = "") -> Path:
     """Precision against recall of a binary classifier, with the positive share as the no-skill line."""
     import numpy as np

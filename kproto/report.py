@@ -94,6 +94,38 @@ def single_metrics_table(metrics: dict[str, float], title: str) -> Table:
     return table
 
 
+def decisions_table(decisions: dict[str, Any]) -> Table:
+    """Calibration error before and after, the threshold metric at 0.5 and at the run's threshold, and the
+    empirical coverage of conformal sets or intervals (what `kproto evaluate` adds for classifiers and regression)."""
+    table = Table(title="Decisions", title_justify="left", header_style="bold")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    calibration = decisions.get("calibration")
+    if calibration:
+        method = calibration["method"]
+        if method == "temperature":
+            method = f"temperature {calibration['temperature']:.3f}"
+        table.add_row("calibration", method)
+        table.add_row(
+            "ECE, uncalibrated → calibrated", f"{fmt(calibration['ece_before'])} → {fmt(calibration['ece_after'])}"
+        )
+    threshold = decisions.get("threshold")
+    if threshold:
+        table.add_row("threshold", fmt(threshold["value"]))
+        table.add_row(
+            f"{threshold['metric']} at 0.5 → at threshold",
+            f"{fmt(threshold['at_0.5'])} → {fmt(threshold['at_threshold'])}",
+        )
+    conformal = decisions.get("conformal")
+    if conformal:
+        table.add_row("coverage asked → reached", f"{fmt(conformal['asked'])} → {fmt(conformal['coverage'])}")
+        if "mean_set_size" in conformal:
+            table.add_row("mean prediction-set size", fmt(conformal["mean_set_size"]))
+        else:
+            table.add_row("mean interval width", fmt(conformal["mean_width"]))
+    return table
+
+
 def attack_table(attack: dict[str, Any]) -> Table:
     """Metrics clean and under attack, side by side, with the attack and its epsilon (and units) in the title."""
     steps = f", {attack['steps']} steps" if attack["method"] == "pgd" else ""

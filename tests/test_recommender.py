@@ -241,3 +241,87 @@ def test_rating_evaluation_reports_cold_start_rows_apart() -> None:
     report = rating_evaluation(lambda rows: np.full(len(rows), 3.0), x, np.array([3.0, 4.0, 5.0]))
     assert report["cold_start_rows"] == 2 and report["warm_rmse"] == 0.0
     assert report["cold_start_rmse"] == pytest.approx(np.sqrt((1 + 4) / 2))
+
+
+# ----------------------------------------------------------------------------- through the CLI
+RATINGS_RECIPE = """
+data: {{path: {path}, user: user, item: item, target: rating, split: {{by: time, column: time}}}}
+model: {{type: recommender, architecture: {architecture}, embedding_dim: 8, units: [16]}}
+train: {{epochs: 2, batch_size: 64}}
+"""
+CLICKS_RECIPE = """
+data: {{path: {path}, user: user, item: item, features: [genres], split: {{by: user, column: time}}}}
+model: {{type: recommender, architecture: two_tower, embedding_dim: 8, units: [16], negatives: 2, top_k: 5}}
+train: {{epochs: 1, batch_size: 64}}
+"""
+
+
+def _ratings_file(folder) -> str:
+    path = folder / "ratings.csv"
+    _ratings().to_csv(path, index=False)
+    return str(path)
+
+
+def test_recipes_need_user_and_item(runner, make_recipe, tmp_path) -> None:
+    from kproto.cli import cli
+
+    good = make_recipe(RATINGS_RECIPE.format(path=_ratings_file(tmp_path), architecture="matrix_factorization"))
+    assert runner.invoke(cli, ["validate", str(good)]).exit_code == 0
+    result = runner.invoke(cli, ["validate", str(good), "--set", "data.item=null"])
+    assert result.exit_code == 2 and "data.item" in result.output
+    result = runner.invoke(cli, ["validate", str(good), "--set", "data.split.column=when"])
+    assert result.exit_code == 2 and "data.split.column" in result.output
+    clicks = make_recipe(CLICKS_RECIPE.format(path=_ratings_file(tmp_path)), name="clicks.yaml")
+    assert runner.invoke(cli, ["validate", str(clicks)]).exit_code == 0  # implicit feedback: no data.target
+
+
+@pytest.mark.slow
+def test_ratings_train_evaluate_and_predict_through_the_cli(runner, make_recipe, tmp_path) -> None:
+    import json
+
+    from kproto.cli import cli
+
+    recipe = make_recipe(RATINGS_RECIPE.format(path=_ratings_file(tmp_path), architecture="matrix_factorization"))
+    out = tmp_path / "runs"
+    result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), "--backend", "tensorflow"])
+    assert result.exit_code == 0, result.output
+    (metrics_file,) = out.glob("*/*/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert {"rmse", "mae", "cold_start_rows"} <= set(metrics["report"])
+    assert {"global_mean_rmse", "user_item_bias_rmse"} <= set(metrics["baselines"])
+    run = str(metrics_file.parent)
+    result = runner.invoke(cli, ["predict", run, "--user", "u3", "--top", "4"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(__import__("io").StringIO(result.output))
+    assert list(rows.columns) == ["rank", "item", "score", "known_user"] and len(rows) == 4
+    seen = set(_ratings().query("user == 'u3'")["item"])
+    assert not (set(rows["item"]) & seen) or len(seen) > 30  # training items of u3 are left out
+    result = runner.invoke(cli, ["predict", run, "--similar", "5", "--top", "3"])
+    assert result.exit_code == 0 and len(result.output.strip().splitlines()) == 4
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({"user": ["u1", "stranger"], "item": [1, 999], "rating": [3.0, 4.0]}).to_csv(pairs, index=False)
+    result = runner.invoke(cli, ["predict", run, "--data", str(pairs)])
+    assert result.exit_code == 0 and "prediction" in result.output.splitlines()[0]
+    result = runner.invoke(cli, ["evaluate", run, "--data", str(pairs), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["report"]["cold_start_rows"] == 1
+    result = runner.invoke(cli, ["predict", run, "--user", "u1", "--data", str(pairs)])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_implicit_feedback_ranks_through_the_cli(runner, make_recipe, tmp_path) -> None:
+    import json
+
+    from kproto.cli import cli
+
+    recipe = make_recipe(CLICKS_RECIPE.format(path=_ratings_file(tmp_path)))
+    out = tmp_path / "runs"
+    result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), "--backend", "tensorflow"])
+    assert result.exit_code == 0, result.output
+    (metrics_file,) = out.glob("*/*/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert {"recall@5", "ndcg@5", "hit_rate@5"} <= set(metrics["report"])
+    assert "most_popular_ndcg@5" in metrics["baselines"]
+    result = runner.invoke(cli, ["evaluate", str(metrics_file.parent), "--json"])
+    assert result.exit_code == 0 and "ndcg@5" in json.loads(result.output)["report"]

@@ -263,7 +263,7 @@ def test_train_evaluate_predict_through_the_cli(runner, make_recipe, tmp_path) -
     assert "copy_input_token_error_rate" in metrics["baselines"]
     assert "token_accuracy" in metrics["validation"]
     run = metrics_file.parent
-    state = json.loads((run / "preprocess.json").read_text())
+    state = json.loads((run / "preprocess.json").read_text())["state"]
     assert state["kind"] == "pairs" and state["pairs"]["source_unit"] == "characters"
     result = runner.invoke(cli, ["evaluate", str(run), "--beam", "2", "--json"])
     assert result.exit_code == 0, result.output

@@ -379,3 +379,99 @@ def test_sigterm_finishes_in_flight_requests(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# ------------------------------------------------------------------------------------------ a real Keras run
+def test_serving_a_run_answers_what_predict_writes(tmp_path):
+    from helpers import tiny_untrained_run
+
+    from kproto.predict import predict_run
+    from kproto.serve.predictor import load_predictor
+
+    run = tiny_untrained_run(tmp_path)
+    rows = pd.read_csv(tmp_path / "tiny.csv").head(20)
+    expected = predict_run(run, tmp_path / "tiny.csv").head(20)
+    predictor = load_predictor(run)
+    predictor.warm_up(8)
+    body = [{k: (None if pd.isna(v) else v) for k, v in row.items() if k != "label"} for row in rows.to_dict("records")]
+    with running(create_app(predictor)) as url:
+        answer = httpx.post(f"{url}/predict", json={"rows": body}).json()["predictions"]
+        meta = httpx.get(f"{url}/metadata").json()
+    assert [a["prediction"] for a in answer] == expected["prediction"].tolist()
+    for name in meta["outputs"]["labels"]:
+        assert np.allclose([a["probabilities"][str(name)] for a in answer], expected[f"p_{name}"], atol=1e-6)
+    assert [c["name"] for c in meta["columns"]] == ["x1", "x2", "color"]
+
+
+ONNX_CHECK = """
+import sys
+from kproto.serve.predictor import load_predictor
+predictor = load_predictor(sys.argv[1], "onnx")
+frame = predictor.checker.frame([{"x1": 0.5, "x2": None, "color": "red"}])
+print(predictor.records(frame)[0]["prediction"])
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "jax", "torch"))
+print("frameworks:", loaded[:5])
+"""
+
+
+@pytest.mark.slow
+def test_onnx_runtime_imports_neither_tensorflow_nor_keras(tmp_path, runner):
+    pytest.importorskip("onnxruntime")
+    from helpers import tiny_untrained_run
+
+    from kproto.cli import cli
+    from kproto.predict import predict_run
+
+    run = tiny_untrained_run(tmp_path)
+    exported = runner.invoke(cli, ["export", str(run), "--format", "onnx"])
+    if exported.exit_code != 0:
+        pytest.skip(f"the ONNX export is not available here: {exported.output[-200:]}")
+    pd.DataFrame([{"x1": 0.5, "x2": None, "color": "red"}]).to_csv(tmp_path / "one.csv", index=False)
+    expected = predict_run(run, tmp_path / "one.csv")["prediction"][0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", ONNX_CHECK, str(run)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    prediction, frameworks = out.stdout.strip().splitlines()[-2:]
+    assert prediction == str(expected) and frameworks == "frameworks: []"
+
+
+@pytest.mark.slow
+def test_kproto_serve_command(tmp_path):
+    """`kproto serve` itself: starts on the port it is given, says it is loopback only, stops on SIGTERM."""
+    from helpers import tiny_untrained_run
+
+    run = tiny_untrained_run(tmp_path)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kproto", "serve", str(run), "--port", str(port), "--max-delay-ms", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(process.stderr.read() if process.stderr else "no server")
+            time.sleep(0.2)
+        rows = [{"x1": 0.1, "x2": 1.0, "color": "blue"}]
+        assert httpx.post(f"{url}/predict", json={"rows": rows}).status_code == 200
+        assert httpx.post(f"{url}/predict", json={"rows": [{"x1": 0.1}]}).status_code == 422
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert "127.0.0.1" in err and "loopback only" in err
+        assert "POST /predict 200 rows=1" in err and "POST /predict 422" in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

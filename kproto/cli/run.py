@@ -152,15 +152,14 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
     spec = loaded.recipe
     try:
         columns = read_header(spec.data.path)
-        wanted = [c for c in [spec.data.target, spec.data.text, *(spec.data.features or [])] if c]
+        data = spec.data
+        named = {data.target: "data.target", data.text: "data.text", data.user: "data.user", data.item: "data.item"}
+        named[data.split.column] = "data.split.column"
+        wanted = [c for c in [*named, *(data.features or [])] if c]
         if columns:
             for name in wanted:
                 if name not in columns:
-                    field = (
-                        "data.target"
-                        if name == spec.data.target
-                        else ("data.text" if name == spec.data.text else "data.features")
-                    )
+                    field = named.get(name, "data.features")
                     guess = suggest(name, columns)
                     raise DataError(
                         f"the column '{name}' is not in {Path(spec.data.path).name}",
@@ -283,6 +282,7 @@ def evaluate_command(
         extra = {"report": result.report} if result.report else {}
         if result.attack:
             extra["attack"] = result.attack
+        extra.update(result.decisions)
         click.echo(json.dumps({**result.metrics, **extra}, indent=2))
         return
     from kproto.report import baselines_table, confusion_table, per_class_table, single_metrics_table
@@ -301,6 +301,10 @@ def evaluate_command(
         from kproto.report import attack_table
 
         screen.print(attack_table(result.attack))
+    if result.decisions:
+        from kproto.report import decisions_table
+
+        screen.print(decisions_table(result.decisions))
 
 
 @click.command("predict")
@@ -370,9 +374,7 @@ def predict_command(
     else:
         from kproto.predict import predict_run
 
-        frame = predict_run(
-            path, data, trust=trust, encode=encode, beam=beam, max_length=max_length, coverage=coverage
-        )
+        frame = predict_run(path, data, trust=trust, encode=encode, beam=beam, max_length=max_length, coverage=coverage)
         grid = None
     text = frame.to_csv(index=False)
     if out:

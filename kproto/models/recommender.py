@@ -7,7 +7,7 @@ rows fall back to the global mean and the known side's bias.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,10 @@ ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 
 
 class Spec(ModelBase):
+    required_data: ClassVar[dict[str, str]] = {
+        "user": "name the column of user ids, e.g. data.user: userId",
+        "item": "name the column of item ids, e.g. data.item: movieId",
+    }
     type: Literal["recommender"]
     architecture: Literal["matrix_factorization", "two_tower", "neural_cf"] = Field(
         "matrix_factorization",

@@ -7,7 +7,7 @@ with teacher forcing; generation (kproto.decoding) feeds its own outputs back in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,10 @@ ARCHITECTURES = ("transformer", "gru", "lstm")
 
 
 class Spec(ModelBase):
+    required_data: ClassVar[dict[str, str]] = {
+        "text": "name the column of input texts, e.g. data.text: word",
+        "target": "name the column of output texts, e.g. data.target: phonemes",
+    }
     type: Literal["seq2seq"]
     architecture: Literal["transformer", "gru", "lstm"] = Field(
         "transformer", description="Transformer encoder–decoder, or GRU/LSTM encoder–decoder with attention."

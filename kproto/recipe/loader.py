@@ -412,6 +412,9 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
         raise source.error(
             ("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict"
         )
+    for name, meaning in getattr(type(model), "required_data", {}).items():  # columns a family cannot do without
+        if getattr(data, name) is None:
+            raise source.error(("data",), f"`data.{name}` is required for a {model.type} model", hint=meaning)
     if data.text and data.window:
         raise source.error(("data", "window"), "use either `data.text` or `data.window`, not both")
     if data.features is not None and data.target and data.target in data.features:

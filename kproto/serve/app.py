@@ -21,6 +21,8 @@ from kproto.serve.rows import RequestProblem, parse_json
 LOG = logging.getLogger("kproto.serve")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_SAMPLES = 10_000
+# curl -d sends form encoding unless told otherwise: such bodies are read as JSON too
+JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
 
 
 def _problem_response(problem: RequestProblem) -> Any:
@@ -159,7 +161,7 @@ def create_app(
         checker = predictor.checker
         if content_type in ("text/csv", "application/csv"):
             frame = checker.frame_from_csv(body)
-        elif content_type in ("application/json", "") or content_type.endswith("+json"):
+        elif content_type in JSON_TYPES or content_type.endswith("+json"):
             data = parse_json(body)
             if isinstance(data, dict) and "samples" in data:
                 return await _samples(data)

@@ -68,6 +68,19 @@ class Predictor:
         cuts = np.cumsum(sizes)[:-1]
         return list(zip(np.split(x, cuts), np.split(y, cuts)))
 
+    def warm_up(self, max_batch: int) -> None:
+        """Compile the model call for the batch sizes a server will see, on rows of imputed nulls."""
+        if self.kind == "window" or self.info.task == "generation":
+            return
+        frame = self.checker.frame([{c.name: None for c in self.checker.columns}])
+        x = self.inputs(frame)
+        size = 1
+        while True:
+            self.call(np.repeat(x, size, axis=0))
+            if size >= min(max_batch, CHUNK_ROWS):
+                break
+            size *= 2
+
     def call(self, x: np.ndarray) -> np.ndarray:
         """The model on `x`, in chunks of at most CHUNK_ROWS rows."""
         if len(x) <= CHUNK_ROWS:

@@ -68,6 +68,7 @@ def serve_run(
     predictor = load_predictor(path, runtime=runtime, trust=trust)
     from kproto.serve.app import create_app
 
+    predictor.warm_up(max_batch)
     app = create_app(predictor, max_batch=max_batch, max_delay_ms=max_delay_ms)
     configure_logging()
     server = make_server(app, host, port)
