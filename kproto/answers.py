@@ -71,7 +71,7 @@ def answer_frame(
     """
     outputs = np.asarray(outputs)
     rows = len(outputs)
-    result = pd.DataFrame(index=range(rows))
+    result: dict[str, Any] = {}
     if coverage is not None and conformal is None and info.task in ("classification", "regression"):
         raise missing_conformal("this run")
     if info.task == "classification":
@@ -88,10 +88,12 @@ def answer_frame(
         if coverage is not None:
             lower, upper = conformal.intervals(predicted, coverage)
             result["lower"], result["upper"] = lower, upper
+    elif info.task == "seq2seq":  # the generated texts (the model call decodes)
+        result["prediction"] = [str(text) for text in outputs]
     elif info.task == "reconstruction" and x is not None:
         flat_in, flat_out = np.asarray(x).reshape(rows, -1), outputs.reshape(rows, -1)
         result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
-    return result
+    return pd.DataFrame(result, index=range(rows))
 
 
 def _plain(value: Any) -> Any:
@@ -107,19 +109,20 @@ def answer_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The JSON shape of `answer_frame`: {"prediction", "probabilities": {label: p}, "prediction_set": [...], ...}."""
     probability_columns = [c for c in frame.columns if str(c).startswith(PROBABILITY_PREFIX)]
     other = [c for c in frame.columns if c not in probability_columns]
+    columns = {c: frame[c].tolist() for c in frame.columns}  # plain Python values, one conversion per column
+    labels = [str(c)[len(PROBABILITY_PREFIX) :] for c in probability_columns]
     records = []
-    for row in frame.itertuples(index=False, name=None):
-        values = dict(zip(frame.columns, row))
+    for i in range(len(frame)):
         record: dict[str, Any] = {}
         for column in other:
-            value = values[column]
+            value = columns[column][i]
             if column == "prediction_set":
                 record[column] = [label for label in str(value).split("|") if label]
             else:
                 record[str(column)] = _plain(value)
         if probability_columns:
             record["probabilities"] = {
-                str(c)[len(PROBABILITY_PREFIX) :]: _plain(float(values[c])) for c in probability_columns
+                label: _plain(float(columns[c][i])) for label, c in zip(labels, probability_columns)
             }
         records.append(record)
     return records

@@ -94,11 +94,13 @@ class Conformal:
         return conformal_quantile(self.scores, check_coverage(coverage))
 
     def sets(self, probabilities: np.ndarray, coverage: float) -> np.ndarray:
-        """Boolean (rows, classes): class k is in a row's set when 1 − p_k ≤ the quantile; the top class always is."""
+        """Boolean (rows, classes): class k is in a row's set when 1 − p_k ≤ the quantile.
+
+        A set may be empty (no class is probable enough at this coverage): forcing the top class in would make an
+        accurate model cover more than asked, and the coverage would no longer mean what it says.
+        """
         probabilities = np.asarray(probabilities, dtype=np.float64)
-        members = (1.0 - probabilities) <= self.quantile(coverage) + 1e-12
-        members[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = True
-        return members
+        return (1.0 - probabilities) <= self.quantile(coverage) + 1e-12
 
     def intervals(self, predicted: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) = prediction ∓ the quantile of absolute validation errors."""

@@ -124,6 +124,11 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
 
 
 def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
+    import importlib
+
+    own = getattr(importlib.import_module(catalog.family(family).module), "data_starter", None)
+    if own is not None:  # a family whose data has a shape of its own (text pairs, user-item rows) writes it
+        return own(guess, path_text)
     lines = [
         "data:",
         f"  path: {path_text}    # csv, tsv, parquet or npz (or an image folder); relative to this recipe",

@@ -12,7 +12,7 @@ WORDS = "the a good bad great food coffee tea not love it is this taste awful fi
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
 
 
-def bert_preset(folder: Path) -> Path:
+def bert_preset(folder: Path, max_sequence_length: int = 32) -> Path:
     """A one-layer BERT preset folder written by `save_to_preset` (config, weights, tokenizer, vocabulary)."""
     import keras_hub
 
@@ -23,7 +23,7 @@ def bert_preset(folder: Path) -> Path:
         num_heads=2,
         hidden_dim=8,
         intermediate_dim=16,
-        max_sequence_length=32,
+        max_sequence_length=max_sequence_length,
     )
     backbone.save_to_preset(str(folder))
     tokenizer.save_to_preset(str(folder))

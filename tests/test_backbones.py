@@ -302,3 +302,12 @@ def test_lora_trains_adapters_only(tmp_path: Path) -> None:
         build(
             Spec(type="pretrained", source="mobilenet_v3_small", weights="none", lora_rank=2), _info("image", (8, 8, 1))
         )
+
+
+def test_sequences_longer_than_the_backbone_are_refused(tmp_path: Path) -> None:
+    from kproto.models.pretrained import Spec, build
+
+    preset = bert_preset(tmp_path / "preset", max_sequence_length=32)
+    with pytest.raises(RecipeError, match="longer than the backbone's 32 positions") as caught:
+        build(Spec(type="pretrained", source=str(preset)), _info("text", (64,)))
+    assert caught.value.field == "data.sequence_length"

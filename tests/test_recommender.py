@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -325,3 +326,14 @@ def test_implicit_feedback_ranks_through_the_cli(runner, make_recipe, tmp_path) 
     assert "most_popular_ndcg@5" in metrics["baselines"]
     result = runner.invoke(cli, ["evaluate", str(metrics_file.parent), "--json"])
     assert result.exit_code == 0 and "ndcg@5" in json.loads(result.output)["report"]
+
+
+def test_new_writes_a_recipe_that_validates(runner, tmp_path) -> None:
+    from kproto.cli import cli
+
+    out = tmp_path / "starter.yaml"
+    data = Path(__file__).resolve().parent.parent / "data" / "movielens.csv"
+    assert runner.invoke(cli, ["new", "recommender", "--data", str(data), "--out", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert "user: userId" in text and "item: movieId" in text and "target: rating" in text
+    assert runner.invoke(cli, ["validate", str(out)]).exit_code == 0

@@ -275,3 +275,20 @@ def test_train_evaluate_predict_through_the_cli(runner, make_recipe, tmp_path) -
     lines = result.output.strip().splitlines()
     assert lines[0] == "word,prediction" and len(lines) == 3
     assert all(len(line.split(",")[1].split()) <= 3 for line in lines[1:])
+    from kproto.serve.predictor import load_predictor
+
+    served = load_predictor(run).records(pd.DataFrame({"word": ["abc"]}))
+    assert list(served[0]) == ["prediction"] and isinstance(served[0]["prediction"], str)
+
+
+def test_new_writes_a_recipe_that_validates(runner, tmp_path) -> None:
+    from pathlib import Path
+
+    from kproto.cli import cli
+
+    out = tmp_path / "starter.yaml"
+    data = Path(__file__).resolve().parent.parent / "data" / "pronunciations.csv"
+    assert runner.invoke(cli, ["new", "seq2seq", "--data", str(data), "--out", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert "text: word" in text and "target: phonemes" in text and "accuracy" not in text
+    assert runner.invoke(cli, ["validate", str(out)]).exit_code == 0

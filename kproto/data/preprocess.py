@@ -143,6 +143,8 @@ class Preprocessor:
             parsed = _check_numeric_column(name, block[name])
             if parsed is None:
                 raise DataError(f"pixel column '{name}' is not numeric", field="data.features")
+        if not non_numeric:  # already numbers: one conversion instead of one per column
+            return block.to_numpy(np.float32)
         return block.apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
 
     @staticmethod

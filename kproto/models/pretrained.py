@@ -132,6 +132,13 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
                 field="data.text",
                 hint="set data.text to the column of raw text",
             )
+        longest = getattr(net, "max_sequence_length", None)
+        if longest is not None and int(info.input_shape[0]) > int(longest):
+            raise RecipeError(
+                f"data.sequence_length is {info.input_shape[0]}, longer than the backbone's {longest} positions",
+                field="data.sequence_length",
+                hint=f"set data.sequence_length to at most {longest}",
+            )
         inputs = keras.Input(shape=tuple(info.input_shape), dtype="int32", name="token_ids")
         packed = TextBackboneInputs(sorted(net.input), backbone.pad_token_id, name="backbone_inputs")(inputs)
         out = net(packed, training=False)

@@ -126,3 +126,40 @@ def build(spec: Spec, info: Any) -> Any:
 def item_embeddings(model: Any) -> Any:
     """The item embedding table ([num_items, embedding_dim]); row 0 is the unknown item."""
     return model.get_layer("item_embedding").get_weights()[0]
+
+
+def data_starter(guess: Any, path_text: str) -> list[str]:
+    """`kproto new recommender`: user, item, rating and time columns guessed from their names."""
+    columns = list(guess.columns)
+
+    def named(*words: str) -> str | None:
+        return next((c for c in columns if any(w in c.lower() for w in words)), None)
+
+    user = named("user", "customer", "client") or columns[0]
+    item = named("item", "movie", "product", "book", "song") or next((c for c in columns if c != user), user)
+    time = named("time", "date")
+    rating = named("rating", "score", "stars")
+    if rating is None and guess.target in guess.numeric and guess.target not in (user, item, time):
+        rating = guess.target
+    guess.task = "regression" if rating else "ranking"
+    split = f"{{by: time, column: {time}}}" if time else "{by: random}"
+    lines = [
+        "data:",
+        f"  path: {path_text}    # one row per interaction; relative to this recipe",
+        f"  user: {user}",
+        f"  item: {item}",
+        f"  target: {rating}    # the rating; leave it out for implicit feedback (clicks)"
+        if rating
+        else "  # no rating column found: every row is an interaction (implicit feedback)",
+        f"  split: {split}    # by time: every training row is older than every test row",
+    ]
+    return lines
+
+
+def starter(guess: Any) -> list[str]:
+    """`kproto new recommender`: the model's main fields."""
+    return [
+        "  architecture: matrix_factorization    # or two_tower / neural_cf (side features from data.features)",
+        "  embedding_dim: 32",
+        "  top_k: 10    # k of recall@k and ndcg@k",
+    ]

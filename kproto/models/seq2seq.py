@@ -129,3 +129,30 @@ def _recurrent(spec: Spec, source_x: Any, source_keep: Any, target_x: Any) -> An
     attended = keras.layers.Attention(name="attention")([target_x, source_x], mask=[None, source_keep])
     x = keras.layers.Concatenate(name="with_context")([target_x, attended])
     return keras.layers.Dense(spec.embed_dim, activation="tanh", name="attention_projection")(x)
+
+
+def data_starter(guess: Any, path_text: str) -> list[str]:
+    """`kproto new seq2seq`: the data section, the input text from the first column and the output from the next."""
+    columns = list(guess.columns)
+    target = guess.target if guess.target in columns else (columns[1] if len(columns) > 1 else columns[0])
+    text = next((c for c in columns if c != target), columns[0])
+    guess.task = "seq2seq"
+    return [
+        "data:",
+        f"  path: {path_text}    # a table of text pairs; relative to this recipe",
+        f"  text: {text}    # the input text",
+        f"  target: {target}    # the output text",
+        "  target_tokens: words    # output tokens: words (split on spaces) or characters",
+        "  split: {validation: 0.1, test: 0.1}",
+    ]
+
+
+def starter(guess: Any) -> list[str]:
+    """`kproto new seq2seq`: the model's main fields."""
+    return [
+        "  architecture: gru    # transformer, gru or lstm (GRU/LSTM with attention)",
+        "  layers: 1",
+        "  embed_dim: 64",
+        "  units: 256    # GRU/LSTM state size",
+        "  beam: 1    # decoding: 1 is greedy search; kproto predict --beam 4 searches wider",
+    ]

@@ -23,7 +23,7 @@ from kproto.serve.rows import RequestProblem, RowChecker
 
 RUNTIMES = ("keras", "onnx")
 CHUNK_ROWS = 1024  # the largest single model call; bigger batches are split
-SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation")
+SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation", "seq2seq")
 
 
 @dataclass
@@ -155,6 +155,23 @@ def _bucket(rows: int) -> int:
     return size
 
 
+def generation_call(model: Any, pre: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """seq2seq: packed inputs → the generated texts, an object array (the run's decoding: greedy or model.beam)."""
+    from kproto.data.pairs import PairEncoder
+    from kproto.decoding import decode
+
+    encoder = PairEncoder.from_dict(pre.state["pairs"])
+    decoding = pre.state.get("decoding", {})
+    step = keras_model_call(model)
+
+    def call(x: np.ndarray) -> np.ndarray:
+        sources = encoder.split_sources(x)
+        ids = decode(step, sources, encoder.target_length, decoding.get("beam", 1), decoding.get("max_length"))
+        return np.array([encoder.target_text(row) for row in ids], dtype=object)
+
+    return call
+
+
 def keras_model_call(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     """One compiled forward pass per call, inputs padded to a power-of-two batch."""
 
@@ -228,8 +245,8 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     transform = None
     generate_rows = None
     if runtime == "onnx":
-        if run.info.task == "generation":
-            raise KprotoError("GAN runs are served with --runtime keras", field="--runtime")
+        if run.info.task in ("generation", "seq2seq"):
+            raise KprotoError(f"{run.info.task} runs are served with --runtime keras", field="--runtime")
         from kproto.runs import layout
 
         onnx_path = run.path / layout.EXPORT / "model.onnx"
@@ -247,7 +264,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
         from kproto.runs.load import load_keras_model
 
         model = load_keras_model(run.model_path, trust=trust, compile=False)
-        model_call = keras_model_call(model)
+        model_call = keras_model_call(model) if pre.kind != "pairs" else generation_call(model, pre)
         if run.info.task == "generation":
             generate_rows = _sampler(model, run, pre)
     return Predictor(

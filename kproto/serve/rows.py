@@ -62,6 +62,8 @@ def input_columns(state: dict[str, Any]) -> list[Column]:
     kind = state["kind"]
     if kind == "text":
         return [Column(state["text"]["column"], "text")]
+    if kind == "pairs":  # seq2seq: the input text
+        return [Column(state["pairs"]["source_column"], "text")]
     if kind == "image":
         return [Column(name, "numeric") for name in state["features"]]
     return [
@@ -135,7 +137,7 @@ class RowChecker:
     def frame(self, rows: list[Any]) -> pd.DataFrame:
         """A DataFrame of the training columns, every cell checked; nulls stay null (imputed as in training)."""
         names = self.names
-        records = []
+        cells: list[list[Any]] = [[] for _ in self.columns]
         for index, row in enumerate(rows):
             if self.kind == "image" and isinstance(row, dict) and set(row) == {"image"}:
                 row = self._image_row(index, row["image"])
@@ -177,14 +179,15 @@ class RowChecker:
                     column=absent[0],
                     expected=names[:50],
                 )
-            records.append([self._cell(index, column, row[column.name]) for column in self.columns])
-        frame = pd.DataFrame(records, columns=names)
-        for column in self.columns:
+            for values, column in zip(cells, self.columns):
+                values.append(self._cell(index, column, row[column.name]))
+        data = {}
+        for values, column in zip(cells, self.columns):
             if column.type == "numeric":
-                frame[column.name] = pd.to_numeric(frame[column.name], errors="coerce").astype(float)
+                data[column.name] = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
             else:
-                frame[column.name] = frame[column.name].astype(object)
-        return frame
+                data[column.name] = np.array(values, dtype=object)
+        return pd.DataFrame(data, columns=names)
 
     def _cell(self, index: int, column: Column, value: Any) -> Any:
         if value is None:
