@@ -1,7 +1,7 @@
 """Split conformal prediction: label sets for classifiers and intervals for regression, from validation scores.
 
-A nonconformity score is computed on every validation row (1 − calibrated probability of the true class; the
-absolute error in the target's units). For a coverage 1 − α the threshold is the ⌈(n + 1)(1 − α)⌉-th smallest score,
+A nonconformity score is computed on every validation row (for classifiers the randomized adaptive-prediction-set
+score of the true class on calibrated probabilities; for regression the absolute error in the target's units). For a coverage 1 − α the threshold is the ⌈(n + 1)(1 − α)⌉-th smallest score,
 which guarantees coverage ≥ 1 − α on exchangeable new rows. Pure NumPy.
 """
 
@@ -34,10 +34,48 @@ def check_coverage(coverage: float, flag: str = "--coverage") -> float:
     return value
 
 
-def classification_scores(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """1 − p(true class) per row."""
+LAC = "1 - p(true class)"
+APS = "randomized adaptive prediction sets"
+
+
+def row_uniforms(probabilities: np.ndarray) -> np.ndarray:
+    """One number in [0, 1) per row, drawn from a hash of its probabilities (rounded to 1e-6): random-looking
+    across rows, yet the same row always gets the same value, so predict, evaluate and serve give the same sets."""
+    import hashlib
+
+    rounded = np.round(np.asarray(probabilities, dtype=np.float64), 6)
+    values = np.empty(len(rounded))
+    for i, row in enumerate(rounded):
+        digest = hashlib.blake2b(row.tobytes(), digest_size=8).digest()
+        values[i] = int.from_bytes(digest, "little") / 2**64
+    return values
+
+
+def _mass_above(probabilities: np.ndarray) -> np.ndarray:
+    """Per row and class: the total probability of the classes ranked strictly above it."""
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    ranked = np.take_along_axis(probabilities, order, axis=1)
+    above = np.cumsum(ranked, axis=1) - ranked
+    mass = np.empty_like(probabilities)
+    np.put_along_axis(mass, order, above, axis=1)
+    return mass
+
+
+def aps_scores(probabilities: np.ndarray) -> np.ndarray:
+    """(rows, classes): the randomized APS score each class would have as the true one — the probability mass
+    ranked above it plus a uniform share of its own (Romano, Sesia and Candès, 2020)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    return 1.0 - probabilities[np.arange(len(labels)), np.asarray(labels, dtype=int)]
+    return _mass_above(probabilities) + row_uniforms(probabilities)[:, None] * probabilities
+
+
+def classification_scores(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The randomized APS score of each row's true class.
+
+    Unlike 1 − p(true class), it does not hinge on the tiny probabilities an accurate model leaves to the
+    other classes, so the coverage reached on new rows stays close to the coverage asked for.
+    """
+    labels = np.asarray(labels, dtype=int)
+    return aps_scores(probabilities)[np.arange(len(labels)), labels]
 
 
 def regression_scores(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
@@ -64,6 +102,7 @@ class Conformal:
     task: str
     scores: np.ndarray
     quantiles: dict[str, float] = field(default_factory=dict)
+    score: str = APS
 
     @classmethod
     def fit(cls, task: str, scores: np.ndarray) -> Conformal:
@@ -78,7 +117,7 @@ class Conformal:
         return {
             "method": "split",
             "task": self.task,
-            "score": "1 - p(true class)" if self.task == "classification" else "|y - prediction|",
+            "score": self.score if self.task == "classification" else "|y - prediction|",
             "split": "validation",
             "rows": int(len(self.scores)),
             "quantiles": {k: (None if math.isinf(v) else v) for k, v in self.quantiles.items()},
@@ -88,19 +127,26 @@ class Conformal:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conformal:
         quantiles = {k: (math.inf if v is None else float(v)) for k, v in data.get("quantiles", {}).items()}
-        return cls(task=str(data["task"]), scores=np.asarray(data.get("scores", []), np.float64), quantiles=quantiles)
+        return cls(
+            task=str(data["task"]),
+            scores=np.asarray(data.get("scores", []), np.float64),
+            quantiles=quantiles,
+            score=str(data.get("score", APS)),
+        )
 
     def quantile(self, coverage: float) -> float:
         return conformal_quantile(self.scores, check_coverage(coverage))
 
     def sets(self, probabilities: np.ndarray, coverage: float) -> np.ndarray:
-        """Boolean (rows, classes): class k is in a row's set when 1 − p_k ≤ the quantile.
+        """Boolean (rows, classes): class k is in a row's set when its score as the true class is at most the
+        quantile (the most probable classes first: a set is always a top-k of the ranking).
 
         A set may be empty (no class is probable enough at this coverage): forcing the top class in would make an
         accurate model cover more than asked, and the coverage would no longer mean what it says.
         """
         probabilities = np.asarray(probabilities, dtype=np.float64)
-        return (1.0 - probabilities) <= self.quantile(coverage) + 1e-12
+        scores = 1.0 - probabilities if self.score == LAC else aps_scores(probabilities)
+        return scores <= self.quantile(coverage) + 1e-12
 
     def intervals(self, predicted: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) = prediction ∓ the quantile of absolute validation errors."""

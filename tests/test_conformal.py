@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kproto.conformal import (
+    LAC,
     Conformal,
     check_coverage,
     classification_scores,
@@ -60,11 +61,29 @@ def test_quantile_rank_and_small_samples():
 
 def test_sets_may_be_empty_and_join_labels():
     conformal = Conformal.fit("classification", np.full(50, 0.3))  # quantile 0.3: classes with p >= 0.7
+    conformal.score = LAC
     members = conformal.sets(np.array([[0.8, 0.15, 0.05], [0.1, 0.45, 0.45]]), 0.9)
     assert members.sum(axis=1).tolist() == [1, 0]
     assert set_labels(members, ["a", "b", "c"]) == ["a", ""]
-    wide = Conformal.fit("classification", np.full(50, 0.8)).sets(np.array([[0.6, 0.3, 0.1]]), 0.9)
-    assert set_labels(wide, ["a", "b", "c"]) == ["a|b"]
+    wide = Conformal.fit(
+        "classification",
+        np.full(50, 0.8),
+    )
+    wide.score = LAC
+    assert set_labels(wide.sets(np.array([[0.6, 0.3, 0.1]]), 0.9), ["a", "b", "c"]) == ["a|b"]
+
+
+def test_aps_sets_are_top_k_and_the_same_wherever_a_row_sits():
+    p_val, y_val = noisy_classifier(500, 3)
+    conformal = Conformal.fit("classification", classification_scores(p_val, y_val))
+    p_test, _ = noisy_classifier(300, 4)
+    members = conformal.sets(p_test, 0.9)
+    ranks = np.argsort(np.argsort(-p_test, axis=1), axis=1)
+    for row, rank in zip(members, ranks):  # members are exactly the k most probable classes
+        assert sorted(rank[row].tolist()) == list(range(int(row.sum())))
+    reversed_members = conformal.sets(p_test[::-1], 0.9)[::-1]
+    assert np.array_equal(members, reversed_members)
+    assert np.array_equal(conformal.sets(p_test[:7], 0.9), members[:7])
 
 
 def test_round_trip_through_json():

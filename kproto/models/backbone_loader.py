@@ -38,10 +38,17 @@ class Backbone:
     image_size: tuple[int, int] | None = None  # resize images to this before the backbone
     pad_token_id: int = 0
     supports_lora: bool = False
+    spec: Any = None  # the recipe's model section
 
 
 def load_backbone(spec: Any, info: Any) -> Backbone:
     """The backbone of a `model: {type: pretrained}` section, for data described by `info` (a DataInfo)."""
+    backbone = _load(spec, info)
+    backbone.spec = spec
+    return backbone
+
+
+def _load(spec: Any, info: Any) -> Backbone:
     kind = classify_source(spec.source)
     if spec.weights is not None and kind != APPLICATION:
         raise RecipeError(

@@ -1,7 +1,8 @@
 """Pretrained family: a backbone from Keras Applications, KerasHub, a .keras file or a kproto run, plus a new head.
 
-The backbone is called with `training=False`, so its BatchNormalization layers stay in inference mode whether or
-not they are trainable (the Keras transfer-learning rule). `trainable` decides what trains in the first phase;
+A pretrained backbone is called with `training=False`, so its BatchNormalization layers stay in inference mode
+whether or not they are trainable (the Keras transfer-learning rule); an Applications backbone with `weights: none`
+has nothing pretrained and trains normally. `trainable` decides what trains in the first phase;
 `fine_tune` adds a second phase that unfreezes the whole backbone at a lower learning rate.
 """
 
@@ -165,7 +166,8 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
         inputs = keras.Input(shape=shape, name="features")
         x = inputs
         _check_shape(shape, expected, backbone)
-    out = net(x, training=False)
+    # Pretrained weights: BatchNormalization in inference mode. Random weights (weights: none) train it normally.
+    out = net(x, training=None if random_weights(backbone.spec) else False)
     if len(out.shape) == 4:
         out = keras.layers.GlobalAveragePooling2D(name="backbone_pool")(out)
     elif len(out.shape) == 3:
@@ -209,7 +211,8 @@ def _weighted(layers: list[Any]) -> list[Any]:
 def set_phase(model: Any, spec: Spec, phase: int) -> None:
     """Make the backbone trainable as phase 1 (`spec.trainable`) or phase 2 (everything) asks.
 
-    BatchNormalization layers stay frozen in every phase (and, called with training=False, in inference mode).
+    BatchNormalization layers of pretrained weights stay frozen in every phase (and, called with training=False,
+    in inference mode).
     """
     import keras
 
@@ -224,10 +227,15 @@ def set_phase(model: Any, spec: Spec, phase: int) -> None:
         layers = _weighted(backbone.layers)
         for layer in layers[: max(len(layers) - int(spec.trainable), 0)]:
             layer.trainable = False
-    if backbone.trainable:
+    if backbone.trainable and not random_weights(spec):
         for layer in backbone._flatten_layers(include_self=False, recursive=True):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
+
+
+def random_weights(spec: Any) -> bool:
+    """An Applications backbone built with `weights: none`: nothing pretrained, so BatchNormalization trains."""
+    return getattr(spec, "weights", None) == "none"
 
 
 def phase_of(spec: Any, epoch: int) -> int:
