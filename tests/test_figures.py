@@ -74,7 +74,7 @@ def test_evaluate_draws_nothing_and_plot_draws_the_binary_figures(runs: dict[str
     _invoke(["evaluate", run])
     assert not (run / "confusion.png").exists()  # drawing is `kproto plot`'s job
     output = _invoke(["plot", run]).output
-    for name in ("curves.png", "confusion.png", "roc.png", "precision_recall.png", "robustness.png"):
+    for name in ("curves.png", "confusion.png", "reliability.png", "roc.png", "precision_recall.png", "robustness.png"):
         assert name in output
         check_png(run / name)
 
@@ -104,7 +104,13 @@ def test_plot_says_why_figures_are_skipped(runs: dict[str, Path], tmp_path: Path
     (copy / "history.csv").unlink()
     written, skipped = plot_run(copy)
     assert any("curves.png: the run has no history.csv" in reason for reason in skipped)
-    assert {p.name for p in written} == {"confusion.png", "roc.png", "precision_recall.png", "robustness.png"}
+    assert {p.name for p in written} == {
+        "confusion.png",
+        "reliability.png",
+        "roc.png",
+        "precision_recall.png",
+        "robustness.png",
+    }
     (runs["folder"] / "tiny.csv").rename(runs["folder"] / "moved.csv")
     try:
         written, skipped = plot_run(copy)

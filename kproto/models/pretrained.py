@@ -84,6 +84,27 @@ class Spec(ModelBase):
         return self
 
 
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    if guess.text:
+        source = [
+            "  source: bert_tiny_en_uncased    # a KerasHub preset (downloaded once), or a local preset folder",
+        ]
+    elif guess.shape:
+        source = [
+            "  source: mobilenet_v3_small    # a Keras Applications name, a KerasHub preset, a .keras file or a run",
+            "  weights: none    # imagenet (downloaded once), a local .weights.h5, or none (set data.shape too)",
+        ]
+    else:
+        source = ["  source: ../runs/NAME    # a kproto run trained on similar data (its latest completed run)"]
+    return [
+        *source,
+        "  trainable: false    # false: train the head only; true: everything; N: the last N layers",
+        "  # fine_tune: {after_epochs: 5, learning_rate_factor: 0.1}    # then unfreeze the backbone at a lower rate",
+        "  head: {units: [128], dropout: 0.2}",
+    ]
+
+
 def build(spec: Spec, info: Any) -> Any:
     """Inputs → (resize, scale, grey→RGB) → backbone(training=False) → pooled features → head → output."""
     import keras
