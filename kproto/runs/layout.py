@@ -1,0 +1,54 @@
+"""Every file and folder name of a run directory, written once.
+
+A run lives at `<out>/<recipe name>/<YYYYmmdd-HHMMSS>/`. Nothing else in kproto spells these names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RECIPE = "recipe.yaml"  # the fully resolved recipe (defaults filled in, `extends` merged)
+MODEL = "model.keras"  # the final (or best, with early_stopping.restore_best) model
+PREPROCESS = "preprocess.json"  # data facts and the fitted preprocessing state
+METRICS = "metrics.json"  # status, facts, versions and final metrics
+CONFORMAL = "conformal.json"  # classification and regression: validation nonconformity scores and quantiles
+HISTORY = "history.csv"  # one row per epoch
+CURVES = "curves.png"  # learning curves drawn at the end of training
+TENSORBOARD = "tensorboard"  # TensorBoard event files, one scalar per metric and epoch
+CHECKPOINT = "checkpoint"  # resumable state: the latest epoch's model and optimizer
+CHECKPOINT_STATE = "state.json"  # inside CHECKPOINT: epoch, history, early-stopping and plateau counters
+DISCRIMINATOR = "discriminator.keras"  # GAN runs: the discriminator beside the generator in MODEL
+SAMPLES = "samples"  # GAN runs: sample grids written during training
+EXPORT = "export"  # `kproto export` output
+# `kproto plot` draws these into the run folder itself (CURVES too), each where it applies:
+CONFUSION = "confusion.png"  # classification: the test confusion matrix
+ROC = "roc.png"  # binary classification
+PRECISION_RECALL = "precision_recall.png"  # binary classification
+PREDICTED_VS_ACTUAL = "predicted_vs_actual.png"  # regression
+RESIDUALS = "residuals.png"  # regression
+FORECAST = "forecast.png"  # time-series windows
+RECONSTRUCTION = "reconstruction.png"  # autoencoders
+RELIABILITY = "reliability.png"  # classification: test reliability diagram before and after calibration
+SAMPLES_PLOT = "samples.png"  # GANs: generated samples against the test split
+ROBUSTNESS = "robustness.png"  # classification and regression: the score under attack against epsilon
+EXPLAIN = "explain"  # `kproto explain` output: importance.csv, attributions.json, PNG and HTML files
+SWEEP_TABLE = "sweep.csv"  # a sweep folder's table of trials
+
+# The files every finished or interrupted run has; `kproto evaluate` and friends refuse a folder without them.
+REQUIRED = (RECIPE, MODEL, PREPROCESS, METRICS)
+STATUSES = ("running", "completed", "interrupted", "failed")
+
+
+def checkpoint_model(epoch: int) -> str:
+    """The checkpoint file name of an epoch's model inside CHECKPOINT."""
+    return f"epoch-{epoch:04d}.keras"
+
+
+def sample_grid(epoch: int) -> str:
+    """The sample grid of a GAN epoch inside SAMPLES."""
+    return f"epoch-{epoch:03d}.png"
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder that holds a recipe and metrics file (finished or not)."""
+    return (path / RECIPE).is_file() and (path / METRICS).is_file()

@@ -1,0 +1,164 @@
+"""Reading a run back: its recipe, preprocessing and metrics, and its model in Keras's safe mode."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kproto.errors import ModelFileError
+from kproto.runs import layout
+from kproto.runs.store import read_json
+
+
+@dataclass
+class LoadedRun:
+    """A finished (or interrupted) run read back from disk."""
+
+    path: Path
+    recipe: Any
+    preprocess: dict[str, Any]
+    info: Any
+    metrics: dict[str, Any]
+    model_path: Path
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """Read a run directory back; a clear error names any missing file."""
+    from kproto.data import DataInfo
+    from kproto.recipe import recipe_from_dict
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"no such run or model: {path}")
+    if path.is_file():
+        if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):  # legacy HDF5 is refused later unless trusted
+            raise ModelFileError(f"{path} is not a run directory or a .keras file")
+        folder = path.parent
+        model_path = path
+    else:
+        folder = path
+        model_path = path / layout.MODEL
+    missing = [
+        name
+        for name in layout.REQUIRED
+        if not (folder / name).exists() and not (name == layout.MODEL and model_path.exists())
+    ]
+    if missing:
+        raise ModelFileError(
+            f"{folder} is missing {', '.join(missing)}",
+            hint="pass a run directory written by `kproto train` (runs/<name>/<stamp>); "
+            "an interrupted run can be continued with `kproto train --resume`",
+        )
+    from kproto.recipe.loader import parse_yaml
+
+    try:  # the recipe's own safe reader: no tags, bounded alias expansion
+        raw, _ = parse_yaml((folder / layout.RECIPE).read_text(encoding="utf-8"), str(folder / layout.RECIPE))
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"{folder / layout.RECIPE} is not text: {exc}", hint="the run may be corrupted") from None
+    if not isinstance(raw, dict):
+        raise ModelFileError(f"{folder / layout.RECIPE} does not hold a recipe", hint="the run may be corrupted")
+    recipe = recipe_from_dict(raw, str(folder / layout.RECIPE))
+    preprocess = read_json(folder / layout.PREPROCESS)
+    if not isinstance(preprocess, dict) or "info" not in preprocess or "state" not in preprocess:
+        raise ModelFileError(
+            f"{folder / layout.PREPROCESS} lacks the preprocessing state", hint="the run may be corrupted"
+        )
+    return LoadedRun(
+        path=folder,
+        recipe=recipe,
+        preprocess=preprocess["state"],
+        info=DataInfo.from_dict(preprocess["info"]),
+        metrics=read_json(folder / layout.METRICS),
+        model_path=model_path,
+    )
+
+
+def check_model_file(path: Path, trust: bool = False) -> None:
+    """Refuse legacy HDF5 models (they ignore safe_mode) and files that aren't intact .keras archives."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"model file not found: {path}")
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        if not trust:
+            raise ModelFileError(
+                f"{path.name} is a legacy HDF5 model; Keras ignores safe_mode for these (CVE-2025-9905), "
+                "so loading it could run code",
+                hint="convert it to .keras where it came from, or pass --trust if you trust its author",
+            )
+        return
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path} is empty")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a valid .keras archive (truncated or corrupted?)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ModelFileError(f"{path} is corrupted: {exc}") from None
+    if bad is not None or "config.json" not in names:
+        raise ModelFileError(
+            f"{path} is corrupted ({bad or 'no config.json'})", hint="retrain, or use the run's checkpoint"
+        )
+
+
+def register_custom_objects() -> None:
+    """Import every module that registers kproto's serializable Keras objects (layers, schedules), as the catalog
+    lists them, so that models using them load in safe mode."""
+    import importlib
+
+    from kproto import catalog
+
+    for module in catalog.custom_object_modules():
+        importlib.import_module(module)
+
+
+def _register_keras_hub(path: Path) -> None:
+    """KerasHub registers its classes on import, which pulls in TensorFlow: import it only for files that use it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            uses_hub = b'"keras_hub' in archive.read("config.json")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return
+    if uses_hub:
+        import keras_hub  # noqa: F401
+
+
+def load_keras_model(path: Path, trust: bool = False, compile: bool = True) -> Any:
+    """Load a .keras file in safe mode; models with code (Lambda layers) need --trust."""
+    check_model_file(path, trust)
+    from kproto.backend import check_keras_version
+
+    check_keras_version()  # older Keras ignores safe_mode in ways kproto cannot check
+    import keras
+
+    register_custom_objects()
+    _register_keras_hub(path)
+
+    try:
+        return keras.saving.load_model(path, safe_mode=not trust, compile=compile)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text or "lambda" in text:
+            raise ModelFileError(
+                f"{path.name} contains Python code (a Lambda layer or a pickled function) and was refused",
+                hint="loading it would run that code; pass --trust only if you trust the file's author",
+            ) from None
+        raise ModelFileError(f"cannot load {path}: {text.splitlines()[0] if text else exc}") from None
+    except (OSError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        import re
+
+        text = str(exc)
+        unknown = re.search(r"Could not locate (?:function|class) '([^']+)'", text)
+        if unknown:
+            raise ModelFileError(
+                f"{path.name} refers to '{unknown.group(1)}', a custom function or class that is not available here",
+                hint="kproto never loads code from a model file; a model trained with a custom loss still works "
+                "with `kproto predict` and `kproto export`",
+            ) from None
+        first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+        raise ModelFileError(
+            f"cannot load {path}: {first}", hint="the file may be corrupted or from an incompatible Keras"
+        ) from None
