@@ -99,7 +99,7 @@ FAMILIES: dict[str, Family] = {
             "Dense or convolutional encoder-decoder; reconstruction error as anomaly score.",
             inputs=("table", "image", "image_folder"),
             task="reconstruction",
-            fused=True,  # the dense variant; a convolutional spec says so through `Spec.fused_capable`
+            fused=True,  # the dense variant; a convolutional spec says so through `fused_capable`
             needs_target=False,
             example_data="digits.csv",
         ),
@@ -121,7 +121,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "seq2seq",
             "kproto.models.seq2seq",
-            "Spec",
+            "Seq2Seq",
             "Encoder-decoder from text to text (Transformer, or GRU/LSTM with attention); greedy or beam decoding.",
             inputs=("pairs",),
             task="seq2seq",
@@ -133,7 +133,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "recommender",
             "kproto.models.recommender",
-            "Spec",
+            "Recommender",
             "Users x items: matrix factorization, two-tower or neural CF, for ratings or implicit feedback.",
             inputs=("interactions",),
             augment=False,
@@ -151,7 +151,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "pretrained",
             "kproto.models.pretrained",
-            "Spec",
+            "Pretrained",
             "A pretrained backbone (Keras Applications, KerasHub preset, .keras file or kproto run) and a new head.",
             inputs=("table", "image", "image_folder", "text"),
             backend="tensorflow",  # KerasHub tokenizers and preset loading run on TensorFlow

@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 
 def assert_clean_error(
     result: Any, *, says: str, field: str | None = None, line: int | None = None, code: int = 2
@@ -201,3 +204,35 @@ def mixed_frame(n: int = 60) -> Any:
             "label": rng.choice(["x", "y"], size=n),
         }
     )
+
+
+# A two-feature table and a one-layer recipe for tests of data, training and run folders.
+def table(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "label": np.where(x1 + x2 > 0, "yes", "no")})
+
+
+RECIPE = """\
+data:
+  path: data.csv
+  target: label
+{data_extra}model:
+  type: feedforward
+  units: [4]
+train:
+  epochs: {epochs}
+  batch_size: 16
+"""
+
+
+def recipe_text(data_extra: str = "", epochs: int = 1) -> str:
+    return RECIPE.format(data_extra=data_extra, epochs=epochs)
+
+
+def write_data(folder: Path, frame: pd.DataFrame | None = None, raw: bytes | None = None) -> None:
+    """data.csv in `folder`: a frame written as CSV, or raw bytes as they are."""
+    if raw is not None:
+        (folder / "data.csv").write_bytes(raw)
+    elif frame is not None:
+        frame.to_csv(folder / "data.csv", index=False)

@@ -90,19 +90,19 @@ def test_file_hash_is_stable(tmp_path: Path) -> None:
 def test_spec_rules(fields: dict, message: str) -> None:
     from pydantic import ValidationError
 
-    from kproto.models.pretrained import Spec
+    from kproto.models.pretrained import Pretrained
 
     with pytest.raises(ValidationError, match=message):
-        Spec(type="pretrained", **fields)
+        Pretrained(type="pretrained", **fields)
 
 
 def test_spec_defaults() -> None:
-    from kproto.models.pretrained import Spec
+    from kproto.models.pretrained import Pretrained
 
-    spec = Spec(type="pretrained", source="mobilenet_v3_small", trainable=20)
+    spec = Pretrained(type="pretrained", source="mobilenet_v3_small", trainable=20)
     assert spec.trainable == 20 and spec.weights is None and spec.head.units == [128] and spec.fine_tune is None
-    assert Spec(type="pretrained", source="x", trainable=True).trainable is True
-    assert Spec(type="pretrained", source="x", trainable=1).trainable == 1
+    assert Pretrained(type="pretrained", source="x", trainable=True).trainable is True
+    assert Pretrained(type="pretrained", source="x", trainable=1).trainable == 1
 
 
 # ----------------------------------------------------------------------------- Keras, nothing trained
@@ -127,26 +127,26 @@ def test_affine_matches_preprocess_input(name: str) -> None:
 
 def test_named_preset_without_network_fails_fast() -> None:
     from kproto.data.dataset import DataInfo
-    from kproto.models.pretrained import Spec
+    from kproto.models.pretrained import Pretrained
 
     info = DataInfo(task="classification", kind="text", input_shape=(16,), num_classes=2)
     for source in ("bert_tiny_en_uncased", "hf://google/bert-tiny"):
         began = time.monotonic()
         with pytest.raises(ModelFileError, match="needs the network") as caught:
-            load_backbone(Spec(type="pretrained", source=source), info)
+            load_backbone(Pretrained(type="pretrained", source=source), info)
         assert time.monotonic() - began < 20
         assert f"kproto fetch {source} --out DIR" in caught.value.hint
 
 
 def test_applications_imagenet_without_network_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     from kproto.data.dataset import DataInfo
-    from kproto.models.pretrained import Spec
+    from kproto.models.pretrained import Pretrained
 
     monkeypatch.setattr(backbones, "network_available", lambda host, timeout=3.0: False)
     monkeypatch.setenv("KERAS_HOME", str(Path("/nonexistent-kproto-cache")))
     info = DataInfo(task="classification", kind="image", input_shape=(8, 8, 1), num_classes=3)
     with pytest.raises(ModelFileError, match="needs the network") as caught:
-        load_backbone(Spec(type="pretrained", source="mobilenet_v3_small"), info)
+        load_backbone(Pretrained(type="pretrained", source="mobilenet_v3_small"), info)
     assert caught.value.field == "model.weights" and "kproto fetch mobilenet_v3_small" in caught.value.hint
 
 
@@ -168,10 +168,10 @@ def test_fetch_resaves_a_preset_folder(tmp_path: Path) -> None:
 
 def test_text_state_round_trip(tmp_path: Path) -> None:
     from kproto.data.hub_text import encode_texts
-    from kproto.models.pretrained import Spec
+    from kproto.models.pretrained import Pretrained
 
     preset = bert_preset(tmp_path / "preset")
-    state = text_state(Spec(type="pretrained", source=str(preset)), "review", 12)
+    state = text_state(Pretrained(type="pretrained", source=str(preset)), "review", 12)
     json.dumps(state)  # plain JSON, so it lives in preprocess.json
     ids = encode_texts(state, np.array(["good coffee", "this is not great tea"]))
     assert ids.shape == (2, 12) and ids.dtype == np.int32
@@ -203,9 +203,9 @@ def _fit(model, x, y, rate: float = 0.05) -> None:
 
 
 def _frozen_then_fine_tuned(fields: dict, info, x, y) -> None:
-    from kproto.models.pretrained import Spec, backbone_of, build, set_phase, trainable_facts
+    from kproto.models.pretrained import Pretrained, backbone_of, build, set_phase, trainable_facts
 
-    spec = Spec(type="pretrained", head={"units": [8]}, fine_tune={"after_epochs": 1}, **fields)
+    spec = Pretrained(type="pretrained", head={"units": [8]}, fine_tune={"after_epochs": 1}, **fields)
     model = build(spec, info)
     backbone = backbone_of(model)
     assert trainable_facts(model)["backbone_trainable_layers"] == "none"
@@ -232,17 +232,19 @@ def test_applications_source_trains_and_fine_tunes(tmp_path: Path) -> None:
 def test_applications_local_weights_file(tmp_path: Path) -> None:
     import keras
 
-    from kproto.models.pretrained import Spec, backbone_of, build
+    from kproto.models.pretrained import Pretrained, backbone_of, build
 
     donor = keras.applications.MobileNetV3Small(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
     donor.save_weights(tmp_path / "mobilenet_v3_small.weights.h5")
-    spec = Spec(type="pretrained", source="mobilenet_v3_small", weights=str(tmp_path / "mobilenet_v3_small.weights.h5"))
+    spec = Pretrained(
+        type="pretrained", source="mobilenet_v3_small", weights=str(tmp_path / "mobilenet_v3_small.weights.h5")
+    )
     model = build(spec, _info("image", (8, 8, 1)))
     for mine, theirs in zip(backbone_of(model).get_weights(), donor.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
     with pytest.raises(ModelFileError, match="weights.h5"):
         build(
-            Spec(type="pretrained", source="mobilenet_v3_small", weights=str(tmp_path / "x.h5")),
+            Pretrained(type="pretrained", source="mobilenet_v3_small", weights=str(tmp_path / "x.h5")),
             _info("image", (8, 8, 1)),
         )
 
@@ -252,10 +254,10 @@ def test_run_source_trains_and_fine_tunes(tmp_path: Path) -> None:
     run = digits_run(tmp_path / "runs" / "digits" / "20260101-000000")
     fields, info, x, y = _image_case(tmp_path, str(run.parent))  # a folder of runs: the latest completed one
     _frozen_then_fine_tuned(fields, info, x, y)
-    from kproto.models.pretrained import Spec, build
+    from kproto.models.pretrained import Pretrained, build
 
     with pytest.raises(RecipeError, match="takes inputs of shape"):
-        build(Spec(type="pretrained", source=str(run)), _info("image", (4, 4, 1)))
+        build(Pretrained(type="pretrained", source=str(run)), _info("image", (4, 4, 1)))
 
 
 @pytest.mark.slow
@@ -267,11 +269,11 @@ def test_keras_file_source_trains_and_fine_tunes(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_preset_folder_text_source_trains_and_fine_tunes(tmp_path: Path) -> None:
     from kproto.data.hub_text import encode_texts
-    from kproto.models.pretrained import Spec
+    from kproto.models.pretrained import Pretrained
 
     preset = bert_preset(tmp_path / "preset")
     texts, labels = review_texts()
-    state = text_state(Spec(type="pretrained", source=str(preset)), "review", 12)
+    state = text_state(Pretrained(type="pretrained", source=str(preset)), "review", 12)
     x = encode_texts(state, np.array(texts))
     y = np.array([0 if label == "great" else 1 for label in labels], dtype=np.int32)
     _frozen_then_fine_tuned({"source": str(preset)}, _info("text", (12,)), x, y)
@@ -281,10 +283,10 @@ def test_preset_folder_text_source_trains_and_fine_tunes(tmp_path: Path) -> None
 def test_lora_trains_adapters_only(tmp_path: Path) -> None:
     from kproto.data.hub_text import encode_texts
     from kproto.models.backbone_loader import load_model_file
-    from kproto.models.pretrained import Spec, backbone_of, build, trainable_facts
+    from kproto.models.pretrained import Pretrained, backbone_of, build, trainable_facts
 
     preset = bert_preset(tmp_path / "preset")
-    spec = Spec(type="pretrained", source=str(preset), lora_rank=2, head={"units": []})
+    spec = Pretrained(type="pretrained", source=str(preset), lora_rank=2, head={"units": []})
     texts, labels = review_texts()
     x = encode_texts(text_state(spec, "review", 12), np.array(texts))
     y = np.array([0 if label == "great" else 1 for label in labels], dtype=np.int32)
@@ -300,14 +302,15 @@ def test_lora_trains_adapters_only(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
     with pytest.raises(RecipeError, match="does not support LoRA"):
         build(
-            Spec(type="pretrained", source="mobilenet_v3_small", weights="none", lora_rank=2), _info("image", (8, 8, 1))
+            Pretrained(type="pretrained", source="mobilenet_v3_small", weights="none", lora_rank=2),
+            _info("image", (8, 8, 1)),
         )
 
 
 def test_sequences_longer_than_the_backbone_are_refused(tmp_path: Path) -> None:
-    from kproto.models.pretrained import Spec, build
+    from kproto.models.pretrained import Pretrained, build
 
     preset = bert_preset(tmp_path / "preset", max_sequence_length=32)
     with pytest.raises(RecipeError, match="longer than the backbone's 32 positions") as caught:
-        build(Spec(type="pretrained", source=str(preset)), _info("text", (64,)))
+        build(Pretrained(type="pretrained", source=str(preset)), _info("text", (64,)))
     assert caught.value.field == "data.sequence_length"

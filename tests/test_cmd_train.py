@@ -27,36 +27,16 @@ from helpers import (
     history,
     metrics,
     recipe_for,
+    recipe_text,
+    table,
     tiny_frame,
     train,
+    write_data,
 )
 
 from kproto.cli import cli
 
 TF = ["--backend", "tensorflow"]
-
-
-def table(n: int = 60, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    return pd.DataFrame({"x1": x1, "x2": x2, "label": np.where(x1 + x2 > 0, "yes", "no")})
-
-
-RECIPE = """\
-data:
-  path: data.csv
-  target: label
-{data_extra}model:
-  type: feedforward
-  units: [4]
-train:
-  epochs: {epochs}
-  batch_size: 16
-"""
-
-
-def recipe_text(data_extra: str = "", epochs: int = 1) -> str:
-    return RECIPE.format(data_extra=data_extra, epochs=epochs)
 
 
 @pytest.fixture(autouse=True)
@@ -315,11 +295,6 @@ def test_same_seed_same_run(runner: Any, tmp_path: Path, tiny_classification: Pa
 
 
 # ----------------------------------------------------------------------------- bad data files
-def _write(folder: Path, frame: pd.DataFrame | None = None, raw: bytes | None = None) -> None:
-    if raw is not None:
-        (folder / "data.csv").write_bytes(raw)
-    elif frame is not None:
-        frame.to_csv(folder / "data.csv", index=False)
 
 
 def _with_cell(column: str, row: int, value: object) -> pd.DataFrame:
@@ -372,10 +347,10 @@ BAD_DATA = {
 def test_bad_data(runner, tmp_path: Path, case: str) -> None:
     content, extra, field, says = BAD_DATA[case]
     if isinstance(content, bytes):
-        _write(tmp_path, raw=content)
+        write_data(tmp_path, raw=content)
     elif content is not None:
         frame = content.drop(columns="label") if case == "target-missing" else content
-        _write(tmp_path, frame)
+        write_data(tmp_path, frame)
     (tmp_path / "recipe.yaml").write_text(recipe_text(extra))
     out = tmp_path / "runs"
     result = runner.invoke(cli, ["train", str(tmp_path / "recipe.yaml"), "--out", str(out), *TF])
@@ -385,7 +360,7 @@ def test_bad_data(runner, tmp_path: Path, case: str) -> None:
 
 
 def test_validate_reports_missing_target_without_keras(runner, tmp_path: Path) -> None:
-    _write(tmp_path, table().drop(columns="label"))
+    write_data(tmp_path, table().drop(columns="label"))
     (tmp_path / "recipe.yaml").write_text(recipe_text())
     result = runner.invoke(cli, ["validate", str(tmp_path / "recipe.yaml")])
     assert_clean_error(result, says="'label' is not in data.csv", field="data.target", line=3)
@@ -394,7 +369,7 @@ def test_validate_reports_missing_target_without_keras(runner, tmp_path: Path) -
 # ----------------------------------------------------------------------------- output folder
 @pytest.fixture
 def small_recipe(tmp_path: Path) -> Path:
-    _write(tmp_path, table(80))
+    write_data(tmp_path, table(80))
     path = tmp_path / "recipe.yaml"
     path.write_text(recipe_text(epochs=3).replace("  batch_size: 16\n", "  batch_size: 16\n  early_stopping: false\n"))
     return path

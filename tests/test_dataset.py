@@ -12,6 +12,7 @@ import pytest
 from helpers import (
     TINY_RECIPE,
     mixed_frame,
+    recipe_text,
     tiny_frame,
 )
 from hypothesis import HealthCheck, given, settings
@@ -22,22 +23,6 @@ from kproto.data.dataset import load_dataset
 from kproto.data.splits import split_indices
 from kproto.errors import KprotoError
 from kproto.recipe import load_recipe
-
-RECIPE = """\
-data:
-  path: data.csv
-  target: label
-{data_extra}model:
-  type: feedforward
-  units: [4]
-train:
-  epochs: {epochs}
-  batch_size: 16
-"""
-
-
-def recipe_text(data_extra: str = "", epochs: int = 1) -> str:
-    return RECIPE.format(data_extra=data_extra, epochs=epochs)
 
 
 def test_a_different_seed_gives_a_different_split(make_recipe, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import assert_clean_error, assert_refused, untrained_run
+from helpers import assert_clean_error, assert_refused, recipe_text, table, untrained_run, write_data
 
 from kproto.cli import cli
 from kproto.errors import KprotoError, ModelFileError
@@ -23,42 +23,12 @@ from kproto.runs.layout import REQUIRED as RUN_FILES
 from kproto.runs.load import check_model_file, load_run
 
 
-def table(n: int = 60, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    return pd.DataFrame({"x1": x1, "x2": x2, "label": np.where(x1 + x2 > 0, "yes", "no")})
-
-
-RECIPE = """\
-data:
-  path: data.csv
-  target: label
-{data_extra}model:
-  type: feedforward
-  units: [4]
-train:
-  epochs: {epochs}
-  batch_size: 16
-"""
-
-
-def recipe_text(data_extra: str = "", epochs: int = 1) -> str:
-    return RECIPE.format(data_extra=data_extra, epochs=epochs)
-
-
-def _write(folder: Path, frame: pd.DataFrame | None = None, raw: bytes | None = None) -> None:
-    if raw is not None:
-        (folder / "data.csv").write_bytes(raw)
-    elif frame is not None:
-        frame.to_csv(folder / "data.csv", index=False)
-
-
 # ----------------------------------------------------------------------------- damaged run folders
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small complete run (TensorFlow, in-process), built without training."""
     folder = tmp_path_factory.mktemp("finished")
-    _write(folder, table(80))
+    write_data(folder, table(80))
     (folder / "recipe.yaml").write_text(recipe_text(epochs=2))
     return untrained_run(folder / "recipe.yaml", folder / "runs")
 

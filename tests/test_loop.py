@@ -19,6 +19,9 @@ from helpers import (
     assert_clean_error,
     fail_fsync,
     leftovers,
+    recipe_text,
+    table,
+    write_data,
 )
 
 from kproto.cli import cli
@@ -39,39 +42,9 @@ ENV = {
 }
 
 
-def table(n: int = 60, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    return pd.DataFrame({"x1": x1, "x2": x2, "label": np.where(x1 + x2 > 0, "yes", "no")})
-
-
-RECIPE = """\
-data:
-  path: data.csv
-  target: label
-{data_extra}model:
-  type: feedforward
-  units: [4]
-train:
-  epochs: {epochs}
-  batch_size: 16
-"""
-
-
-def recipe_text(data_extra: str = "", epochs: int = 1) -> str:
-    return RECIPE.format(data_extra=data_extra, epochs=epochs)
-
-
-def _write(folder: Path, frame: pd.DataFrame | None = None, raw: bytes | None = None) -> None:
-    if raw is not None:
-        (folder / "data.csv").write_bytes(raw)
-    elif frame is not None:
-        frame.to_csv(folder / "data.csv", index=False)
-
-
 @pytest.fixture
 def small_recipe(tmp_path: Path) -> Path:
-    _write(tmp_path, table(80))
+    write_data(tmp_path, table(80))
     path = tmp_path / "recipe.yaml"
     path.write_text(recipe_text(epochs=3).replace("  batch_size: 16\n", "  batch_size: 16\n  early_stopping: false\n"))
     return path

@@ -43,6 +43,13 @@ def _case(text: str, field: str, line: int, says: str) -> tuple[str, str, int, s
 
 # id → (recipe text, the field the message must name, the line it must name, a phrase saying what's wrong/how to fix)
 BAD_RECIPES = {
+    # --- cross-field rules
+    "balance-with-windows": _case(
+        in_data("  window: {length: 4}\n  balance: oversample\n"), "data.balance", 5, "not on time-series windows"
+    ),
+    "balance-with-streaming": _case(
+        in_data("  streaming: true\n  balance: undersample\n"), "data.balance", 5, "not on streamed data"
+    ),
     # --- YAML syntax
     "malformed-flow-mapping": _case(
         "data: {path: d.csv, target: label\nmodel: {type: feedforward}\n", "", 2, "invalid YAML"

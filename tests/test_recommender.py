@@ -160,9 +160,9 @@ def test_explicit_feedback_without_ratings_is_refused() -> None:
 def test_each_architecture_trains_scores_cold_start_and_reloads(architecture: str, task: str, tmp_path) -> None:
     import keras
 
-    from kproto.models.recommender import Spec, build, item_embeddings
+    from kproto.models.recommender import Recommender, build, item_embeddings
 
-    spec = Spec(type="recommender", architecture=architecture, embedding_dim=8, units=[16])
+    spec = Recommender(type="recommender", architecture=architecture, embedding_dim=8, units=[16])
     implicit = task == "ranking"
     splits = interaction_splits(_ratings(), _data(None if implicit else "rating", features=["genres"]), spec, seed=0)
     encoder = splits.encoder

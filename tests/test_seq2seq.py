@@ -166,7 +166,7 @@ def test_each_architecture_trains_decodes_and_reloads(architecture: str, tmp_pat
     import keras
 
     from kproto.decoding import model_predictor
-    from kproto.models.seq2seq import Spec, build
+    from kproto.models.seq2seq import Seq2Seq, build
 
     words, targets = _toy_pairs()
     encoder = PairEncoder.fit(
@@ -186,7 +186,7 @@ def test_each_architecture_trains_decodes_and_reloads(architecture: str, tmp_pat
         "source_vocab_size": len(encoder.source_vocabulary),
         "target_vocab_size": len(encoder.target_vocabulary),
     }
-    spec = Spec(type="seq2seq", architecture=architecture, layers=1, embed_dim=16, ff_units=32, units=32)
+    spec = Seq2Seq(type="seq2seq", architecture=architecture, layers=1, embed_dim=16, ff_units=32, units=32)
     model = build(spec, SimpleNamespace(layout=layout))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
     first = model.evaluate(x, y, verbose=0)

@@ -88,6 +88,13 @@ def load_dataset(
     from kproto.data.streaming import load_streaming, wants_streaming
 
     if wants_streaming(recipe):
+        if recipe.data.balance != "none":
+            raise DataError(
+                f"data.balance: {recipe.data.balance} works on in-memory rows, but {recipe.data.path} is streamed "
+                "from disk (it is larger than 1 GiB)",
+                field="data.balance",
+                hint="use train.class_weight: balanced instead, or data.streaming: false if it fits in memory",
+            )
         return load_streaming(recipe, preprocessor)
     frame = load_frame(recipe)
     if frame is None:

@@ -31,7 +31,7 @@ class Head(Strict):
     dropout: Fraction = Field(0.2, description="Dropout before each head layer and before the output.")
 
 
-class Spec(ModelBase):
+class Pretrained(ModelBase):
     type: Literal["pretrained"]
     source: str = Field(
         description="A Keras Applications name (mobilenet_v3_small), a KerasHub preset name or handle (kaggle://, "
@@ -63,7 +63,7 @@ class Spec(ModelBase):
         return fields + (["weights"] if self.weights not in (None, "imagenet", "none") else [])
 
     @model_validator(mode="after")
-    def _consistent(self) -> Spec:
+    def _consistent(self) -> Pretrained:
         from kproto.backbones import APPLICATIONS, looks_like_path
 
         if self.weights is not None and self.source.lower() not in APPLICATIONS:
@@ -105,7 +105,7 @@ def starter(guess: Any) -> list[str]:
     ]
 
 
-def build(spec: Spec, info: Any) -> Any:
+def build(spec: Pretrained, info: Any) -> Any:
     """Inputs → (resize, scale, grey→RGB) → backbone(training=False) → pooled features → head → output."""
     import keras
 
@@ -229,7 +229,7 @@ def _weighted(layers: list[Any]) -> list[Any]:
     return [layer for layer in layers if layer.weights]
 
 
-def set_phase(model: Any, spec: Spec, phase: int) -> None:
+def set_phase(model: Any, spec: Pretrained, phase: int) -> None:
     """Make the backbone trainable as phase 1 (`spec.trainable`) or phase 2 (everything) asks.
 
     BatchNormalization layers of pretrained weights stay frozen in every phase (and, called with training=False,

@@ -16,7 +16,7 @@ from kproto.fields import Fraction, ModelBase, PositiveInt
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 
 
-class Spec(ModelBase):
+class Recommender(ModelBase):
     required_data: ClassVar[dict[str, str]] = {
         "user": "name the column of user ids, e.g. data.user: userId",
         "item": "name the column of item ids, e.g. data.item: movieId",
@@ -67,7 +67,7 @@ def interaction_layout(info: Any) -> dict[str, int]:
     return {k: int(layout[k]) for k in needed}
 
 
-def build(spec: Spec, info: Any) -> Any:
+def build(spec: Recommender, info: Any) -> Any:
     """The scoring network; ratings come out on the rating scale, implicit scores as probabilities."""
     import keras
 

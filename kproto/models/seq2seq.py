@@ -16,7 +16,7 @@ from kproto.fields import Fraction, ModelBase, PositiveInt
 ARCHITECTURES = ("transformer", "gru", "lstm")
 
 
-class Spec(ModelBase):
+class Seq2Seq(ModelBase):
     required_data: ClassVar[dict[str, str]] = {
         "text": "name the column of input texts, e.g. data.text: word",
         "target": "name the column of output texts, e.g. data.target: phonemes",
@@ -55,7 +55,7 @@ def pair_layout(info: Any) -> dict[str, int]:
     return {k: int(layout[k]) for k in needed}
 
 
-def build(spec: Spec, info: Any) -> Any:
+def build(spec: Seq2Seq, info: Any) -> Any:
     """Embeddings for source and target tokens, encoder and decoder stacks, a softmax over target tokens."""
     import keras
 
@@ -85,7 +85,7 @@ def build(spec: Spec, info: Any) -> Any:
     return keras.Model(inputs, outputs, name=f"seq2seq_{spec.architecture}")
 
 
-def _transformer(spec: Spec, act: str, source_x: Any, source_keep: Any, target_x: Any, target_keep: Any) -> Any:
+def _transformer(spec: Seq2Seq, act: str, source_x: Any, source_keep: Any, target_x: Any, target_keep: Any) -> Any:
     import keras
 
     from kproto.models.seq2seq_layers import TransformerDecoderBlock, TransformerEncoderBlock
@@ -104,7 +104,7 @@ def _transformer(spec: Spec, act: str, source_x: Any, source_keep: Any, target_x
     return keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")(target_x)
 
 
-def _recurrent(spec: Spec, source_x: Any, source_keep: Any, target_x: Any) -> Any:
+def _recurrent(spec: Seq2Seq, source_x: Any, source_keep: Any, target_x: Any) -> Any:
     """A bidirectional encoder stack, a decoder stack started from the encoder's final states, then Luong
     attention over the encoder outputs."""
     import keras

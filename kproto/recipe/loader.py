@@ -417,6 +417,13 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
             raise source.error(("data",), f"`data.{name}` is required for a {model.type} model", hint=meaning)
     if data.text and data.window:
         raise source.error(("data", "window"), "use either `data.text` or `data.window`, not both")
+    if data.balance != "none" and (data.window is not None or data.streaming is True):
+        raise source.error(
+            ("data", "balance"),
+            f"data.balance: {data.balance} works on in-memory rows of a table, not on "
+            + ("time-series windows" if data.window is not None else "streamed data"),
+            hint="use train.class_weight: balanced instead",
+        )
     if data.features is not None and data.target and data.target in data.features:
         raise source.error(("data", "features"), f"the target '{data.target}' is also listed as a feature")
     metrics = recipe.train.metrics or []
