@@ -31,6 +31,7 @@ class Family:
     distribute: bool = True  # can train with train.distribute
     example_data: str = "iris.csv"  # the shipped data `kproto new` starts a recipe from
     custom_objects: tuple[str, ...] = ()  # modules registering the Keras layers its saved models need to load
+    phased: bool = False  # trains in phases (a frozen backbone first, then fine-tuning: kproto.training.phases)
 
     @property
     def generative(self) -> bool:
@@ -155,6 +156,7 @@ FAMILIES: dict[str, Family] = {
             "A pretrained backbone (Keras Applications, KerasHub preset, .keras file or kproto run) and a new head.",
             inputs=("table", "image", "image_folder", "text"),
             backend="tensorflow",  # KerasHub tokenizers and preset loading run on TensorFlow
+            phased=True,
             streaming=False,
             distribute=False,
             example_data="digits.csv",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kproto import catalog
 from kproto.models.pretrained import phase_of, set_phase, trainable_facts
 
 
@@ -27,7 +28,8 @@ class Phases:
 
     @staticmethod
     def applies(recipe: Any) -> bool:
-        return recipe.model.type == "pretrained"
+        """Whether the recipe's family trains in phases (its catalog trait)."""
+        return catalog.family(recipe.model.type).phased
 
     @property
     def factor(self) -> float:
