@@ -66,3 +66,16 @@ def normalization(kind: str, name: str | None = None) -> keras.layers.Layer | No
     if kind == "layer":
         return keras.layers.LayerNormalization(name=name)
     return None
+
+
+def packed_layout(info: Any, needed: tuple[str, ...], family: str, data_kind: str, hint: str) -> dict[str, int]:
+    """The widths a family packs into its one input array (DataInfo.layout), or a RecipeError naming what is missing."""
+    layout = getattr(info, "layout", None) or {}
+    missing = [k for k in needed if k not in layout]
+    if missing:
+        raise RecipeError(
+            f"a {family} model needs {data_kind}; the data describes no {', '.join(missing)}",
+            field="model.type",
+            hint=hint,
+        )
+    return {k: int(layout[k]) for k in needed}

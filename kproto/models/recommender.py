@@ -53,18 +53,15 @@ class Recommender(ModelBase):
 
 def interaction_layout(info: Any) -> dict[str, int]:
     """The packing of the one input array: num_users, num_items and the widths of the side features."""
-    layout = getattr(info, "layout", None) or {}
-    needed = ("num_users", "num_items", "user_features", "item_features")
-    missing = [k for k in needed if k not in layout]
-    if missing:
-        from kproto.errors import RecipeError
+    from kproto.models.common import packed_layout
 
-        raise RecipeError(
-            f"a recommender needs user–item data; the data describes no {', '.join(missing)}",
-            field="model.type",
-            hint="set data.user and data.item (and data.target for ratings)",
-        )
-    return {k: int(layout[k]) for k in needed}
+    return packed_layout(
+        info,
+        ("num_users", "num_items", "user_features", "item_features"),
+        "recommender",
+        "user–item data",
+        "set data.user and data.item (and data.target for ratings)",
+    )
 
 
 def build(spec: Recommender, info: Any) -> Any:

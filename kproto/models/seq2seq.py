@@ -41,18 +41,15 @@ class Seq2Seq(ModelBase):
 
 def pair_layout(info: Any) -> dict[str, int]:
     """The packing of the one input array: source_length, target_length and the two vocabulary sizes."""
-    layout = getattr(info, "layout", None) or {}
-    needed = ("source_length", "target_length", "source_vocab_size", "target_vocab_size")
-    missing = [k for k in needed if k not in layout]
-    if missing:
-        from kproto.errors import RecipeError
+    from kproto.models.common import packed_layout
 
-        raise RecipeError(
-            f"a seq2seq model needs text pairs; the data describes no {', '.join(missing)}",
-            field="model.type",
-            hint="set data.text (the input text column) and data.target (the output text column)",
-        )
-    return {k: int(layout[k]) for k in needed}
+    return packed_layout(
+        info,
+        ("source_length", "target_length", "source_vocab_size", "target_vocab_size"),
+        "seq2seq",
+        "text pairs",
+        "set data.text (the input text column) and data.target (the output text column)",
+    )
 
 
 def build(spec: Seq2Seq, info: Any) -> Any:
