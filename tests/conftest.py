@@ -69,6 +69,14 @@ def fast_tests_train_nothing(pytestconfig: pytest.Config) -> Iterator[None]:
 
 
 @pytest.fixture
+def digits(tmp_path: Path) -> Path:
+    """240 digit rows (every class present), written beside the test's recipes."""
+    path = tmp_path / "digits.csv"
+    pd.read_csv(DATA / "digits.csv").head(240).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
 def tiny_classification(tmp_path: Path) -> Path:
     """120 rows: two numeric features, one string feature with gaps, a 3-class string target."""
     rng = np.random.default_rng(0)

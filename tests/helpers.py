@@ -236,3 +236,19 @@ def write_data(folder: Path, frame: pd.DataFrame | None = None, raw: bytes | Non
         (folder / "data.csv").write_bytes(raw)
     elif frame is not None:
         frame.to_csv(folder / "data.csv", index=False)
+
+
+def only_run(out: Path, name: str) -> Path:
+    """The one run folder `kproto train` wrote under `out/name`."""
+    runs = sorted((out / name).iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def train_recipe(runner: Any, recipe: Path, out: Path, name: str, *extra: str) -> Path:
+    """`kproto train RECIPE --out OUT` in-process; must succeed; its run folder."""
+    from kproto.cli import cli
+
+    result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    return only_run(out, name)

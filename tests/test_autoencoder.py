@@ -12,31 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import train_recipe
 
 from kproto.cli import cli
-
-ROOT = Path(__file__).resolve().parent.parent
-DIGITS = ROOT / "data" / "digits.csv"
-
-
-def _run_dir(out: Path, name: str) -> Path:
-    runs = sorted((out / name).iterdir())
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def _train(runner, recipe: Path, out: Path, name: str, *extra: str) -> Path:
-    result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), *extra])
-    assert result.exit_code == 0, result.output
-    return _run_dir(out, name)
-
-
-@pytest.fixture
-def digits(tmp_path: Path) -> Path:
-    """240 digit rows (every class present), written beside the test's recipes."""
-    path = tmp_path / "digits.csv"
-    pd.read_csv(DIGITS).head(240).to_csv(path, index=False)
-    return path
 
 
 # ----------------------------------------------------------------------------- autoencoder
@@ -76,7 +54,7 @@ data: {{path: {digits}, target: label, shape: [8, 8, 1]}}
 model: {{type: autoencoder, units: [32], bottleneck: 4}}
 train: {{epochs: 2, batch_size: 32}}
 """)
-    run = _train(runner, recipe, tmp_path / "runs", "ae")
+    run = train_recipe(runner, recipe, tmp_path / "runs", "ae")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed"
     assert metrics["report"]["pca_mse"] == metrics["baselines"]["pca_mse"] > 0

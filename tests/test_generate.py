@@ -10,12 +10,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import train_recipe
 
 from kproto.cli import cli
 from kproto.data import DataInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-DIGITS = ROOT / "data" / "digits.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["zero", "one", "two"]
 
@@ -157,26 +156,6 @@ def test_nearest_rms_and_generation_metrics() -> None:
 
 
 # ----------------------------------------------------------------------------- the GAN commands end to end
-def _run_dir(out: Path, name: str) -> Path:
-    runs = sorted((out / name).iterdir())
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def _train(runner, recipe: Path, out: Path, name: str, *extra: str) -> Path:
-    result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), *extra])
-    assert result.exit_code == 0, result.output
-    return _run_dir(out, name)
-
-
-@pytest.fixture
-def digits(tmp_path: Path) -> Path:
-    """240 digit rows (every class present), written beside the test's recipes."""
-    path = tmp_path / "digits.csv"
-    pd.read_csv(DIGITS).head(240).to_csv(path, index=False)
-    return path
-
-
 @pytest.mark.slow
 def test_conditional_gan_samples_judge_export(runner, make_recipe, digits: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
@@ -192,7 +171,7 @@ model:
   samples_every: 1
 train: {{epochs: 2, batch_size: 32}}
 """)
-    run = _train(runner, recipe, out, "gan")
+    run = train_recipe(runner, recipe, out, "gan")
     history = pd.read_csv(run / "history.csv")
     assert {"d_loss", "g_loss", "d_accuracy", "val_d_loss"} <= set(history.columns)
     assert len(history) == 2
@@ -227,7 +206,7 @@ train: {{epochs: 1}}
 """,
         name="judge.yaml",
     )
-    judge = _train(runner, judge_recipe, out, "judge")
+    judge = train_recipe(runner, judge_recipe, out, "judge")
     result = runner.invoke(cli, ["evaluate", str(run), "--judge", str(judge)])
     assert result.exit_code == 0, result.output
     assert "judge_mean_top_probability" in result.output and "judge_classes_present" in result.output
@@ -264,7 +243,7 @@ data: {{path: {tiny_regression}}}
 model: {{type: gan, latent_dim: 4, generator: {{units: [8]}}, discriminator: {{units: [8]}}, samples_every: 5}}
 train: {{epochs: 1}}
 """)
-    run = _train(runner, recipe, tmp_path / "runs", "tab-gan")
+    run = train_recipe(runner, recipe, tmp_path / "runs", "tab-gan")
     assert _is_png(run / "samples" / "epoch-001.png")  # the last epoch always gets a grid (a table here)
     result = runner.invoke(cli, ["predict", str(run), "--samples", "5"])
     assert result.exit_code == 0, result.output
