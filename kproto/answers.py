@@ -65,7 +65,8 @@ def answer_frame(
     coverage: float | None = None,
 ) -> pd.DataFrame:
     """One row per model output: `prediction` and `p_<label>` columns (classification; plus `prediction_set`
-    with a coverage), `prediction` (regression; plus `lower`, `upper`), `reconstruction_error` (autoencoders).
+    with a coverage), `prediction` (regression; plus `lower`, `upper`), `score` (implicit-feedback recommenders),
+    `reconstruction_error` (autoencoders); recommender rows also say `known_user` and `known_item`.
 
     `decode` maps class indices to the original labels (the preprocessor's `decode`).
     """
@@ -88,11 +89,16 @@ def answer_frame(
         if coverage is not None:
             lower, upper = conformal.intervals(predicted, coverage)
             result["lower"], result["upper"] = lower, upper
+    elif info.task == "ranking":  # implicit feedback: an interaction score per user–item row
+        result["score"] = outputs.reshape(rows, -1)[:, 0]
     elif info.task == "seq2seq":  # the generated texts (the model call decodes)
         result["prediction"] = [str(text) for text in outputs]
     elif info.task == "reconstruction" and x is not None:
         flat_in, flat_out = np.asarray(x).reshape(rows, -1), outputs.reshape(rows, -1)
         result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
+    if getattr(info, "kind", None) == "interactions" and x is not None:  # cold-start rows are told apart
+        packed = np.asarray(x)
+        result["known_user"], result["known_item"] = packed[:, 0] > 0, packed[:, 1] > 0
     return pd.DataFrame(result, index=range(rows))
 
 

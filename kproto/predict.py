@@ -42,9 +42,7 @@ def predict_frame(
         return pd.concat([frame.reset_index(drop=True), generated], axis=1) if keep_columns else generated
     outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     result = pd.DataFrame(index=range(len(x)))
-    if info.task == "ranking":
-        result["score"] = outputs.reshape(len(x), -1)[:, 0]
-    elif info.task in ("classification", "regression"):
+    if info.task in ("classification", "regression", "ranking"):
         from kproto.answers import answer_frame
         from kproto.calibration import Calibration, Decisions
 

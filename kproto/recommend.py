@@ -24,23 +24,41 @@ def side_tables(x_rows: np.ndarray, encoder: InteractionEncoder) -> tuple[np.nda
     items = np.zeros((len(encoder.items), encoder.item_features.width), dtype=np.float32)
     user_index, item_index = x_rows[:, 0].astype(np.int64), x_rows[:, 1].astype(np.int64)
     users[user_index] = x_rows[:, 2 : 2 + user_width]
-    items[item_index] = x_rows[:, 2 + user_width :]
+    items[item_index] = x_rows[:, 2 + user_width : encoder.pair_width]
     return users, items
 
 
-def observed(x: np.ndarray, y: np.ndarray, implicit: bool) -> np.ndarray:
-    """The rows of real interactions (implicit: the positives, not the sampled negatives)."""
-    return x[y > 0.5] if implicit else x
+def observed(x: np.ndarray, y: np.ndarray, encoder: InteractionEncoder) -> np.ndarray:
+    """The user–item pairs of real interactions: implicit, the positives and not the sampled negatives;
+    pairwise rows, the chosen item of each pair (first when the label is 1, second when 0), once each."""
+    if not encoder.implicit:
+        return x
+    if not encoder.pairwise:
+        return x[y > 0.5]
+    pair, item_width = encoder.pair_width, encoder.item_features.width
+    rows = x[:, :pair].copy()
+    swapped = y < 0.5
+    rows[swapped, 1] = x[swapped, pair]
+    if item_width:
+        rows[np.ix_(swapped, np.arange(pair - item_width, pair))] = x[swapped, pair + 1 :]
+    return np.unique(rows, axis=0)
 
 
-def score_users(predict: Any, users: np.ndarray, user_features: np.ndarray, item_features: np.ndarray) -> np.ndarray:
-    """[len(users), num_items] scores of every item for each user index (users scored in chunks of ~500k rows)."""
+def score_users(
+    predict: Any,
+    users: np.ndarray,
+    user_features: np.ndarray,
+    item_features: np.ndarray,
+    width: int | None = None,
+) -> np.ndarray:
+    """[len(users), num_items] scores of every item for each user index (users scored in chunks of ~500k rows);
+    `width` is the model's input width when it is wider than a pair (pairwise rows)."""
     items = np.arange(len(item_features))
     chunk = max(1, SCORED_ROWS // max(len(items), 1))
     scores = []
     for start in range(0, len(users), chunk):
         group = users[start : start + chunk]
-        rows = np.concatenate([candidate_rows(int(u), user_features[u], items, item_features) for u in group])
+        rows = np.concatenate([candidate_rows(int(u), user_features[u], items, item_features, width) for u in group])
         scores.append(np.asarray(predict(rows)).reshape(len(group), len(items)))
     return np.concatenate(scores) if scores else np.zeros((0, len(items)))
 
@@ -57,7 +75,7 @@ def ranking_evaluation(
 
     Users unknown in training (cold start) are ranked through the unknown-user slot and reported apart.
     """
-    train_rows, test_rows = observed(*train, encoder.implicit), observed(*test, encoder.implicit)
+    train_rows, test_rows = observed(*train, encoder), observed(*test, encoder)
     if len(test_rows) == 0:
         return {}
     all_rows = np.concatenate([train_rows, test_rows])
@@ -65,7 +83,7 @@ def ranking_evaluation(
     users = np.unique(test_rows[:, 0].astype(np.int64))
     if len(users) > MAX_RANKED_USERS:
         users = np.sort(np.random.default_rng(seed).choice(users, MAX_RANKED_USERS, replace=False))
-    scores = score_users(predict, users, user_features, item_features)
+    scores = score_users(predict, users, user_features, item_features, encoder.width)
     exclude = seen_mask(train_rows[:, 0], train_rows[:, 1], users, len(encoder.items))
     ranked = top_k(scores, k, exclude).tolist()
     relevant = held_out_sets(test_rows[:, 0], test_rows[:, 1], users)
@@ -107,10 +125,10 @@ def recommend_for_user(
     top: int,
 ) -> list[dict[str, Any]]:
     """The `top` best-scored items the user has not interacted with in training, best first."""
-    train_rows = observed(*train, encoder.implicit)
+    train_rows = observed(*train, encoder)
     index = int(encoder.users.lookup([user])[0])
     user_features, item_features = side_tables(train_rows, encoder)
-    scores = score_users(predict, np.array([index]), user_features, item_features)
+    scores = score_users(predict, np.array([index]), user_features, item_features, encoder.width)
     exclude = seen_mask(train_rows[:, 0], train_rows[:, 1], np.array([index]), len(encoder.items))
     if index == 0:
         exclude[:] = False

@@ -147,6 +147,31 @@ def test_implicit_splits_sample_negatives_and_rank_most_popular() -> None:
     assert rows.shape == (4, x.shape[1]) and rows[:, 1].tolist() == [0, 1, 2, 3]
 
 
+def test_bpr_splits_pair_each_interaction_with_an_unseen_item() -> None:
+    from kproto.recommend import observed
+
+    spec = SimpleNamespace(feedback="implicit", negatives=3, top_k=5, ranking_loss="bpr")
+    frame = _ratings()
+    splits = interaction_splits(frame, _data(None, "user", ["genres"]), spec, seed=0)
+    encoder, (x, y) = splits.encoder, splits.arrays["train"]
+    item_width, pair = encoder.item_features.width, encoder.pair_width
+    assert encoder.pairwise and x.shape[1] == encoder.width == pair + 1 + item_width
+    assert set(np.unique(y)) == {0.0, 1.0} and 0.3 < y.mean() < 0.7  # half the pairs swapped
+    chosen = np.where(y == 1, x[:, 1], x[:, pair]).astype(int)
+    other = np.where(y == 1, x[:, pair], x[:, 1]).astype(int)
+    seen = set(map(tuple, splits.positives["train"].tolist()))
+    users = x[:, 0].astype(int)
+    assert all((u, i) in seen for u, i in zip(users, chosen))
+    assert not any((u, i) in seen for u, i in zip(users, other)) and (other > 0).all()
+    assert np.array_equal(x[:, pair + 1 :], splits.item_features[x[:, pair].astype(int)])  # second item's side
+    positives = observed(x, y, encoder)
+    assert positives.shape[1] == pair and {tuple(r) for r in positives[:, :2].astype(int).tolist()} == seen
+    single = encoder.inputs(frame.head(2))
+    assert single.shape == (2, encoder.width) and not single[:, pair:].any()  # second item: the unknown slot
+    again = InteractionEncoder.from_dict({k: v for k, v in encoder.to_dict().items() if k != "pairwise"})
+    assert not again.pairwise  # a run saved before pairwise rows reads as pointwise
+
+
 def test_explicit_feedback_without_ratings_is_refused() -> None:
     spec = SimpleNamespace(feedback="explicit", negatives=1, top_k=5)
     with pytest.raises(DataError) as caught:
@@ -156,24 +181,23 @@ def test_explicit_feedback_without_ratings_is_refused() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["matrix_factorization", "two_tower", "neural_cf"])
-@pytest.mark.parametrize("task", ["regression", "ranking"])
-def test_each_architecture_trains_scores_cold_start_and_reloads(architecture: str, task: str, tmp_path) -> None:
+@pytest.mark.parametrize("objective", ["ratings", "bce", "bpr"])
+def test_each_architecture_trains_scores_cold_start_and_reloads(architecture: str, objective: str, tmp_path) -> None:
     import keras
 
+    from kproto.data.interactions import interaction_layout
     from kproto.models.recommender import Recommender, build, item_embeddings
 
-    spec = Recommender(type="recommender", architecture=architecture, embedding_dim=8, units=[16])
-    implicit = task == "ranking"
+    loss = "bce" if objective == "ratings" else objective
+    spec = Recommender(type="recommender", architecture=architecture, embedding_dim=8, units=[16], ranking_loss=loss)
+    implicit = objective != "ratings"
     splits = interaction_splits(_ratings(), _data(None if implicit else "rating", features=["genres"]), spec, seed=0)
     encoder = splits.encoder
     x, y = splits.arrays["train"]
-    layout = {
-        "num_users": len(encoder.users),
-        "num_items": len(encoder.items),
-        "user_features": encoder.user_features.width,
-        "item_features": encoder.item_features.width,
-    }
-    model = build(spec, SimpleNamespace(task=task, target_mean=float(y.mean()), layout=layout))
+    task = "ranking" if implicit else "regression"
+    info = SimpleNamespace(task=task, target_mean=float(y.mean()), layout=interaction_layout(encoder))
+    model = build(spec, info)
+    assert model.input_shape == (None, encoder.width)
     model.compile("adam", "binary_crossentropy" if implicit else "mse")
     model.fit(x, y, epochs=2, batch_size=64, verbose=0)
     cold = x[:3].copy()
@@ -182,6 +206,13 @@ def test_each_architecture_trains_scores_cold_start_and_reloads(architecture: st
     assert predictions.shape == (6, 1) and np.isfinite(predictions).all()
     if implicit:
         assert ((predictions >= 0) & (predictions <= 1)).all()
+    if objective == "bpr":  # σ(s₁ − s₂): swapping the two items gives the complement
+        pair, users = encoder.pair_width, 2 + encoder.user_features.width
+        swapped = np.concatenate(
+            [x[:, :1], x[:, pair : pair + 1], x[:, 2:users], x[:, pair + 1 :], x[:, 1:2], x[:, users:pair]], axis=1
+        )
+        both = model.predict(x[:20], verbose=0) + model.predict(swapped[:20], verbose=0)
+        assert np.allclose(both, 1.0, atol=1e-5)
     assert item_embeddings(model).shape == (len(encoder.items), 8)
     path = tmp_path / "model.keras"
     model.save(path)
@@ -311,14 +342,16 @@ def test_ratings_train_evaluate_and_predict_through_the_cli(runner, make_recipe,
 
 
 @pytest.mark.slow
-def test_implicit_feedback_ranks_through_the_cli(runner, make_recipe, tmp_path) -> None:
+@pytest.mark.parametrize("loss", ["bce", "bpr"])
+def test_implicit_feedback_ranks_through_the_cli(runner, make_recipe, tmp_path, loss: str) -> None:
     import json
 
     from kproto.cli import cli
 
     recipe = make_recipe(CLICKS_RECIPE.format(path=_ratings_file(tmp_path)))
     out = tmp_path / "runs"
-    result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), "--backend", "tensorflow"])
+    options = ["--out", str(out), "--backend", "tensorflow", "--set", f"model.ranking_loss={loss}"]
+    result = runner.invoke(cli, ["train", str(recipe), *options])
     assert result.exit_code == 0, result.output
     (metrics_file,) = out.glob("*/*/metrics.json")
     metrics = json.loads(metrics_file.read_text())
@@ -326,6 +359,10 @@ def test_implicit_feedback_ranks_through_the_cli(runner, make_recipe, tmp_path) 
     assert "most_popular_ndcg@5" in metrics["baselines"]
     result = runner.invoke(cli, ["evaluate", str(metrics_file.parent), "--json"])
     assert result.exit_code == 0 and "ndcg@5" in json.loads(result.output)["report"]
+    result = runner.invoke(cli, ["predict", str(metrics_file.parent), "--user", "u3", "--top", "3"])
+    assert result.exit_code == 0, result.output
+    listed = pd.read_csv(__import__("io").StringIO(result.output))
+    assert len(listed) == 3 and listed["score"].is_monotonic_decreasing
 
 
 def test_new_writes_a_recipe_that_validates(runner, tmp_path) -> None:
@@ -336,4 +373,16 @@ def test_new_writes_a_recipe_that_validates(runner, tmp_path) -> None:
     assert runner.invoke(cli, ["new", "recommender", "--data", str(data), "--out", str(out)]).exit_code == 0
     text = out.read_text()
     assert "user: userId" in text and "item: movieId" in text and "target: rating" in text
+    assert runner.invoke(cli, ["validate", str(out)]).exit_code == 0
+
+
+def test_new_starts_clicks_data_on_the_pairwise_loss(runner, tmp_path) -> None:
+    from kproto.cli import cli
+
+    clicks = tmp_path / "clicks.csv"
+    _ratings().drop(columns=["rating"]).to_csv(clicks, index=False)
+    out = tmp_path / "clicks.yaml"
+    assert runner.invoke(cli, ["new", "recommender", "--data", str(clicks), "--out", str(out)]).exit_code == 0
+    text = out.read_text()
+    assert "ranking_loss: bpr" in text and "  target:" not in text  # no rating column: implicit feedback
     assert runner.invoke(cli, ["validate", str(out)]).exit_code == 0

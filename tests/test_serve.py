@@ -507,3 +507,53 @@ def test_image_rows_as_arrays_or_png():
     with pytest.raises(Exception) as error:
         checker.frame([{"image": [[1, 2, 3]]}])
     assert getattr(error.value, "status", None) == 422 and error.value.column == "image"
+
+
+RECOMMENDER_RECIPE = """\
+name: {name}
+data: {{path: ratings.csv, user: user, item: item, {target}features: [genres], split: {{by: time, column: time}}}}
+model: {{type: recommender, architecture: two_tower, embedding_dim: 4, units: [8], ranking_loss: {loss}}}
+train: {{epochs: 1, batch_size: 64}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("feedback", "target", "loss", "answer"),
+    [("ratings", "target: rating, ", "bce", "prediction"), ("clicks", "", "bpr", "score")],
+)
+def test_recommender_runs_score_user_item_rows(tmp_path, feedback, target, loss, answer):
+    from helpers import untrained_run
+
+    from kproto.predict import predict_run
+    from kproto.serve.predictor import load_predictor
+
+    rng = np.random.default_rng(0)
+    items = rng.integers(0, 30, 400)
+    pd.DataFrame(
+        {
+            "user": [f"u{u}" for u in rng.integers(0, 20, 400)],
+            "item": items,
+            "rating": rng.uniform(1, 5, 400).round(1),
+            "time": np.arange(400),
+            "genres": np.array(["Drama", "Comedy|Drama", "Action"])[items % 3],
+        }
+    ).to_csv(tmp_path / "ratings.csv", index=False)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECOMMENDER_RECIPE.format(name=feedback, target=target, loss=loss))
+    run = untrained_run(recipe, tmp_path / "runs")
+    rows = [
+        {"user": "u1", "item": 3, "genres": "Action"},
+        {"user": "u2", "item": "7", "genres": None},
+        {"user": "newcomer", "item": 999, "genres": "Drama"},
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "pairs.csv", index=False)
+    expected = predict_run(run, tmp_path / "pairs.csv")
+    predictor = load_predictor(run)
+    with running(create_app(predictor)) as url:
+        meta = httpx.get(f"{url}/metadata").json()
+        answers = httpx.post(f"{url}/predict", json={"rows": rows}).json()["predictions"]
+        missing = httpx.post(f"{url}/predict", json={"rows": [{"user": "u1", "genres": None}]})
+    assert [(c["name"], c["type"]) for c in meta["columns"]] == [("user", "id"), ("item", "id"), ("genres", "text")]
+    assert np.allclose([a[answer] for a in answers], expected[answer], atol=1e-5)
+    assert [a["known_user"] for a in answers] == [True, True, False] and answers[2]["known_item"] is False
+    assert missing.status_code == 422 and missing.json()["error"]["column"] == "item"

@@ -1,7 +1,9 @@
 """User–item interactions for recommenders: index maps with a cold-start slot, splits, side features, negatives.
 
 A model input row is ONE float32 array: [user index, item index, user side features…, item side features…].
-Index 0 of users and items is the unknown (cold-start) slot: values not seen in training map there, so a new
+With the pairwise (BPR) ranking loss the row goes on with a second item, [item index, item side features…]:
+training compares the two items for the user; everywhere else that second item is the unknown slot (zeros), so
+a row still scores one user–item pair. Index 0 of users and items is the unknown (cold-start) slot: values not seen in training map there, so a new
 user or item gets a prediction from what is known (the other side's bias, the global mean) instead of an error.
 """
 
@@ -187,6 +189,7 @@ class InteractionEncoder:
     user_features: SideFeatures
     item_features: SideFeatures
     implicit: bool
+    pairwise: bool = False  # rows carry a second item (model.ranking_loss: bpr)
 
     @classmethod
     def fit(
@@ -198,6 +201,7 @@ class InteractionEncoder:
         target_column: str | None,
         features: Sequence[str],
         implicit: bool,
+        pairwise: bool = False,
     ) -> InteractionEncoder:
         """Item attributes go with items; every other side feature describes the user (or the context)."""
         item_side = side_of(train, item_column, features)
@@ -211,6 +215,7 @@ class InteractionEncoder:
             user_features=SideFeatures.fit(train, user_side),
             item_features=SideFeatures.fit(train, item_side),
             implicit=implicit,
+            pairwise=pairwise,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,8 +234,14 @@ class InteractionEncoder:
         )
 
     @property
-    def width(self) -> int:
+    def pair_width(self) -> int:
+        """Width of one user–item pair: [user, item, user side features, item side features]."""
         return 2 + self.user_features.width + self.item_features.width
+
+    @property
+    def width(self) -> int:
+        """Width of a model input row: the pair, then (pairwise) the second item and its side features."""
+        return self.pair_width + (1 + self.item_features.width if self.pairwise else 0)
 
     def check_columns(self, frame: pd.DataFrame) -> None:
         needed = [self.user_column, self.item_column]
@@ -244,11 +255,13 @@ class InteractionEncoder:
             )
 
     def inputs(self, frame: pd.DataFrame) -> np.ndarray:
-        """[N, width] float32: user index, item index, user side features, item side features."""
+        """[N, width] float32: user index, item index, user side features, item side features (pairwise: then
+        the unknown item as the second one, zeros)."""
         self.check_columns(frame)
         users = self.users.lookup(frame[self.user_column]).astype(np.float32)[:, None]
         items = self.items.lookup(frame[self.item_column]).astype(np.float32)[:, None]
         blocks = [users, items, self.user_features.transform(frame), self.item_features.transform(frame)]
+        blocks.append(np.zeros((len(frame), self.width - self.pair_width), dtype=np.float32))
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
@@ -266,6 +279,41 @@ class InteractionEncoder:
         return values.to_numpy(np.float32)
 
 
+def negative_items(
+    x_positive: np.ndarray,
+    num_items: int,
+    per_positive: int,
+    seed: int,
+    known_pairs: set[tuple[int, int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(source, item): for each positive row, `per_positive` random items its user did not interact with.
+
+    `source` is the positive row each sampled item belongs to; index 0 (unknown) is never sampled, and a user
+    who has seen nearly every item gets fewer (a collision that 20 redraws cannot avoid is dropped).
+    """
+    if per_positive == 0 or len(x_positive) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    users = x_positive[:, 0].astype(np.int64)
+    pairs = (
+        known_pairs if known_pairs is not None else set(zip(users.tolist(), x_positive[:, 1].astype(np.int64).tolist()))
+    )
+    source = np.repeat(np.arange(len(x_positive)), per_positive)
+    repeated = users[source]
+    chosen = rng.integers(1, num_items, size=len(repeated))
+
+    def clashes() -> np.ndarray:
+        return np.fromiter(((u, i) in pairs for u, i in zip(repeated.tolist(), chosen.tolist())), bool, len(chosen))
+
+    clash = clashes()
+    for _ in range(20):  # resample the collisions with known interactions
+        if not clash.any():
+            break
+        chosen[clash] = rng.integers(1, num_items, size=int(clash.sum()))
+        clash = clashes()
+    return source[~clash], chosen[~clash]
+
+
 def sample_negatives(
     x_positive: np.ndarray,
     item_features: np.ndarray,
@@ -278,32 +326,39 @@ def sample_negatives(
     `item_features` holds, for each item index, that item's side features (the last columns of a row); the user
     part of each positive row is kept. Index 0 (unknown) is never sampled.
     """
-    if per_positive == 0 or len(x_positive) == 0:
-        return np.zeros((0, x_positive.shape[1]), dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    users = x_positive[:, 0].astype(np.int64)
-    pairs = (
-        known_pairs if known_pairs is not None else set(zip(users.tolist(), x_positive[:, 1].astype(np.int64).tolist()))
-    )
-    num_items = len(item_features)
-    repeated = np.repeat(users, per_positive)
-    chosen = rng.integers(1, num_items, size=len(repeated))
-
-    def clashes() -> np.ndarray:
-        return np.fromiter(((u, i) in pairs for u, i in zip(repeated.tolist(), chosen.tolist())), bool, len(chosen))
-
-    clash = clashes()
-    for _ in range(20):  # resample the collisions with known interactions
-        if not clash.any():
-            break
-        chosen[clash] = rng.integers(1, num_items, size=int(clash.sum()))
-        clash = clashes()
-    negatives = np.repeat(x_positive, per_positive, axis=0).copy()
-    negatives[:, 1:2] = chosen[:, None].astype(np.float32)
+    source, chosen = negative_items(x_positive, len(item_features), per_positive, seed, known_pairs)
+    negatives = x_positive[source].copy()
+    negatives[:, 1] = chosen.astype(np.float32)
     item_part = item_features[chosen]
     if item_part.shape[1]:
         negatives[:, negatives.shape[1] - item_part.shape[1] :] = item_part
-    return negatives[~clash].astype(np.float32)  # a user who has seen nearly every item gets fewer negatives
+    return negatives.astype(np.float32)
+
+
+def sample_pairs(
+    x_positive: np.ndarray,
+    item_features: np.ndarray,
+    per_positive: int,
+    seed: int,
+    known_pairs: set[tuple[int, int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise (BPR) rows: each positive [user, item, …] followed by a sampled unseen item [item, features…].
+
+    Half the rows, at random, have their two items swapped and the label 0 (1: the first item is the one the
+    user chose): the loss −log σ(s_chosen − s_other) is the same either way, and the labels are not all one, so
+    accuracy and AUC of the pair order can be logged. `x_positive` holds pair-width rows.
+    """
+    source, chosen = negative_items(x_positive, len(item_features), per_positive, seed, known_pairs)
+    first = x_positive[source].astype(np.float32)
+    second = np.concatenate([chosen[:, None].astype(np.float32), item_features[chosen]], axis=1)
+    item_width = item_features.shape[1]
+    swap = np.random.default_rng(seed + 1).random(len(source)) < 0.5
+    own = first[:, [1, *range(first.shape[1] - item_width, first.shape[1])]]
+    first[swap, 1] = second[swap, 0]
+    if item_width:
+        first[np.ix_(swap, np.arange(first.shape[1] - item_width, first.shape[1]))] = second[swap, 1:]
+    second[swap] = own[swap]
+    return np.concatenate([first, second], axis=1), (~swap).astype(np.float32)
 
 
 def item_table(encoder: InteractionEncoder, frame: pd.DataFrame) -> np.ndarray:
@@ -331,13 +386,17 @@ def user_table(encoder: InteractionEncoder, frame: pd.DataFrame) -> np.ndarray:
     return table
 
 
-def candidate_rows(user: int, user_features: np.ndarray, items: np.ndarray, item_features: np.ndarray) -> np.ndarray:
-    """Model inputs pairing one user index (with its side features) with each of `items`."""
-    rows = np.zeros((len(items), 2 + user_features.shape[-1] + item_features.shape[-1]), dtype=np.float32)
+def candidate_rows(
+    user: int, user_features: np.ndarray, items: np.ndarray, item_features: np.ndarray, width: int | None = None
+) -> np.ndarray:
+    """Model inputs pairing one user index (with its side features) with each of `items`; columns past the pair
+    (up to `width`, the pairwise rows' second item) stay zero: the unknown item."""
+    pair = 2 + user_features.shape[-1] + item_features.shape[-1]
+    rows = np.zeros((len(items), max(width or pair, pair)), dtype=np.float32)
     rows[:, 0] = user
     rows[:, 1] = items
     rows[:, 2 : 2 + user_features.shape[-1]] = user_features
-    rows[:, 2 + user_features.shape[-1] :] = item_features[items]
+    rows[:, 2 + user_features.shape[-1] : pair] = item_features[items]
     return rows
 
 
@@ -360,7 +419,7 @@ def interaction_splits(
     """Split, fit index maps and side features on training rows, add sampled negatives (implicit), baselines.
 
     `data` is the recipe's data section (user, item, target, features, split with by/column); `model` the
-    recommender spec (feedback, negatives, top_k).
+    recommender spec (feedback, negatives, top_k, ranking_loss).
     """
     from kproto.ranking import most_popular_report, rating_baselines
 
@@ -372,6 +431,7 @@ def interaction_splits(
                 hint=f"columns: {', '.join(list(frame.columns)[:15])}",
             )
     implicit = is_implicit(data, model)
+    pairwise = implicit and getattr(model, "ranking_loss", "bce") == "bpr"
     if not implicit:
         frame = frame[frame[data.target].notna()]
     frame = frame.reset_index(drop=True)
@@ -395,6 +455,7 @@ def interaction_splits(
             target_column=None if implicit else data.target,
             features=features,
             implicit=implicit,
+            pairwise=pairwise,
         )
     items = item_table(encoder, frame.iloc[parts["train"]])
     users = user_table(encoder, frame.iloc[parts["train"]])
@@ -408,9 +469,13 @@ def interaction_splits(
         cold[f"{name}_unknown_items"] = int((x[:, 1] == 0).sum())
         if implicit:
             known |= set(map(tuple, positives[name].tolist()))
+        if encoder.pairwise:
+            x, y = sample_pairs(x[:, : encoder.pair_width], items, model.negatives, seed + offset, known)
+        elif implicit:
             negatives = sample_negatives(x, items, model.negatives, seed + offset, known)
             x = np.concatenate([x, negatives])
             y = np.concatenate([y, np.zeros(len(negatives), dtype=np.float32)])
+        if implicit:
             order = np.random.default_rng(seed + 10 + offset).permutation(len(x))
             x, y = x[order], y[order]
         arrays[name] = (x, y)
@@ -484,6 +549,7 @@ def interaction_layout(encoder: InteractionEncoder) -> dict[str, int]:
         "num_items": len(encoder.items),
         "user_features": encoder.user_features.width,
         "item_features": encoder.item_features.width,
+        "pairwise": int(encoder.pairwise),
     }
 
 

@@ -1,7 +1,8 @@
 """recommender family: users × items → a rating (explicit feedback) or an interaction probability (implicit).
 
 The model takes ONE float32 input, [user index, item index, user side features…, item side features…] (see
-kproto.data.interactions). Index 0 is the unknown user or item: its embedding and bias are zero, so cold-start
+kproto.data.interactions); with `ranking_loss: bpr` a second item follows and the output is σ(s₁ − s₂), the
+probability that the user prefers the first item (the second is the unknown slot outside training). Index 0 is the unknown user or item: its embedding and bias are zero, so cold-start
 rows fall back to the global mean and the known side's bias.
 """
 
@@ -38,6 +39,12 @@ class Recommender(ModelBase):
         "(clicks), negatives are sampled, binary cross-entropy; auto: explicit when data.target is set.",
     )
     negatives: PositiveInt = Field(4, description="Negative items sampled per positive interaction (implicit).")
+    ranking_loss: Literal["bce", "bpr"] = Field(
+        "bce",
+        description="Implicit feedback's loss. bce: each interaction and each sampled negative scored on its own "
+        "(binary cross-entropy); bpr: Bayesian personalized ranking, −log σ(s(user, chosen) − s(user, sampled)) "
+        "over pairs, which only asks that the chosen item rank above the sampled one.",
+    )
     unknown_rate: Fraction = Field(
         0.1,
         description="In training, the share of rows whose user (and, separately, item) is replaced by the unknown "
@@ -68,56 +75,94 @@ def build(spec: Recommender, info: Any) -> Any:
     """The scoring network; ratings come out on the rating scale, implicit scores as probabilities."""
     import keras
 
-    from kproto.models.common import activation, layer_kwargs
-    from kproto.models.recommender_layers import AddConstant, IndexEmbedding, RowDot
+    from kproto.models.recommender_layers import AddConstant, SecondItemRows
     from kproto.models.seq2seq_layers import ColumnSlice
 
     layout = interaction_layout(info)
-    implicit = info.task == "ranking"
-    width = 2 + layout["user_features"] + layout["item_features"]
+    pairwise = bool((getattr(info, "layout", None) or {}).get("pairwise", 0))
+    pair = 2 + layout["user_features"] + layout["item_features"]
+    width = pair + (1 + layout["item_features"] if pairwise else 0)
     inputs = keras.Input(shape=(width,), name="interaction")
-    dim, l2 = spec.embedding_dim, spec.embedding_l2
-    rate = spec.unknown_rate
-    user = IndexEmbedding(layout["num_users"], dim, 0, l2, rate, 1, name="user_embedding")(inputs)
-    item = IndexEmbedding(layout["num_items"], dim, 1, l2, rate, 2, name="item_embedding")(inputs)
-    user_bias = IndexEmbedding(layout["num_users"], 1, 0, l2, rate, 1, name="user_bias")(inputs)
-    item_bias = IndexEmbedding(layout["num_items"], 1, 1, l2, rate, 2, name="item_bias")(inputs)
-    user_side = ColumnSlice(2, 2 + layout["user_features"], name="user_features")(inputs)
-    item_side = ColumnSlice(2 + layout["user_features"], width, name="item_features")(inputs)
-    act = activation(spec.activation)
-    if spec.architecture == "matrix_factorization":
-        score = RowDot(name="dot")([user, item])
-    elif spec.architecture == "two_tower":
-        towers = []
-        for name, embedding, side, has_side in (
-            ("user", user, user_side, layout["user_features"]),
-            ("item", item, item_side, layout["item_features"]),
-        ):
-            x = keras.layers.Concatenate(name=f"{name}_input")([embedding, side]) if has_side else embedding
-            for i, units in enumerate(spec.units):
-                x = keras.layers.Dense(units, activation=act, name=f"{name}_tower_{i}", **layer_kwargs(spec))(x)
-                if spec.dropout:
-                    x = keras.layers.Dropout(spec.dropout)(x)
-            towers.append(keras.layers.Dense(dim, name=f"{name}_vector", **layer_kwargs(spec))(x))
-        score = RowDot(name="dot")(towers)
+    score = _scorer(spec, layout)
+    if pairwise:
+        first = score(ColumnSlice(0, pair, name="first_item_rows")(inputs))
+        second = score(SecondItemRows(pair, layout["user_features"], name="second_item_rows")(inputs))
+        preference = keras.layers.Subtract(name="preference")([first, second])
+        output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(preference)
+    elif info.task == "ranking":
+        output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(score(inputs))
     else:
-        parts = [user, item] + [
-            t for t, n in ((user_side, layout["user_features"]), (item_side, layout["item_features"])) if n
-        ]
-        x = keras.layers.Concatenate(name="mlp_input")(parts)
-        for i, units in enumerate(spec.units):
-            x = keras.layers.Dense(units, activation=act, name=f"mlp_{i}", **layer_kwargs(spec))(x)
-            if spec.dropout:
-                x = keras.layers.Dropout(spec.dropout)(x)
-        product = keras.layers.Multiply(name="gmf")([user, item])
-        x = keras.layers.Concatenate(name="gmf_and_mlp")([product, x])
-        score = keras.layers.Dense(1, name="score", **layer_kwargs(spec))(x)
-    score = keras.layers.Add(name="with_biases")([score, user_bias, item_bias])
-    if implicit:
-        output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(score)
-    else:
-        output = AddConstant(float(getattr(info, "target_mean", 0.0)), dtype="float32", name="output")(score)
+        mean = float(getattr(info, "target_mean", 0.0))
+        output = AddConstant(mean, dtype="float32", name="output")(score(inputs))
     return keras.Model(inputs, output, name=f"recommender_{spec.architecture}")
+
+
+def _scorer(spec: Recommender, layout: dict[str, int]) -> Any:
+    """score(rows) → [batch, 1] for pair-width rows; every call shares the same layers (and weights)."""
+    import keras
+
+    from kproto.models.common import activation, layer_kwargs
+    from kproto.models.recommender_layers import IndexEmbedding, RowDot
+    from kproto.models.seq2seq_layers import ColumnSlice
+
+    dim, l2, rate, act = spec.embedding_dim, spec.embedding_l2, spec.unknown_rate, activation(spec.activation)
+    width = 2 + layout["user_features"] + layout["item_features"]
+    user = IndexEmbedding(layout["num_users"], dim, 0, l2, rate, 1, name="user_embedding")
+    item = IndexEmbedding(layout["num_items"], dim, 1, l2, rate, 2, name="item_embedding")
+    user_bias = IndexEmbedding(layout["num_users"], 1, 0, l2, rate, 1, name="user_bias")
+    item_bias = IndexEmbedding(layout["num_items"], 1, 1, l2, rate, 2, name="item_bias")
+    user_side = ColumnSlice(2, 2 + layout["user_features"], name="user_features")
+    item_side = ColumnSlice(2 + layout["user_features"], width, name="item_features")
+    add_biases = keras.layers.Add(name="with_biases")
+    dot = RowDot(name="dot")
+
+    def stack(name: str) -> list[Any]:
+        layers: list[Any] = []
+        for i, units in enumerate(spec.units):
+            layers.append(keras.layers.Dense(units, activation=act, name=f"{name}_{i}", **layer_kwargs(spec)))
+            if spec.dropout:
+                layers.append(keras.layers.Dropout(spec.dropout, name=f"{name}_{i}_dropout"))
+        return layers
+
+    def through(layers: list[Any], x: Any) -> Any:
+        for layer in layers:
+            x = layer(x)
+        return x
+
+    if spec.architecture == "two_tower":
+        towers = {
+            name: (
+                keras.layers.Concatenate(name=f"{name}_input") if has_side else None,
+                stack(f"{name}_tower"),
+                keras.layers.Dense(dim, name=f"{name}_vector", **layer_kwargs(spec)),
+            )
+            for name, has_side in (("user", layout["user_features"]), ("item", layout["item_features"]))
+        }
+    elif spec.architecture == "neural_cf":
+        mlp_input = keras.layers.Concatenate(name="mlp_input")
+        mlp, product = stack("mlp"), keras.layers.Multiply(name="gmf")
+        joined = keras.layers.Concatenate(name="gmf_and_mlp")
+        head = keras.layers.Dense(1, name="score", **layer_kwargs(spec))
+
+    def score(rows: Any) -> Any:
+        u, v = user(rows), item(rows)
+        sides = {"user": user_side(rows), "item": item_side(rows)}
+        if spec.architecture == "matrix_factorization":
+            raw = dot([u, v])
+        elif spec.architecture == "two_tower":
+            vectors = []
+            for name, embedding in (("user", u), ("item", v)):
+                concat, layers, project = towers[name]
+                x = concat([embedding, sides[name]]) if concat is not None else embedding
+                vectors.append(project(through(layers, x)))
+            raw = dot(vectors)
+        else:
+            parts = [u, v] + [sides[n] for n in ("user", "item") if layout[f"{n}_features"]]
+            x = through(mlp, mlp_input(parts))
+            raw = head(joined([product([u, v]), x]))
+        return add_biases([raw, user_bias(rows), item_bias(rows)])
+
+    return score
 
 
 def item_embeddings(model: Any) -> Any:
@@ -155,8 +200,11 @@ def data_starter(guess: Any, path_text: str) -> list[str]:
 
 def starter(guess: Any) -> list[str]:
     """`kproto new recommender`: the model's main fields."""
-    return [
+    lines = [
         "  architecture: matrix_factorization    # or two_tower / neural_cf (side features from data.features)",
         "  embedding_dim: 32",
         "  top_k: 10    # k of recall@k and ndcg@k",
     ]
+    if getattr(guess, "task", None) == "ranking":
+        lines.append("  ranking_loss: bpr    # pairs: each interaction above a sampled unseen item (or: bce)")
+    return lines

@@ -90,3 +90,25 @@ class AddConstant(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "value": self.value}
+
+
+@register
+class SecondItemRows(keras.layers.Layer):
+    """Pairwise rows [user, item, user side…, item side…, item₂, item₂ side…] → the pair rows of the second
+    item, [user, item₂, user side…, item₂ side…], so the same scoring layers read both items."""
+
+    def __init__(self, pair_width: int, user_features: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pair_width, self.user_features = int(pair_width), int(user_features)
+
+    def call(self, inputs: Any) -> Any:
+        pair, users = self.pair_width, self.user_features
+        return ops.concatenate(
+            [inputs[:, :1], inputs[:, pair : pair + 1], inputs[:, 2 : 2 + users], inputs[:, pair + 1 :]], axis=-1
+        )
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], self.pair_width)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pair_width": self.pair_width, "user_features": self.user_features}

@@ -23,7 +23,7 @@ from kproto.serve.rows import RequestProblem, RowChecker
 
 RUNTIMES = ("keras", "onnx")
 CHUNK_ROWS = 1024  # the largest single model call; bigger batches are split
-SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation", "seq2seq")
+SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation", "seq2seq", "ranking")
 
 
 @dataclass
@@ -131,6 +131,10 @@ class Predictor:
             outputs["calibration"] = self.decisions.calibration.to_dict()
         elif self.info.task == "regression":
             outputs["target"] = target.get("name")
+        elif self.info.task == "ranking":
+            outputs["score"] = "how likely the user is to interact with the item (compare scores within a user)"
+        if self.kind == "interactions":
+            outputs["cold_start"] = "known_user and known_item say whether training saw them"
         if self.conformal is not None:
             outputs["coverage"] = "any value in (0, 1) as ?coverage=0.9"
         return {

@@ -44,7 +44,8 @@ class RequestProblem(Exception):
 
 @dataclass
 class Column:
-    """One input column: its name, `numeric`, `categorical` or `text`, and the categories seen in training."""
+    """One input column: its name, `numeric`, `categorical`, `text` or `id` (a recommender's user or item), and
+    the categories seen in training."""
 
     name: str
     type: str
@@ -66,6 +67,14 @@ def input_columns(state: dict[str, Any]) -> list[Column]:
         return [Column(state["pairs"]["source_column"], "text")]
     if kind == "image":
         return [Column(name, "numeric") for name in state["features"]]
+    if kind == "interactions":  # recommenders: a user and an item id (unseen ones: the cold-start slot), sides
+        pairs = state["interactions"]
+        sides = [
+            Column(c["name"], "numeric" if c["type"] == "numeric" else "text")
+            for part in ("user_features", "item_features")
+            for c in pairs[part]["columns"]
+        ]
+        return [Column(pairs["user_column"], "id"), Column(pairs["item_column"], "id"), *sides]
     return [
         Column(c["name"], c["type"], list(c["values"]) if c["type"] == "categorical" else None)
         for c in state.get("columns", [])
