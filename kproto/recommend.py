@@ -30,18 +30,21 @@ def side_tables(x_rows: np.ndarray, encoder: InteractionEncoder) -> tuple[np.nda
 
 def observed(x: np.ndarray, y: np.ndarray, encoder: InteractionEncoder) -> np.ndarray:
     """The user–item pairs of real interactions: implicit, the positives and not the sampled negatives;
-    pairwise rows, the chosen item of each pair (first when the label is 1, second when 0), once each."""
+    pairwise rows, the chosen item (first when the label is 1, second when 0) of the one row per interaction
+    that the tally column marks."""
     if not encoder.implicit:
         return x
     if not encoder.pairwise:
         return x[y > 0.5]
     pair, item_width = encoder.pair_width, encoder.item_features.width
+    counted = x[:, -1] > 0.5
+    x, y = x[counted], y[counted]
     rows = x[:, :pair].copy()
     swapped = y < 0.5
     rows[swapped, 1] = x[swapped, pair]
     if item_width:
-        rows[np.ix_(swapped, np.arange(pair - item_width, pair))] = x[swapped, pair + 1 :]
-    return np.unique(rows, axis=0)
+        rows[np.ix_(swapped, np.arange(pair - item_width, pair))] = x[swapped, pair + 1 : pair + 1 + item_width]
+    return rows
 
 
 def score_users(

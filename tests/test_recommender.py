@@ -119,6 +119,21 @@ def test_negatives_avoid_known_pairs_and_carry_item_features() -> None:
     assert np.all(negatives[negatives[:, 0] == 1, 2] == 0.5)  # the user part is kept
 
 
+def test_pairs_keep_a_user_who_has_seen_every_item() -> None:
+    from kproto.data.interactions import sample_pairs
+
+    item_features = np.zeros((3, 0), dtype=np.float32)
+    positives = np.array([[1, 1], [1, 2], [2, 1]], dtype=np.float32)
+    known = {(1, 1), (1, 2), (2, 1)}
+    rows, labels = sample_pairs(positives, item_features, 2, seed=0, known_pairs=known)
+    tally = rows[:, -1]
+    assert tally.sum() == 3  # each interaction counted once
+    crowded = rows[rows[:, 0] == 1]
+    assert len(crowded) == 2 and set(crowded[:, 1:3].ravel().astype(int)) == {0, 1, 2}  # paired with unknown
+    assert np.all(rows[rows[:, 0] == 2][:, 1:3].max(axis=1) == 2)  # user 2 gets the one item left, twice
+    assert set(np.unique(labels)) <= {0.0, 1.0}
+
+
 def _data(target: str | None, by: str = "time", features: list[str] | None = None) -> SimpleNamespace:
     split = SimpleNamespace(validation=0.1, test=0.2, by=by, column="time")
     return SimpleNamespace(user="user", item="item", target=target, features=features, split=split)
@@ -155,7 +170,7 @@ def test_bpr_splits_pair_each_interaction_with_an_unseen_item() -> None:
     splits = interaction_splits(frame, _data(None, "user", ["genres"]), spec, seed=0)
     encoder, (x, y) = splits.encoder, splits.arrays["train"]
     item_width, pair = encoder.item_features.width, encoder.pair_width
-    assert encoder.pairwise and x.shape[1] == encoder.width == pair + 1 + item_width
+    assert encoder.pairwise and x.shape[1] == encoder.width == pair + 2 + item_width  # item₂, its sides, tally
     assert set(np.unique(y)) == {0.0, 1.0} and 0.3 < y.mean() < 0.7  # half the pairs swapped
     chosen = np.where(y == 1, x[:, 1], x[:, pair]).astype(int)
     other = np.where(y == 1, x[:, pair], x[:, 1]).astype(int)
@@ -163,11 +178,15 @@ def test_bpr_splits_pair_each_interaction_with_an_unseen_item() -> None:
     users = x[:, 0].astype(int)
     assert all((u, i) in seen for u, i in zip(users, chosen))
     assert not any((u, i) in seen for u, i in zip(users, other)) and (other > 0).all()
-    assert np.array_equal(x[:, pair + 1 :], splits.item_features[x[:, pair].astype(int)])  # second item's side
-    positives = observed(x, y, encoder)
-    assert positives.shape[1] == pair and {tuple(r) for r in positives[:, :2].astype(int).tolist()} == seen
+    assert np.array_equal(x[:, pair + 1 : -1], splits.item_features[x[:, pair].astype(int)])  # second item's side
+    positives = observed(x, y, encoder)  # each interaction once, by the tally column
+    assert positives.shape == (len(splits.positives["train"]), pair)
+    assert sorted(map(tuple, positives[:, :2].astype(int).tolist())) == sorted(
+        map(tuple, splits.positives["train"].tolist())
+    )
     single = encoder.inputs(frame.head(2))
-    assert single.shape == (2, encoder.width) and not single[:, pair:].any()  # second item: the unknown slot
+    assert single.shape == (2, encoder.width) and not single[:, pair:-1].any()  # second item: the unknown slot
+    assert (single[:, -1] == 1).all() and len(observed(single, np.ones(2), encoder)) == 2
     again = InteractionEncoder.from_dict({k: v for k, v in encoder.to_dict().items() if k != "pairwise"})
     assert not again.pairwise  # a run saved before pairwise rows reads as pointwise
 
@@ -208,9 +227,8 @@ def test_each_architecture_trains_scores_cold_start_and_reloads(architecture: st
         assert ((predictions >= 0) & (predictions <= 1)).all()
     if objective == "bpr":  # σ(s₁ − s₂): swapping the two items gives the complement
         pair, users = encoder.pair_width, 2 + encoder.user_features.width
-        swapped = np.concatenate(
-            [x[:, :1], x[:, pair : pair + 1], x[:, 2:users], x[:, pair + 1 :], x[:, 1:2], x[:, users:pair]], axis=1
-        )
+        first, second = [x[:, 1:2], x[:, users:pair]], [x[:, pair : pair + 1], x[:, pair + 1 : -1]]
+        swapped = np.concatenate([x[:, :1], second[0], x[:, 2:users], second[1], *first, x[:, -1:]], axis=1)
         both = model.predict(x[:20], verbose=0) + model.predict(swapped[:20], verbose=0)
         assert np.allclose(both, 1.0, atol=1e-5)
     assert item_embeddings(model).shape == (len(encoder.items), 8)

@@ -1,9 +1,9 @@
 """User–item interactions for recommenders: index maps with a cold-start slot, splits, side features, negatives.
 
 A model input row is ONE float32 array: [user index, item index, user side features…, item side features…].
-With the pairwise (BPR) ranking loss the row goes on with a second item, [item index, item side features…]:
-training compares the two items for the user; everywhere else that second item is the unknown slot (zeros), so
-a row still scores one user–item pair. Index 0 of users and items is the unknown (cold-start) slot: values not seen in training map there, so a new
+With the pairwise (BPR) ranking loss the row goes on with a second item, [item index, item side features…], and
+a tally column: training compares the two items for the user; everywhere else that second item is the unknown
+slot (zeros), so a row still scores one user–item pair. Index 0 of users and items is the unknown (cold-start) slot: values not seen in training map there, so a new
 user or item gets a prediction from what is known (the other side's bias, the global mean) instead of an error.
 """
 
@@ -240,8 +240,9 @@ class InteractionEncoder:
 
     @property
     def width(self) -> int:
-        """Width of a model input row: the pair, then (pairwise) the second item and its side features."""
-        return self.pair_width + (1 + self.item_features.width if self.pairwise else 0)
+        """Width of a model input row: the pair, then (pairwise) the second item, its side features and the tally
+        column (1 on one row per observed interaction; the model does not read it)."""
+        return self.pair_width + (2 + self.item_features.width if self.pairwise else 0)
 
     def check_columns(self, frame: pd.DataFrame) -> None:
         needed = [self.user_column, self.item_column]
@@ -256,12 +257,13 @@ class InteractionEncoder:
 
     def inputs(self, frame: pd.DataFrame) -> np.ndarray:
         """[N, width] float32: user index, item index, user side features, item side features (pairwise: then
-        the unknown item as the second one, zeros)."""
+        the unknown item as the second one, zeros, and a tally of 1: each row is one interaction)."""
         self.check_columns(frame)
         users = self.users.lookup(frame[self.user_column]).astype(np.float32)[:, None]
         items = self.items.lookup(frame[self.item_column]).astype(np.float32)[:, None]
         blocks = [users, items, self.user_features.transform(frame), self.item_features.transform(frame)]
-        blocks.append(np.zeros((len(frame), self.width - self.pair_width), dtype=np.float32))
+        if self.pairwise:
+            blocks += [np.zeros((len(frame), 1 + self.item_features.width)), np.ones((len(frame), 1))]
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
@@ -342,13 +344,17 @@ def sample_pairs(
     seed: int,
     known_pairs: set[tuple[int, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise (BPR) rows: each positive [user, item, …] followed by a sampled unseen item [item, features…].
+    """Pairwise (BPR) rows: each positive [user, item, …] followed by a sampled unseen item [item, features…]
+    and a tally column, 1 on exactly one row per positive (so the interactions can be counted back).
 
     Half the rows, at random, have their two items swapped and the label 0 (1: the first item is the one the
     user chose): the loss −log σ(s_chosen − s_other) is the same either way, and the labels are not all one, so
-    accuracy and AUC of the pair order can be logged. `x_positive` holds pair-width rows.
+    accuracy and AUC of the pair order can be logged. A positive whose user has seen nearly every item is paired
+    with the unknown item rather than dropped. `x_positive` holds pair-width rows.
     """
     source, chosen = negative_items(x_positive, len(item_features), per_positive, seed, known_pairs)
+    alone = np.setdiff1d(np.arange(len(x_positive)), source)
+    source, chosen = np.concatenate([source, alone]), np.concatenate([chosen, np.zeros(len(alone), np.int64)])
     first = x_positive[source].astype(np.float32)
     second = np.concatenate([chosen[:, None].astype(np.float32), item_features[chosen]], axis=1)
     item_width = item_features.shape[1]
@@ -358,7 +364,9 @@ def sample_pairs(
     if item_width:
         first[np.ix_(swap, np.arange(first.shape[1] - item_width, first.shape[1]))] = second[swap, 1:]
     second[swap] = own[swap]
-    return np.concatenate([first, second], axis=1), (~swap).astype(np.float32)
+    tally = np.zeros((len(source), 1), dtype=np.float32)
+    tally[np.unique(source, return_index=True)[1]] = 1.0
+    return np.concatenate([first, second, tally], axis=1), (~swap).astype(np.float32)
 
 
 def item_table(encoder: InteractionEncoder, frame: pd.DataFrame) -> np.ndarray:

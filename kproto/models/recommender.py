@@ -81,7 +81,7 @@ def build(spec: Recommender, info: Any) -> Any:
     layout = interaction_layout(info)
     pairwise = bool((getattr(info, "layout", None) or {}).get("pairwise", 0))
     pair = 2 + layout["user_features"] + layout["item_features"]
-    width = pair + (1 + layout["item_features"] if pairwise else 0)
+    width = pair + (2 + layout["item_features"] if pairwise else 0)  # pairwise: item₂, its sides, the tally
     inputs = keras.Input(shape=(width,), name="interaction")
     score = _scorer(spec, layout)
     if pairwise:

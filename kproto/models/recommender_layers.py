@@ -94,8 +94,8 @@ class AddConstant(keras.layers.Layer):
 
 @register
 class SecondItemRows(keras.layers.Layer):
-    """Pairwise rows [user, item, user side…, item side…, item₂, item₂ side…] → the pair rows of the second
-    item, [user, item₂, user side…, item₂ side…], so the same scoring layers read both items."""
+    """Pairwise rows [user, item, user side…, item side…, item₂, item₂ side…, tally] → the pair rows of the
+    second item, [user, item₂, user side…, item₂ side…], so the same scoring layers read both items."""
 
     def __init__(self, pair_width: int, user_features: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -103,8 +103,10 @@ class SecondItemRows(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         pair, users = self.pair_width, self.user_features
+        items = pair - 2 - users  # item side-feature width
+        second = inputs[:, pair : pair + 1]
         return ops.concatenate(
-            [inputs[:, :1], inputs[:, pair : pair + 1], inputs[:, 2 : 2 + users], inputs[:, pair + 1 :]], axis=-1
+            [inputs[:, :1], second, inputs[:, 2 : 2 + users], inputs[:, pair + 1 : pair + 1 + items]], axis=-1
         )
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
