@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kproto.data.interactions import InteractionEncoder, candidate_rows
+from kproto.data.interactions import InteractionEncoder, candidate_rows, item_columns
 from kproto.errors import KprotoError
 from kproto.ranking import held_out_sets, mae, ranking_report, rmse, seen_mask, top_k
 
@@ -38,12 +38,9 @@ def observed(x: np.ndarray, y: np.ndarray, encoder: InteractionEncoder) -> np.nd
         return x[y > 0.5]
     pair, item_width = encoder.pair_width, encoder.item_features.width
     counted = x[:, -1] > 0.5
-    x, y = x[counted], y[counted]
+    x, swapped = x[counted], y[counted] < 0.5
     rows = x[:, :pair].copy()
-    swapped = y < 0.5
-    rows[swapped, 1] = x[swapped, pair]
-    if item_width:
-        rows[np.ix_(swapped, np.arange(pair - item_width, pair))] = x[swapped, pair + 1 : pair + 1 + item_width]
+    rows[np.ix_(swapped, item_columns(pair, item_width))] = x[swapped, pair : pair + 1 + item_width]
     return rows
 
 

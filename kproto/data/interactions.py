@@ -3,8 +3,9 @@
 A model input row is ONE float32 array: [user index, item index, user side features…, item side features…].
 With the pairwise (BPR) ranking loss the row goes on with a second item, [item index, item side features…], and
 a tally column: training compares the two items for the user; everywhere else that second item is the unknown
-slot (zeros), so a row still scores one user–item pair. Index 0 of users and items is the unknown (cold-start) slot: values not seen in training map there, so a new
-user or item gets a prediction from what is known (the other side's bias, the global mean) instead of an error.
+slot (zeros), so a row still scores one user–item pair. Index 0 of users and items is the unknown (cold-start)
+slot: values not seen in training map there, so a new user or item gets a prediction from what is known (the
+other side's bias, the global mean) instead of an error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from kproto.errors import DataError
 
 SPLIT_MODES = ("random", "user", "time")
 MAX_LABELS = 50  # most frequent labels kept per multi-label side-feature column
+
+
+def row_widths(user_features: int, item_features: int, pairwise: bool) -> tuple[int, int]:
+    """(pair width, row width): a user–item pair [user, item, user sides, item sides], and the whole model input
+    row, which with pairwise rows goes on with the second item, its item sides and the tally column."""
+    pair = 2 + user_features + item_features
+    return pair, pair + (2 + item_features if pairwise else 0)
+
+
+def item_columns(pair_width: int, item_width: int) -> list[int]:
+    """The columns of a pair row that describe its item: the item index, then the item side features."""
+    return [1, *range(pair_width - item_width, pair_width)]
 
 
 @dataclass
@@ -236,13 +249,13 @@ class InteractionEncoder:
     @property
     def pair_width(self) -> int:
         """Width of one user–item pair: [user, item, user side features, item side features]."""
-        return 2 + self.user_features.width + self.item_features.width
+        return row_widths(self.user_features.width, self.item_features.width, self.pairwise)[0]
 
     @property
     def width(self) -> int:
         """Width of a model input row: the pair, then (pairwise) the second item, its side features and the tally
         column (1 on one row per observed interaction; the model does not read it)."""
-        return self.pair_width + (2 + self.item_features.width if self.pairwise else 0)
+        return row_widths(self.user_features.width, self.item_features.width, self.pairwise)[1]
 
     def check_columns(self, frame: pd.DataFrame) -> None:
         needed = [self.user_column, self.item_column]
@@ -357,12 +370,10 @@ def sample_pairs(
     source, chosen = np.concatenate([source, alone]), np.concatenate([chosen, np.zeros(len(alone), np.int64)])
     first = x_positive[source].astype(np.float32)
     second = np.concatenate([chosen[:, None].astype(np.float32), item_features[chosen]], axis=1)
-    item_width = item_features.shape[1]
     swap = np.random.default_rng(seed + 1).random(len(source)) < 0.5
-    own = first[:, [1, *range(first.shape[1] - item_width, first.shape[1])]]
-    first[swap, 1] = second[swap, 0]
-    if item_width:
-        first[np.ix_(swap, np.arange(first.shape[1] - item_width, first.shape[1]))] = second[swap, 1:]
+    columns = item_columns(first.shape[1], item_features.shape[1])
+    own = first[:, columns]
+    first[np.ix_(swap, columns)] = second[swap]
     second[swap] = own[swap]
     tally = np.zeros((len(source), 1), dtype=np.float32)
     tally[np.unique(source, return_index=True)[1]] = 1.0

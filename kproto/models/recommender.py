@@ -2,8 +2,9 @@
 
 The model takes ONE float32 input, [user index, item index, user side features…, item side features…] (see
 kproto.data.interactions); with `ranking_loss: bpr` a second item follows and the output is σ(s₁ − s₂), the
-probability that the user prefers the first item (the second is the unknown slot outside training). Index 0 is the unknown user or item: its embedding and bias are zero, so cold-start
-rows fall back to the global mean and the known side's bias.
+probability that the user prefers the first item (the second is the unknown slot outside training). Index 0 is
+the unknown user or item: its embedding and bias are zero, so cold-start rows fall back to the global mean and
+the known side's bias.
 """
 
 from __future__ import annotations
@@ -75,15 +76,15 @@ def build(spec: Recommender, info: Any) -> Any:
     """The scoring network; ratings come out on the rating scale, implicit scores as probabilities."""
     import keras
 
+    from kproto.data.interactions import row_widths
     from kproto.models.recommender_layers import AddConstant, SecondItemRows
     from kproto.models.seq2seq_layers import ColumnSlice
 
     layout = interaction_layout(info)
-    pairwise = bool((getattr(info, "layout", None) or {}).get("pairwise", 0))
-    pair = 2 + layout["user_features"] + layout["item_features"]
-    width = pair + (2 + layout["item_features"] if pairwise else 0)  # pairwise: item₂, its sides, the tally
+    pairwise = bool((getattr(info, "layout", None) or {}).get("pairwise", 0))  # absent in runs saved before it
+    pair, width = row_widths(layout["user_features"], layout["item_features"], pairwise)
     inputs = keras.Input(shape=(width,), name="interaction")
-    score = _scorer(spec, layout)
+    score = _scorer(spec, layout, pair)
     if pairwise:
         first = score(ColumnSlice(0, pair, name="first_item_rows")(inputs))
         second = score(SecondItemRows(pair, layout["user_features"], name="second_item_rows")(inputs))
@@ -97,8 +98,8 @@ def build(spec: Recommender, info: Any) -> Any:
     return keras.Model(inputs, output, name=f"recommender_{spec.architecture}")
 
 
-def _scorer(spec: Recommender, layout: dict[str, int]) -> Any:
-    """score(rows) → [batch, 1] for pair-width rows; every call shares the same layers (and weights)."""
+def _scorer(spec: Recommender, layout: dict[str, int], width: int) -> Any:
+    """score(rows) → [batch, 1] for pair rows `width` wide; every call shares the same layers (and weights)."""
     import keras
 
     from kproto.models.common import activation, layer_kwargs
@@ -106,7 +107,6 @@ def _scorer(spec: Recommender, layout: dict[str, int]) -> Any:
     from kproto.models.seq2seq_layers import ColumnSlice
 
     dim, l2, rate, act = spec.embedding_dim, spec.embedding_l2, spec.unknown_rate, activation(spec.activation)
-    width = 2 + layout["user_features"] + layout["item_features"]
     user = IndexEmbedding(layout["num_users"], dim, 0, l2, rate, 1, name="user_embedding")
     item = IndexEmbedding(layout["num_items"], dim, 1, l2, rate, 2, name="item_embedding")
     user_bias = IndexEmbedding(layout["num_users"], 1, 0, l2, rate, 1, name="user_bias")
