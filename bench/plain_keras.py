@@ -29,10 +29,10 @@ def main() -> None:
 
     import keras
 
-    from kproto.compile import compile_model, encode_labels
     from kproto.data import load_dataset
     from kproto.models import build_model
     from kproto.recipe import load_recipe
+    from kproto.training.compile import compile_model, encode_labels
 
     recipe = load_recipe(args.recipe, args.overrides).recipe
     keras.utils.set_random_seed(recipe.seed)

@@ -59,7 +59,7 @@ def baseline_app(run_path: Path) -> Any:
 
 def run_baseline(run_path: Path, port: int) -> None:
     """Serve the baseline in this process (TensorFlow backend, Keras's default) until killed."""
-    from kproto.backend import configure
+    from kproto.core.backend import configure
 
     configure("tensorflow", "cpu")
     import uvicorn

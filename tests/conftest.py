@@ -30,9 +30,9 @@ def runner() -> CliRunner:
 # training loop (Trainer.run itself may run in a fast test: recipe, data and output-folder errors stop it before).
 TRAINING_ENTRY_POINTS = (
     ("keras", "Model", "fit"),
-    ("kproto.engines.fused", "FusedEngine", "train_epoch"),
-    ("kproto.engines.gan", "GanEngine", "train_epoch"),
-    ("kproto.engines.adversarial", "AdversarialEngine", "train_epoch"),
+    ("kproto.training.engines.fused", "FusedEngine", "train_epoch"),
+    ("kproto.training.engines.gan", "GanEngine", "train_epoch"),
+    ("kproto.training.engines.adversarial", "AdversarialEngine", "train_epoch"),
     ("kproto.training.loop", "Trainer", "_loop"),
 )
 MAY_TRAIN = pytest.StashKey[bool]()

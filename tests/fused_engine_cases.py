@@ -24,7 +24,7 @@ if keras.backend.backend() != "jax":
         allow_module_level=True,
     )
 
-from kproto.engines.fused import FusedEngine  # noqa: E402
+from kproto.training.engines.fused import FusedEngine  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every case trains (fused engine against model.fit)
 BATCH = 32

@@ -38,14 +38,14 @@ def untrained_run(recipe_path: Path, out: Path) -> Path:
     """
     import keras
 
-    from kproto.compile import compile_model, model_spec_for
     from kproto.data import load_dataset
     from kproto.models import build_model
     from kproto.recipe import dump_recipe, load_recipe
     from kproto.runs import layout
     from kproto.runs.store import RunDir, save_model_atomic
-    from kproto.scoring import evaluate_splits
     from kproto.training.checkpoint import Checkpoint, save_checkpoint
+    from kproto.training.compile import compile_model, model_spec_for
+    from kproto.training.scoring import evaluate_splits
 
     recipe = load_recipe(recipe_path).recipe
     keras.utils.set_random_seed(recipe.seed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kproto.attacks import Attacker, check_attack, class_indices, numeric_mask, robustness_curve, task_score
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
+from kproto.robust.attacks import Attacker, check_attack, class_indices, numeric_mask, robustness_curve, task_score
 
 
 def linear_classifier():
@@ -118,7 +118,7 @@ def test_class_indices_accepts_one_hot_rows() -> None:
 
 
 def test_adversarial_engine_replaces_the_ratio_of_each_batch() -> None:
-    from kproto.engines.adversarial import AdversarialEngine
+    from kproto.training.engines.adversarial import AdversarialEngine
 
     x = np.zeros((8, 3), np.float32)
     y = np.zeros(8, np.int32)
@@ -133,7 +133,7 @@ def test_adversarial_engine_replaces_the_ratio_of_each_batch() -> None:
 def test_adversarial_engine_trains_and_reports_epoch_logs() -> None:
     import keras
 
-    from kproto.engines.adversarial import AdversarialEngine
+    from kproto.training.engines.adversarial import AdversarialEngine
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 3)).astype(np.float32)
@@ -248,7 +248,7 @@ def test_adversarial_training_refuses_engines_that_cannot(runner, tmp_path, trai
 def test_adversarial_training_check(kind: str, task: str, engine: str, says: str) -> None:
     from types import SimpleNamespace
 
-    from kproto.engines.adversarial import check_supported
+    from kproto.training.engines.adversarial import check_supported
 
     recipe = SimpleNamespace(train=SimpleNamespace(distribute="none"))
     with pytest.raises(KprotoError, match=says):

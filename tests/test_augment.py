@@ -1,4 +1,4 @@
-"""kproto.augment: image augmentation is active only while training and exports; sequence noise and masking."""
+"""kproto.training.augment: image augmentation is active only while training and exports; sequence noise and masking."""
 
 from __future__ import annotations
 
@@ -55,10 +55,10 @@ def test_image_augmentation_is_training_only_and_exports(runner: Any, tmp_path: 
 
 
 def test_sequence_augmentation(tmp_path: Path) -> None:
-    from kproto.augment import RandomMasking, augmentation_layers
+    from kproto.core.errors import RecipeError
     from kproto.data.dataset import DataInfo
-    from kproto.errors import RecipeError
     from kproto.recipe.schema import Augment
+    from kproto.training.augment import RandomMasking, augmentation_layers
 
     info = DataInfo(task="regression", kind="window", input_shape=(6, 2))
     layers = augmentation_layers(Augment(noise=0.1, mask=0.5), info)

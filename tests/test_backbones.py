@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pretrained_cases import bert_preset, changed, digits_run, review_texts, weight_values
 
-from kproto import backbones
-from kproto.errors import ModelFileError, RecipeError
+from kproto.core.errors import ModelFileError, RecipeError
+from kproto.models import backbones
 from kproto.models.backbone_loader import load_backbone, text_state
 
 

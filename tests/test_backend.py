@@ -1,4 +1,4 @@
-"""kproto.backend: a run trained on JAX (fit and auto engines) evaluates, predicts and exports on TensorFlow with the
+"""kproto.core.backend: a run trained on JAX (fit and auto engines) evaluates, predicts and exports on TensorFlow with the
 same numbers; a missing backend or GPU is a clear error (exit 2)."""
 
 from __future__ import annotations

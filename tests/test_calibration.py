@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kproto.calibration import (
+from kproto.core.errors import KprotoError
+from kproto.metrics.calibration import (
     Calibration,
     Decisions,
     apply_temperature,
@@ -20,7 +21,6 @@ from kproto.calibration import (
     reliability,
     threshold_score,
 )
-from kproto.errors import KprotoError
 
 
 def overconfident(rows: int, classes: int = 3, sharpness: float = 4.0, seed: int = 0):

@@ -1,4 +1,4 @@
-"""kproto.catalog: one test per registry entry checks its traits, and every reader of a metric's direction agrees."""
+"""kproto.core.catalog: one test per registry entry checks its traits, and every reader of a metric's direction agrees."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kproto import catalog
-from kproto.errors import RecipeError
+from kproto.core import catalog
+from kproto.core.errors import RecipeError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 INPUT_KINDS = {"table", "image", "image_folder", "text", "window", "pairs", "interactions"}
@@ -46,7 +46,7 @@ def test_family_traits_are_consistent(name: str) -> None:
     if entry.engine is not None:  # an engine of its own: never fused, and it says what it cannot do
         assert not entry.fused
         assert entry.engine not in catalog.ENGINES
-        importlib.import_module(f"kproto.engines.{entry.engine}")
+        importlib.import_module(f"kproto.training.engines.{entry.engine}")
 
 
 def test_family_lookup_names_the_choices() -> None:
@@ -76,7 +76,7 @@ def test_metric_entry_has_a_direction_and_keras_builds_it(name: str) -> None:
     assert entry.task in ("classification", "regression", "seq2seq")
     assert catalog.metric_direction(name) == entry.direction
     assert catalog.metric_direction(f"val_{name}") == entry.direction
-    from kproto.compile import metric_class
+    from kproto.training.compile import metric_class
 
     for class_name in filter(None, (entry.keras_class, entry.sparse_class)):
         cls = metric_class(class_name)
@@ -145,8 +145,8 @@ MONITORS = every_monitor()
 def test_early_stopping_and_ranking_agree(monitor: str, tmp_path: Path) -> None:
     """Early stopping (improved), the best epoch of a sweep trial, sweep ranking, Optuna and `kproto runs --sort`
     all read one direction for `monitor`."""
+    from kproto.commands.sweep import Trial, monitor_value, optuna_direction, ranked
     from kproto.runs.index import RunRecord, parse_metric, sort_runs
-    from kproto.sweep import Trial, monitor_value, optuna_direction, ranked
     from kproto.training.controls import improved
 
     direction = catalog.metric_direction(monitor)
@@ -173,7 +173,7 @@ def test_early_stopping_and_ranking_agree(monitor: str, tmp_path: Path) -> None:
 
 
 def test_sweep_on_val_poisson_ranks_lower_first() -> None:
-    from kproto.sweep import Trial, ranked
+    from kproto.commands.sweep import Trial, ranked
 
     trials = [Trial(i, {}, {}, value=v) for i, v in enumerate([0.9, 0.2, 0.5])]
     assert [t.value for t in ranked(trials, "val_poisson")] == [0.2, 0.5, 0.9]
@@ -197,7 +197,7 @@ def test_name_tables_describe_every_entry() -> None:
 def test_every_schedule_builds(name: str) -> None:
     from types import SimpleNamespace
 
-    from kproto.schedules import build_schedule
+    from kproto.training.schedules import build_schedule
 
     spec = SimpleNamespace(name=name, model_extra={}, warmup_epochs=0)
     schedule = build_schedule(spec, 0.01, steps_per_epoch=4, epochs=3)
@@ -207,8 +207,8 @@ def test_every_schedule_builds(name: str) -> None:
 
 @pytest.mark.parametrize("mode", list(catalog.DISTRIBUTE))
 def test_distribute_mode_runs_on_its_backend_only(mode: str) -> None:
-    from kproto.distribute import check_combination
     from kproto.recipe.schema import Train
+    from kproto.training.distribute import check_combination
 
     assert Train(distribute=mode).distribute == mode
     needed = catalog.DISTRIBUTE[mode]

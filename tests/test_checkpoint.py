@@ -17,7 +17,7 @@ import pytest
 from helpers import assert_clean_error, untrained_run
 
 from kproto.cli import cli
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 from kproto.runs import layout
 from kproto.runs.store import RunDir
 from kproto.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, seed_generators, write_history

@@ -13,7 +13,7 @@ import keras  # noqa: F401 - pins this pytest process to conftest's backend (ten
 import pytest
 
 from kproto.cli import cli
-from kproto.errors import RecipeError
+from kproto.core.errors import RecipeError
 from kproto.recipe import dump_recipe, load_recipe
 from kproto.recipe.loader import Source, apply_override, deep_merge
 
@@ -516,7 +516,7 @@ def test_list() -> None:
 
 @pytest.mark.parametrize("section", ["families", "metrics"])
 def test_list_shows_the_catalogs_descriptions(runner, section: str) -> None:
-    from kproto import catalog
+    from kproto.core import catalog
 
     result = runner.invoke(cli, ["list", section], terminal_width=400)
     assert result.exit_code == 0, result.output
@@ -528,8 +528,8 @@ def test_list_shows_the_catalogs_descriptions(runner, section: str) -> None:
 
 
 def test_family_completion_shows_descriptions() -> None:
-    from kproto import catalog
     from kproto.cli.workflow import NameChoice
+    from kproto.core import catalog
 
     items = NameChoice("type", "FAMILIES").shell_complete(None, None, "tra")  # type: ignore[arg-type]
     assert [(i.value, i.help) for i in items] == [("transformer", catalog.FAMILIES["transformer"].description)]

@@ -223,7 +223,7 @@ def test_metrics_reach_history_and_metrics_json(
 
 @pytest.mark.slow
 def test_class_weights_reach_fit(runner: Any, tmp_path: Path, tiny_classification: Path, monkeypatch: Any) -> None:
-    from kproto.engines.fit import FitEngine
+    from kproto.training.engines.fit import FitEngine
 
     seen: list[np.ndarray | None] = []
     original = FitEngine.train_epoch

@@ -9,8 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from kproto import catalog
-from kproto.compile import (
+from kproto.core import catalog
+from kproto.core.errors import CodeNotAllowedError, RecipeError
+from kproto.data.dataset import DataInfo
+from kproto.models import build_model
+from kproto.recipe.loader import recipe_from_dict
+from kproto.training.compile import (
     class_weights,
     compile_model,
     encode_labels,
@@ -18,10 +22,6 @@ from kproto.compile import (
     model_spec_for,
     resolve_metrics,
 )
-from kproto.data.dataset import DataInfo
-from kproto.errors import CodeNotAllowedError, RecipeError
-from kproto.models import build_model
-from kproto.recipe.loader import recipe_from_dict
 
 CLASSES = DataInfo(task="classification", kind="tabular", input_shape=(4,), num_classes=3, class_names=["a", "b", "c"])
 BINARY = DataInfo(task="classification", kind="tabular", input_shape=(4,), num_classes=2, class_names=["no", "yes"])
@@ -200,7 +200,7 @@ def test_custom_loss_needs_allow_code(tmp_path: Path) -> None:
 
 
 def test_code_not_allowed_in_the_library(tmp_path: Path) -> None:
-    from kproto.compile import load_python_object
+    from kproto.training.compile import load_python_object
 
     (tmp_path / "evil.py").write_text("import pathlib\npathlib.Path(__file__).with_name('imported').touch()\nfn = 1\n")
     with pytest.raises(CodeNotAllowedError):

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from kproto.conformal import (
+from kproto.core.errors import KprotoError
+from kproto.metrics.conformal import (
     LAC,
     Conformal,
     check_coverage,
@@ -18,7 +19,6 @@ from kproto.conformal import (
     set_coverage,
     set_labels,
 )
-from kproto.errors import KprotoError
 
 
 def noisy_classifier(rows: int, seed: int):

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kproto.cli import cli
+from kproto.core.errors import KprotoError
 from kproto.data.dataset import load_dataset
 from kproto.data.splits import split_indices
-from kproto.errors import KprotoError
 from kproto.recipe import load_recipe
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from helpers import recipe_for, train
 
+from kproto.core.errors import DataError
 from kproto.data.selection import balance_rows
-from kproto.errors import DataError
 from kproto.recipe.schema import Recipe
 from kproto.runs import layout
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kproto.distribute import (
+from kproto.core.errors import RecipeError
+from kproto.training.distribute import (
     Distribution,
     check_batch_size,
     check_combination,
@@ -22,7 +23,6 @@ from kproto.distribute import (
     parse_tf_config,
     scale_learning_rate,
 )
-from kproto.errors import RecipeError
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120

@@ -1,4 +1,4 @@
-"""kproto.engines.gan.GanEngine on built (untrained) networks: the Engine contract, its logs and its files."""
+"""kproto.training.engines.gan.GanEngine on built (untrained) networks: the Engine contract, its logs and its files."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ INFO = DataInfo(task="generation", kind="image", input_shape=(4, 4, 1), num_clas
 def _engine(tmp_path: Path, conditional: bool = True, samples_every: int = 2):
     import keras
 
-    from kproto.engines.gan import GanEngine
     from kproto.models.gan import build, build_discriminator
     from kproto.recipe import recipe_from_dict
+    from kproto.training.engines.gan import GanEngine
 
     model = {"type": "gan", "latent_dim": 4, "conditional": conditional, "generator": {"units": [8]}}
     model["discriminator"] = {"units": [8]}
@@ -39,7 +39,7 @@ def _engine(tmp_path: Path, conditional: bool = True, samples_every: int = 2):
 
 
 def test_the_gan_engine_is_an_engine(tmp_path: Path) -> None:
-    from kproto.engines.base import Engine
+    from kproto.training.engines.base import Engine
 
     engine = _engine(tmp_path)
     assert isinstance(engine, Engine) and engine.name == "gan"
@@ -60,7 +60,7 @@ def test_evaluate_logs_the_adversarial_losses_on_fixed_noise(tmp_path: Path) -> 
 
 
 def test_a_conditional_engine_needs_labels(tmp_path: Path) -> None:
-    from kproto.errors import KprotoError
+    from kproto.core.errors import KprotoError
 
     with pytest.raises(KprotoError, match="needs the class labels"):
         _engine(tmp_path).evaluate(np.zeros((2, 4, 4, 1), np.float32), None)

@@ -1,4 +1,4 @@
-"""kproto.eventlog: TensorBoard scalars written with tensorboardX, readable by TensorFlow, and no TensorFlow import."""
+"""kproto.training.eventlog: TensorBoard scalars written with tensorboardX, readable by TensorFlow, and no TensorFlow import."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kproto.eventlog import EventLog, read_scalars
+from kproto.training.eventlog import EventLog, read_scalars
 
 ROWS = [
     {
@@ -103,7 +103,7 @@ def test_a_folder_that_cannot_be_written_is_reported_once(tmp_path: Path) -> Non
 
 
 def test_a_corrupted_file_is_a_clear_error_and_a_cut_one_is_read_up_to_the_cut(tmp_path: Path) -> None:
-    from kproto.errors import RunError
+    from kproto.core.errors import RunError
 
     EventLog(tmp_path).epoch(ROWS[0])
     train = next(f for f in _events(tmp_path) if f.parent.name == "train")
@@ -120,7 +120,7 @@ def test_a_corrupted_file_is_a_clear_error_and_a_cut_one_is_read_up_to_the_cut(t
 def test_writing_events_imports_no_tensorflow(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import sys
-        from kproto.eventlog import EventLog, read_scalars
+        from kproto.training.eventlog import EventLog, read_scalars
         log = EventLog({str(tmp_path)!r})
         log.epoch({{"epoch": 1, "loss": 0.5, "val_loss": 0.6}})
         heavy = [m for m in ("tensorflow", "keras", "torch") if m in sys.modules]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 from kproto.explain.attributions import (
     DEFAULT_STEPS,
     FeatureGroup,
@@ -281,7 +281,7 @@ def fitted(frame: pd.DataFrame, y: np.ndarray, seed: int = 0):
 def test_the_deciding_column_ranks_first_after_training() -> None:
     frame, y = deciding_column_data()
     model, pre, x = fitted(frame, y)
-    from kproto.gradients import model_outputs
+    from kproto.robust.gradients import model_outputs
 
     columns = list(frame.columns)
     ranking = permutation_importance(

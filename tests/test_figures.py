@@ -1,4 +1,4 @@
-"""`kproto plot` (kproto.figures.plot_run) on real tiny runs: which figures each task gets, and why others are not."""
+"""`kproto plot` (kproto.commands.figures.plot_run) on real tiny runs: which figures each task gets, and why others are not."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_plot_on_a_conditional_gan_writes_samples(runs: dict[str, Path]) -> None
 
 
 def test_plot_run_samples_through_the_family_sampling_path(runs: dict[str, Path]) -> None:
-    from kproto.figures import SAMPLE_COUNT, plot_run
+    from kproto.commands.figures import SAMPLE_COUNT, plot_run
 
     written, skipped = plot_run(runs["gan"])
     assert [p.name for p in written] == ["curves.png", "samples.png"] and skipped == []
@@ -97,7 +97,7 @@ def test_plot_run_samples_through_the_family_sampling_path(runs: dict[str, Path]
 
 
 def test_plot_says_why_figures_are_skipped(runs: dict[str, Path], tmp_path: Path) -> None:
-    from kproto.figures import plot_run
+    from kproto.commands.figures import plot_run
 
     copy = tmp_path / "tiny" / "20200101-000000"
     shutil.copytree(runs["binary"], copy)

@@ -1,4 +1,4 @@
-"""kproto.engines.fused: the fused JAX engine gives the results of Keras's fit (the cases in fused_engine_cases.py run
+"""kproto.training.engines.fused: the fused JAX engine gives the results of Keras's fit (the cases in fused_engine_cases.py run
 in their own JAX process)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """GAN sampling and judging: kproto.models.gan's latent layout, seeded samples, columns and pictures;
-kproto.generate's statistics and judge; the GAN commands end to end (predict --samples, evaluate --judge)."""
+kproto.commands.generate's statistics and judge; the GAN commands end to end (predict --samples, evaluate --judge)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def test_inverse_features_maps_back_to_the_original_columns() -> None:
 
 
 def test_inverse_features_refuses_other_data() -> None:
-    from kproto.errors import KprotoError
+    from kproto.core.errors import KprotoError
     from kproto.models.gan import inverse_features
 
     with pytest.raises(KprotoError, match="text data cannot be mapped back"):
@@ -138,7 +138,7 @@ def test_class_names() -> None:
 
 
 def test_nearest_rms_and_generation_metrics() -> None:
-    from kproto.scoring import generation_metrics, nearest_rms
+    from kproto.training.scoring import generation_metrics, nearest_rms
 
     reference = np.array([[0.0, 0.0], [3.0, 4.0]])
     assert nearest_rms(reference, reference) == pytest.approx(0.0, abs=1e-6)
@@ -191,7 +191,7 @@ train: {{epochs: 2, batch_size: 32}}
     assert runner.invoke(cli, ["predict", str(run), "--samples", "7", "--out", str(again)]).exit_code == 0
     pd.testing.assert_frame_equal(frame, pd.read_csv(again))
     # The library call behind it: the same rows, and the class each was asked for.
-    from kproto.generate import sample_run
+    from kproto.commands.generate import sample_run
 
     generated = sample_run(run, 7)
     assert generated.labels == [0, 1, 2, 3, 4, 5, 6] and generated.x.shape == (7, 8, 8, 1)

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from kproto.gradients import input_gradients, model_outputs
+from kproto.robust.gradients import input_gradients, model_outputs
 
 
 def tiny_model(outputs: int = 3, activation: str = "softmax", seed: int = 0):
@@ -66,7 +66,7 @@ def test_backends_agree(backend: str, tmp_path) -> None:
     script = textwrap.dedent(
         """
         import numpy as np, keras
-        from kproto.gradients import input_gradients
+        from kproto.robust.gradients import input_gradients
         keras.utils.set_random_seed(0)
         inputs = keras.Input((4,))
         hidden = keras.layers.Dense(6, activation="tanh")(inputs)

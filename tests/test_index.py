@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from run_folders import ALIAS_BOMB, finished_metrics, history_rows, tiny_recipe, write_run
 
-from kproto import catalog
 from kproto.cli import cli
-from kproto.errors import KprotoError
+from kproto.core import catalog
+from kproto.core.errors import KprotoError
 from kproto.runs import index, layout
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import pytest
 from helpers import assert_clean_error, assert_refused, recipe_text, table, untrained_run, write_data
 
 from kproto.cli import cli
-from kproto.errors import KprotoError, ModelFileError
+from kproto.core.errors import KprotoError, ModelFileError
 from kproto.runs.layout import REQUIRED as RUN_FILES
 from kproto.runs.load import check_model_file, load_run
 
@@ -197,7 +197,7 @@ def test_legacy_hdf5_refused_without_trust(runner, run_dir: Path, tmp_path: Path
 
 # ----------------------------------------------------------------------------- Keras version
 def test_installed_keras_has_the_safe_mode_fixes() -> None:
-    from kproto.backend import MIN_KERAS, check_keras_version
+    from kproto.core.backend import MIN_KERAS, check_keras_version
 
     major, minor = (int(p) for p in version("keras").split(".")[:2])
     assert (major, minor) >= (3, 11)

@@ -277,8 +277,8 @@ def test_a_fast_test_cannot_fit_a_model() -> None:
     """conftest's guard: outside tests marked slow, every way of fitting a model stops with the rule to follow."""
     import keras
 
-    from kproto.engines.adversarial import AdversarialEngine
-    from kproto.engines.fused import FusedEngine
+    from kproto.training.engines.adversarial import AdversarialEngine
+    from kproto.training.engines.fused import FusedEngine
     from kproto.training.loop import Trainer
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kproto.core.errors import RecipeError
 from kproto.data.dataset import DataInfo
-from kproto.errors import RecipeError
 from kproto.recipe.schema import MODEL_CLASSES
 
 TABULAR = DataInfo(task="classification", kind="tabular", input_shape=(5,), num_classes=3)
@@ -75,7 +75,7 @@ def test_family_builds_predicts_and_reloads(
 ) -> None:
     import keras
 
-    from kproto.catalog import FAMILIES
+    from kproto.core.catalog import FAMILIES
     from kproto.models import build_model
     from kproto.runs.load import load_keras_model
 

@@ -1,4 +1,4 @@
-"""kproto.plots: each drawing function on tiny arrays writes a readable PNG (no model, no run folder)."""
+"""kproto.report.plots: each drawing function on tiny arrays writes a readable PNG (no model, no run folder)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kproto import plots
+from kproto.report import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -83,7 +83,7 @@ def test_image_rows_and_table(tmp_path: Path) -> None:
 
 
 def test_a_figure_is_written_atomically(tmp_path: Path) -> None:
-    from kproto.errors import RunError
+    from kproto.core.errors import RunError
 
     target = tmp_path / "curves.png"
     target.write_bytes(b"old")

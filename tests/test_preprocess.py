@@ -93,7 +93,7 @@ def test_imputation_uses_training_statistics_and_is_recorded(missing_value, kind
 
 
 def test_missing_error_mode_refuses_gaps() -> None:
-    from kproto.errors import DataError
+    from kproto.core.errors import DataError
 
     frame = mixed_frame()
     frame.loc[frame.index[4], "num"] = np.nan

@@ -14,8 +14,8 @@ from conftest import DATA, RECIPES
 from pretrained_cases import bert_preset, review_texts
 
 from kproto.cli import cli
+from kproto.core.errors import DataError
 from kproto.data.selection import keep_classes, rows_per_class
-from kproto.errors import DataError
 
 
 # ----------------------------------------------------------------------------- no training

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kproto.ranking import (
+from kproto.metrics.ranking import (
     BiasBaseline,
     held_out_sets,
     hit_rate_at_k,

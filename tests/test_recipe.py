@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kproto.cli import cli
-from kproto.errors import RecipeError
+from kproto.core.errors import RecipeError
 from kproto.recipe import load_recipe
 
 CSV = "x1,x2,label\n" + "".join(f"{i * 0.1:.1f},{(i % 7) * 0.5:.1f},{'ab'[i % 2]}\n" for i in range(40))

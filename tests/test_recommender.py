@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kproto.core.errors import DataError
 from kproto.data.interactions import (
     IndexMap,
     InteractionEncoder,
@@ -19,7 +20,6 @@ from kproto.data.interactions import (
     side_of,
     split_interactions,
 )
-from kproto.errors import DataError
 
 
 def _ratings(n_users: int = 30, n_items: int = 40, rows: int = 900, seed: int = 0) -> pd.DataFrame:
@@ -163,7 +163,7 @@ def test_implicit_splits_sample_negatives_and_rank_most_popular() -> None:
 
 
 def test_bpr_splits_pair_each_interaction_with_an_unseen_item() -> None:
-    from kproto.recommend import observed
+    from kproto.outputs.recommend import observed
 
     spec = SimpleNamespace(feedback="implicit", negatives=3, top_k=5, ranking_loss="bpr")
     frame = _ratings()
@@ -257,7 +257,7 @@ def _oracle_setup():
 
 
 def test_recommendations_skip_seen_items_and_ranking_uses_them() -> None:
-    from kproto.recommend import ranking_evaluation, recommend_for_user
+    from kproto.outputs.recommend import ranking_evaluation, recommend_for_user
 
     encoder, train, test, predict = _oracle_setup()
     top = recommend_for_user(predict, encoder, train, "u1", 2)
@@ -269,8 +269,8 @@ def test_recommendations_skip_seen_items_and_ranking_uses_them() -> None:
 
 
 def test_similar_items_by_cosine() -> None:
-    from kproto.errors import KprotoError
-    from kproto.recommend import similar_items
+    from kproto.core.errors import KprotoError
+    from kproto.outputs.recommend import similar_items
 
     encoder, *_ = _oracle_setup()
     embeddings = np.zeros((len(encoder.items), 2))
@@ -285,7 +285,7 @@ def test_similar_items_by_cosine() -> None:
 
 
 def test_rating_evaluation_reports_cold_start_rows_apart() -> None:
-    from kproto.recommend import rating_evaluation
+    from kproto.outputs.recommend import rating_evaluation
 
     x = np.array([[1, 1], [0, 2], [3, 0]], dtype=np.float32)
     report = rating_evaluation(lambda rows: np.full(len(rows), 3.0), x, np.array([3.0, 4.0, 5.0]))

@@ -1,4 +1,4 @@
-"""kproto.scaffold and `kproto new`: starter recipes filled in from the data, family choices read off the catalog."""
+"""kproto.commands.scaffold and `kproto new`: starter recipes filled in from the data, family choices read off the catalog."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from kproto import catalog, scaffold
 from kproto.cli import cli
+from kproto.commands import scaffold
+from kproto.core import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -131,7 +132,7 @@ QUICK = {  # keep the slow families tiny
 @pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILY_DATA))
 def test_new_recipe_validates_trains_and_plots(family: str, tmp_path: Path) -> None:
-    from kproto.catalog import FAMILIES
+    from kproto.core.catalog import FAMILIES
 
     assert (ROOT / (FAMILIES[family].module.replace(".", "/") + ".py")).is_file()
     data, plots = FAMILY_DATA[family]

@@ -1,4 +1,4 @@
-"""kproto.schedules: the rate each schedule gives at every step, without training, and end to end in history.csv."""
+"""kproto.training.schedules: the rate each schedule gives at every step, without training, and end to end in history.csv."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def rate_at(schedule: Any, step: int) -> float:
 )
 def test_schedule_rate_at_every_step(name: str, options: dict[str, Any], spe: int, epochs: int) -> None:
     """What build_schedule alone decides: the rate at each step of the run, from the schedules' definitions."""
-    from kproto.schedules import build_schedule
+    from kproto.training.schedules import build_schedule
 
     schedule = build_schedule(schedule_spec(name, options), LR, spe, epochs)
     got = [rate_at(schedule, t) for t in range(spe * epochs)]
@@ -94,7 +94,7 @@ def test_schedule_rate_at_every_step(name: str, options: dict[str, Any], spe: in
 )
 def test_schedule_survives_a_safe_mode_round_trip(name: str, options: dict[str, Any]) -> None:
     """An optimizer with kproto's schedule serializes and comes back (safe mode) with the same rates."""
-    from kproto.schedules import build_schedule
+    from kproto.training.schedules import build_schedule
 
     schedule = build_schedule(schedule_spec(name, options), LR, 4, 4)
     optimizer = keras.optimizers.SGD(learning_rate=schedule)
@@ -105,7 +105,7 @@ def test_schedule_survives_a_safe_mode_round_trip(name: str, options: dict[str, 
 
 
 def test_last_step_rate_reads_the_rate_of_the_latest_step() -> None:
-    from kproto.schedules import build_schedule, last_step_rate
+    from kproto.training.schedules import build_schedule, last_step_rate
 
     schedule = build_schedule(schedule_spec("exponential", {"decay_rate": 0.5, "staircase": True}), LR, 2, 4)
     variable = keras.Variable([1.0])
@@ -119,8 +119,8 @@ def test_last_step_rate_reads_the_rate_of_the_latest_step() -> None:
 
 
 def test_unknown_schedule_option_names_the_field() -> None:
-    from kproto.errors import RecipeError
-    from kproto.schedules import build_schedule
+    from kproto.core.errors import RecipeError
+    from kproto.training.schedules import build_schedule
 
     with pytest.raises(RecipeError) as err:
         build_schedule(schedule_spec("cosine", {"alpah": 0.1}), LR, 4, 4)
@@ -129,8 +129,8 @@ def test_unknown_schedule_option_names_the_field() -> None:
 
 
 def test_step_schedule_needs_one_more_value_than_boundaries() -> None:
-    from kproto.errors import RecipeError
-    from kproto.schedules import build_schedule
+    from kproto.core.errors import RecipeError
+    from kproto.training.schedules import build_schedule
 
     with pytest.raises(RecipeError) as err:
         build_schedule(schedule_spec("step", {"boundaries": [1, 2], "values": [0.1, 0.01]}), LR, 4, 4)
@@ -140,7 +140,7 @@ def test_step_schedule_needs_one_more_value_than_boundaries() -> None:
 
 
 def test_plateau_is_left_to_the_training_loop() -> None:
-    from kproto.schedules import build_schedule, plateau_options, plateau_warmup_rate
+    from kproto.training.schedules import build_schedule, plateau_options, plateau_warmup_rate
 
     spec = schedule_spec("plateau", {"patience": 1, "warmup_epochs": 2})
     assert build_schedule(spec, LR, 4, 4) == LR  # no Warmup wrapper: the loop warms a plateau up per epoch

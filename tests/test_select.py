@@ -1,4 +1,4 @@
-"""kproto.engines.select: which engine trains a recipe (family × backend × engine request × distribute × streamed),
+"""kproto.training.engines.select: which engine trains a recipe (family × backend × engine request × distribute × streamed),
 the requests it refuses, and what each plan builds. Nothing is trained."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kproto import catalog
-from kproto.engines.select import EnginePlan, get_engine
-from kproto.errors import RecipeError
+from kproto.core import catalog
+from kproto.core.errors import RecipeError
 from kproto.recipe.schema import Adversarial, Recipe, Train
+from kproto.training.engines.select import EnginePlan, get_engine
 
 MODELS = {
     "feedforward": {"type": "feedforward"},
@@ -111,7 +111,7 @@ def test_adversarial_training_has_its_own_engine(backend: str, engine: str) -> N
 def test_adversarial_training_refuses_what_it_cannot_do(
     engine: str, distribute: str, streamed: bool, says: str, field: str, tmp_path: Path
 ) -> None:
-    from kproto.errors import KprotoError
+    from kproto.core.errors import KprotoError
 
     data = dataset(streamed, tmp_path)
     data.info = SimpleNamespace(kind="tabular", task="classification")
@@ -181,10 +181,10 @@ def tiny_model() -> Any:
 
 
 def test_plans_build_their_engines(tmp_path: Path) -> None:
-    from kproto.engines.base import Engine, EngineContext
-    from kproto.engines.distributed import DistributedFitEngine
-    from kproto.engines.fit import FitEngine
-    from kproto.engines.streaming import StreamingEngine
+    from kproto.training.engines.base import Engine, EngineContext
+    from kproto.training.engines.distributed import DistributedFitEngine
+    from kproto.training.engines.fit import FitEngine
+    from kproto.training.engines.streaming import StreamingEngine
 
     context = EngineContext(tiny_model(), 4, lambda: False, encode_labels=lambda y: y)
     fit = EnginePlan("fit").build(context)

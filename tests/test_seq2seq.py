@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kproto.core.errors import DataError
 from kproto.data.pairs import (
     END_ID,
     START_ID,
@@ -18,8 +19,7 @@ from kproto.data.pairs import (
     pair_splits,
     tokenize,
 )
-from kproto.decoding import beam_decode, greedy_decode
-from kproto.errors import DataError
+from kproto.outputs.decoding import beam_decode, greedy_decode
 
 
 @pytest.mark.parametrize(
@@ -165,8 +165,8 @@ def _toy_pairs(n: int = 600) -> tuple[list[str], list[str]]:
 def test_each_architecture_trains_decodes_and_reloads(architecture: str, tmp_path) -> None:
     import keras
 
-    from kproto.decoding import model_predictor
     from kproto.models.seq2seq import Seq2Seq, build
+    from kproto.outputs.decoding import model_predictor
 
     words, targets = _toy_pairs()
     encoder = PairEncoder.fit(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from kproto.sequence_metrics import (
+from kproto.metrics.sequence_metrics import (
     baseline_report,
     bleu,
     edit_distance,

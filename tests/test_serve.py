@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kproto.calibration import Calibration, Decisions
-from kproto.conformal import Conformal
 from kproto.data import DataInfo, Preprocessor
+from kproto.metrics.calibration import Calibration, Decisions
+from kproto.metrics.conformal import Conformal
 from kproto.serve.app import create_app
 from kproto.serve.batching import MicroBatcher
 from kproto.serve.predictor import Predictor, text_tokens
@@ -384,7 +384,7 @@ def test_sigterm_finishes_in_flight_requests(tmp_path):
 def test_serving_a_run_answers_what_predict_writes(tmp_path):
     from helpers import tiny_untrained_run
 
-    from kproto.predict import predict_run
+    from kproto.commands.predict import predict_run
     from kproto.serve.predictor import load_predictor
 
     run = tiny_untrained_run(tmp_path)
@@ -419,7 +419,7 @@ def test_onnx_runtime_imports_neither_tensorflow_nor_keras(tmp_path, runner):
     from helpers import tiny_untrained_run
 
     from kproto.cli import cli
-    from kproto.predict import predict_run
+    from kproto.commands.predict import predict_run
 
     run = tiny_untrained_run(tmp_path)
     exported = runner.invoke(cli, ["export", str(run), "--format", "onnx"])
@@ -524,7 +524,7 @@ train: {{epochs: 1, batch_size: 64}}
 def test_recommender_runs_score_user_item_rows(tmp_path, feedback, target, loss, answer):
     from helpers import untrained_run
 
-    from kproto.predict import predict_run
+    from kproto.commands.predict import predict_run
     from kproto.serve.predictor import load_predictor
 
     rng = np.random.default_rng(0)

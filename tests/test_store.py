@@ -14,7 +14,7 @@ from helpers import (
     leftovers,
 )
 
-from kproto.errors import KprotoError, ModelFileError, RunError
+from kproto.core.errors import KprotoError, ModelFileError, RunError
 from kproto.runs.store import RunDir, atomic_write_text, read_json, write_json
 
 

@@ -1,4 +1,4 @@
-"""Streaming from disk (kproto.data.streaming, kproto.engines.streaming): seeded proportional splits, blocks that
+"""Streaming from disk (kproto.data.streaming, kproto.training.engines.streaming): seeded proportional splits, blocks that
 read every row once, and a streamed run that matches an in-memory one."""
 
 from __future__ import annotations

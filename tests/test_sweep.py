@@ -1,4 +1,4 @@
-"""kproto.sweep: grid parsing, sampling, ranking and Optuna's direction from the catalog; `kproto sweep` end to end."""
+"""kproto.commands.sweep: grid parsing, sampling, ranking and Optuna's direction from the catalog; `kproto sweep` end to end."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from kproto import catalog, sweep
 from kproto.cli import cli
-from kproto.errors import RecipeError
+from kproto.commands import sweep
+from kproto.core import catalog
+from kproto.core.errors import RecipeError
 from kproto.runs import layout
 
 TF = ["--backend", "tensorflow"]

@@ -1,4 +1,4 @@
-"""kproto.tracking: the run reaches each tracker from training's own report; MLflow logging through a stand-in."""
+"""kproto.commands.tracking: the run reaches each tracker from training's own report; MLflow logging through a stand-in."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from run_folders import finished_metrics, history_rows, tiny_recipe, write_run
 
-from kproto import tracking
 from kproto.cli import cli
-from kproto.errors import KprotoError
-from kproto.report import Reporter
+from kproto.commands import tracking
+from kproto.core.errors import KprotoError
+from kproto.report.tables import Reporter
 from kproto.runs import layout
 
 MINIMAL = "data:\n  path: {data}\n  target: label\nmodel:\n  type: feedforward\n"
@@ -122,7 +122,7 @@ def test_every_tracker_is_told_and_reported(run: Path) -> None:
 
 # ----------------------------------------------------------------------------- MLflow
 def test_mlflow_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kproto.backend.installed", lambda module: module != "mlflow")
+    monkeypatch.setattr("kproto.core.backend.installed", lambda module: module != "mlflow")
     with pytest.raises(KprotoError, match="needs MLflow") as info:
         tracking.MlflowTracker()
     assert info.value.field == "--mlflow" and "pip install mlflow" in info.value.hint
@@ -131,7 +131,7 @@ def test_mlflow_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_train_mlflow_without_mlflow_is_a_clear_error(
     runner: CliRunner, make_recipe, tiny_classification: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("kproto.backend.installed", lambda module: module != "mlflow")
+    monkeypatch.setattr("kproto.core.backend.installed", lambda module: module != "mlflow")
     recipe = make_recipe(MINIMAL.format(data=tiny_classification))
     result = runner.invoke(cli, ["train", str(recipe), "--mlflow", "--out", str(tmp_path / "ml")])
     assert result.exit_code == 2
@@ -175,7 +175,7 @@ class FakeMlflow(types.ModuleType):
 def test_mlflow_logs_params_metrics_tags_and_files(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeMlflow()
     monkeypatch.setitem(sys.modules, "mlflow", fake)
-    monkeypatch.setattr("kproto.backend.installed", lambda module: True)
+    monkeypatch.setattr("kproto.core.backend.installed", lambda module: True)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     (run / layout.MODEL).write_bytes(b"model")
     tracking.MlflowTracker().log_run(run, finished_metrics({"loss": 0.5, "accuracy": 0.75}, {"loss": 0.55}))

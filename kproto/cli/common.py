@@ -1,6 +1,6 @@
 """What every command shares: error rendering and exit codes, the options used by several commands, backend setup.
 
-Imports only click (and kproto.errors) at module level, so that `kproto --help` stays fast.
+Imports only click (and kproto.core.errors) at module level, so that `kproto --help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEVICES = ("auto", "cpu", "gpu")
@@ -86,7 +86,7 @@ def loaded_backend() -> str | None:
 
 def setup_backend(backend: str | None, device: str, recipe: Any = None) -> str:
     """Choose and configure the Keras backend (before Keras is imported); returns its name."""
-    from kproto.backend import choose_backend, configure
+    from kproto.core.backend import choose_backend, configure
 
     chosen = choose_backend(backend, recipe)
     configure(chosen, device)

@@ -23,7 +23,7 @@ def fetch_command(source: str, out: Path) -> None:
     kproto fetch bert_tiny_en_uncased --out presets/bert-tiny     # then model.source: presets/bert-tiny
     kproto fetch mobilenet_v3_small --out weights/                # then model.weights: weights/mobilenet_v3_small.weights.h5
     """
-    from kproto.backbones import fetch
+    from kproto.models.backbones import fetch
 
     written = fetch(source, out)
     click.echo(f"wrote {written['written']}")

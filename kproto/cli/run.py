@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from kproto.cli.common import BACKEND, DEVICE, TRUST, console, loaded_backend, locate, set_option, setup_backend
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 from kproto.runs import layout
 
 
@@ -51,7 +51,7 @@ def train_command(
     """Train RECIPE and write a run directory under --out."""
     trackers: list[Any] = []
     if use_mlflow:
-        from kproto.tracking import MlflowTracker
+        from kproto.commands.tracking import MlflowTracker
 
         trackers.append(MlflowTracker())  # refuses before anything is read or trained when MLflow is missing
     from kproto.recipe import load_recipe
@@ -77,12 +77,12 @@ def train_command(
 
             backend = read_json(resume / layout.METRICS).get("backend")
     setup_backend(backend, device, loaded.recipe)
-    from kproto.report import RichReporter, baselines_table, metrics_table, per_class_table
+    from kproto.report.tables import RichReporter, baselines_table, metrics_table, per_class_table
 
     screen = console()
     reporter: Any = RichReporter(screen)
     if trackers:
-        from kproto.tracking import TrackingReporter
+        from kproto.commands.tracking import TrackingReporter
 
         reporter = TrackingReporter(
             reporter, trackers, on_logged=lambda tracker, run: click.echo(f"logged {run} to {tracker.name}", err=True)
@@ -116,11 +116,11 @@ def train_command(
     if "per_class" in report and len(report["per_class"]) <= 20:
         screen.print(per_class_table(report))
     if "reconstruction_mse" in report:  # an autoencoder beside PCA with as many components as its bottleneck
-        from kproto.report import single_metrics_table
+        from kproto.report.tables import single_metrics_table
 
         screen.print(single_metrics_table(report, "Reconstruction (test split)"))
     if "token_error_rate" in report or "cold_start_rows" in report:  # seq2seq: generated text; recommenders
-        from kproto.report import single_metrics_table
+        from kproto.report.tables import single_metrics_table
 
         screen.print(single_metrics_table(report, "Report (test split)"))
     if not getattr(result, "chief", True):
@@ -144,8 +144,8 @@ def _stop_tracking(reporter: Any) -> None:
 @set_option("Override a recipe field (YAML value).")
 def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Check RECIPE (schema, names, data file and columns) without training or importing TensorFlow."""
+    from kproto.core.errors import DataError, suggest
     from kproto.data.header import read_header
-    from kproto.errors import DataError, suggest
     from kproto.recipe import load_recipe
 
     loaded = load_recipe(recipe, overrides)
@@ -263,7 +263,7 @@ def evaluate_command(
     if attack is None and (epsilon is not None or steps is not None):
         raise click.UsageError("--epsilon and --steps set up an attack: add --attack fgsm or --attack pgd")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    from kproto.evaluate import evaluate_run
+    from kproto.commands.evaluate import evaluate_run
 
     result = evaluate_run(
         path,
@@ -285,7 +285,7 @@ def evaluate_command(
         extra.update(result.decisions)
         click.echo(json.dumps({**result.metrics, **extra}, indent=2))
         return
-    from kproto.report import baselines_table, confusion_table, per_class_table, single_metrics_table
+    from kproto.report.tables import baselines_table, confusion_table, per_class_table, single_metrics_table
 
     screen = console()
     screen.print(single_metrics_table(result.metrics, f"Metrics on {result.source}"))
@@ -298,11 +298,11 @@ def evaluate_command(
     if result.baselines:
         screen.print(baselines_table(result.baselines))
     if result.attack:
-        from kproto.report import attack_table
+        from kproto.report.tables import attack_table
 
         screen.print(attack_table(result.attack))
     if result.decisions:
-        from kproto.report import decisions_table
+        from kproto.report.tables import decisions_table
 
         screen.print(decisions_table(result.decisions))
 
@@ -361,18 +361,18 @@ def predict_command(
         raise click.UsageError("--coverage adds prediction sets or intervals to --data FILE predictions")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
     if user is not None or similar is not None:
-        from kproto.predict import recommend_run, similar_run
+        from kproto.commands.predict import recommend_run, similar_run
 
         frame = recommend_run(path, user, top, trust) if user is not None else similar_run(path, similar, top, trust)
         grid = None
     elif samples is not None:
-        from kproto.generate import sample_run
+        from kproto.commands.generate import sample_run
 
         generated = sample_run(path, samples, trust=trust)
         frame = generated.frame
         grid = out.with_suffix(".png") if out else None
     else:
-        from kproto.predict import predict_run
+        from kproto.commands.predict import predict_run
 
         frame = predict_run(path, data, trust=trust, encode=encode, beam=beam, max_length=max_length, coverage=coverage)
         grid = None
@@ -399,7 +399,7 @@ def predict_command(
 def export_command(path: Path, fmt: str, out: Path | None, trust: bool) -> None:
     """Export a run's model and check the export against Keras in its own runtime."""
     setup_backend("tensorflow", "auto")
-    from kproto.export import export_run
+    from kproto.commands.export import export_run
 
     result = export_run(path, fmt, out, trust=trust)
     click.echo(f"exported {fmt} to {result.path}")

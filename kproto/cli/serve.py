@@ -43,13 +43,13 @@ def serve_command(
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        from kproto.errors import KprotoError
+        from kproto.core.errors import KprotoError
 
         raise KprotoError(
             f"kproto serve needs FastAPI and uvicorn ({exc})", field="serve", hint="pip install 'kproto[serve]'"
         ) from None
     if runtime == "keras":
-        from kproto.backend import installed
+        from kproto.core.backend import installed
         from kproto.runs.load import load_run
 
         recorded = load_run(path).metrics.get("backend")  # the backend it was trained on, when installed here

@@ -29,7 +29,7 @@ class NameChoice(click.ParamType):
         self.source = source
 
     def _choices(self) -> dict[str, str]:
-        from kproto import catalog
+        from kproto.core import catalog
 
         if self.source == "sections":
             return {s: f"{len(getattr(catalog, s.upper()))} names" for s in SECTIONS}
@@ -42,7 +42,7 @@ class NameChoice(click.ParamType):
             text = next((c for c in (f"{text}s", f"{text[:-1]}ies") if c in choices), text)
         if text in choices:
             return text
-        from kproto.errors import not_one_of
+        from kproto.core.errors import not_one_of
 
         self.fail(not_one_of(value, list(choices)), param, ctx)
 
@@ -140,7 +140,7 @@ def runs_command(
             for table in index.comparison_tables(comparison):
                 screen.print(table)
         if plot is not None:
-            from kproto.plots import compare_curves
+            from kproto.report.plots import compare_curves
 
             history_a, history_b = comparison.a.history(), comparison.b.history()
             if not history_a or not history_b:
@@ -221,8 +221,8 @@ def sweep_command(
     device: str,
 ) -> None:
     """Train RECIPE once per combination of --grid values and rank the runs by the monitored validation metric."""
+    from kproto.commands.sweep import combinations, parse_grid, run_sweep, sweep_table
     from kproto.recipe import load_recipe
-    from kproto.sweep import combinations, parse_grid, run_sweep, sweep_table
 
     if random_count is not None and search != "grid":
         raise click.UsageError("--random N samples the grid; with --search optuna use --trials N")
@@ -269,7 +269,7 @@ def sweep_command(
 def plot_command(run: Path, backend: str | None, trust: bool) -> None:
     """(Re)make every plot that applies to RUN (curves, confusion, ROC/PR, residuals, forecast, reconstruction...)."""
     setup_backend(backend or "tensorflow", "auto")
-    from kproto.figures import plot_run
+    from kproto.commands.figures import plot_run
 
     written, skipped = plot_run(run, trust=trust)
     for path in written:
@@ -296,7 +296,7 @@ def plot_command(run: Path, backend: str | None, trust: bool) -> None:
 )
 def new_command(family: str, data: Path | None, target: str | None, out: Path | None) -> None:
     """Write a commented starter recipe of model family TYPE (see `kproto list families`)."""
-    from kproto.scaffold import write_starter
+    from kproto.commands.scaffold import write_starter
 
     text = write_starter(family, data, target, out)
     if out is None:
@@ -312,7 +312,7 @@ def list_command(section: str | None) -> None:
     """The names a recipe may use (families, losses, optimizers, schedules, activations, metrics, ...), one per line."""
     from rich.table import Table
 
-    from kproto import catalog
+    from kproto.core import catalog
 
     screen = console()
     for name in [section] if section else SECTIONS:
@@ -362,13 +362,13 @@ def summary_command(recipe: Path, overrides: tuple[str, ...], backend: str | Non
     try:
         dataset = load_dataset(spec)
         try:
-            from kproto.compile import model_spec_for
+            from kproto.training.compile import model_spec_for
         except ImportError:  # pragma: no cover - older compile module
             model = build_model(spec.model, dataset.info)
         else:
             model = build_model(model_spec_for(spec), dataset.info)
     except Exception as exc:
-        from kproto.errors import KprotoError
+        from kproto.core.errors import KprotoError
 
         if isinstance(exc, KprotoError):
             raise locate(exc, loaded) from None

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto import catalog
+from kproto.core import catalog
+from kproto.core.errors import DataError
 from kproto.data.preprocess import Preprocessor, infer_task, is_text_column
 from kproto.data.readers import check_path, check_target, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
 from kproto.data.splits import split_indices, time_order_bounds
 from kproto.data.types import DataInfo, Dataset
-from kproto.errors import DataError
 from kproto.recipe.schema import Recipe
 
 

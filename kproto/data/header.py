@@ -6,7 +6,7 @@ import csv
 import zipfile
 from pathlib import Path
 
-from kproto.errors import DataError
+from kproto.core.errors import DataError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None, ".npz": None}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kproto.errors import DataError
+from kproto.core.errors import DataError
 
 BATCH = 512  # texts tokenized per call
 

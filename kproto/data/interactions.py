@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto.errors import DataError
+from kproto.core.errors import DataError
 
 SPLIT_MODES = ("random", "user", "time")
 MAX_LABELS = 50  # most frequent labels kept per multi-label side-feature column
@@ -440,7 +440,7 @@ def interaction_splits(
     `data` is the recipe's data section (user, item, target, features, split with by/column); `model` the
     recommender spec (feedback, negatives, top_k, ranking_loss).
     """
-    from kproto.ranking import most_popular_report, rating_baselines
+    from kproto.metrics.ranking import most_popular_report, rating_baselines
 
     for name, field_name in ((data.user, "data.user"), (data.item, "data.item")):
         if name is None or name not in frame.columns:

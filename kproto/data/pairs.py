@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kproto.errors import DataError
+from kproto.core.errors import DataError
 
 PAD, UNKNOWN, START, END = "", "[UNK]", "[START]", "[END]"
 SPECIAL_TOKENS = (PAD, UNKNOWN, START, END)
@@ -195,7 +195,7 @@ def pair_splits(
     vocab_size, sequence_length and split.
     """
     from kproto.data.splits import split_indices
-    from kproto.sequence_metrics import baseline_report
+    from kproto.metrics.sequence_metrics import baseline_report
 
     if data.target is None:
         raise DataError("a seq2seq model needs an output text column", field="data.target")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto.errors import DataError
+from kproto.core.errors import DataError
 
 TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto.core.errors import DataError
 from kproto.data.header import TABLE_SUFFIXES, check_path, read_header
 from kproto.data.header import decode as _decode
 from kproto.data.header import sniff as _sniff
-from kproto.errors import DataError
 
 __all__ = ["check_path", "read_header", "read_table", "read_image_folder"]
 
@@ -126,7 +126,7 @@ def check_target(recipe: Any, columns: list[str]) -> None:
     """A DataError naming the choices when the recipe's target column is not among `columns`."""
     target = recipe.data.target
     if target and target not in columns:
-        from kproto.errors import suggest
+        from kproto.core.errors import suggest
 
         guess = suggest(target, columns)
         raise DataError(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto.errors import DataError
+from kproto.core.errors import DataError
 
 
 def keep_classes(frame: pd.DataFrame, target: str, classes: list[Any]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kproto.errors import DataError
+from kproto.core.errors import DataError
 
 
 def split_indices(

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto import catalog
+from kproto.core import catalog
+from kproto.core.errors import DataError, RecipeError
 from kproto.data.preprocess import Preprocessor, infer_task
 from kproto.data.readers import check_target
 from kproto.data.types import DataInfo, Dataset
-from kproto.errors import DataError, RecipeError
 
 THRESHOLD_BYTES = 1 << 30  # data.streaming: auto streams files above 1 GiB
 CHUNK_ROWS = 200_000
@@ -270,7 +270,7 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
         "baselines": baselines,
         "source": str(path),
     }
-    from kproto.files import write_json
+    from kproto.core.files import write_json
 
     write_json(folder / "meta.json", meta)
     return pre, meta

@@ -43,7 +43,7 @@ def integrated_gradients(
 
     The attributions of a row sum to f(x) - f(baseline) up to the quadrature error (completeness).
     """
-    from kproto.gradients import InputGradient, selected_output
+    from kproto.robust.gradients import InputGradient, selected_output
 
     x = np.asarray(x, dtype=np.float32)
     base = np.zeros_like(x) if baseline is None else np.broadcast_to(np.asarray(baseline, np.float32), x.shape)
@@ -69,7 +69,7 @@ def integrated_gradients(
 
 def completeness_gap(model: Any, x: np.ndarray, attributions: np.ndarray, target: Any, baseline: Any = None) -> float:
     """The largest relative gap |sum(attributions) - (f(x) - f(baseline))| / |f(x) - f(baseline)| over the rows."""
-    from kproto.gradients import model_outputs
+    from kproto.robust.gradients import model_outputs
 
     x = np.asarray(x, np.float32)
     base = np.zeros_like(x) if baseline is None else np.broadcast_to(np.asarray(baseline, np.float32), x.shape)
@@ -92,7 +92,7 @@ def occlusion(
 
     Returns (rows, height, width): each pixel gets the mean drop over the patches that covered it.
     """
-    from kproto.gradients import model_outputs
+    from kproto.robust.gradients import model_outputs
 
     images = np.asarray(images, np.float32)
     rows, height, width = images.shape[:3]
@@ -116,7 +116,7 @@ def token_occlusion(
     model: Any, tokens: np.ndarray, target: np.ndarray | int, pad: int = 0, batch: int = 512
 ) -> np.ndarray:
     """Per-token drop of output unit `target` when that token is replaced by padding (0 for padding itself)."""
-    from kproto.gradients import model_outputs
+    from kproto.robust.gradients import model_outputs
 
     tokens = np.asarray(tokens)
     rows, length = tokens.shape
@@ -136,7 +136,7 @@ def token_occlusion(
 
 def reconstruction_errors(model: Any, x: np.ndarray, names: list[str]) -> list[dict[str, float | str]]:
     """Mean squared reconstruction error per input column, worst first (for autoencoders)."""
-    from kproto.gradients import model_outputs
+    from kproto.robust.gradients import model_outputs
 
     flat = np.asarray(x, np.float64).reshape(len(x), -1)
     rebuilt = model_outputs(model, x)

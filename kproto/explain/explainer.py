@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 
 METHODS = ("auto", "permutation", "integrated_gradients", "occlusion")
 DEFAULT_ROWS = 8
@@ -155,7 +155,7 @@ class _Context:
         return np.arange(min(self.rows, len(self.x)))
 
     def predictions(self, x: np.ndarray) -> np.ndarray:
-        from kproto.gradients import model_outputs
+        from kproto.robust.gradients import model_outputs
 
         return model_outputs(self.model, x)
 

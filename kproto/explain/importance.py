@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 
 DEFAULT_REPEATS = 5
 LOWER_IS_BETTER = frozenset({"loss", "mae", "mse", "rmse", "mape"})

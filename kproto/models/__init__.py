@@ -1,4 +1,4 @@
-"""Model families: `build_model(spec, info)` finds the family's module through kproto.catalog and calls its `build`.
+"""Model families: `build_model(spec, info)` finds the family's module through kproto.core.catalog and calls its `build`.
 
 Each family lives in its own module (its recipe section and its builder), imported only when it is used.
 """
@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from kproto import catalog
+from kproto.core import catalog
 
 
 def get_builder(name: str) -> Callable[..., Any]:

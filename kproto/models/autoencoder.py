@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from kproto.fields import ModelBase, PositiveInt
+from kproto.core.fields import ModelBase, PositiveInt
 
 if TYPE_CHECKING:
     import keras
 
-from kproto.errors import RecipeError
+from kproto.core.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs
 
 BOTTLENECK = "bottleneck"
@@ -127,7 +127,7 @@ def encoder(model: keras.Model) -> keras.Model:
     try:
         layer = model.get_layer(BOTTLENECK)
     except ValueError:
-        from kproto.errors import ModelFileError
+        from kproto.core.errors import ModelFileError
 
         raise ModelFileError(
             "this model has no 'bottleneck' layer, so it has no codes to output",

@@ -1,6 +1,6 @@
 """Loading a pretrained backbone for the pretrained family: the Keras model behind `model.source`, what it takes
 (images, text or features) and how kproto's inputs are prepared for it. Where sources come from, how they are
-recognised and recorded, and the offline rules live in kproto.backbones.
+recognised and recorded, and the offline rules live in kproto.models.backbones.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kproto.backbones import (
+from kproto.core.errors import ModelFileError, RecipeError
+from kproto.models.backbones import (
     APPLICATION,
     APPLICATIONS,
     HUB_PRESET,
@@ -23,7 +24,6 @@ from kproto.backbones import (
     resolve_run,
     text_preprocessor,
 )
-from kproto.errors import ModelFileError, RecipeError
 
 
 @dataclass
@@ -192,8 +192,8 @@ def text_state(spec: Any, column: str, sequence_length: int) -> dict[str, Any]:
 def adopted_preprocessing(spec: Any, data: Any, kind: str) -> dict[str, Any] | None:
     """The feature preprocessing a backbone brings, taken as it is instead of fitted: a source run's own (its
     preprocess.json state) or a KerasHub text preset's tokenizer. None: kproto fits its own."""
-    from kproto.backbones import is_text_source, source_preprocessing
-    from kproto.errors import DataError
+    from kproto.core.errors import DataError
+    from kproto.models.backbones import is_text_source, source_preprocessing
 
     state = source_preprocessing(spec)
     if state is not None:

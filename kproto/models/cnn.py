@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from kproto.fields import Fraction, ModelBase, PositiveInt
+from kproto.core.fields import Fraction, ModelBase, PositiveInt
 
 if TYPE_CHECKING:
     import keras
 
-from kproto.errors import RecipeError
+from kproto.core.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs, output_head
 
 HEADS = {"global_average": "GlobalAveragePooling2D", "global_max": "GlobalMaxPooling2D", "flatten": "Flatten"}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import keras
 
-from kproto.errors import RecipeError
+from kproto.core.errors import RecipeError
 
 
 def layer_kwargs(spec: Any, name: str | None = None) -> dict[str, Any]:

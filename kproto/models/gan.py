@@ -1,7 +1,7 @@
 """GAN family: a dense generator and a dense discriminator, optionally conditioned on the class label.
 
 `build` returns the generator (the model a run saves as model.keras, predicts with and exports); the
-discriminator comes from `build_discriminator` and is trained beside it by kproto.engines.gan.GanEngine.
+discriminator comes from `build_discriminator` and is trained beside it by kproto.training.engines.gan.GanEngine.
 A conditional generator takes one input, the noise followed by the label's one-hot vector, so that it
 exports like any single-input model; the discriminator likewise takes the flattened sample followed by
 the one-hot label.
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from kproto.fields import Fraction, ModelBase, PositiveInt, Strict
+from kproto.core.fields import Fraction, ModelBase, PositiveInt, Strict
 
 if TYPE_CHECKING:
     import keras
 
-from kproto.errors import RecipeError
+from kproto.core.errors import RecipeError
 from kproto.models.common import activation
 
 
@@ -198,7 +198,7 @@ def class_names(info: Any, labels: Any) -> list[Any] | None:
 
 def draw_samples(x: Any, info: Any, pre: Any, path: Any, title: str = "", labels: list[Any] | None = None) -> Any:
     """A PNG of generated samples: an image grid (rows of 10), or the first rows as a table of original values."""
-    from kproto import plots
+    from kproto.report import plots
 
     if info.kind == "image" and len(info.input_shape) == 3:
         return plots.image_rows(x, path, title, labels)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from kproto.fields import Fraction, ModelBase, PositiveInt, Strict
+from kproto.core.fields import Fraction, ModelBase, PositiveInt, Strict
 
 BACKBONE = "backbone"  # the name of the backbone inside the built model
 
@@ -57,14 +57,14 @@ class Pretrained(ModelBase):
 
     def path_fields(self) -> list[str]:
         """The fields that hold local paths (the recipe loader makes them absolute)."""
-        from kproto.backbones import looks_like_path
+        from kproto.models.backbones import looks_like_path
 
         fields = ["source"] if looks_like_path(self.source) else []
         return fields + (["weights"] if self.weights not in (None, "imagenet", "none") else [])
 
     @model_validator(mode="after")
     def _consistent(self) -> Pretrained:
-        from kproto.backbones import APPLICATIONS, looks_like_path
+        from kproto.models.backbones import APPLICATIONS, looks_like_path
 
         if self.weights is not None and self.source.lower() not in APPLICATIONS:
             kind = "a path" if looks_like_path(self.source) else "not a Keras Applications name"
@@ -126,7 +126,7 @@ def build(spec: Pretrained, info: Any) -> Any:
     model = keras.Model(inputs, output_head(x, info, spec), name="pretrained")
     if spec.lora_rank is not None:
         if not backbone.supports_lora:
-            from kproto.errors import RecipeError
+            from kproto.core.errors import RecipeError
 
             raise RecipeError(
                 f"model.source '{spec.source}' ({backbone.kind}) does not support LoRA",
@@ -143,7 +143,7 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
     """The model input for kproto's data and the backbone's pooled features on it."""
     import keras
 
-    from kproto.errors import RecipeError
+    from kproto.core.errors import RecipeError
     from kproto.models.transfer_layers import FirstToken, TextBackboneInputs
 
     net = backbone.model
@@ -199,7 +199,7 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
 def _check_shape(given: tuple[Any, ...], expected: tuple[Any, ...], backbone: Any) -> None:
     fits = len(given) == len(expected) and all(e is None or int(e) == int(g) for g, e in zip(given, expected))
     if not fits:
-        from kproto.errors import RecipeError
+        from kproto.core.errors import RecipeError
 
         raise RecipeError(
             f"the backbone from '{backbone.record.get('source')}' takes inputs of shape {list(expected)}; "

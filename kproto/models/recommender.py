@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from kproto.fields import Fraction, ModelBase, PositiveInt
+from kproto.core.fields import Fraction, ModelBase, PositiveInt
 
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from kproto.fields import Fraction, ModelBase, PositiveInt
+from kproto.core.fields import Fraction, ModelBase, PositiveInt
 
 if TYPE_CHECKING:
     import keras

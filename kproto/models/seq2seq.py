@@ -2,7 +2,7 @@
 
 The model takes ONE int32 input, [source ids | decoder input ids] (see kproto.data.pairs), and returns the
 next-token probabilities at every decoder position, [batch, target_length, target_vocabulary]. It is trained
-with teacher forcing; generation (kproto.decoding) feeds its own outputs back in, greedily or by beam search.
+with teacher forcing; generation (kproto.outputs.decoding) feeds its own outputs back in, greedily or by beam search.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from kproto.fields import Fraction, ModelBase, PositiveInt
+from kproto.core.fields import Fraction, ModelBase, PositiveInt
 
 ARCHITECTURES = ("transformer", "gru", "lstm")
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from kproto.fields import ModelBase
+from kproto.core.fields import ModelBase
 
 if TYPE_CHECKING:
     import keras
 
-from kproto.errors import RecipeError, suggest
+from kproto.core.errors import RecipeError, suggest
 from kproto.models.common import activation, output_head
 
 REFUSED = {

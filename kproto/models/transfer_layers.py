@@ -25,7 +25,7 @@ class ChannelAffine(keras.layers.Layer):
         if channels == 1:
             matrix = [[sum(row[k] for row in matrix) for k in range(len(matrix[0]))]]
         elif channels != len(matrix):
-            from kproto.errors import RecipeError
+            from kproto.core.errors import RecipeError
 
             raise RecipeError(
                 f"the backbone takes {len(matrix)}-channel images; this data has {channels} channels",

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from kproto import catalog
-from kproto.errors import RecipeError, not_one_of
+from kproto.core import catalog
+from kproto.core.errors import RecipeError, not_one_of
 from kproto.recipe.schema import MODEL_CLASSES, Recipe
 
 Path_ = tuple[Any, ...]

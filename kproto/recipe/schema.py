@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from kproto import catalog
-from kproto.fields import Fraction, PositiveInt, Strict
+from kproto.core import catalog
+from kproto.core.fields import Fraction, PositiveInt, Strict
 
 
 # ----------------------------------------------------------------------------- data

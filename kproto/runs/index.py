@@ -3,7 +3,7 @@
 A run is any folder holding `recipe.yaml` or `metrics.json` (normally `<out>/<name>/<stamp>/`). Runs whose files are
 missing or unreadable are kept with status "broken" so that one bad folder never hides the others. The recipe is read
 with the recipe loader's safe, bounded reader (no tags, bounded alias expansion), so no run folder can hang a listing.
-Which way a metric sorts comes from the catalog (`kproto.catalog.lower_is_better`), as for early stopping.
+Which way a metric sorts comes from the catalog (`kproto.core.catalog.lower_is_better`), as for early stopping.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kproto.catalog import lower_is_better
-from kproto.errors import KprotoError
+from kproto.core.catalog import lower_is_better
+from kproto.core.errors import KprotoError
 from kproto.runs import layout
 
 SPLITS = ("train", "validation", "test")
@@ -283,7 +283,7 @@ def sort_runs(records: list[RunRecord], key: str) -> list[RunRecord]:
             absent.append(record)
     if not present and records:
         known = sorted({f"{s}.{m}" for r in records for s in SPLITS for m in r.split_metrics(s)})
-        from kproto.errors import suggest
+        from kproto.core.errors import suggest
 
         guess = suggest(key, known)
         raise KprotoError(
@@ -403,7 +403,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
     """A rich table: name, start, status, epochs, key validation and test metrics, seconds, differing fields."""
     from rich.table import Table
 
-    from kproto.report import fmt
+    from kproto.report.tables import fmt
 
     names = key_metrics(records)
     shown = shown_fields(records, params, max_fields)
@@ -471,7 +471,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     """Rich tables of a comparison: the runs' facts, the differing recipe fields, the metrics with the better run."""
     from rich.table import Table
 
-    from kproto.report import fmt
+    from kproto.report.tables import fmt
 
     a, b = comparison.a, comparison.b
     label_a, label_b = f"A: {a.name}/{a.stamp}", f"B: {b.name}/{b.stamp}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kproto.errors import ModelFileError
+from kproto.core.errors import ModelFileError
 from kproto.runs import layout
 from kproto.runs.store import read_json
 
@@ -109,7 +109,7 @@ def register_custom_objects() -> None:
     lists them, so that models using them load in safe mode."""
     import importlib
 
-    from kproto import catalog
+    from kproto.core import catalog
 
     for module in catalog.custom_object_modules():
         importlib.import_module(module)
@@ -129,7 +129,7 @@ def _register_keras_hub(path: Path) -> None:
 def load_keras_model(path: Path, trust: bool = False, compile: bool = True) -> Any:
     """Load a .keras file in safe mode; models with code (Lambda layers) need --trust."""
     check_model_file(path, trust)
-    from kproto.backend import check_keras_version
+    from kproto.core.backend import check_keras_version
 
     check_keras_version()  # older Keras ignores safe_mode in ways kproto cannot check
     import keras

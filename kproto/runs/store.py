@@ -1,4 +1,4 @@
-"""Run directories: created once, written atomically (kproto.files), never overwritten."""
+"""Run directories: created once, written atomically (kproto.core.files), never overwritten."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kproto.errors import RunError
-from kproto.files import (  # noqa: F401 - the run folder's writers, importable from here
+from kproto.core.errors import RunError
+from kproto.core.files import (  # noqa: F401 - the run folder's writers, importable from here
     atomic_write_bytes,
     atomic_write_text,
     copy_atomic,

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 from kproto.serve.batching import MicroBatcher
 from kproto.serve.rows import RequestProblem, parse_json
 

@@ -1,7 +1,7 @@
 """A run made ready to answer requests: its preprocessing, its model (Keras or ONNX) and its decisions.
 
 `Predictor.records(frame)` gives, row for row, what `kproto predict` writes for the same rows (see
-kproto.answers). The ONNX path imports neither TensorFlow nor Keras.
+kproto.outputs.answers). The ONNX path imports neither TensorFlow nor Keras.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto.answers import answer_frame, answer_records, read_conformal
-from kproto.calibration import Decisions
-from kproto.conformal import Conformal
-from kproto.errors import KprotoError, ModelFileError
+from kproto.core.errors import KprotoError, ModelFileError
+from kproto.metrics.calibration import Decisions
+from kproto.metrics.conformal import Conformal
+from kproto.outputs.answers import answer_frame, answer_records, read_conformal
 from kproto.serve.rows import RequestProblem, RowChecker
 
 RUNTIMES = ("keras", "onnx")
@@ -162,7 +162,7 @@ def _bucket(rows: int) -> int:
 def generation_call(model: Any, pre: Any) -> Callable[[np.ndarray], np.ndarray]:
     """seq2seq: packed inputs → the generated texts, an object array (the run's decoding: greedy or model.beam)."""
     from kproto.data.pairs import PairEncoder
-    from kproto.decoding import decode
+    from kproto.outputs.decoding import decode
 
     encoder = PairEncoder.from_dict(pre.state["pairs"])
     decoding = pre.state.get("decoding", {})
@@ -233,7 +233,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     from kproto.runs.load import load_run
 
     if runtime not in RUNTIMES:
-        from kproto.errors import not_one_of
+        from kproto.core.errors import not_one_of
 
         raise KprotoError(f"unknown runtime: {not_one_of(runtime, RUNTIMES)}", field="--runtime")
     run = load_run(path)
@@ -290,7 +290,7 @@ def _sampler(generator: Any, run: Any, pre: Any) -> Callable[[int, int | None], 
     """Generated rows in the original columns (plus the label for conditional GANs)."""
 
     def sample(count: int, seed: int | None) -> pd.DataFrame:
-        from kproto.generate import generate, inverse_features
+        from kproto.commands.generate import generate, inverse_features
 
         seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
         x, labels = generate(generator, run.info, count, seed)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -1,6 +1,6 @@
 """Training: the epoch loop (loop.py), checkpoints and resume (checkpoint.py), stopping controls (controls.py).
 
-`from kproto.training import train` imports Keras: configure the backend first (kproto.backend.configure).
+`from kproto.training import train` imports Keras: configure the backend first (kproto.core.backend.configure).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kproto.errors import KprotoError
+from kproto.core.errors import KprotoError
 from kproto.runs import layout
 from kproto.runs.load import check_model_file
 from kproto.runs.store import RunDir, read_json, save_model_atomic

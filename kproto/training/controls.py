@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from kproto.catalog import lower_is_better
+from kproto.core.catalog import lower_is_better
 
 
 @dataclass

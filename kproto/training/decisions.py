@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kproto.calibration import (
+from kproto.metrics.calibration import (
     Calibration,
     expected_calibration_error,
     fit_calibration,
@@ -18,7 +18,7 @@ from kproto.calibration import (
     log_probabilities,
     threshold_score,
 )
-from kproto.conformal import Conformal, classification_scores, regression_scores
+from kproto.metrics.conformal import Conformal, classification_scores, regression_scores
 
 
 @dataclass
@@ -36,7 +36,7 @@ def _outputs(model: Any, x: Any, batch_size: int) -> np.ndarray:
 def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size: int) -> FittedDecisions:
     """Fit `train.calibrate`, `train.threshold` and split-conformal scores on the validation split; ECE and the
     threshold's metric are also measured on the test split."""
-    from kproto.engines.streaming import is_streamed
+    from kproto.training.engines.streaming import is_streamed
 
     info = dataset.info
     if info.task not in ("classification", "regression") or dataset.y_val is None or len(dataset.x_val) == 0:

@@ -1,7 +1,7 @@
 """The training loop: data → model → epochs with checkpoints, early stopping and resume → run directory.
 
-Keras must be configured (kproto.backend.configure) before this module is imported. The engine that runs each
-epoch comes from kproto.engines.get_engine; checkpoints from kproto.training.checkpoint; early stopping, the plateau
+Keras must be configured (kproto.core.backend.configure) before this module is imported. The engine that runs each
+epoch comes from kproto.training.engines.get_engine; checkpoints from kproto.training.checkpoint; early stopping, the plateau
 schedule and the stop flag from kproto.training.controls.
 """
 
@@ -17,27 +17,27 @@ from typing import Any
 import keras
 import numpy as np
 
-from kproto import catalog
-from kproto.augment import with_augmentation
-from kproto.backbones import describe_source
-from kproto.backend import choose_precision, device_name, skip_tensorflow_probe, versions
-from kproto.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
+from kproto.core import catalog
+from kproto.core.backend import choose_precision, device_name, skip_tensorflow_probe, versions
+from kproto.core.errors import KprotoError, TrainingDiverged, TrainingInterrupted
 from kproto.data import Dataset, load_dataset
-from kproto.distribute import Distribution, make_distribution, scale_learning_rate
-from kproto.engines.base import EngineContext
-from kproto.engines.select import EnginePlan, get_engine
-from kproto.engines.streaming import epoch_order
-from kproto.errors import KprotoError, TrainingDiverged, TrainingInterrupted
 from kproto.models import build_model
+from kproto.models.backbones import describe_source
 from kproto.models.pretrained import data_preprocessing
 from kproto.recipe import Recipe, dump_recipe
-from kproto.report import Reporter
+from kproto.report.tables import Reporter
 from kproto.runs import layout
 from kproto.runs.store import RunDir, copy_atomic, save_model_atomic
-from kproto.schedules import last_step_rate, plateau_options, plateau_warmup_rate
+from kproto.training.augment import with_augmentation
 from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkpoint, save_checkpoint
+from kproto.training.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
 from kproto.training.controls import Plateau, StopFlag, improved, monitored, stop_on_signals
+from kproto.training.distribute import Distribution, make_distribution, scale_learning_rate
+from kproto.training.engines.base import EngineContext
+from kproto.training.engines.select import EnginePlan, get_engine
+from kproto.training.engines.streaming import epoch_order
 from kproto.training.phases import Phases
+from kproto.training.schedules import last_step_rate, plateau_options, plateau_warmup_rate
 
 
 @dataclass
@@ -266,7 +266,7 @@ class Trainer:
         plateau = Plateau(**options) if options is not None else None
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
         best_weights = None
-        from kproto.eventlog import EventLog
+        from kproto.training.eventlog import EventLog
 
         events = EventLog(run.path / layout.TENSORBOARD, report=self.reporter.message)  # one append per epoch
         for epoch in range(state.epoch, train.epochs):
@@ -392,7 +392,7 @@ class Trainer:
         state: Checkpoint,
         seconds: float,
     ) -> dict[str, Any]:
-        from kproto.scoring import evaluate_splits
+        from kproto.training.scoring import evaluate_splits
 
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)
@@ -414,7 +414,7 @@ class Trainer:
             outputs=setup.outputs,
         )
         try:
-            from kproto.plots import learning_curves
+            from kproto.report.plots import learning_curves
 
             learning_curves(state.history, run.path / layout.CURVES, title=self.recipe.name)
         except Exception as exc:  # noqa: BLE001 - a plot must never cost a finished run

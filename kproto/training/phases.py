@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kproto import catalog
+from kproto.core import catalog
 from kproto.models.pretrained import phase_of, set_phase, trainable_facts
 
 

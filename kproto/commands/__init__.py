@@ -1,0 +1,1 @@
+"""The work behind the CLI's commands: evaluate, predict, export, generate, figures, sweep, scaffold, tracking."""

@@ -1,0 +1,170 @@
+"""Predictions for raw rows, decoded back to the original labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def predict_frame(
+    model: Any,
+    pre: Any,
+    info: Any,
+    frame: pd.DataFrame,
+    batch_size: int = 256,
+    keep_columns: bool = True,
+    encode: bool = False,
+    logits: bool = False,
+    beam: int | None = None,
+    max_length: int | None = None,
+    decisions: Any = None,
+    conformal: Any = None,
+    coverage: float | None = None,
+) -> pd.DataFrame:
+    """A DataFrame of predictions (plus the input columns when rows line up one to one).
+
+    Classifiers: calibrated probabilities and the run's threshold (`decisions`, kproto.metrics.calibration.Decisions);
+    with `coverage`, a `prediction_set` column of labels joined by '|' (regression: `lower` and `upper`) from the
+    run's `conformal` scores.
+
+    For an autoencoder: the per-row reconstruction error (an anomaly score), and with `encode` the bottleneck
+    codes as columns code_0 … code_{k-1}. For seq2seq: the generated text (greedy, or beam search of width
+    `beam`). For a recommender: the predicted rating, or the interaction score of implicit feedback.
+    """
+    from kproto.data import transform_rows
+
+    x, _ = transform_rows(pre, frame, need_target=False)
+    if pre.kind == "pairs":  # the generated text beside each input row
+        generated = pd.DataFrame({"prediction": _generated(model, pre, x, beam, max_length)})
+        return pd.concat([frame.reset_index(drop=True), generated], axis=1) if keep_columns else generated
+    outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    result = pd.DataFrame(index=range(len(x)))
+    if info.task in ("classification", "regression", "ranking"):
+        from kproto.metrics.calibration import Calibration, Decisions
+        from kproto.outputs.answers import answer_frame
+
+        if decisions is None:  # a from_logits model outputs raw scores: probabilities are still reported
+            decisions = Decisions(Calibration("none"), None, logits)
+        result = answer_frame(outputs, x, info, pre.decode, decisions, conformal, coverage)
+    elif info.task == "reconstruction":
+        flat_in, flat_out = x.reshape(len(x), -1), outputs.reshape(len(x), -1)
+        result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
+        if encode:
+            from kproto.models.autoencoder import encoder
+
+            codes = np.asarray(encoder(model).predict(x, batch_size=batch_size, verbose=0)).reshape(len(x), -1)
+            for i in range(codes.shape[1]):
+                result[f"code_{i}"] = codes[:, i]
+    if keep_columns and len(x) == len(frame) and pre.kind != "window":
+        inputs = frame.reset_index(drop=True)
+        result = pd.concat([inputs, result.drop(columns=[c for c in result if c in inputs])], axis=1)
+    return result
+
+
+def _generated(model: Any, pre: Any, x: np.ndarray, beam: int | None, max_length: int | None) -> list[str]:
+    """The generated target text of each packed seq2seq input row."""
+    from kproto.data.pairs import PairEncoder
+    from kproto.outputs.applications import predictor
+    from kproto.outputs.decoding import decode
+
+    encoder = PairEncoder.from_dict(pre.state["pairs"])
+    decoding = pre.state.get("decoding", {})
+    ids = decode(
+        predictor(model),
+        encoder.split_sources(x),
+        encoder.target_length,
+        beam or decoding.get("beam", 1),
+        max_length or decoding.get("max_length"),
+    )
+    return [encoder.target_text(row) for row in ids]
+
+
+def predict_run(
+    path: Path,
+    data: Path,
+    trust: bool = False,
+    encode: bool = False,
+    beam: int | None = None,
+    max_length: int | None = None,
+    coverage: float | None = None,
+) -> pd.DataFrame:
+    """Load a run and predict on the raw rows of `data` (`encode`: add an autoencoder's codes; `beam` and
+    `max_length`: how a seq2seq run generates; `coverage`: add conformal prediction sets or intervals)."""
+    from kproto.data import Preprocessor
+    from kproto.data.readers import read_table
+    from kproto.runs.load import load_keras_model, load_run
+
+    run = load_run(path)
+    if encode and run.info.task != "reconstruction":
+        from kproto.core.errors import KprotoError
+
+        raise KprotoError(f"--encode outputs autoencoder codes; {run.path} is a {run.info.task} run", field="--encode")
+    if run.info.task == "generation":
+        from kproto.core.errors import KprotoError
+
+        raise KprotoError(
+            f"{run.path} is a GAN run: it generates rows instead of predicting",
+            field="--data",
+            hint="use kproto predict RUN --samples N [--out FILE]",
+        )
+    from kproto.outputs.answers import run_decisions
+
+    decisions, conformal = run_decisions(run, coverage)
+    model = load_keras_model(run.model_path, trust=trust, compile=False)
+    frame = read_table(data)
+    return predict_frame(
+        model,
+        Preprocessor.from_dict(run.preprocess),
+        run.info,
+        frame,
+        encode=encode,
+        logits=run.metrics.get("outputs") == "logits",
+        beam=beam,
+        max_length=max_length,
+        decisions=decisions,
+        conformal=conformal,
+        coverage=coverage,
+    )
+
+
+def _recommender_run(path: Path, trust: bool, flag: str) -> tuple[Any, Any, Any, Any]:
+    """A recommender run's model, preprocessing and interaction encoder; a KprotoError naming `flag` otherwise."""
+    from kproto.core.errors import KprotoError
+    from kproto.data import Preprocessor
+    from kproto.data.interactions import InteractionEncoder
+    from kproto.runs.load import load_keras_model, load_run
+
+    run = load_run(path)
+    if run.info.kind != "interactions":
+        raise KprotoError(
+            f"{flag} lists items of a recommender run; {run.path} is a {run.recipe.model.type} run",
+            field=flag,
+            hint="use kproto predict RUN --data FILE",
+        )
+    model = load_keras_model(run.model_path, trust=trust, compile=False)
+    pre = Preprocessor.from_dict(run.preprocess)
+    return run, model, pre, InteractionEncoder.from_dict(pre.state["interactions"])
+
+
+def recommend_run(path: Path, user: str, top: int, trust: bool = False) -> pd.DataFrame:
+    """The `top` items a recommender run scores highest for `user`, leaving out the items it saw in training
+    (the training split is read again from the run's data file). An unknown user gets the unknown-user slot."""
+    from kproto.data import load_dataset
+    from kproto.outputs.applications import predictor
+    from kproto.outputs.recommend import recommend_for_user
+
+    run, model, pre, encoder = _recommender_run(path, trust, "--user")
+    train = load_dataset(run.recipe, pre).split("train")
+    return pd.DataFrame(recommend_for_user(predictor(model), encoder, train, user, top))
+
+
+def similar_run(path: Path, item: str, top: int, trust: bool = False) -> pd.DataFrame:
+    """The `top` items whose learned embeddings are nearest (cosine) to `item`'s."""
+    from kproto.models.recommender import item_embeddings
+    from kproto.outputs.recommend import similar_items
+
+    _, model, _, encoder = _recommender_run(path, trust, "--similar")
+    return pd.DataFrame(similar_items(item_embeddings(model), encoder, item, top))

@@ -1,0 +1,269 @@
+"""`kproto new`: a commented starter recipe for any family, filled in from a data file's columns."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kproto.core import catalog
+from kproto.core.errors import DataError, KprotoError, RecipeError, not_one_of
+
+TARGET_NAMES = ("label", "target", "class", "y")
+RECURRENT = ("rnn", "gru", "lstm")  # their starter always forecasts a numeric column when there is no text
+
+
+def is_sequence_family(family: str) -> bool:
+    """A family built for sequences: it reads text and time-series windows, and not images."""
+    inputs = catalog.family(family).inputs
+    return "text" in inputs and "window" in inputs and "image" not in inputs
+
+
+def learns_inputs_only(family: str) -> bool:
+    """A family that learns its inputs (autoencoder, GAN): the target column is not predicted."""
+    return catalog.family(family).generative
+
+
+@dataclass
+class DataGuess:
+    """What the data file suggests for the recipe's data section."""
+
+    path: Path
+    columns: list[str]
+    rows: int
+    target: str | None = None
+    task: str | None = None
+    classes: int = 0
+    numeric: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    text: str | None = None
+    shape: list[int] | None = None
+    sequence_length: int = 200
+    window: int | None = None
+
+
+def image_shape(count: int) -> list[int] | None:
+    """A square image shape for a pixel count: 64 → [8, 8, 1], 784 → [28, 28, 1], 3072 → [32, 32, 3]."""
+    for channels in (1, 3):
+        if count % channels:
+            continue
+        side = math.isqrt(count // channels)
+        if side >= 4 and side * side * channels == count:
+            return [side, side, channels]
+    return None
+
+
+def find_default_data(family: str) -> Path | None:
+    """The shipped data file for a family, from ./data or the project's data folder."""
+    name = catalog.family(family).example_data
+    for folder in (Path("data"), Path(__file__).resolve().parent.parent / "data"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
+    """Column roles, the task, an image shape, a text column or a time-series window, from the first rows."""
+    from kproto.data.preprocess import infer_task, is_text_column
+    from kproto.data.readers import read_table
+
+    frame = read_table(path, limit=5000)
+    columns = [str(c) for c in frame.columns]
+    guess = DataGuess(path=path, columns=columns, rows=len(frame))
+    if target is not None and target not in columns:
+        from kproto.core.errors import suggest
+
+        near = suggest(target, columns)
+        raise DataError(
+            f"the column '{target}' is not in {path.name}",
+            field="--target",
+            hint=(f"did you mean '{near}'? " if near else "") + f"columns: {', '.join(columns[:15])}",
+        )
+    named = next((c for c in columns if c.lower() in TARGET_NAMES), None)
+    texts = [c for c in columns if c != target and is_text_column(frame[c])]
+    if is_sequence_family(family) and texts:
+        guess.text = texts[0]
+    if learns_inputs_only(family):
+        guess.target = target or named  # kept out of the inputs; not predicted
+    else:
+        guess.target = target or named or columns[-1]
+    for name in columns:
+        if name == guess.target or name == guess.text:
+            continue
+        column = frame[name]
+        if column.dtype.kind in "biuf":
+            guess.numeric.append(name)
+        else:
+            guess.categorical.append(name)
+    if guess.target and not learns_inputs_only(family):
+        guess.task = infer_task(frame[guess.target], 20)
+        if guess.task == "classification":
+            guess.classes = int(frame[guess.target].nunique())
+    if not guess.categorical and guess.numeric:
+        guess.shape = image_shape(len(guess.numeric))
+    if guess.text:
+        words = frame[guess.text].dropna().astype(str).str.split().str.len()
+        p95 = float(words.quantile(0.95)) if len(words) else 100
+        guess.sequence_length = int(min(200, max(16, math.ceil(p95 / 8) * 8)))
+    elif is_sequence_family(family) and (family in RECURRENT or guess.shape is None):
+        if guess.target is None or frame[guess.target].dtype.kind not in "biuf":
+            numeric = [c for c in columns if frame[c].dtype.kind in "biuf"]
+            if not numeric:
+                raise DataError(
+                    f"{path.name} has no numeric column to forecast and no text column",
+                    field="--data",
+                    hint=f"a {family} model reads text (a free-text column) or a numeric time series",
+                )
+            guess.target = numeric[-1]
+        guess.task = (
+            "regression" if frame[guess.target].dtype.kind == "f" or frame[guess.target].nunique() > 20 else guess.task
+        )
+        guess.window = max(4, min(24, len(frame) // 20))
+    return guess
+
+
+def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
+    import importlib
+
+    own = getattr(importlib.import_module(catalog.family(family).module), "data_starter", None)
+    if own is not None:  # a family whose data has a shape of its own (text pairs, user-item rows) writes it
+        return own(guess, path_text)
+    lines = [
+        "data:",
+        f"  path: {path_text}    # csv, tsv, parquet or npz (or an image folder); relative to this recipe",
+    ]
+    if guess.window:
+        lines += [
+            f"  target: {guess.target}    # the series to forecast (a numeric column, rows in time order)",
+            f"  window: {{length: {guess.window}, horizon: 1}}    # {guess.window} rows predict the next",
+            "  split: {validation: 0.15, test: 0.15}    # time-ordered: the last rows are the test split",
+        ]
+        return lines
+    if guess.target and learns_inputs_only(family):
+        lines.append(
+            f"  target: {guess.target}    # not an input: the model learns the other columns"
+            + (" (conditional GANs use it as the class)" if family == "gan" else "")
+        )
+    elif guess.target:
+        what = f"{guess.classes} classes → classification" if guess.task == "classification" else "numeric → regression"
+        lines.append(f"  target: {guess.target}    # {what}")
+    if guess.text:
+        lines += [
+            f"  text: {guess.text}    # free text, tokenized with TextVectorization",
+            f"  sequence_length: {guess.sequence_length}    # tokens per text (95% of the texts are no longer)",
+            "  vocab_size: 20000",
+        ]
+    else:
+        detail = f"{len(guess.numeric)} numeric"
+        if guess.categorical:
+            detail += (
+                f", {len(guess.categorical)} categorical ({', '.join(guess.categorical[:6])}"
+                + (", ..." if len(guess.categorical) > 6 else "")
+                + ")"
+            )
+        lines.append(f"  # features: every other column ({detail}); list them in `features:` to choose")
+        if guess.shape and family in ("cnn", "gan"):
+            lines.append(
+                f"  shape: {guess.shape}    # {len(guess.numeric)} pixel columns as "
+                f"{guess.shape[0]}×{guess.shape[1]} images, {guess.shape[2]} channel(s)"
+            )
+        elif guess.shape:
+            lines.append(f"  # shape: {guess.shape}    # read the {len(guess.numeric)} numeric columns as images")
+        if guess.categorical:
+            lines.append("  categorical: onehot    # string features: onehot or index")
+        lines.append("  missing: impute    # fill gaps with training medians/modes, or `error`")
+    lines.append("  split: {validation: 0.15, test: 0.15}    # seeded and stratified for classification")
+    return lines
+
+
+def _model_section(family: str, guess: DataGuess) -> list[str]:
+    """The `model:` section: the family module's `starter(guess)` lines (its main fields, commented), if it has one."""
+    import importlib
+
+    module = importlib.import_module(catalog.family(family).module)
+    starter = getattr(module, "starter", None)  # optional: a family without one starts from `type:` alone
+    body = starter(guess) if starter is not None else []
+    return ["model:", f"  type: {family}    # kproto list families", *body]
+
+
+def _train_section(family: str, guess: DataGuess) -> list[str]:
+    lines = [
+        "train:",
+        "  loss: auto    # chosen from the task; or any name from `kproto list losses`",
+        "  optimizer: {name: adam, learning_rate: 0.001}    # kproto list optimizers",
+        f"  epochs: {50 if learns_inputs_only(family) else 30}",
+        f"  batch_size: {64 if guess.rows > 2000 else 32}",
+    ]
+    if family == "gan":
+        lines.append("  # GANs keep the last generator; early stopping does not apply")
+        return lines
+    if guess.task == "classification":
+        lines.append("  metrics: [accuracy]    # kproto list metrics")
+    elif guess.task == "regression":
+        lines.append("  metrics: [mae]    # kproto list metrics")
+    lines.append("  early_stopping: {monitor: val_loss, patience: 5}    # stop when val_loss stops improving")
+    return lines
+
+
+def starter_recipe(family: str, data: Path | None = None, target: str | None = None, out: Path | None = None) -> str:
+    """The text of a commented starter recipe for `family`; data paths are written relative to `out`'s folder."""
+    if family not in catalog.FAMILIES:
+        raise RecipeError(f"unknown model type: {not_one_of(family, list(catalog.FAMILIES))}", field="TYPE")
+    if data is None:
+        data = find_default_data(family)
+        if data is None:
+            raise KprotoError(
+                "no --data was given and the shipped data folder is not here",
+                field="--data",
+                hint="pass --data FILE (and --target COLUMN)",
+            )
+    data = Path(data)
+    guess = inspect_data(data, family, target)
+    if family == "cnn" and not guess.shape:
+        raise DataError(
+            f"a cnn needs images, but the {len(guess.numeric)} numeric columns of {data.name} are not a square "
+            "pixel count",
+            field="--data",
+            hint="use a feedforward model, or write data.shape by hand",
+        )
+    base = Path(out).resolve().parent if out is not None else Path.cwd()
+    try:
+        path_text = os.path.relpath(data.resolve(), base)
+    except ValueError:  # another drive on Windows
+        path_text = str(data.resolve())
+    if path_text.startswith(os.path.join(os.pardir, os.pardir, os.pardir)):  # far away: an absolute path reads better
+        path_text = str(data.resolve())
+    name = (Path(out).stem if out is not None else f"{data.stem}-{family}").replace("_", "-")
+    lines = [
+        f"# A {family} starter recipe for {data.name} ({guess.rows}{'+' if guess.rows >= 5000 else ''} rows, "
+        f"{len(guess.columns)} columns), written by `kproto new`.",
+        "# Check it:  kproto validate THIS.yaml     Train it:  kproto train THIS.yaml",
+        "# Every field: kproto schema; every name: kproto list.",
+        f"name: {name}",
+        "seed: 42    # the same seed gives the same split and the same initial weights",
+        "",
+        *_data_section(guess, family, path_text),
+        "",
+        *_model_section(family, guess),
+        "",
+        *_train_section(family, guess),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_starter(family: str, data: Path | None, target: str | None, out: Path | None) -> str:
+    """Make the recipe; with `out`, write it (never over an existing file) and return its text."""
+    if out is not None and Path(out).exists():
+        raise KprotoError(
+            f"{out} already exists; kproto new never overwrites a file",
+            field="--out",
+            hint="choose another --out path or delete the file first",
+        )
+    text = starter_recipe(family, data, target, out)
+    if out is not None:
+        from kproto.runs.store import atomic_write_text
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(out), text)
+    return text

@@ -1,0 +1,1 @@
+"""Metrics and statistics in NumPy: calibration, conformal prediction, ranking and sequence metrics."""

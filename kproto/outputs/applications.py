@@ -1,0 +1,59 @@
+"""Test-split reports of the families whose one input array packs several parts: seq2seq and recommender.
+
+seq2seq: generated sequences scored by exact match, token error rate and BLEU. Recommender: RMSE/MAE with the
+cold-start rows apart (ratings), or recall@k, ndcg@k and hit rate over every unseen item (implicit feedback).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+PACKED_KINDS = ("pairs", "interactions")
+
+
+def predictor(model: Any, batch_size: int = 2048) -> Any:
+    """x → model outputs as a NumPy array, in large batches."""
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+
+    return predict
+
+
+def packed_report(
+    model: Any,
+    pre: Any,
+    info: Any,
+    train: tuple[np.ndarray, np.ndarray | None],
+    test: tuple[np.ndarray, np.ndarray | None],
+    beam: int | None = None,
+    max_length: int | None = None,
+) -> dict[str, Any]:
+    """The family's report on `test` ({} for other kinds of data or without targets)."""
+    x_test, y_test = test
+    if pre.kind not in PACKED_KINDS or y_test is None or len(x_test) == 0:
+        return {}
+    predict = predictor(model)
+    if pre.kind == "pairs":
+        from kproto.data.pairs import PairEncoder
+        from kproto.outputs.decoding import sequence_evaluation
+
+        decoding = pre.state.get("decoding", {})
+        return sequence_evaluation(
+            predict,
+            PairEncoder.from_dict(pre.state["pairs"]),
+            x_test,
+            y_test,
+            beam or decoding.get("beam", 1),
+            max_length or decoding.get("max_length"),
+        )
+    from kproto.data.interactions import InteractionEncoder
+    from kproto.outputs.recommend import ranking_evaluation, rating_evaluation
+
+    encoder = InteractionEncoder.from_dict(pre.state["interactions"])
+    if info.task == "regression":
+        return rating_evaluation(predict, x_test, y_test)
+    k = int(pre.state.get("ranking", {}).get("top_k", 10))
+    return ranking_evaluation(predict, encoder, train, test, k)

@@ -1,0 +1,1 @@
+"""Adversarial robustness: input gradients on every backend, FGSM and PGD attacks."""

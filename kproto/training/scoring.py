@@ -1,0 +1,160 @@
+"""Scores of a trained model on arrays: the splits' metrics, task reports (per-class table, error summaries) and
+generated-sample statistics. What training records in metrics.json and `kproto evaluate` shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kproto.data.streaming import evaluate_blocks, is_streamed
+from kproto.models.gan import generate
+from kproto.outputs.applications import PACKED_KINDS, packed_report
+from kproto.training.compile import encode_labels
+
+JUDGE_SAMPLES = 1000  # generated rows scored at the end of a GAN run and by `kproto evaluate`
+
+
+def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray | None, batch_size: int) -> dict[str, float]:
+    """model.evaluate as a dict of floats (the numbers metrics.json and `kproto evaluate` report)."""
+    if len(x) == 0:
+        return {}
+    logs = model.evaluate(x, y, batch_size=max(batch_size, 256), verbose=0, return_dict=True)
+    return {k: float(v) for k, v in logs.items()}
+
+
+def _targets(dataset: Any, name: str, label_mode: str) -> tuple[np.ndarray, np.ndarray | None]:
+    x, y = dataset.split(name)
+    if dataset.info.task == "reconstruction":
+        y = x
+    return x, encode_labels(y, label_mode, dataset.info.num_classes)
+
+
+def evaluate_splits(model: Any, dataset: Any, label_mode: str, batch_size: int) -> dict[str, Any]:
+    """{'train': {...}, 'validation': {...}, 'test': {...}} plus task-specific reports on the test split."""
+    if dataset.info.task == "generation":
+        return generation_metrics(model, dataset)
+    if is_streamed(dataset.x_train):
+        return _evaluate_streamed(model, dataset, label_mode, batch_size)
+    results: dict[str, Any] = {}
+    for name in ("train", "validation", "test"):
+        x, y = _targets(dataset, name, label_mode)
+        results[name] = evaluate_arrays(model, x, y, batch_size)
+    reconstruction = dataset.info.task == "reconstruction"
+    y_test = dataset.x_test if reconstruction else dataset.y_test
+    extra = task_report(model, dataset.info, dataset.x_test, y_test, batch_size)
+    if dataset.preprocessor.kind in PACKED_KINDS:  # seq2seq and recommender reports
+        extra = {
+            **extra,
+            **packed_report(model, dataset.preprocessor, dataset.info, dataset.split("train"), dataset.split("test")),
+        }
+    if reconstruction and extra and "pca_mse" in dataset.baselines:
+        extra["pca_mse"] = dataset.baselines["pca_mse"]
+    if extra:
+        results["report"] = extra
+    return results
+
+
+REPORT_ROWS = 100_000  # streamed test splits: the per-class report uses the first rows
+
+
+def _evaluate_streamed(model: Any, dataset: Any, label_mode: str, batch_size: int) -> dict[str, Any]:
+    """Metrics block by block for data on disk; the task report on the first REPORT_ROWS test rows."""
+
+    def encode(y: np.ndarray) -> np.ndarray:
+        return encode_labels(y, label_mode, dataset.info.num_classes)
+
+    def evaluate(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return evaluate_arrays(model, x, y, batch_size)
+
+    results: dict[str, Any] = {}
+    for name in ("train", "validation", "test"):
+        x, y = dataset.split(name)
+        results[name] = evaluate_blocks(evaluate, x, y, encode) if len(x) else {}
+    x_head = dataset.x_test[:REPORT_ROWS]
+    y_head = x_head if dataset.y_test is None else dataset.y_test[:REPORT_ROWS]
+    extra = task_report(model, dataset.info, x_head, y_head, batch_size)
+    if extra:
+        results["report"] = extra
+    return results
+
+
+def task_report(model: Any, info: Any, x: np.ndarray, y: np.ndarray | None, batch_size: int) -> dict[str, Any]:
+    """Per-class precision/recall and the confusion matrix (classification), or error summaries."""
+    if y is None or len(x) == 0:
+        return {}
+    if info.task == "classification":
+        probabilities = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
+        return classification_report(y, probabilities.argmax(axis=1), info.class_names or list(range(info.num_classes)))
+    if info.task == "regression":
+        predicted = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0)).reshape(-1)
+        errors = predicted - y.reshape(-1)
+        total = float(np.sum((y - y.mean()) ** 2)) or 1.0
+        return {
+            "mae": float(np.mean(np.abs(errors))),
+            "rmse": float(np.sqrt(np.mean(errors**2))),
+            "r2": float(1 - np.sum(errors**2) / total),
+        }
+    if info.task == "reconstruction":
+        rebuilt = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
+        per_row = np.mean((rebuilt.reshape(len(x), -1) - x.reshape(len(x), -1)) ** 2, axis=1)
+        return {
+            "reconstruction_mse": float(per_row.mean()),
+            "reconstruction_mse_p95": float(np.percentile(per_row, 95)),
+        }
+    return {}
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[Any]) -> dict[str, Any]:
+    """Confusion matrix (rows: true, columns: predicted) and per-class precision, recall, F1, support."""
+    n = len(class_names)
+    confusion = np.zeros((n, n), dtype=np.int64)
+    np.add.at(confusion, (y_true.astype(int), y_pred.astype(int)), 1)
+    per_class = {}
+    for i, name in enumerate(class_names):
+        tp = confusion[i, i]
+        predicted, actual = confusion[:, i].sum(), confusion[i, :].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[str(name)] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(actual),
+        }
+    macro_f1 = float(np.mean([c["f1"] for c in per_class.values()])) if per_class else 0.0
+    return {
+        "accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
+        "macro_f1": macro_f1,
+        "classes": [str(c) for c in class_names],
+        "confusion": confusion.tolist(),
+        "per_class": per_class,
+    }
+
+
+def generation_metrics(generator: Any, dataset: Any, count: int = JUDGE_SAMPLES) -> dict[str, Any]:
+    """How generated rows compare with the real test rows: gaps in per-feature mean and spread, and how close
+    generated rows come to the training rows (against the same distance for real test rows)."""
+    real = dataset.x_test if len(dataset.x_test) else dataset.x_train
+    fake, _ = generate(generator, dataset.info, count, 12345)
+    fake_flat, real_flat = fake.reshape(len(fake), -1), real.reshape(len(real), -1)
+    train = dataset.x_train.reshape(len(dataset.x_train), -1)
+    stats = {
+        "mean_gap": float(np.mean(np.abs(fake_flat.mean(axis=0) - real_flat.mean(axis=0)))),
+        "std_gap": float(np.mean(np.abs(fake_flat.std(axis=0) - real_flat.std(axis=0)))),
+        "generated_to_train_rms": nearest_rms(fake_flat, train),
+        "test_to_train_rms": nearest_rms(real_flat, train),
+    }
+    return {"train": {}, "validation": {}, "test": stats, "report": {"samples": count}}
+
+
+def nearest_rms(rows: np.ndarray, reference: np.ndarray) -> float:
+    """Mean over `rows` of the root-mean-square difference to the nearest reference row."""
+    ref_sq = np.sum(reference**2, axis=1)
+    best = []
+    for start in range(0, len(rows), 512):
+        chunk = rows[start : start + 512]
+        distance = np.sum(chunk**2, axis=1)[:, None] - 2 * chunk @ reference.T + ref_sq[None, :]
+        best.append(np.sqrt(np.maximum(distance.min(axis=1), 0.0) / rows.shape[1]))
+    return float(np.mean(np.concatenate(best))) if best else 0.0
