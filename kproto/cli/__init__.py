@@ -31,6 +31,7 @@ COMMANDS = {
     "list": "kproto.cli.workflow:list_command",
     "summary": "kproto.cli.workflow:summary_command",
     "fetch": "kproto.cli.fetch:fetch_command",
+    "inspect": "kproto.cli.inspect:inspect_command",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,28 +12,14 @@ import pandas as pd
 from kproto.core import catalog
 from kproto.core.errors import DataError
 from kproto.data.preprocess import Preprocessor, infer_task, is_text_column
-from kproto.data.readers import check_path, check_target, read_image_folder, read_table
+from kproto.data.readers import check_path, check_target, missing_column_error, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
 from kproto.data.splits import split_indices, time_order_bounds
 from kproto.data.types import DataInfo, Dataset
+
+if TYPE_CHECKING:
+    from kproto.data.audit import Audit
 from kproto.recipe.schema import Recipe
-
-
-def _choose_kind(recipe: Recipe, frame: pd.DataFrame | None, features: list[str]) -> str:
-    data = recipe.data
-    if frame is None:
-        return "image_folder"
-    if data.window is not None:
-        return "window"
-    if data.text:
-        return "text"
-    if data.shape:
-        return "image"
-    text_columns = [c for c in features if is_text_column(frame[c])]
-    if text_columns and len(features) == 1:
-        data.text = text_columns[0]
-        return "text"
-    return "tabular"
 
 
 def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
@@ -41,25 +27,22 @@ def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
     if data.features is not None:
         missing = [c for c in data.features if c not in frame.columns]
         if missing:
-            raise DataError(
-                f"feature column(s) not in the data: {', '.join(map(repr, missing))}",
-                field="data.features",
-                hint=f"the file has: {', '.join(list(frame.columns)[:15])}",
-            )
+            raise missing_column_error(missing[0], list(frame.columns), "data.features", "feature column")
         return list(data.features)
     if data.window is not None:
         return [data.target]
     if data.text:
         return [data.text]
-    return [c for c in frame.columns if c != data.target]
+    overrides = data.columns or {}
+    return [c for c in frame.columns if c != data.target and overrides.get(c) not in ("drop", "identifier")]
 
 
 def load_frame(recipe: Recipe) -> pd.DataFrame | None:
-    """The raw table (None for an image folder)."""
+    """The raw table (None for an image folder); text that is not UTF-8 (or not data.encoding) is refused."""
     path = check_path(recipe.data.path)
     if path.is_dir():
         return None
-    frame = read_table(path, limit=recipe.data.limit)
+    frame = read_table(path, limit=recipe.data.limit, encoding=recipe.data.encoding)
     check_target(recipe, list(frame.columns))
     return frame
 
@@ -75,6 +58,142 @@ def _task(recipe: Recipe, frame: pd.DataFrame | None) -> str:
     return infer_task(frame[recipe.data.target], recipe.data.max_classes)
 
 
+def _drop_empty_targets(recipe: Recipe, frame: pd.DataFrame, task: str) -> tuple[pd.DataFrame, int]:
+    """The rows that have a target, and how many were dropped for an empty one."""
+    target = recipe.data.target
+    if not target or task not in ("classification", "regression"):
+        return frame, 0
+    column = frame[target]
+    empty = column.isna()
+    if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):  # blank cells count as empty too
+        empty = empty | column.astype("string").str.strip().eq("").fillna(False).astype(bool)
+    dropped = int(empty.sum())
+    if dropped == len(frame):
+        raise DataError(f"the target column '{target}' is empty in all {len(frame)} rows", field="data.target")
+    return (frame[~empty] if dropped else frame), dropped
+
+
+def _audit(
+    recipe: Recipe, frame: pd.DataFrame, task: str, dropped: int, preprocessor: Preprocessor | None
+) -> Audit | None:
+    """The audit of a table's columns (None when data.audit is off, for images, or with saved preprocessing)."""
+    data = recipe.data
+    if (
+        not data.audit
+        or preprocessor is not None
+        or data.shape
+        or "table" not in catalog.family(recipe.model.type).inputs
+    ):
+        return None
+    from kproto.data.audit import AuditSettings, audit_frame
+
+    settings = AuditSettings.from_recipe(data, missing_target=dropped)
+    settings.task = task if task in ("classification", "regression") else None
+    if task not in ("classification", "regression"):
+        settings.target = None  # autoencoders and GANs predict nothing: the target column is left out
+        frame = frame.drop(columns=[data.target]) if data.target in frame else frame
+    return audit_frame(frame, settings)
+
+
+def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[list[str], str]:
+    """The feature columns and the kind of input (tabular, text or image) the model reads."""
+    data = recipe.data
+    if data.text and data.features is not None and set(data.features) - {data.text}:
+        extra = sorted(set(data.features) - {data.text})
+        raise DataError(
+            f"data.features lists {', '.join(map(repr, extra))} beside data.text; a text model reads only its text "
+            f"column ('{data.text}'), so they would be left out",
+            field="data.features",
+            hint="remove data.features, or leave data.text out to train a table model on those columns",
+        )
+    features = _features(recipe, frame)
+    if audit is not None and not data.text:
+        unusable = [c.name for c in audit.columns if c.action == "unused" and data.features and c.name in data.features]
+        if unusable:
+            raise DataError(
+                f"data.features lists the free-text column '{unusable[0]}', which a model of table columns cannot read",
+                field="data.features",
+                hint=f"train a text model on it alone (data.text: {unusable[0]}), or write data.columns: "
+                f"{{{unusable[0]}: categorical}} to read its values as categories",
+            )
+        kept = set(audit.features())
+        features = [c for c in features if c in kept]
+        texts = [c for c in features if audit.column(c) is not None and audit.column(c).role == "text"]
+        if len(features) == 1 and texts:
+            data.text = texts[0]
+    if data.text:
+        return [data.text], "text"
+    if data.shape:
+        return features, "image"
+    if audit is None and len(features) == 1 and is_text_column(frame[features[0]]):
+        data.text = features[0]
+        return features, "text"
+    return features, "tabular"
+
+
+def _roles(recipe: Recipe, audit: Audit | None, features: list[str]) -> dict[str, str] | None:
+    """How the preprocessing reads each feature: the audit's roles, or only data.columns when the audit is off."""
+    readable = ("numeric", "categorical", "datetime")
+    if audit is None:
+        overrides = {k: v for k, v in (recipe.data.columns or {}).items() if v in readable and k in features}
+        return overrides or None
+    return {name: audit.column(name).role for name in features if audit.column(name).role in readable}
+
+
+def _split(
+    recipe: Recipe, frame: pd.DataFrame, labels: np.ndarray | None, task: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test, fit) row positions: seeded, stratified by class, refused when a held-out split that
+    the recipe asks for comes out empty; `fit`: the training rows before balancing (preprocessing statistics)."""
+    split = recipe.data.split
+    train_rows, val_rows, test_rows = split_indices(len(frame), split.validation, split.test, recipe.seed, labels)
+    _check_held_out(len(frame), split.validation, split.test, len(val_rows), len(test_rows), labels)
+    if recipe.data.rows_per_class is not None:
+        train_rows = rows_per_class(train_rows, labels, recipe.data.rows_per_class, recipe.seed)
+    fit_rows = train_rows
+    if recipe.data.balance != "none":
+        train_rows = balance_rows(
+            train_rows, labels if task == "classification" else None, recipe.data.balance, recipe.seed
+        )
+    return train_rows, val_rows, test_rows, fit_rows
+
+
+def _check_held_out(rows: int, validation: float, test: float, n_val: int, n_test: int, labels: Any) -> None:
+    empty = [name for name, share, n in (("validation", validation, n_val), ("test", test, n_test)) if share and not n]
+    if not empty:
+        return
+    reason, hint = f"{rows} rows are too few for these shares", "use more rows or larger data.split shares"
+    if labels is not None:
+        from kproto.data.audit import min_rows_per_split
+
+        values, counts = np.unique(labels, return_counts=True)
+        need = min_rows_per_split(validation, test)
+        tiny = int(np.sum(counts < need))
+        if tiny:
+            reason = (
+                f"the split is stratified by class, and {tiny} of {len(values)} classes have fewer than {need} rows, "
+                "so their rows all stay in training"
+            )
+            hint = (
+                "keep the larger classes with data.classes: [...], merge rare classes in the file, or predict a "
+                "coarser target (kproto inspect FILE --target T lists the class counts)"
+            )
+    raise DataError(
+        f"the split leaves 0 {' and 0 '.join(empty)} rows out of {rows}: {reason}; no honest held-out score could "
+        "be given",
+        field="data.split",
+        hint=hint,
+    )
+
+
+def _labels(recipe: Recipe, frame: pd.DataFrame, task: str) -> np.ndarray | None:
+    """The class of each row, for stratified splits (None for other tasks)."""
+    target = recipe.data.target
+    if task == "classification" or (task == "generation" and target and recipe.model.conditional):
+        return frame[target].astype(str).to_numpy()
+    return None
+
+
 def load_dataset(
     recipe: Recipe,
     preprocessor: Preprocessor | None = None,
@@ -84,73 +203,40 @@ def load_dataset(
 
     With a saved `preprocessor`, nothing is refitted: the same seed gives the same rows in each split. `adopt`,
     called with the data kind, may return feature preprocessing to take as it is (a pretrained backbone's own).
+    The audit (kproto.data.audit) decides which columns are read and how, unless data.audit is off.
     """
     from kproto.data.streaming import load_streaming, wants_streaming
 
     if wants_streaming(recipe):
-        if recipe.data.balance != "none":
-            raise DataError(
-                f"data.balance: {recipe.data.balance} works on in-memory rows, but {recipe.data.path} is streamed "
-                "from disk (it is larger than 1 GiB)",
-                field="data.balance",
-                hint="use train.class_weight: balanced instead, or data.streaming: false if it fits in memory",
-            )
+        _check_streamable(recipe)
         return load_streaming(recipe, preprocessor)
     frame = load_frame(recipe)
     if frame is None:
         return _image_folder_dataset(recipe)
-    inputs = catalog.family(recipe.model.type).inputs
-    if "pairs" in inputs:  # seq2seq: text → text
-        from kproto.data.pairs import pairs_dataset
-
-        return pairs_dataset(recipe, frame, preprocessor)
-    if "interactions" in inputs:  # recommender: users × items
-        from kproto.data.interactions import interactions_dataset
-
-        return interactions_dataset(recipe, frame, preprocessor)
-    target = recipe.data.target
+    packed = _packed_dataset(recipe, frame, preprocessor)
+    if packed is not None:
+        return packed
     task = _task(recipe, frame)
-    if target and task in ("classification", "regression"):
-        dropped = int(frame[target].isna().sum())
-        if dropped == len(frame):
-            raise DataError(f"the target column '{target}' is empty", field="data.target")
-        frame = frame[frame[target].notna()]
+    frame, dropped = _drop_empty_targets(recipe, frame, task)
     if recipe.data.classes is not None:
-        frame = keep_classes(frame, target, recipe.data.classes)
-    features = _features(recipe, frame)
-    kind = _choose_kind(recipe, frame, features)
-    if kind == "text":
-        features = [recipe.data.text]
+        frame = keep_classes(frame, recipe.data.target, recipe.data.classes)
+    if recipe.data.window is not None:
+        return _window_dataset(recipe, frame, _features(recipe, frame), task, preprocessor)
+    audit = _audit(recipe, frame, task, dropped, preprocessor)
+    features, kind = _inputs(recipe, frame, audit)
     if not features:
         raise DataError(
-            "no feature columns are left", field="data.features", hint="list the input columns in data.features"
-        )
-    split = recipe.data.split
-    if kind == "window":
-        return _window_dataset(recipe, frame, features, task, preprocessor)
-    labels = None
-    if task == "classification":
-        labels = frame[target].astype(str).to_numpy()
-    elif task == "generation" and target and recipe.model.conditional:
-        labels = frame[target].astype(str).to_numpy()
-    train_rows, val_rows, test_rows = split_indices(len(frame), split.validation, split.test, recipe.seed, labels)
-    if recipe.data.rows_per_class is not None:
-        train_rows = rows_per_class(train_rows, labels, recipe.data.rows_per_class, recipe.seed)
-    fit_rows = train_rows  # preprocessing statistics come from the training rows as they are, before balancing
-    if recipe.data.balance != "none":
-        train_rows = balance_rows(
-            train_rows, labels if task == "classification" else None, recipe.data.balance, recipe.seed
+            "no feature columns are left"
+            + (f" (the audit dropped {', '.join(audit.dropped())})" if audit is not None and audit.dropped() else ""),
+            field="data.features",
+            hint="list the input columns in data.features, or give columns a role with data.columns",
         )
     if kind == "image":
-        expected = int(np.prod(recipe.data.shape))
-        if len(features) != expected:
-            raise DataError(
-                f"data.shape {recipe.data.shape} needs {expected} pixel columns, but there are {len(features)}",
-                field="data.shape",
-                hint="make the product of data.shape equal the number of feature columns",
-            )
+        _check_image_shape(recipe, features)
+    train_rows, val_rows, test_rows, fit_rows = _split(recipe, frame, _labels(recipe, frame, task), task)
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
-    pre = preprocessor or Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted)
+    roles = _roles(recipe, audit, features) if kind == "tabular" else None
+    pre = preprocessor or Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles)
     pre.state.setdefault("categorical", recipe.data.categorical)
     if adopted is not None:
         pre.check_columns(frame, need_target=False)
@@ -163,10 +249,45 @@ def load_dataset(
     info = _info(pre, arrays, task, kind, recipe)
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.baselines = _baselines(dataset)
+    dataset.audit, dataset.dropped_rows = audit, dropped
     if task == "reconstruction" and len(dataset.x_test):
         components = getattr(recipe.model, "bottleneck", 16)
         dataset.baselines["pca_mse"] = pca_reconstruction_mse(dataset.x_train, dataset.x_test, components)
     return dataset
+
+
+def _check_streamable(recipe: Recipe) -> None:
+    if recipe.data.balance != "none":
+        raise DataError(
+            f"data.balance: {recipe.data.balance} works on in-memory rows, but {recipe.data.path} is streamed "
+            "from disk (it is larger than 1 GiB)",
+            field="data.balance",
+            hint="use train.class_weight: balanced instead, or data.streaming: false if it fits in memory",
+        )
+
+
+def _packed_dataset(recipe: Recipe, frame: pd.DataFrame, preprocessor: Preprocessor | None) -> Dataset | None:
+    """seq2seq (text → text) and recommender (users × items) data, packed by their own modules; None otherwise."""
+    inputs = catalog.family(recipe.model.type).inputs
+    if "pairs" in inputs:
+        from kproto.data.pairs import pairs_dataset
+
+        return pairs_dataset(recipe, frame, preprocessor)
+    if "interactions" in inputs:
+        from kproto.data.interactions import interactions_dataset
+
+        return interactions_dataset(recipe, frame, preprocessor)
+    return None
+
+
+def _check_image_shape(recipe: Recipe, features: list[str]) -> None:
+    expected = int(np.prod(recipe.data.shape))
+    if len(features) != expected:
+        raise DataError(
+            f"data.shape {recipe.data.shape} needs {expected} pixel columns, but there are {len(features)}",
+            field="data.shape",
+            hint="make the product of data.shape equal the number of feature columns",
+        )
 
 
 def pca_reconstruction_mse(x_train: np.ndarray, x_test: np.ndarray, components: int) -> float:

@@ -16,6 +16,18 @@ import pandas as pd
 from kproto.core.errors import DataError
 
 TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
+CATEGORY_CAP = 50  # the audit keeps this many of a high-cardinality column's most frequent values, the rest: OTHER
+OTHER = "(other)"  # the category of a capped column's rare and unseen values
+DATE_FEATURES = (
+    "year",
+    "month_sin",
+    "month_cos",
+    "weekday_sin",
+    "weekday_cos",
+    "yearday_sin",
+    "yearday_cos",
+    "elapsed",
+)
 
 
 def infer_task(target: pd.Series, max_classes: int) -> str:
@@ -112,9 +124,11 @@ class Preprocessor:
         kind: str,
         features: list[str],
         adopted: dict[str, Any] | None = None,
+        roles: dict[str, str] | None = None,
     ) -> Preprocessor:
         """Learn every statistic from `frame.iloc[train_rows]` only; `adopted` feature preprocessing (a pretrained
-        backbone's) is taken as it is, and only the target is fitted."""
+        backbone's) is taken as it is, and only the target is fitted. `roles` (the audit's: numeric, categorical,
+        datetime) decide how each column is read; without them the column's values do, and nothing is capped."""
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
         target = spec.target
@@ -130,7 +144,7 @@ class Preprocessor:
             if pixels is not None:
                 state["image"].update(min=float(np.nanmin(pixels)), max=float(np.nanmax(pixels)))
         else:
-            state["columns"] = cls._fit_columns(train, features, spec)
+            state["columns"] = cls._fit_columns(train, features, spec, roles)
             if kind == "window":
                 state["window"] = spec.window.model_dump()
         return cls(state)
@@ -169,11 +183,18 @@ class Preprocessor:
         return {"name": name, "mean": float(numbers.mean()), "std": std if math.isfinite(std) else 1.0}
 
     @staticmethod
-    def _fit_columns(train: pd.DataFrame, features: list[str], spec: Any) -> list[dict[str, Any]]:
+    def _fit_columns(
+        train: pd.DataFrame, features: list[str], spec: Any, roles: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         columns = []
         for name in features:
             column = train[name]
-            if _is_numeric(column) or _check_numeric_column(name, column) is not None:
+            role = (roles or {}).get(name)
+            if role == "datetime":
+                columns.append(_fit_datetime(name, column))
+            elif role == "numeric" or (
+                role != "categorical" and (_is_numeric(column) or _check_numeric_column(name, column) is not None)
+            ):
                 values = pd.to_numeric(column, errors="coerce").astype(float)
                 _finite_or_error(name, values.to_numpy(), values.index)
                 fill = float(values.median()) if values.notna().any() else 0.0
@@ -183,12 +204,7 @@ class Preprocessor:
                     {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
                 )
             else:
-                values = column.astype("string")
-                counts = values.value_counts()
-                fill = str(counts.index[0]) if len(counts) else ""
-                columns.append(
-                    {"name": name, "type": "categorical", "fill": fill, "values": [str(v) for v in counts.index[:1000]]}
-                )
+                columns.append(_fit_categorical(name, column, capped=roles is not None))
         return columns
 
     @staticmethod
@@ -256,7 +272,9 @@ class Preprocessor:
         for column in self.state["columns"]:
             name = column["name"]
             raw = frame[name]
-            if column["type"] == "numeric":
+            if column["type"] == "datetime":
+                blocks.append(_date_block(column, raw, missing, imputed))
+            elif column["type"] == "numeric":
                 values = pd.to_numeric(raw, errors="coerce").astype(float)
                 bad_text = values.isna() & raw.notna()
                 if bad_text.any():
@@ -287,6 +305,8 @@ class Preprocessor:
                         raise DataError(f"column '{name}' has missing values", field="data.missing")
                     imputed[name] = f"most frequent {column['fill']!r}"
                     values = values.fillna(column["fill"])
+                if "other" in column:  # capped: rare and unseen values share one category
+                    values = values.where(values.isin(column["values"]), column["other"])
                 categories = pd.Categorical(values, categories=column["values"])
                 codes = np.asarray(categories.codes)
                 if onehot:
@@ -322,6 +342,120 @@ class Preprocessor:
         return [classes[int(i)] for i in predictions]
 
 
+def _fit_categorical(name: str, column: pd.Series, capped: bool) -> dict[str, Any]:
+    """The categories of a string column, most frequent first; `capped`: a column with more than CATEGORY_CAP values
+    keeps the most frequent ones seen at least twice, and the rest (and unseen values) become OTHER."""
+    values = column.astype("string")
+    counts = values.value_counts()
+    fill = str(counts.index[0]) if len(counts) else ""
+    if capped and len(counts) > CATEGORY_CAP:
+        kept = [str(v) for v in counts[counts >= 2].index[:CATEGORY_CAP]]
+        fill = fill if fill in kept else OTHER
+        return {"name": name, "type": "categorical", "fill": fill, "values": [*kept, OTHER], "other": OTHER}
+    return {"name": name, "type": "categorical", "fill": fill, "values": [str(v) for v in counts.index[:1000]]}
+
+
+def parse_dates(raw: pd.Series, name: str, fmt: str = "mixed") -> pd.Series:
+    """Dates in UTC without a time zone (NaT for empty cells); a DataError names the first cell that is no date."""
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        stamps = pd.to_datetime(raw, utc=True)
+    else:
+        text = raw.astype("string")
+        stamps = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
+        bad = stamps.isna() & text.notna() & text.str.strip().ne("")
+        if bad.any():
+            row = raw.index[int(np.flatnonzero(bad.to_numpy())[0])]
+            raise DataError(
+                f"column '{name}' holds dates, but row {row} has {str(raw.loc[row])!r}",
+                field="data.columns",
+                hint=f"fix that cell (leave it empty to have it imputed), or write data.columns: {{{name}: categorical}}",
+            )
+    return stamps.dt.tz_convert(None)
+
+
+def _seconds(stamps: pd.Series) -> np.ndarray:
+    values = stamps.to_numpy("datetime64[ns]").astype("int64").astype(np.float64) / 1e9
+    return np.where(stamps.isna().to_numpy(), np.nan, values)
+
+
+def _fit_datetime(name: str, column: pd.Series) -> dict[str, Any]:
+    """A date column's statistics: the median date (to impute), and the mean and spread of years and seconds."""
+    present = column.dropna().astype(str)
+    fmt = "ISO8601" if len(present) and present.str.match(r"^\s*\d{4}-\d{1,2}-\d{1,2}").all() else "mixed"
+    stamps = parse_dates(column, name, fmt)
+    seconds = _seconds(stamps)
+    known = seconds[~np.isnan(seconds)]
+    if known.size == 0:
+        raise DataError(f"the date column '{name}' is empty in every training row", field="data.columns")
+    years = stamps.dropna().dt.year.to_numpy(np.float64)
+    return {
+        "name": name,
+        "type": "datetime",
+        "format": fmt,
+        "fill": float(np.median(known)),
+        "mean": float(known.mean()),
+        "std": float(known.std()) or 1.0,
+        "year_mean": float(years.mean()),
+        "year_std": float(years.std()) or 1.0,
+        "features": list(DATE_FEATURES),
+    }
+
+
+def _date_block(column: dict[str, Any], raw: pd.Series, missing: str, imputed: dict[str, str]) -> np.ndarray:
+    """The date features of a column: standardized year, month, weekday and day of year as (sin, cos) cycles,
+    standardized elapsed time."""
+    name = column["name"]
+    seconds = _seconds(parse_dates(raw, name, column.get("format", "mixed")))
+    gaps = np.isnan(seconds)
+    if gaps.any():
+        if missing == "error":
+            row = raw.index[int(np.flatnonzero(gaps)[0])]
+            raise DataError(f"column '{name}' has a missing date at row {row}", field="data.missing")
+        imputed[name] = "median date"
+        seconds = np.where(gaps, column["fill"], seconds)
+    stamps = pd.DatetimeIndex(pd.to_datetime(seconds, unit="s"))
+    parts = [((stamps.year.to_numpy(np.float64) - column["year_mean"]) / column["year_std"])]
+    for value, period in ((stamps.month - 1, 12.0), (stamps.dayofweek, 7.0), (stamps.dayofyear - 1, 365.25)):
+        angle = 2 * np.pi * np.asarray(value, np.float64) / period
+        parts += [np.sin(angle), np.cos(angle)]
+    parts.append((seconds - column["mean"]) / column["std"])
+    return np.stack(parts, axis=1).astype(np.float32)
+
+
+def input_problems(state: dict[str, Any], frame: pd.DataFrame) -> list[list[str]]:
+    """Per row, what the training data's preprocessing had to guess: each unseen category and each imputed cell
+    (empty list: nothing). Only table runs have such columns; other kinds give empty lists."""
+    problems: list[list[str]] = [[] for _ in range(len(frame))]
+    if state.get("kind") not in ("tabular", "table"):
+        return problems
+    for column in state.get("columns", []):
+        name = column["name"]
+        if name not in frame:
+            continue
+        raw = frame[name]
+        empty = raw.isna().to_numpy()
+        for row in np.flatnonzero(empty):
+            problems[row].append(f"'{name}' is empty: imputed ({_fill_text(column)})")
+        if column["type"] == "categorical":
+            known = set(column["values"]) - {column.get("other")}
+            text = raw.astype("string")
+            unseen = ~text.isin(known).to_numpy() & ~empty
+            into = f"encoded as {column['other']!r}" if "other" in column else "encoded as no known category"
+            for row in np.flatnonzero(unseen):
+                problems[row].append(
+                    f"'{name}' has the category {str(raw.iloc[row])[:40]!r}, unseen in training: {into}"
+                )
+    return problems
+
+
+def _fill_text(column: dict[str, Any]) -> str:
+    if column["type"] == "numeric":
+        return f"training median {column['fill']:g}"
+    if column["type"] == "datetime":
+        return "training median date"
+    return f"most frequent {column['fill']!r}"
+
+
 def _plain(value: Any) -> Any:
     """NumPy scalars → plain Python values (JSON-safe)."""
     if isinstance(value, np.generic):
@@ -345,6 +479,8 @@ def feature_groups(state: dict[str, Any]) -> list[FeatureGroup]:
     groups, start = [], 0
     for column in state.get("columns", []):
         width = len(column["values"]) if column["type"] == "categorical" and onehot else 1
+        if column["type"] == "datetime":
+            width = len(DATE_FEATURES)
         groups.append(FeatureGroup(column["name"], start, start + width))
         start += width
     return groups

@@ -13,7 +13,7 @@ from kproto.data.header import TABLE_SUFFIXES, check_path, read_header
 from kproto.data.header import decode as _decode
 from kproto.data.header import sniff as _sniff
 
-__all__ = ["check_path", "read_header", "read_table", "read_image_folder"]
+__all__ = ["check_path", "read_header", "read_table", "read_image_folder", "undecodable_line", "table_chunks"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
@@ -44,8 +44,73 @@ def _load_npz(path: Path) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def read_table(path: str | Path, limit: int | None = None) -> pd.DataFrame:
-    """Read a csv/tsv/parquet/npz file into a DataFrame; refuse empty, header-only or garbled files."""
+def undecodable_line(path: Path, encoding: str = "utf-8", block: int = 1 << 20) -> int | None:
+    """The line number of the first bytes of `path` that are not valid `encoding` text, or None."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
+    with Path(path).open("rb") as handle:
+        while True:
+            chunk = handle.read(block)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return lines + chunk[: max(exc.start, 0)].count(b"\n")
+            if not chunk:
+                return None
+            lines += chunk.count(b"\n")
+
+
+def not_text_error(path: Path, encoding: str | None) -> DataError:
+    """The error for a file that is not text in the expected encoding: the line, and the field that fixes it."""
+    line = undecodable_line(path, encoding or "utf-8")
+    where = f"line {line} of {path.name}" if line is not None else path.name
+    if encoding:
+        return DataError(
+            f"{where} is not valid {encoding} text",
+            field="data.encoding",
+            hint="write the file's real encoding in data.encoding (e.g. latin-1, cp1252, utf-16)",
+        )
+    return DataError(
+        f"{where} is not UTF-8 text; kproto never guesses, so that two different byte strings can't become one value",
+        field="data.encoding",
+        hint="write data.encoding: latin-1 (or the file's encoding, e.g. cp1252) in the recipe, or save the file as "
+        "UTF-8",
+    )
+
+
+def _delimiter(path: Path, encoding: str | None) -> tuple[str, str]:
+    """The delimiter of a text table and the decoded start of the file (to check it)."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    text = _decode(head, path) if encoding is None else head.decode(encoding, errors="replace")
+    return TABLE_SUFFIXES[path.suffix.lower()] or _sniff(text), text
+
+
+def table_chunks(path: str | Path, rows: int, encoding: str | None = None) -> Any:
+    """A csv/tsv/parquet file as DataFrames of at most `rows` rows each, one in memory at a time."""
+    path = check_path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            frame = batch.to_pandas()
+            frame.columns = [str(c) for c in frame.columns]
+            yield frame
+        return
+    delimiter, _ = _delimiter(path, encoding)
+    try:
+        for chunk in pd.read_csv(path, sep=delimiter, chunksize=rows, encoding=encoding or "utf-8", low_memory=False):
+            chunk.columns = [str(c) for c in chunk.columns]
+            yield chunk
+    except UnicodeDecodeError:
+        raise not_text_error(path, encoding) from None
+
+
+def read_table(path: str | Path, limit: int | None = None, encoding: str | None = None) -> pd.DataFrame:
+    """Read a csv/tsv/parquet/npz file into a DataFrame; refuse empty, header-only or garbled files, and text that
+    is not UTF-8 (or not the declared `encoding`): nothing is decoded lossily."""
     path = check_path(path)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -56,15 +121,18 @@ def read_table(path: str | Path, limit: int | None = None) -> pd.DataFrame:
     elif suffix == ".npz":
         frame = _load_npz(path)
     else:
-        with path.open("rb") as handle:
-            head = handle.read(1 << 16)
-        text = _decode(head, path)
-        delimiter = TABLE_SUFFIXES[suffix] or _sniff(text)
+        delimiter, text = _delimiter(path, encoding)
         try:
-            frame = pd.read_csv(path, sep=delimiter, nrows=limit, encoding_errors="replace", low_memory=False)
+            frame = pd.read_csv(path, sep=delimiter, nrows=limit, encoding=encoding or "utf-8", low_memory=False)
+        except UnicodeDecodeError:
+            raise not_text_error(path, encoding) from None
+        except LookupError:
+            raise DataError(
+                f"unknown text encoding {encoding!r}", field="data.encoding", hint="e.g. utf-8, latin-1, cp1252"
+            ) from None
         except pd.errors.EmptyDataError:
             raise DataError(f"the data file has no columns: {path}", field="data.path") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        except (pd.errors.ParserError, ValueError) as exc:
             raise DataError(
                 f"cannot parse {path}: {str(exc).strip()}", field="data.path", hint="check the delimiter and quoting"
             ) from None
@@ -122,15 +190,28 @@ def read_image_folder(path: Path, image_shape: list[int] | None) -> tuple[np.nda
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
 
 
+def missing_column_error(name: str, columns: list[str], field: str, what: str = "column") -> DataError:
+    """A DataError for a column that is not in the data: did-you-mean and the columns there are."""
+    from kproto.core.errors import suggest
+
+    guess = suggest(name, columns)
+    return DataError(
+        f"the {what} '{name}' is not in the data",
+        field=field,
+        hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:15])}",
+    )
+
+
+def check_target_name(name: str, columns: list[str], field: str = "data.target") -> None:
+    """A DataError naming the choices when `name` is not among `columns`."""
+    if name not in columns:
+        raise missing_column_error(name, columns, field, "target column")
+
+
 def check_target(recipe: Any, columns: list[str]) -> None:
     """A DataError naming the choices when the recipe's target column is not among `columns`."""
-    target = recipe.data.target
-    if target and target not in columns:
-        from kproto.core.errors import suggest
-
-        guess = suggest(target, columns)
-        raise DataError(
-            f"the target column '{target}' is not in the data",
-            field="data.target",
-            hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:15])}",
-        )
+    if recipe.data.target:
+        check_target_name(recipe.data.target, columns)
+    for name in getattr(recipe.data, "columns", None) or {}:
+        if name not in columns:
+            raise missing_column_error(name, columns, f"data.columns.{name}")

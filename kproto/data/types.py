@@ -50,6 +50,8 @@ class Dataset:
     info: DataInfo
     preprocessor: Preprocessor
     baselines: dict[str, float] = field(default_factory=dict)
+    audit: Any = None  # kproto.data.audit.Audit: the columns' roles, what was dropped and why, warnings
+    dropped_rows: int = 0  # rows left out for an empty target
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
         return {

@@ -14,6 +14,8 @@ from kproto.core.fields import Fraction, PositiveInt, Strict
 
 
 # ----------------------------------------------------------------------------- data
+COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # data.columns values
+
 class Split(Strict):
     validation: Fraction = Field(0.15, description="Share of rows held out for validation.")
     test: Fraction = Field(0.15, description="Share of rows held out for the final test.")
@@ -88,6 +90,36 @@ class Data(Strict):
     source_tokens: Literal["auto", "words", "characters"] = Field(
         "auto", description="seq2seq: the input text's tokens; auto: characters when inputs are single words."
     )
+    encoding: str | None = Field(
+        None,
+        description="The text encoding of a csv/tsv file (e.g. latin-1, cp1252); default UTF-8, and a file that is "
+        "not UTF-8 is refused, never decoded lossily.",
+    )
+    columns: dict[str, Literal[COLUMN_ROLES]] | None = Field(
+        None,
+        description="Override the role the audit gives a column: {name: drop | identifier | numeric | categorical "
+        "| text | datetime}. identifier and drop leave it out; datetime makes date features.",
+    )
+    audit: bool = Field(
+        True,
+        description="Profile the data before training (kproto inspect): drop identifiers and constants, date "
+        "features, capped categories, and warnings. off: use every column as its type says, and say nothing.",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown text encoding {value!r}; expected a Python codec name such as utf-8, latin-1 or cp1252"
+            ) from None
+        return value
 
 
 # ----------------------------------------------------------------------------- model

@@ -10,6 +10,7 @@ from pathlib import Path
 RECIPE = "recipe.yaml"  # the fully resolved recipe (defaults filled in, `extends` merged)
 MODEL = "model.keras"  # the final (or best, with early_stopping.restore_best) model
 PREPROCESS = "preprocess.json"  # data facts and the fitted preprocessing state
+AUDIT = "audit.json"  # the data audit: each column's role, what was dropped and why, warnings (optional)
 METRICS = "metrics.json"  # status, facts, versions and final metrics
 CONFORMAL = "conformal.json"  # classification and regression: validation nonconformity scores and quantiles
 HISTORY = "history.csv"  # one row per epoch

@@ -140,7 +140,9 @@ class Trainer:
         return {
             "recipe": self.recipe.name,
             "run": str(run.path),
-            "data": f"{Path(self.recipe.data.path).name}: {info.rows.get('train', 0)} train / {info.rows.get('validation', 0)} validation / {info.rows.get('test', 0)} test",
+            "data": f"{Path(self.recipe.data.path).name}: {info.rows.get('train', 0)} train / {info.rows.get('validation', 0)} validation / {info.rows.get('test', 0)} test"
+            + (f" ({dataset.dropped_rows} rows with an empty target dropped)" if dataset.dropped_rows else ""),
+            **dropped_fact(dataset),
             "input": f"{info.kind} {tuple(info.input_shape)}",
             "task": info.task + (f" ({info.num_classes} classes)" if info.num_classes else ""),
             "model": f"{self.recipe.model.type}, {model.count_params():,} parameters",
@@ -176,6 +178,8 @@ class Trainer:
             state = Checkpoint()
             run.write_text(layout.RECIPE, dump_recipe(recipe))
             run.write_json(layout.PREPROCESS, {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
+            if dataset.audit is not None:
+                run.write_json(layout.AUDIT, dataset.audit.to_dict())
         else:
             run = RunDir(self.dist.resume_folder(Path(resume)))
             run.remove_temporaries()  # half-written files of a killed save
@@ -200,6 +204,8 @@ class Trainer:
             **self.dist.metrics(),
         )
         self.reporter.header(facts)
+        for line in audit_lines(dataset):  # before the first epoch
+            self.reporter.message(line)
         try:
             with stop_on_signals(self.stop):
                 state = self._loop(run, dataset, model, setup, plan, state)
@@ -434,3 +440,20 @@ def train(
 ) -> TrainResult:
     """Train `recipe` into a new run under `out` (or continue the run `resume`)."""
     return Trainer(recipe, out, reporter, allow_code=allow_code, device=device, recipe_dir=recipe_dir).run(resume)
+
+
+def dropped_fact(dataset: Dataset) -> dict[str, str]:
+    """The header's `dropped` line: each column the audit left out, and why."""
+    if dataset.audit is None or not dataset.audit.dropped():
+        return {}
+    return {"dropped": ", ".join(f"{name} ({why})" for name, why in dataset.audit.dropped().items())}
+
+
+def audit_lines(dataset: Dataset) -> list[str]:
+    """The audit's warnings, one line each, as training prints them before the first epoch."""
+    if dataset.audit is None:
+        return []
+    return [
+        f"warning [{w.code}]" + (f" {w.column}" if w.column else "") + f": {w.message}"
+        for w in dataset.audit.all_warnings()
+    ]
