@@ -157,8 +157,14 @@ def test_predict_matches_direct_answers(served):
     raw = stub_model(np.array([[0.5, 0.0, 1.0]]))
     tempered = np.exp(np.log(raw) / 1.5)
     assert first["probabilities"]["yes"] == pytest.approx(float(tempered[0, 1] / tempered.sum()), rel=1e-5)
-    # the null row is imputed (x1 = 1.0, color = red) as in training
-    assert same(predictions[2], predictor.records(predictor.checker.frame([{"x1": 1.0, "color": "red"}]))[0])
+    # the null row is imputed (x1 = 1.0, color = red) as in training, and its warnings say so
+    filled = predictor.records(predictor.checker.frame([{"x1": 1.0, "color": "red"}]))[0]
+    assert filled["warnings"] == [] and predictions[0]["warnings"] == []
+    assert same(
+        {k: v for k, v in predictions[2].items() if k != "warnings"},
+        {k: v for k, v in filled.items() if k != "warnings"},
+    )
+    assert {(w["code"], w["column"]) for w in predictions[2]["warnings"]} == {("imputed", "x1"), ("imputed", "color")}
 
 
 def test_instances_positional_rows_and_csv(served):

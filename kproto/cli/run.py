@@ -155,6 +155,7 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
         data = spec.data
         named = {data.target: "data.target", data.text: "data.text", data.user: "data.user", data.item: "data.item"}
         named[data.split.column] = "data.split.column"
+        named.update({name: f"data.columns.{name}" for name in data.columns or {}})
         wanted = [c for c in [*named, *(data.features or [])] if c]
         if columns:
             for name in wanted:
@@ -166,6 +167,9 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
                         field=field,
                         hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:12])}",
                     )
+        from kproto.data.audit import recipe_audit
+
+        audit = recipe_audit(spec) if columns else None
     except KprotoError as exc:
         raise locate(exc, loaded) from None
     click.echo(
@@ -173,6 +177,14 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
         + (f", {len(columns)} columns" if columns else "")
         + ")"
     )
+    if audit is not None:
+        dropped = audit.dropped()
+        if dropped:
+            click.echo("dropped by the data audit: " + ", ".join(f"{k} ({v})" for k, v in dropped.items()))
+        for warning in audit.all_warnings():
+            click.echo(
+                f"warning [{warning.code}]" + (f" {warning.column}" if warning.column else "") + f": {warning.message}"
+            )
 
 
 @click.command("schema")
@@ -376,6 +388,8 @@ def predict_command(
 
         frame = predict_run(path, data, trust=trust, encode=encode, beam=beam, max_length=max_length, coverage=coverage)
         grid = None
+        if frame.attrs.get("input_warnings"):  # unseen categories and imputed cells, never silent
+            click.echo(frame.attrs["input_warnings"], err=True)
     text = frame.to_csv(index=False)
     if out:
         from kproto.runs.store import atomic_write_text

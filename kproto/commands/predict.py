@@ -92,7 +92,8 @@ def predict_run(
     coverage: float | None = None,
 ) -> pd.DataFrame:
     """Load a run and predict on the raw rows of `data` (`encode`: add an autoencoder's codes; `beam` and
-    `max_length`: how a seq2seq run generates; `coverage`: add conformal prediction sets or intervals)."""
+    `max_length`: how a seq2seq run generates; `coverage`: add conformal prediction sets or intervals).
+    `attrs["input_warnings"]` of the result counts the unseen categories and imputed cells (None: there were none)."""
     from kproto.data import Preprocessor
     from kproto.data.readers import read_table
     from kproto.runs.load import load_keras_model, load_run
@@ -114,8 +115,8 @@ def predict_run(
 
     decisions, conformal = run_decisions(run, coverage)
     model = load_keras_model(run.model_path, trust=trust, compile=False)
-    frame = read_table(data)
-    return predict_frame(
+    frame = read_table(data, encoding=run.recipe.data.encoding)
+    result = predict_frame(
         model,
         Preprocessor.from_dict(run.preprocess),
         run.info,
@@ -128,6 +129,10 @@ def predict_run(
         conformal=conformal,
         coverage=coverage,
     )
+    from kproto.data.preprocess import input_problems, problems_summary
+
+    result.attrs["input_warnings"] = problems_summary(input_problems(run.preprocess, frame))
+    return result
 
 
 def _recommender_run(path: Path, trust: bool, flag: str) -> tuple[Any, Any, Any, Any]:

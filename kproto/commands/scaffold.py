@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kproto.core import catalog
 from kproto.core.errors import DataError, KprotoError, RecipeError, not_one_of
@@ -41,6 +42,8 @@ class DataGuess:
     shape: list[int] | None = None
     sequence_length: int = 200
     window: int | None = None
+    dropped: dict[str, str] = field(default_factory=dict)  # columns the audit leaves out → why
+    notes: list[str] = field(default_factory=list)  # the audit's warnings, written as comments
 
 
 def image_shape(count: int) -> list[int] | None:
@@ -65,6 +68,7 @@ def find_default_data(family: str) -> Path | None:
 
 def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
     """Column roles, the task, an image shape, a text column or a time-series window, from the first rows."""
+    from kproto.data.audit import guess_target
     from kproto.data.preprocess import infer_task, is_text_column
     from kproto.data.readers import read_table
 
@@ -87,12 +91,17 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
     if learns_inputs_only(family):
         guess.target = target or named  # kept out of the inputs; not predicted
     else:
-        guess.target = target or named or columns[-1]
+        guess.target = target or named or guess_target(frame)  # never an identifier, a constant or free text
+    _audit(frame, guess, family)
+    pixels = 0  # numeric columns, constant ones included: an image's corners are often blank
     for name in columns:
         if name == guess.target or name == guess.text:
             continue
-        column = frame[name]
-        if column.dtype.kind in "biuf":
+        if frame[name].dtype.kind in "biuf":
+            pixels += 1
+        if name in guess.dropped:
+            continue
+        if frame[name].dtype.kind in "biuf":
             guess.numeric.append(name)
         else:
             guess.categorical.append(name)
@@ -101,7 +110,7 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
         if guess.task == "classification":
             guess.classes = int(frame[guess.target].nunique())
     if not guess.categorical and guess.numeric:
-        guess.shape = image_shape(len(guess.numeric))
+        guess.shape = image_shape(pixels)
     if guess.text:
         words = frame[guess.text].dropna().astype(str).str.split().str.len()
         p95 = float(words.quantile(0.95)) if len(words) else 100
@@ -121,6 +130,34 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
         )
         guess.window = max(4, min(24, len(frame) // 20))
     return guess
+
+
+def _audit(frame: Any, guess: DataGuess, family: str) -> None:
+    """The data audit of a table, for a family that reads table columns: its decisions and warnings go into
+    `guess`."""
+    from kproto.data.audit import AuditSettings, audit_frame
+
+    if "table" not in catalog.family(family).inputs or guess.text:
+        return
+    target = None if learns_inputs_only(family) else guess.target
+    data = frame.drop(columns=[guess.target]) if target is None and guess.target else frame
+    audit = audit_frame(data, AuditSettings(target=target))
+    guess.dropped = audit.dropped()
+    guess.notes = [f"[{w.code}] {w.message}" for w in audit.all_warnings()]
+
+
+def _audit_comments(guess: DataGuess, limit: int = 12) -> list[str]:
+    """The audit's notes as comment lines of the data section (the first `limit`)."""
+    if not guess.notes:
+        return []
+    import textwrap
+
+    lines = [f"  # The data audit of the first {guess.rows} rows (kproto inspect {guess.path.name} shows it all):"]
+    for note in guess.notes[:limit]:
+        lines += textwrap.wrap(note, 116, initial_indent="  #   ", subsequent_indent="  #     ")
+    if len(guess.notes) > limit:
+        lines.append(f"  #   ... and {len(guess.notes) - limit} more")
+    return lines
 
 
 def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
@@ -163,6 +200,10 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
                 + ")"
             )
         lines.append(f"  # features: every other column ({detail}); list them in `features:` to choose")
+        if guess.dropped:
+            left_out = ", ".join(f"{k} ({v})" for k, v in guess.dropped.items())
+            lines.append(f"  # left out by the data audit: {left_out}; data.columns: {{NAME: ROLE}} overrides it")
+        lines += _audit_comments(guess)
         if guess.shape and family in ("cnn", "gan"):
             lines.append(
                 f"  shape: {guess.shape}    # {len(guess.numeric)} pixel columns as "

@@ -180,8 +180,9 @@ def dtype_name(column: pd.Series) -> str:
     if pd.api.types.is_integer_dtype(column.dtype):
         return "integer"
     if pd.api.types.is_float_dtype(column.dtype):
-        present = column.dropna()
-        if len(present) and bool(np.all(np.mod(present.to_numpy(float), 1) == 0)):
+        present = column.dropna().to_numpy(float)
+        present = present[np.isfinite(present)]
+        if len(present) and bool(np.all(np.mod(present, 1) == 0)):
             return "integer"  # whole numbers with gaps read as floats
         return "float"
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
@@ -660,6 +661,29 @@ def inspect_file(
         target = guess_target(frame)
     settings = AuditSettings(target=target, encoding=note)
     return audit_frame(frame, settings, rows=total)
+
+
+VALIDATE_ROWS = 50_000  # `kproto validate` audits the first rows only
+
+
+def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
+    """The audit `kproto validate` shows: a recipe's table read as training reads it (the first `rows` rows).
+    None where training audits nothing: data.audit off, images, windows, text pairs and interactions."""
+    from kproto.core import catalog
+    from kproto.data.readers import read_table
+
+    data = recipe.data
+    family = catalog.family(recipe.model.type)
+    if not data.audit or data.shape or data.window is not None or "table" not in family.inputs:
+        return None
+    if Path(data.path).is_dir() or Path(data.path).suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
+        return None
+    frame = read_table(data.path, limit=min(data.limit or rows, rows), encoding=data.encoding)
+    settings = AuditSettings.from_recipe(data)
+    if family.task is not None:  # autoencoders and GANs predict nothing
+        frame = frame.drop(columns=[data.target]) if data.target in frame else frame
+        settings.target = None
+    return audit_frame(frame, settings)
 
 
 TARGET_NAMES = ("label", "target", "class", "y", "outcome")

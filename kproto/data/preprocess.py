@@ -422,10 +422,11 @@ def _date_block(column: dict[str, Any], raw: pd.Series, missing: str, imputed: d
     return np.stack(parts, axis=1).astype(np.float32)
 
 
-def input_problems(state: dict[str, Any], frame: pd.DataFrame) -> list[list[str]]:
-    """Per row, what the training data's preprocessing had to guess: each unseen category and each imputed cell
-    (empty list: nothing). Only table runs have such columns; other kinds give empty lists."""
-    problems: list[list[str]] = [[] for _ in range(len(frame))]
+def input_problems(state: dict[str, Any], frame: pd.DataFrame) -> list[list[dict[str, str]]]:
+    """Per row, what the preprocessing fitted in training had to guess for new rows: each imputed cell
+    (code `imputed`) and each category training did not keep (code `unseen_category`), as {code, column, message}.
+    Only table runs have such columns; rows of other kinds get empty lists."""
+    problems: list[list[dict[str, str]]] = [[] for _ in range(len(frame))]
     if state.get("kind") not in ("tabular", "table"):
         return problems
     for column in state.get("columns", []):
@@ -435,17 +436,37 @@ def input_problems(state: dict[str, Any], frame: pd.DataFrame) -> list[list[str]
         raw = frame[name]
         empty = raw.isna().to_numpy()
         for row in np.flatnonzero(empty):
-            problems[row].append(f"'{name}' is empty: imputed ({_fill_text(column)})")
+            message = f"'{name}' is empty: imputed with the {_fill_text(column)}"
+            problems[row].append({"code": "imputed", "column": name, "message": message})
         if column["type"] == "categorical":
             known = set(column["values"]) - {column.get("other")}
-            text = raw.astype("string")
-            unseen = ~text.isin(known).to_numpy() & ~empty
-            into = f"encoded as {column['other']!r}" if "other" in column else "encoded as no known category"
+            unseen = ~raw.astype("string").isin(known).fillna(False).to_numpy(dtype=bool) & ~empty
+            if "other" in column:
+                why = f"not among the {len(known)} categories kept in training: encoded as {column['other']!r}"
+            else:
+                why = "unseen in training: encoded as no known category (all zeros)"
             for row in np.flatnonzero(unseen):
-                problems[row].append(
-                    f"'{name}' has the category {str(raw.iloc[row])[:40]!r}, unseen in training: {into}"
-                )
+                message = f"'{name}' has the category {str(raw.iloc[row])[:40]!r}, {why}"
+                problems[row].append({"code": "unseen_category", "column": name, "message": message})
     return problems
+
+
+def problems_summary(problems: list[list[dict[str, str]]]) -> str | None:
+    """One line counting the guesses over all rows (None when there were none)."""
+    counts: dict[str, dict[str, int]] = {"unseen_category": {}, "imputed": {}}
+    for row in problems:
+        for problem in row:
+            per_column = counts[problem["code"]]
+            per_column[problem["column"]] = per_column.get(problem["column"], 0) + 1
+    if not any(counts.values()):
+        return None
+    rows = sum(1 for row in problems if row)
+    parts = []
+    for code, what in (("unseen_category", "unseen categories"), ("imputed", "imputed cells")):
+        if counts[code]:
+            detail = ", ".join(f"{k}: {v}" for k, v in sorted(counts[code].items(), key=lambda kv: -kv[1])[:8])
+            parts.append(f"{sum(counts[code].values())} {what} ({detail})")
+    return f"warning: {rows} of {len(problems)} rows needed a guess: " + "; ".join(parts)
 
 
 def _fill_text(column: dict[str, Any]) -> str:
@@ -453,7 +474,7 @@ def _fill_text(column: dict[str, Any]) -> str:
         return f"training median {column['fill']:g}"
     if column["type"] == "datetime":
         return "training median date"
-    return f"most frequent {column['fill']!r}"
+    return f"most frequent training value {column['fill']!r}"
 
 
 def _plain(value: Any) -> Any:

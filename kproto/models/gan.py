@@ -175,7 +175,12 @@ def inverse_features(pre: Any, x: Any) -> Any:
     columns: dict[str, Any] = {}
     at = 0
     for column in pre.state["columns"]:
-        if column["type"] == "numeric":
+        if column["type"] == "datetime":  # read back from the elapsed-time feature, the last of its inputs
+            width = len(column["features"])
+            seconds = flat[:, at + width - 1] * column["std"] + column["mean"]
+            columns[column["name"]] = pd.to_datetime(np.round(seconds), unit="s").astype(str).tolist()
+            at += width
+        elif column["type"] == "numeric":
             columns[column["name"]] = np.round(flat[:, at] * column["std"] + column["mean"], 6)
             at += 1
         elif onehot:

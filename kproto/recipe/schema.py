@@ -12,9 +12,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from kproto.core import catalog
 from kproto.core.fields import Fraction, PositiveInt, Strict
 
-
 # ----------------------------------------------------------------------------- data
 COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # data.columns values
+
 
 class Split(Strict):
     validation: Fraction = Field(0.15, description="Share of rows held out for validation.")

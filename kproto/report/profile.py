@@ -58,7 +58,9 @@ def target_line(profile: dict[str, Any]) -> str:
         text += f", {distinct} classes (rows per class: " + ", ".join(f"{k} {v}" for k, v in shown)
         text += (", ..." if distinct > len(shown) else "") + ")"
     elif target.get("mean") is not None:
-        text += f", mean {target['mean']:.4g}, std {target['std']:.4g}, range {target['min']:.4g} to {target['max']:.4g}"
+        text += (
+            f", mean {target['mean']:.4g}, std {target['std']:.4g}, range {target['min']:.4g} to {target['max']:.4g}"
+        )
     return text
 
 

@@ -181,7 +181,7 @@ def create_app(
         if isinstance(result, Exception):
             raise _as_problem(result)
         x, outputs = result
-        return {"predictions": predictor.answers(x, outputs, coverage)}
+        return {"predictions": predictor.with_warnings(predictor.answers(x, outputs, coverage), frame)}
 
     async def _samples(data: dict[str, Any]) -> Any:
         count, seed = data.get("samples"), data.get("seed")

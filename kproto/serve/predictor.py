@@ -102,9 +102,21 @@ class Predictor:
         return answer_records(frame)
 
     def records(self, frame: pd.DataFrame, coverage: float | None = None) -> list[dict[str, Any]]:
-        """Answers for checked rows in one call (no batching)."""
+        """Answers for checked rows in one call (no batching), each with its `warnings`."""
         ((x, y),) = self.outputs([frame])
-        return self.answers(x, y, coverage)
+        return self.with_warnings(self.answers(x, y, coverage), frame)
+
+    def with_warnings(self, answers: list[dict[str, Any]], frame: pd.DataFrame) -> list[dict[str, Any]]:
+        """Each answer with a `warnings` list: the imputed cells and unseen categories of its row ({code, column,
+        message}; empty when the row needed no guess, and for runs whose answers are not one per row)."""
+        from kproto.data.preprocess import input_problems
+
+        problems = input_problems(self.preprocessor.state, frame)
+        if len(problems) != len(answers):
+            problems = [[] for _ in answers]
+        for answer, found in zip(answers, problems):
+            answer["warnings"] = found
+        return answers
 
     def samples(self, count: int, seed: int | None = None) -> list[dict[str, Any]]:
         """Generated rows of a GAN run."""
