@@ -57,6 +57,8 @@ def untrained_run(recipe_path: Path, out: Path) -> Path:
     run = RunDir.create(out, recipe.name)
     run.write_text(layout.RECIPE, dump_recipe(recipe))
     run.write_json(layout.PREPROCESS, {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
+    if dataset.audit is not None:
+        run.write_json(layout.AUDIT, dataset.audit.to_dict())
     results = evaluate_splits(model, dataset, setup.label_mode, recipe.train.batch_size)
     row = {"epoch": 1, "loss": results["train"]["loss"], "val_loss": results["validation"]["loss"]}
     save_checkpoint(run, model, Checkpoint(epoch=1, history=[row], best=row["val_loss"], best_epoch=1), 0.001)

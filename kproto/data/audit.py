@@ -478,6 +478,27 @@ def _leak_score(codes: np.ndarray, y: np.ndarray, train: np.ndarray, held: np.nd
     return 1.0 - residual / total
 
 
+def _nearest_score(values: np.ndarray, y: np.ndarray, train: np.ndarray, held: np.ndarray, classes: int) -> float:
+    """Held-out accuracy (or R²) of the nearest training value's target: sharp where bins are coarse (a column that
+    is the target in disguise separates cleanly, however few the rows)."""
+    known = train[~np.isnan(values[train])]
+    if known.size < 2:
+        return 0.0
+    order = known[np.argsort(values[known], kind="stable")]
+    xs, ys = values[order], y[order]
+    x = values[held]
+    pos = np.clip(np.searchsorted(xs, np.nan_to_num(x, nan=xs[0])), 1, len(xs) - 1)
+    pick = np.where(np.abs(x - xs[pos - 1]) <= np.abs(xs[pos] - x), pos - 1, pos)
+    guess = ys[pick]
+    if classes:
+        fallback = int(np.bincount(y[train], minlength=classes).argmax())
+        guess = np.where(np.isnan(x), fallback, guess)
+        return float(np.mean(guess == y[held]))
+    guess = np.where(np.isnan(x), float(y[train].mean()), guess)
+    total = float(np.sum((y[held] - y[held].mean()) ** 2)) or 1.0
+    return 1.0 - float(np.sum((y[held] - guess) ** 2)) / total
+
+
 def _leaks(frame: pd.DataFrame, reports: list[ColumnReport], info: dict[str, Any], seed: int = 0) -> None:
     """Mark the columns that alone predict the target almost perfectly on held-out rows (warned, not dropped)."""
     name = info["name"]
@@ -505,8 +526,12 @@ def _leaks(frame: pd.DataFrame, reports: list[ColumnReport], info: dict[str, Any
     for report in reports:
         if report.role not in ("numeric", "categorical") or report.action in ("drop", "unused"):
             continue
-        codes = _codes(part[report.name], train, report.role == "numeric")
+        numeric = report.role == "numeric"
+        codes = _codes(part[report.name], train, numeric)
         score = _leak_score(codes, y, train, held, classes)
+        if numeric:
+            values = pd.to_numeric(part[report.name], errors="coerce").to_numpy(np.float64)
+            score = max(score, _nearest_score(values, y, train, held, classes))
         if classes:
             suspect = score >= LEAK_ACCURACY and (1 - score) <= 0.25 * (1 - baseline)
             what = f"{score:.1%} held-out accuracy (the majority class alone: {baseline:.1%})"
@@ -623,10 +648,12 @@ def sample_file(
         if total > max_rows:
             frame = frame.iloc[np.sort(np.random.default_rng(0).choice(total, max_rows, replace=False))]
         return frame.reset_index(drop=True), total, note
-    return (*_sample_chunks(path, max_rows, encoding), note)
+    return (*sample_chunks(path, max_rows, encoding), note)
 
 
-def _sample_chunks(path: Path, max_rows: int, encoding: str | None) -> tuple[pd.DataFrame, int]:
+def sample_chunks(
+    path: Path, max_rows: int, encoding: str | None = None, chunk_rows: int = 100_000
+) -> tuple[pd.DataFrame, int]:
     """A uniform sample of a large file, one chunk in memory at a time (each row kept with equal odds)."""
     from kproto.data.readers import table_chunks
 
@@ -634,7 +661,7 @@ def _sample_chunks(path: Path, max_rows: int, encoding: str | None) -> tuple[pd.
     kept: pd.DataFrame | None = None
     keys = np.empty(0)
     total = 0
-    for chunk in table_chunks(path, 100_000, encoding):
+    for chunk in table_chunks(path, chunk_rows, encoding):
         total += len(chunk)
         chunk_keys = rng.random(len(chunk))  # every row draws a key; the max_rows smallest keys are the sample
         merged = chunk if kept is None else pd.concat([kept, chunk], ignore_index=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from rich.markup import escape
 
 from kproto.core import catalog
 from kproto.core.backend import choose_precision, device_name, skip_tensorflow_probe, versions
@@ -204,8 +205,8 @@ class Trainer:
             **self.dist.metrics(),
         )
         self.reporter.header(facts)
-        for line in audit_lines(dataset):  # before the first epoch
-            self.reporter.message(line)
+        for line in audit_lines(dataset):  # before the first epoch (messages are rich markup: brackets escaped)
+            self.reporter.message(escape(line))
         try:
             with stop_on_signals(self.stop):
                 state = self._loop(run, dataset, model, setup, plan, state)
