@@ -184,3 +184,123 @@ def test_cnn_trains_on_an_image_folder(tmp_path: Path, runner) -> None:
     evaluated = runner.invoke(cli, ["evaluate", str(run), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert abs(json.loads(evaluated.output)["accuracy"] - metrics["test"]["accuracy"]) < 1e-6
+
+
+# ----------------------------------------------------------------------------- the audit inside load_dataset
+AUDIT_RECIPE = """\
+data:
+  path: audit.csv
+  target: label
+{extra}model:
+  type: feedforward
+  units: [4]
+"""
+
+
+def audit_table(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "patient": rng.choice(np.arange(1_000_000, 9_999_999), n, replace=False),
+            "name": [f"Person {i}" for i in range(n)],
+            "x": x,
+            "site": "A",
+            "visit": pd.date_range("2020-01-01", periods=n, freq="W").strftime("%Y-%m-%d"),
+            "label": np.where(x + rng.normal(size=n) > 0, "yes", "no"),
+        }
+    )
+
+
+def audited(make_recipe, tmp_path: Path, frame: pd.DataFrame, extra: str = "") -> object:
+    frame.to_csv(tmp_path / "audit.csv", index=False)
+    return load_dataset(load_recipe(make_recipe(AUDIT_RECIPE.format(extra=extra))).recipe)
+
+
+def test_identifiers_and_constants_are_dropped_and_dates_become_features(make_recipe, tmp_path: Path) -> None:
+    dataset = audited(make_recipe, tmp_path, audit_table())
+    assert dataset.audit.dropped() == {"patient": "identifier", "name": "identifier", "site": "constant"}
+    state = dataset.preprocessor.state
+    assert state["features"] == ["x", "visit"]
+    assert [c["type"] for c in state["columns"]] == ["numeric", "datetime"]
+    assert dataset.info.input_shape == (1 + 8,)
+
+
+def test_audit_off_uses_every_column_as_before(make_recipe, tmp_path: Path) -> None:
+    dataset = audited(make_recipe, tmp_path, audit_table(), "  audit: off\n")
+    assert dataset.audit is None
+    assert dataset.preprocessor.state["features"] == ["patient", "name", "x", "site", "visit"]
+    assert [c["type"] for c in dataset.preprocessor.state["columns"]][:3] == ["numeric", "categorical", "numeric"]
+
+
+@pytest.mark.parametrize(
+    ("columns", "features"),
+    [
+        ("{patient: numeric, visit: categorical}", ["patient", "x", "visit"]),  # an identifier kept, dates as labels
+        ("{x: identifier, site: categorical}", ["site", "visit"]),  # a number dropped, a constant kept
+        ("{visit: drop}", ["x"]),
+    ],
+)
+def test_data_columns_overrides_the_audit(make_recipe, tmp_path: Path, columns: str, features: list[str]) -> None:
+    dataset = audited(make_recipe, tmp_path, audit_table(), f"  columns: {columns}\n")
+    assert dataset.preprocessor.state["features"] == features
+
+
+def test_data_columns_overrides_apply_with_the_audit_off(make_recipe, tmp_path: Path) -> None:
+    dataset = audited(make_recipe, tmp_path, audit_table(), "  audit: off\n  columns: {name: drop, visit: datetime}\n")
+    state = dataset.preprocessor.state
+    assert "name" not in state["features"]
+    assert next(c for c in state["columns"] if c["name"] == "visit")["type"] == "datetime"
+
+
+def test_an_unknown_column_in_data_columns_suggests_the_name(make_recipe, tmp_path: Path) -> None:
+    with pytest.raises(KprotoError) as info:
+        audited(make_recipe, tmp_path, audit_table(), "  columns: {patiant: drop}\n")
+    assert info.value.field == "data.columns.patiant" and "did you mean 'patient'" in info.value.hint
+
+
+def test_rows_with_an_empty_target_are_dropped_and_counted(make_recipe, tmp_path: Path) -> None:
+    frame = audit_table()
+    frame.loc[[3, 9, 12], "label"] = None
+    frame.loc[20, "label"] = "   "
+    dataset = audited(make_recipe, tmp_path, frame)
+    assert dataset.dropped_rows == 4 and sum(dataset.info.rows.values()) == len(frame) - 4
+    assert "4 row(s) have an empty target" in next(w.message for w in dataset.audit.warnings if w.code == "missing_target")
+
+
+def test_thousands_of_one_row_classes_are_refused(make_recipe, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=3000), "label": [f"c{i}" for i in range(3000)]})
+    with pytest.raises(KprotoError) as info:
+        audited(make_recipe, tmp_path, frame, "  task: classification\n")
+    message = info.value.message
+    assert "0 validation and 0 test rows out of 3000" in message and "3000 of 3000 classes" in message
+    assert info.value.field == "data.split" and "data.classes" in info.value.hint
+
+
+def test_a_table_too_small_for_its_held_out_shares_is_refused(make_recipe, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": [0.1, 0.5, 0.9], "label": [1.5, 2.5, 3.5]})
+    with pytest.raises(KprotoError, match="0 validation and 0 test rows out of 3"):
+        audited(make_recipe, tmp_path, frame)
+
+
+def test_free_text_beside_table_columns_is_left_out_loudly(make_recipe, tmp_path: Path) -> None:
+    frame = audit_table()
+    frame["notes"] = [f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))]
+    dataset = audited(make_recipe, tmp_path, frame)
+    assert "notes" not in dataset.preprocessor.state["features"]
+    assert "unused_column" in dataset.audit.codes()
+
+
+def test_features_listed_beside_data_text_are_refused(make_recipe, tmp_path: Path) -> None:
+    frame = audit_table()
+    frame["notes"] = [f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))]
+    with pytest.raises(KprotoError) as info:
+        audited(make_recipe, tmp_path, frame, "  text: notes\n  features: [notes, x]\n")
+    assert info.value.field == "data.features" and "'x'" in info.value.message
+
+
+def test_saved_preprocessing_gives_the_same_columns_without_an_audit(make_recipe, tmp_path: Path) -> None:
+    first = audited(make_recipe, tmp_path, audit_table())
+    again = load_dataset(load_recipe(tmp_path / "recipe.yaml").recipe, first.preprocessor)
+    assert again.audit is None
+    np.testing.assert_array_equal(first.x_test, again.x_test)

@@ -109,3 +109,80 @@ def test_labels_round_trip_through_indices() -> None:
     codes = pre.targets(frame)
     assert codes.dtype.kind == "i"
     assert pre.decode(codes) == frame["label"].tolist()
+
+
+# ----------------------------------------------------------------------------- the audit's decisions
+def dated_frame(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2019-03-01", periods=n, freq="3D")
+    return pd.DataFrame(
+        {
+            "when": days.strftime("%Y-%m-%d"),
+            "city": [f"c{i % 80}" for i in range(n)],
+            "label": rng.choice(["x", "y"], n),
+        }
+    )
+
+
+def test_dates_become_eight_cyclic_and_scaled_features() -> None:
+    from kproto.data.preprocess import DATE_FEATURES, feature_groups
+
+    frame = dated_frame()
+    pre = Preprocessor.fit(frame, np.arange(100), spec(), "classification", "tabular", ["when"], roles={"when": "datetime"})
+    x = pre.features(frame)
+    assert x.shape == (120, len(DATE_FEATURES)) == (120, 8)
+    assert feature_groups(pre.state)[0].stop == 8
+    month = pd.to_datetime(frame["when"]).dt.month.to_numpy()
+    np.testing.assert_allclose(x[:, 1], np.sin(2 * np.pi * (month - 1) / 12), atol=1e-5)
+    np.testing.assert_allclose(x[:, 1] ** 2 + x[:, 2] ** 2, 1.0, atol=1e-5)  # a point on the circle
+    assert abs(float(x[:100, 7].mean())) < 1e-5  # elapsed time standardized on the training rows
+    assert np.all(np.diff(x[:, 7]) > 0)  # later dates, larger elapsed time
+
+
+def test_a_missing_date_is_imputed_and_a_bad_one_named() -> None:
+    from kproto.core.errors import DataError
+
+    frame = dated_frame()
+    pre = Preprocessor.fit(frame, np.arange(100), spec(), "classification", "tabular", ["when"], roles={"when": "datetime"})
+    gaps = frame.copy()
+    gaps.loc[3, "when"] = None
+    assert np.isfinite(pre.features(gaps)).all() and pre.state["imputed"]["when"] == "median date"
+    gaps.loc[5, "when"] = "soon"
+    with pytest.raises(DataError, match="row 5 has 'soon'"):
+        pre.features(gaps)
+
+
+def test_high_cardinality_categories_are_capped_with_other() -> None:
+    from kproto.data.preprocess import CATEGORY_CAP, OTHER
+
+    frame = dated_frame(400)
+    pre = Preprocessor.fit(frame, np.arange(300), spec(), "classification", "tabular", ["city"], roles={"city": "categorical"})
+    column = pre.state["columns"][0]
+    assert column["values"][-1] == OTHER and len(column["values"]) == CATEGORY_CAP + 1
+    new = pd.DataFrame({"city": ["c0", "never seen"]})
+    x = pre.features(new)
+    assert x.shape == (2, CATEGORY_CAP + 1)
+    assert x[1, -1] == 1.0 and x[1].sum() == 1.0  # an unseen city is '(other)', not all zeros
+    uncapped = Preprocessor.fit(frame, np.arange(300), spec(), "classification", "tabular", ["city"])
+    assert len(uncapped.state["columns"][0]["values"]) == 80  # without the audit: every value, as before
+
+
+def test_a_categorical_role_reads_numbers_as_categories() -> None:
+    frame = pd.DataFrame({"year": [2001, 2002, 2003] * 10, "label": ["x", "y"] * 15})
+    pre = Preprocessor.fit(frame, np.arange(30), spec(), "classification", "tabular", ["year"], roles={"year": "categorical"})
+    assert pre.state["columns"][0]["type"] == "categorical" and pre.features(frame).shape == (30, 3)
+
+
+def test_input_problems_count_unseen_categories_and_imputed_cells() -> None:
+    from kproto.data.preprocess import input_problems, problems_summary
+
+    frame = mixed_frame()
+    pre = Preprocessor.fit(frame, np.arange(len(frame)), spec(), "classification", "tabular", ["num", "cat"])
+    new = pd.DataFrame({"num": [1.0, None, 2.0], "cat": ["a", "zzz", None]})
+    problems = input_problems(pre.state, new)
+    assert problems[0] == []
+    assert [(p["code"], p["column"]) for p in problems[1]] == [("imputed", "num"), ("unseen_category", "cat")]
+    assert [(p["code"], p["column"]) for p in problems[2]] == [("imputed", "cat")]
+    line = problems_summary(problems)
+    assert line.startswith("warning: 2 of 3 rows") and "1 unseen categories (cat: 1)" in line and "2 imputed cells" in line
+    assert problems_summary(input_problems(pre.state, new.iloc[:1])) is None

@@ -65,3 +65,51 @@ def test_header_reader_agrees_with_the_table_reader(fmt: str, table: pd.DataFram
 
     path = write_formats(table, tmp_path)[fmt]
     assert read_header(path) == list(read_table(path).columns)
+
+
+# ----------------------------------------------------------------------------- text encodings: never lossy
+LATIN1 = b"x,label\n1,caf\xe9\n2,caf\xe8\n3,tea\n4,caf\xe9\n5,caf\xe8\n6,tea\n"
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_the_line(tmp_path: Path) -> None:
+    from kproto.core.errors import DataError
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(LATIN1)
+    with pytest.raises(DataError) as info:
+        read_table(path)
+    assert "line 2 of t.csv is not UTF-8" in info.value.message
+    assert info.value.field == "data.encoding" and "data.encoding: latin-1" in info.value.hint
+
+
+def test_the_declared_encoding_keeps_distinct_bytes_distinct(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(LATIN1)
+    frame = read_table(path, encoding="latin-1")
+    assert sorted(frame["label"].unique()) == ["cafè", "café", "tea"]
+
+
+def test_a_wrong_declared_encoding_is_named(tmp_path: Path) -> None:
+    from kproto.core.errors import DataError
+
+    path = tmp_path / "t.csv"
+    path.write_bytes("x,label\n1,caf\u00e9\n".encode("utf-16-le"))
+    with pytest.raises(DataError, match="not valid utf-8|not UTF-8|no columns|cannot"):
+        read_table(path, encoding="utf-8")
+
+
+def test_utf8_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"\xef\xbb\xbfx,label\n1,caf\xc3\xa9\n")
+    assert list(read_table(path).columns) == ["x", "label"]
+
+
+def test_training_reads_with_data_encoding(tmp_path: Path, make_recipe) -> None:
+    (tmp_path / "t.csv").write_bytes(b"x,label\n" + b"".join(b"%d,caf%c\n" % (i % 7, 0xE8 + i % 2) for i in range(40)))
+    text = "data:\n  path: t.csv\n  target: label\n{extra}model:\n  type: feedforward\n"
+    from kproto.core.errors import DataError
+
+    with pytest.raises(DataError, match="line 2"):
+        load_dataset(load_recipe(make_recipe(text.format(extra=""))).recipe)
+    dataset = load_dataset(load_recipe(make_recipe(text.format(extra="  encoding: latin-1\n"))).recipe)
+    assert dataset.info.class_names == ["cafè", "café"]
