@@ -49,7 +49,9 @@ ROLE_CASES = {
     "target": ("label", lambda f: f),
     "text": (
         "review",
-        lambda f: f.assign(review=[f"a long review number {i} of the product, with many words in it" for i in range(N)]),
+        lambda f: f.assign(
+            review=[f"a long review number {i} of the product, with many words in it" for i in range(N)]
+        ),
     ),
     "datetime": ("when", lambda f: f.assign(when=pd.date_range("2021-01-01", periods=N).strftime("%Y-%m-%d"))),
     "identifier": ("name", lambda f: f.assign(name=[f"Person {i}" for i in range(N)])),
@@ -158,7 +160,11 @@ WARNING_CASES = {
     "duplicate_rows": (duplicated, {}, None),
     "missing_target": (missing_target, {}, "label"),
     "tiny_classes": (tiny_classes, {}, "label"),
-    "encoding": (base, {"encoding": "line 3 of data.csv is not UTF-8 text; training needs data.encoding: latin-1"}, None),
+    "encoding": (
+        base,
+        {"encoding": "line 3 of data.csv is not UTF-8 text; training needs data.encoding: latin-1"},
+        None,
+    ),
     "mixed_types": (mixed, {}, "code"),
     "unused_column": (lambda: ROLE_CASES["text"][1](base()), {}, "review"),
 }

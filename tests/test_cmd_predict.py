@@ -48,3 +48,34 @@ def test_predict_refuses_rows_without_the_features(run: Path, runner: CliRunner,
     result = runner.invoke(cli, ["predict", str(run), "--data", str(path)])
     assert result.exit_code == 2
     assert "x1" in result.output and "Traceback" not in result.output
+
+
+def test_predict_counts_unseen_categories_and_imputed_cells(run: Path, runner: CliRunner, tmp_path: Path) -> None:
+    fresh = tiny_frame(10, 3).drop(columns=["label"])
+    fresh.loc[0, "color"] = "purple"
+    fresh.loc[1, "color"] = "orange"
+    fresh.loc[2, "x1"] = None
+    path = tmp_path / "rows.csv"
+    fresh.to_csv(path, index=False)
+    result = runner.invoke(cli, ["predict", str(run), "--data", str(path)])
+    assert result.exit_code == 0, result.output
+    line = next(text for text in result.stderr.splitlines() if text.startswith("warning:"))
+    assert "2 unseen categories (color: 2)" in line and "imputed cells (" in line and "x1: 1" in line
+    assert "warning" not in result.stdout  # the CSV stays clean
+
+
+def test_a_run_without_audit_json_predicts_as_before(run: Path, runner: CliRunner, tmp_path: Path) -> None:
+    import shutil
+
+    from kproto.runs import layout
+
+    assert (run / layout.AUDIT).is_file()
+    old = tmp_path / "old-run"
+    shutil.copytree(run, old)
+    (old / layout.AUDIT).unlink()
+    path = tmp_path / "rows.csv"
+    tiny_frame(12, 5).drop(columns=["label"]).to_csv(path, index=False)
+    new_out = runner.invoke(cli, ["predict", str(run), "--data", str(path)])
+    old_out = runner.invoke(cli, ["predict", str(old), "--data", str(path)])
+    assert old_out.exit_code == 0, old_out.output
+    assert old_out.stdout == new_out.stdout

@@ -26,6 +26,7 @@ from helpers import (
     assert_refused,
     history,
     metrics,
+    only_run,
     recipe_for,
     recipe_text,
     table,
@@ -546,3 +547,34 @@ def test_train_evaluate_predict_make_no_network_connection(
     assert runner.invoke(cli, ["evaluate", str(run)]).exit_code == 0
     assert runner.invoke(cli, ["predict", str(run), "--data", str(folder / "data.csv")]).exit_code == 0
     assert attempts == []
+
+
+@pytest.mark.slow
+def test_train_shows_what_the_audit_dropped_and_why(runner, tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    n = 120
+    x = rng.normal(size=n)
+    frame = pd.DataFrame(
+        {
+            "record": np.arange(1, n + 1),
+            "x": x,
+            "lab": "central",
+            "label": np.where(x + rng.normal(size=n) > 0, "yes", "no"),
+        }
+    )
+    frame.loc[[4, 8], "label"] = None
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "recipe.yaml").write_text(recipe_text(epochs=1))
+    result = runner.invoke(cli, ["train", str(tmp_path / "recipe.yaml"), "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.replace("│", " ").split())  # the header's box and line breaks undone
+    assert "(2 rows with an empty target dropped)" in out
+    assert "record (identifier), lab (constant)" in out
+    assert out.index("warning [identifier] record") < out.index("epoch 1")  # printed before training
+    run = only_run(tmp_path / "runs", "recipe")
+    saved = json.loads((run / "audit.json").read_text())
+    assert [c["action"] for c in saved["columns"]] == ["drop", "standardize", "drop", "predict"]
+    assert json.loads((run / "preprocess.json").read_text())["state"]["features"] == ["x"]

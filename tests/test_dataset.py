@@ -265,7 +265,9 @@ def test_rows_with_an_empty_target_are_dropped_and_counted(make_recipe, tmp_path
     frame.loc[20, "label"] = "   "
     dataset = audited(make_recipe, tmp_path, frame)
     assert dataset.dropped_rows == 4 and sum(dataset.info.rows.values()) == len(frame) - 4
-    assert "4 row(s) have an empty target" in next(w.message for w in dataset.audit.warnings if w.code == "missing_target")
+    assert "4 row(s) have an empty target" in next(
+        w.message for w in dataset.audit.warnings if w.code == "missing_target"
+    )
 
 
 def test_thousands_of_one_row_classes_are_refused(make_recipe, tmp_path: Path) -> None:
@@ -285,7 +287,9 @@ def test_a_table_too_small_for_its_held_out_shares_is_refused(make_recipe, tmp_p
 
 def test_free_text_beside_table_columns_is_left_out_loudly(make_recipe, tmp_path: Path) -> None:
     frame = audit_table()
-    frame["notes"] = [f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))]
+    frame["notes"] = [
+        f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))
+    ]
     dataset = audited(make_recipe, tmp_path, frame)
     assert "notes" not in dataset.preprocessor.state["features"]
     assert "unused_column" in dataset.audit.codes()
@@ -293,7 +297,9 @@ def test_free_text_beside_table_columns_is_left_out_loudly(make_recipe, tmp_path
 
 def test_features_listed_beside_data_text_are_refused(make_recipe, tmp_path: Path) -> None:
     frame = audit_table()
-    frame["notes"] = [f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))]
+    frame["notes"] = [
+        f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))
+    ]
     with pytest.raises(KprotoError) as info:
         audited(make_recipe, tmp_path, frame, "  text: notes\n  features: [notes, x]\n")
     assert info.value.field == "data.features" and "'x'" in info.value.message

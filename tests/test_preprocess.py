@@ -128,7 +128,9 @@ def test_dates_become_eight_cyclic_and_scaled_features() -> None:
     from kproto.data.preprocess import DATE_FEATURES, feature_groups
 
     frame = dated_frame()
-    pre = Preprocessor.fit(frame, np.arange(100), spec(), "classification", "tabular", ["when"], roles={"when": "datetime"})
+    pre = Preprocessor.fit(
+        frame, np.arange(100), spec(), "classification", "tabular", ["when"], roles={"when": "datetime"}
+    )
     x = pre.features(frame)
     assert x.shape == (120, len(DATE_FEATURES)) == (120, 8)
     assert feature_groups(pre.state)[0].stop == 8
@@ -143,7 +145,9 @@ def test_a_missing_date_is_imputed_and_a_bad_one_named() -> None:
     from kproto.core.errors import DataError
 
     frame = dated_frame()
-    pre = Preprocessor.fit(frame, np.arange(100), spec(), "classification", "tabular", ["when"], roles={"when": "datetime"})
+    pre = Preprocessor.fit(
+        frame, np.arange(100), spec(), "classification", "tabular", ["when"], roles={"when": "datetime"}
+    )
     gaps = frame.copy()
     gaps.loc[3, "when"] = None
     assert np.isfinite(pre.features(gaps)).all() and pre.state["imputed"]["when"] == "median date"
@@ -156,7 +160,9 @@ def test_high_cardinality_categories_are_capped_with_other() -> None:
     from kproto.data.preprocess import CATEGORY_CAP, OTHER
 
     frame = dated_frame(400)
-    pre = Preprocessor.fit(frame, np.arange(300), spec(), "classification", "tabular", ["city"], roles={"city": "categorical"})
+    pre = Preprocessor.fit(
+        frame, np.arange(300), spec(), "classification", "tabular", ["city"], roles={"city": "categorical"}
+    )
     column = pre.state["columns"][0]
     assert column["values"][-1] == OTHER and len(column["values"]) == CATEGORY_CAP + 1
     new = pd.DataFrame({"city": ["c0", "never seen"]})
@@ -169,7 +175,9 @@ def test_high_cardinality_categories_are_capped_with_other() -> None:
 
 def test_a_categorical_role_reads_numbers_as_categories() -> None:
     frame = pd.DataFrame({"year": [2001, 2002, 2003] * 10, "label": ["x", "y"] * 15})
-    pre = Preprocessor.fit(frame, np.arange(30), spec(), "classification", "tabular", ["year"], roles={"year": "categorical"})
+    pre = Preprocessor.fit(
+        frame, np.arange(30), spec(), "classification", "tabular", ["year"], roles={"year": "categorical"}
+    )
     assert pre.state["columns"][0]["type"] == "categorical" and pre.features(frame).shape == (30, 3)
 
 
@@ -184,5 +192,7 @@ def test_input_problems_count_unseen_categories_and_imputed_cells() -> None:
     assert [(p["code"], p["column"]) for p in problems[1]] == [("imputed", "num"), ("unseen_category", "cat")]
     assert [(p["code"], p["column"]) for p in problems[2]] == [("imputed", "cat")]
     line = problems_summary(problems)
-    assert line.startswith("warning: 2 of 3 rows") and "1 unseen categories (cat: 1)" in line and "2 imputed cells" in line
+    assert (
+        line.startswith("warning: 2 of 3 rows") and "1 unseen categories (cat: 1)" in line and "2 imputed cells" in line
+    )
     assert problems_summary(input_problems(pre.state, new.iloc[:1])) is None

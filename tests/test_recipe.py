@@ -170,6 +170,11 @@ BAD_RECIPES = {
     "regression-with-accuracy": _case(
         in_data("  task: regression\n") + "  metrics: [accuracy]\n", "train.metrics[0]", 10, "classification metric"
     ),
+    # --- the data audit's fields
+    "columns-unknown-role": _case(in_data("  columns: {x1: dro}\n"), "data.columns.x1", 4, "'identifier'"),
+    "columns-not-a-mapping": _case(in_data("  columns: [x1]\n"), "data.columns", 4, "dictionary"),
+    "encoding-unknown": _case(in_data("  encoding: klingon\n"), "data.encoding", 4, "unknown text encoding"),
+    "audit-not-a-switch": _case(in_data("  audit: maybe\n"), "data.audit", 4, "valid boolean"),
     # --- extends
     "extends-missing-parent": _case("extends: nowhere.yaml\n" + GOOD, "extends", 1, "parent recipe not found"),
     "extends-not-a-path": _case("extends: [a.yaml]\n" + GOOD, "extends", 1, "expected a file path"),
@@ -370,3 +375,19 @@ def test_random_yaml_text_never_crashes(runner, folder: Path, text: str) -> None
     result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
     assert result.exit_code in (0, 2), f"{text!r}\n{result.output}"
     assert "Unexpected error" not in result.output, f"{text!r}\n{result.output}"
+
+
+def test_a_misspelt_column_in_data_columns_suggests_the_name(runner, folder: Path) -> None:
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(in_data("  columns: {x_1: drop}\n"))
+    for args in (["validate", str(recipe)], ["train", str(recipe), "--out", str(folder / "runs")]):
+        result = runner.invoke(cli, args)
+        _assert_clean_error(result, field="data.columns.x_1", line=4, says="did you mean 'x1'")
+
+
+@pytest.mark.parametrize("value", ["off", "false", "no"])
+def test_data_audit_off(folder: Path, value: str) -> None:
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(in_data(f"  audit: {value}\n  columns: {{x2: categorical}}\n"))
+    data = load_recipe(recipe).recipe.data
+    assert data.audit is False and data.columns == {"x2": "categorical"}

@@ -148,3 +148,29 @@ def test_new_recipe_validates_trains_and_plots(family: str, tmp_path: Path) -> N
     for name in ["curves.png", *plots]:
         assert name in output, output
         _check_png(run / name)
+
+
+def test_new_uses_the_audit_for_the_target_and_the_features(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 200
+    pd.DataFrame(
+        {
+            "passenger": [f"Passenger {i}" for i in range(n)],
+            "fare": rng.gamma(2.0, 10.0, n).round(2),
+            "deck": rng.choice(["A", "B", "C"], n),
+            "survived": rng.choice(["yes", "no"], n),
+            "ticket_id": rng.choice(np.arange(1_000_000, 9_999_999), n, replace=False),
+        }
+    ).to_csv(tmp_path / "ship.csv", index=False)
+    out = tmp_path / "ship.yaml"
+    _invoke(["new", "feedforward", "--data", tmp_path / "ship.csv", "--out", out])
+    text = out.read_text()
+    assert "target: survived" in text  # not the last column, an identifier
+    assert "1 numeric, 1 categorical (deck)" in text
+    assert "left out by the data audit: passenger (identifier), ticket_id (identifier)" in text
+    assert "#   [identifier] 'passenger' has 200 distinct values" in text
+    validated = _invoke(["validate", out])
+    assert "OK" in validated and "dropped by the data audit: passenger (identifier)" in validated

@@ -167,6 +167,14 @@ def test_predict_matches_direct_answers(served):
     assert {(w["code"], w["column"]) for w in predictions[2]["warnings"]} == {("imputed", "x1"), ("imputed", "color")}
 
 
+def test_unseen_categories_are_warned_about_per_row(served):
+    url, _, _, _ = served
+    rows = [{"x1": 0.5, "color": "purple"}, {"x1": 0.5, "color": "red"}]
+    predictions = httpx.post(f"{url}/predict", json={"rows": rows}).json()["predictions"]
+    assert [w["code"] for w in predictions[0]["warnings"]] == ["unseen_category"]
+    assert "'purple'" in predictions[0]["warnings"][0]["message"] and predictions[1]["warnings"] == []
+
+
 def test_instances_positional_rows_and_csv(served):
     url, _, _, _ = served
     by_rows = httpx.post(f"{url}/predict", json={"rows": ROWS[:2]}).json()
