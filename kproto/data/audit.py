@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kproto.data.preprocess import CATEGORY_CAP, infer_task, is_text_column
+from kproto.data.preprocess import CATEGORY_CAP, TEXT_MIN_MEAN_LENGTH, infer_task
 
 ROLES = ("numeric", "categorical", "text", "datetime", "identifier", "constant", "target")
 OVERRIDES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # the values of data.columns
@@ -231,6 +231,14 @@ def _id_like_integers(values: pd.Series, unique: int, name: str) -> bool:
     return False
 
 
+def _is_text(present: pd.Series, unique: int) -> bool:
+    """Free text as `is_text_column` defines it (long, mostly distinct strings), its length read on a sample."""
+    if present.empty or unique <= 0.5 * len(present):
+        return False
+    sample = present.iloc[: min(len(present), 5000)].astype(str)
+    return bool(sample.str.len().mean() >= TEXT_MIN_MEAN_LENGTH)
+
+
 def _example(values: pd.Series) -> str | None:
     present = values.dropna()
     if present.empty:
@@ -264,7 +272,7 @@ def _detect(name: str, column: pd.Series, rows: int, override: str | None) -> tu
         return dtype, "numeric", unique
     if looks_like_dates(present):
         return "datetime", "datetime", unique
-    if is_text_column(column):
+    if _is_text(present, unique):
         return dtype, "text", unique
     if len(present) >= 20 and (
         unique >= ID_UNIQUE_SHARE * len(present) or (_id_name(name) and unique >= 0.5 * len(present))
@@ -573,7 +581,7 @@ def audit_frame(frame: pd.DataFrame, settings: AuditSettings | None = None, rows
     _mark_unused(reports, settings)
     if target_info is not None and count:
         _leaks(frame, reports, target_info)
-    duplicates = int(frame.duplicated().sum()) if count else 0
+    duplicates = duplicate_rows(frame) if count else 0
     if duplicates:
         table.append(
             Finding(
@@ -589,6 +597,13 @@ def audit_frame(frame: pd.DataFrame, settings: AuditSettings | None = None, rows
     if rows is not None and rows > count:
         audit.sampled = count
     return audit
+
+
+def duplicate_rows(frame: pd.DataFrame) -> int:
+    """Rows that repeat an earlier row exactly: rows are hashed first, and only rows whose hash repeats compared."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    return int(frame[candidates].duplicated().sum()) if candidates.any() else 0
 
 
 def _mark_unused(reports: list[ColumnReport], settings: AuditSettings) -> None:
