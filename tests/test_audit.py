@@ -200,6 +200,18 @@ def test_warnings_say_which_field_to_set(code: str, words: list[str]) -> None:
         assert word in message
 
 
+@pytest.mark.parametrize(
+    ("counts", "warned"),
+    [({"a": 97, "b": 3}, True), ({"a": 85, "b": 15}, False), ({str(k): 10 for k in range(9)} | {"9": 9}, False),
+     ({"a": 48, "b": 48, "c": 4}, True)],
+    ids=["binary-3%", "binary-15%", "ten-even-classes", "three-classes-4%"],
+)  # fmt: skip
+def test_imbalance_is_relative_to_the_number_of_classes(counts: dict[str, int], warned: bool) -> None:
+    labels = [k for k, v in counts.items() for _ in range(v)]
+    frame = pd.DataFrame({"x": np.arange(len(labels)) % 7, "label": labels})
+    assert ("imbalance" in audit(frame).codes()) == warned
+
+
 def test_many_classes_the_other_way_round() -> None:
     message = next(w.message for w in audit(few_integer_values()).all_warnings() if w.code == "many_classes")
     assert "data.task: regression" in message

@@ -138,7 +138,7 @@ def evaluate_run(
         source = "test split"
         baselines = dataset.baselines
     else:
-        frame = read_table(data)
+        frame = read_table(data, encoding=run.recipe.data.encoding)
         needs_target = run.info.task in ("classification", "regression", "seq2seq", "ranking")
         x, y_raw = transform_rows(pre, frame, need_target=needs_target)
         source = str(data)

@@ -423,15 +423,16 @@ def _class_warnings(name: str, counts: pd.Series, settings: AuditSettings) -> li
     total = int(counts.sum())
     if len(counts) >= 2 and total:
         minority, share = str(counts.index[-1]), float(counts.iloc[-1]) / total
-        if share < IMBALANCE_SHARE:
+        if share < min(IMBALANCE_SHARE, 0.5 / len(counts)):  # rare, and rare for this many classes
             majority = float(counts.iloc[0]) / total
+            threshold = "train.threshold: auto, " if len(counts) == 2 else ""
             found.append(
                 Finding(
                     "imbalance",
                     f"the class '{minority}' is {share:.1%} of the rows (the majority class alone is right "
                     f"{majority:.1%} of the time), so accuracy can look high while '{minority}' is missed. Remedies: "
-                    "train.threshold: auto, train.class_weight: balanced, data.balance: oversample, and "
-                    "train.metrics: [accuracy, f1, auc]",
+                    f"{threshold}train.class_weight: balanced, data.balance: oversample, and train.metrics: "
+                    f"[accuracy, f1{', auc' if len(counts) == 2 else ''}]",
                     name,
                 )
             )

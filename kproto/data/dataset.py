@@ -87,8 +87,7 @@ def _audit(
         return None
     from kproto.data.audit import AuditSettings, audit_frame
 
-    settings = AuditSettings.from_recipe(data, missing_target=dropped)
-    settings.task = task if task in ("classification", "regression") else None
+    settings = AuditSettings.from_recipe(data, missing_target=dropped)  # the target's task: inferred the same way
     if task not in ("classification", "regression"):
         settings.target = None  # autoencoders and GANs predict nothing: the target column is left out
         frame = frame.drop(columns=[data.target]) if data.target in frame else frame

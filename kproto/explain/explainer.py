@@ -175,7 +175,7 @@ def _rows(run: Any, data: Path | None, need_frame: bool) -> tuple[np.ndarray, np
     if data is not None:
         from kproto.data.readers import read_table
 
-        frame = read_table(data)
+        frame = read_table(data, encoding=run.recipe.data.encoding)
         has_target = supervised and pre.state.get("target", {}).get("name") in frame.columns
         x, y = transform_rows(pre, frame, need_target=has_target)
         return x, y, (frame if need_frame else None), str(data)
