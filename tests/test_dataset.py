@@ -310,3 +310,18 @@ def test_saved_preprocessing_gives_the_same_columns_without_an_audit(make_recipe
     again = load_dataset(load_recipe(tmp_path / "recipe.yaml").recipe, first.preprocessor)
     assert again.audit is None
     np.testing.assert_array_equal(first.x_test, again.x_test)
+
+
+def test_columns_beside_data_text_are_warned_about_in_a_text_model(make_recipe, tmp_path: Path) -> None:
+    frame = audit_table()
+    frame["notes"] = [
+        f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))
+    ]
+    frame.to_csv(tmp_path / "audit.csv", index=False)
+    text = AUDIT_RECIPE.format(extra="  text: notes\n  sequence_length: 16\n").replace(
+        "type: feedforward\n  units: [4]", "type: lstm"
+    )
+    dataset = load_dataset(load_recipe(make_recipe(text)).recipe)
+    assert dataset.info.kind == "text"
+    unused = {w.column for w in dataset.audit.all_warnings() if w.code == "unused_column"}
+    assert unused == {"x", "visit"}  # the identifiers and the constant are dropped, and said so, anyway

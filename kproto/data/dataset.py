@@ -78,12 +78,8 @@ def _audit(
 ) -> Audit | None:
     """The audit of a table's columns (None when data.audit is off, for images, or with saved preprocessing)."""
     data = recipe.data
-    if (
-        not data.audit
-        or preprocessor is not None
-        or data.shape
-        or "table" not in catalog.family(recipe.model.type).inputs
-    ):
+    inputs = set(catalog.family(recipe.model.type).inputs)
+    if not data.audit or preprocessor is not None or data.shape or not {"table", "text"} & inputs:
         return None
     from kproto.data.audit import AuditSettings, audit_frame
 
@@ -97,29 +93,10 @@ def _audit(
 def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[list[str], str]:
     """The feature columns and the kind of input (tabular, text or image) the model reads."""
     data = recipe.data
-    if data.text and data.features is not None and set(data.features) - {data.text}:
-        extra = sorted(set(data.features) - {data.text})
-        raise DataError(
-            f"data.features lists {', '.join(map(repr, extra))} beside data.text; a text model reads only its text "
-            f"column ('{data.text}'), so they would be left out",
-            field="data.features",
-            hint="remove data.features, or leave data.text out to train a table model on those columns",
-        )
+    _refuse_features_beside_text(data)
     features = _features(recipe, frame)
     if audit is not None and not data.text:
-        unusable = [c.name for c in audit.columns if c.action == "unused" and data.features and c.name in data.features]
-        if unusable:
-            raise DataError(
-                f"data.features lists the free-text column '{unusable[0]}', which a model of table columns cannot read",
-                field="data.features",
-                hint=f"train a text model on it alone (data.text: {unusable[0]}), or write data.columns: "
-                f"{{{unusable[0]}: categorical}} to read its values as categories",
-            )
-        kept = set(audit.features())
-        features = [c for c in features if c in kept]
-        texts = [c for c in features if audit.column(c) is not None and audit.column(c).role == "text"]
-        if len(features) == 1 and texts:
-            data.text = texts[0]
+        features = _audited_features(data, features, audit)
     if data.text:
         return [data.text], "text"
     if data.shape:
@@ -128,6 +105,35 @@ def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[l
         data.text = features[0]
         return features, "text"
     return features, "tabular"
+
+
+def _refuse_features_beside_text(data: Any) -> None:
+    if data.text and data.features is not None and set(data.features) - {data.text}:
+        extra = sorted(set(data.features) - {data.text})
+        raise DataError(
+            f"data.features lists {', '.join(map(repr, extra))} beside data.text; a text model reads only its text "
+            f"column ('{data.text}'), so they would be left out",
+            field="data.features",
+            hint="remove data.features, or leave data.text out to train a table model on those columns",
+        )
+
+
+def _audited_features(data: Any, features: list[str], audit: Audit) -> list[str]:
+    """The features the audit keeps; a lone free-text column makes a text model (data.text is set to it)."""
+    listed = data.features or []
+    unusable = [c.name for c in audit.columns if c.action == "unused" and c.name in listed]
+    if unusable:
+        raise DataError(
+            f"data.features lists the free-text column '{unusable[0]}', which a model of table columns cannot read",
+            field="data.features",
+            hint=f"train a text model on it alone (data.text: {unusable[0]}), or write data.columns: "
+            f"{{{unusable[0]}: categorical}} to read its values as categories",
+        )
+    kept = set(audit.features())
+    features = [c for c in features if c in kept]
+    if len(features) == 1 and audit.roles().get(features[0]) == "text":
+        data.text = features[0]
+    return features
 
 
 def _roles(recipe: Recipe, audit: Audit | None, features: list[str]) -> dict[str, str] | None:
