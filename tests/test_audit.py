@@ -16,7 +16,6 @@ from kproto.data.audit import (
     audit_frame,
     guess_target,
     inspect_file,
-    min_rows_per_split,
     sample_chunks,
 )
 
@@ -284,11 +283,6 @@ def test_regression_target_facts() -> None:
     frame = base().assign(price=np.linspace(1.5, 100.5, N))
     data = audit_frame(frame, AuditSettings(target="price")).to_dict()
     assert data["target"]["task"] == "regression" and data["target"]["min"] == 1.5 and data["target"]["max"] == 100.5
-
-
-@pytest.mark.parametrize(("validation", "test", "need"), [(0.15, 0.15, 4), (0.2, 0.2, 3), (0.0, 0.2, 3), (0.0, 0.0, 1)])
-def test_min_rows_per_split(validation: float, test: float, need: int) -> None:
-    assert min_rows_per_split(validation, test) == need
 
 
 def test_large_files_are_sampled_uniformly_in_chunks(tmp_path: Path) -> None:

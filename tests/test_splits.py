@@ -43,3 +43,10 @@ def test_split_keeps_class_shares(shares: tuple[float, ...]) -> None:
         for i, share in enumerate(shares):
             got = np.mean(labels[part] == f"c{i}")
             assert abs(got - share) <= 1.0 / len(part) + 1e-9, (i, got, share)
+
+
+@pytest.mark.parametrize(("validation", "test", "need"), [(0.15, 0.15, 4), (0.2, 0.2, 3), (0.0, 0.2, 3), (0.0, 0.0, 1)])
+def test_min_rows_per_split(validation: float, test: float, need: int) -> None:
+    from kproto.data.splits import min_rows_per_split
+
+    assert min_rows_per_split(validation, test) == need

@@ -70,3 +70,14 @@ def test_streaming_run_matches_an_in_memory_run(runner, tmp_path: Path, monkeypa
     assert evaluated.exit_code == 0, evaluated.output
     reported = json.loads(evaluated.output)
     assert abs(reported["accuracy"] - streamed["test"]["accuracy"]) < 1e-6
+
+
+def test_a_streamed_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    from kproto.core.errors import DataError
+    from kproto.data.streaming import _chunks
+
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"x,label\n1,caf\xe9\n")
+    with pytest.raises(DataError, match="line 2 of big.csv is not UTF-8"):
+        list(_chunks(path))
+    assert list(_chunks(path, "latin-1"))[0]["label"].tolist() == ["café"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kproto.data.preprocess import CATEGORY_CAP, TEXT_MIN_MEAN_LENGTH, infer_task
+from kproto.data.splits import min_rows_per_split
 
 ROLES = ("numeric", "categorical", "text", "datetime", "identifier", "constant", "target")
 OVERRIDES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # the values of data.columns
@@ -407,15 +408,6 @@ def _target_report(column: pd.Series, settings: AuditSettings) -> tuple[dict[str
 def _num(value: Any) -> float | None:
     value = float(value)
     return round(value, 6) if np.isfinite(value) else None
-
-
-def min_rows_per_split(validation: float, test: float) -> int:
-    """The fewest rows a class needs to have at least one in training and in each held-out split."""
-    for n in range(1, 1000):
-        n_test, n_val = int(round(n * test)), int(round(n * validation))
-        if (n_test >= 1 or test == 0) and (n_val >= 1 or validation == 0) and n - n_test - n_val >= 1:
-            return n
-    return 1000
 
 
 def _class_warnings(name: str, counts: pd.Series, settings: AuditSettings) -> list[Finding]:

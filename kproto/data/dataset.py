@@ -14,7 +14,7 @@ from kproto.core.errors import DataError
 from kproto.data.preprocess import Preprocessor, infer_task, is_text_column
 from kproto.data.readers import check_path, check_target, missing_column_error, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
-from kproto.data.splits import split_indices, time_order_bounds
+from kproto.data.splits import check_held_out, split_indices, time_order_bounds
 from kproto.data.types import DataInfo, Dataset
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def _split(
     the recipe asks for comes out empty; `fit`: the training rows before balancing (preprocessing statistics)."""
     split = recipe.data.split
     train_rows, val_rows, test_rows = split_indices(len(frame), split.validation, split.test, recipe.seed, labels)
-    _check_held_out(len(frame), split.validation, split.test, len(val_rows), len(test_rows), labels)
+    check_held_out(len(frame), split.validation, split.test, len(val_rows), len(test_rows), labels)
     if recipe.data.rows_per_class is not None:
         train_rows = rows_per_class(train_rows, labels, recipe.data.rows_per_class, recipe.seed)
     fit_rows = train_rows
@@ -161,34 +161,6 @@ def _split(
             train_rows, labels if task == "classification" else None, recipe.data.balance, recipe.seed
         )
     return train_rows, val_rows, test_rows, fit_rows
-
-
-def _check_held_out(rows: int, validation: float, test: float, n_val: int, n_test: int, labels: Any) -> None:
-    empty = [name for name, share, n in (("validation", validation, n_val), ("test", test, n_test)) if share and not n]
-    if not empty:
-        return
-    reason, hint = f"{rows} rows are too few for these shares", "use more rows or larger data.split shares"
-    if labels is not None:
-        from kproto.data.audit import min_rows_per_split
-
-        values, counts = np.unique(labels, return_counts=True)
-        need = min_rows_per_split(validation, test)
-        tiny = int(np.sum(counts < need))
-        if tiny:
-            reason = (
-                f"the split is stratified by class, and {tiny} of {len(values)} classes have fewer than {need} rows, "
-                "so their rows all stay in training"
-            )
-            hint = (
-                "keep the larger classes with data.classes: [...], merge rare classes in the file, or predict a "
-                "coarser target (kproto inspect FILE --target T lists the class counts)"
-            )
-    raise DataError(
-        f"the split leaves 0 {' and 0 '.join(empty)} rows out of {rows}: {reason}; no honest held-out score could "
-        "be given",
-        field="data.split",
-        hint=hint,
-    )
 
 
 def _labels(recipe: Recipe, frame: pd.DataFrame, task: str) -> np.ndarray | None:

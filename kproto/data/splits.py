@@ -44,3 +44,41 @@ def time_order_bounds(n_rows: int, validation: float, test: float) -> tuple[int,
     if train_end <= 0:
         raise DataError(f"the split leaves no training rows out of {n_rows}", field="data.split")
     return train_end, train_end + n_val
+
+
+def min_rows_per_split(validation: float, test: float) -> int:
+    """The fewest rows a class needs to have at least one in training and in each held-out split."""
+    for n in range(1, 1000):
+        n_test, n_val = int(round(n * test)), int(round(n * validation))
+        if (n_test >= 1 or test == 0) and (n_val >= 1 or validation == 0) and n - n_test - n_val >= 1:
+            return n
+    return 1000
+
+
+def check_held_out(
+    rows: int, validation: float, test: float, n_val: int, n_test: int, labels: np.ndarray | None = None
+) -> None:
+    """Refuse a split that leaves 0 rows in a held-out part the recipe asks for, saying why (tiny classes)."""
+    empty = [name for name, share, n in (("validation", validation, n_val), ("test", test, n_test)) if share and not n]
+    if not empty:
+        return
+    reason, hint = f"{rows} rows are too few for these shares", "use more rows or larger data.split shares"
+    if labels is not None:
+        values, counts = np.unique(labels, return_counts=True)
+        need = min_rows_per_split(validation, test)
+        tiny = int(np.sum(counts < need))
+        if tiny:
+            reason = (
+                f"the split is stratified by class, and {tiny} of {len(values)} classes have fewer than {need} rows, "
+                "so their rows all stay in training"
+            )
+            hint = (
+                "keep the larger classes with data.classes: [...], merge rare classes in the file, or predict a "
+                "coarser target (kproto inspect FILE --target T lists the class counts)"
+            )
+    raise DataError(
+        f"the split leaves 0 {' and 0 '.join(empty)} rows out of {rows}: {reason}; no honest held-out score could "
+        "be given",
+        field="data.split",
+        hint=hint,
+    )

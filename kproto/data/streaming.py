@@ -24,6 +24,7 @@ from kproto.core import catalog
 from kproto.core.errors import DataError, RecipeError
 from kproto.data.preprocess import Preprocessor, infer_task
 from kproto.data.readers import check_target
+from kproto.data.splits import check_held_out
 from kproto.data.types import DataInfo, Dataset
 
 THRESHOLD_BYTES = 1 << 30  # data.streaming: auto streams files above 1 GiB
@@ -102,20 +103,12 @@ class BlockSource:
         raise TypeError("a streamed split supports only contiguous slices; iterate .blocks() instead")
 
 
-def _chunks(path: Path) -> Iterator[pd.DataFrame]:
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
+def _chunks(path: Path, encoding: str | None = None) -> Iterator[pd.DataFrame]:
+    """The file in chunks of CHUNK_ROWS rows; text that is not UTF-8 (or not `encoding`) is refused, never guessed."""
+    from kproto.data.readers import table_chunks
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
-            yield batch.to_pandas()
-        return
-    from kproto.data.header import decode, sniff
-
-    with path.open("rb") as handle:
-        delimiter = "\t" if suffix == ".tsv" else sniff(decode(handle.read(1 << 16), path))
     try:
-        yield from pd.read_csv(path, sep=delimiter, chunksize=CHUNK_ROWS, low_memory=False)
+        yield from table_chunks(path, CHUNK_ROWS, encoding)
     except pd.errors.ParserError as exc:
         raise DataError(f"cannot parse {path}: {str(exc).strip()}", field="data.path") from None
 
@@ -168,6 +161,7 @@ def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any
         parts[name] = (x, y)
     dataset = Dataset(*parts["train"], *parts["validation"], *parts["test"], info=info, preprocessor=pre)
     dataset.baselines = meta.get("baselines", {})
+    dataset.dropped_rows = int(meta.get("dropped_rows", 0))
     return dataset
 
 
@@ -181,7 +175,7 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     position = 0
     columns: list[str] | None = None
     keep_share = 1.0
-    for chunk in _chunks(path):
+    for chunk in _chunks(path, recipe.data.encoding):
         if columns is None:
             columns = [str(c) for c in chunk.columns]
             check_target(recipe, columns)
@@ -219,14 +213,15 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     targets: dict[str, list[np.ndarray]] = {name: [] for name in handles}
     rows = dict.fromkeys(handles, 0)
     width = 0
-    position = 0
+    position = dropped = 0
     try:
-        for chunk in _chunks(path):
+        for chunk in _chunks(path, recipe.data.encoding):
             chunk.columns = columns
             which = assign_splits(position, len(chunk), recipe.seed, split.validation, split.test)
             position += len(chunk)
             if data.target and task != "reconstruction":
                 keep = chunk[data.target].notna().to_numpy()
+                dropped += int(np.sum(~keep))  # rows with an empty target: counted, shown in the run header
                 chunk, which = chunk[keep], which[keep]
             x = pre.features(chunk, data.missing).astype(np.float32)
             y = pre.targets(chunk) if "target" in pre.state and task != "reconstruction" else None
@@ -249,6 +244,7 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     partial.rmdir()
     if rows["train"] == 0:
         raise DataError("the split leaves no training rows", field="data.split")
+    check_held_out(sum(rows.values()), split.validation, split.test, rows["validation"], rows["test"])
     target = pre.state.get("target", {})
     info = DataInfo(task=task, kind="tabular", input_shape=(width,), rows=rows)
     if "classes" in target:
@@ -269,6 +265,7 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
         "width": width,
         "baselines": baselines,
         "source": str(path),
+        "dropped_rows": dropped,
     }
     from kproto.core.files import write_json
 
