@@ -15,7 +15,7 @@ from kproto.core.errors import RecipeError
 from kproto.data.dataset import DataInfo
 from kproto.recipe.schema import MODEL_CLASSES
 
-TABULAR = DataInfo(task="classification", kind="tabular", input_shape=(5,), num_classes=3)
+TABULAR = DataInfo(task="classification", kind="table", input_shape=(5,), num_classes=3)
 IMAGE = DataInfo(task="classification", kind="image", input_shape=(8, 8, 1), num_classes=4)
 TEXT = DataInfo(task="classification", kind="text", input_shape=(12,), num_classes=2, vocab_size=30)
 WINDOW = DataInfo(task="regression", kind="window", input_shape=(6, 2), target_mean=50.0, target_std=10.0)

@@ -114,7 +114,7 @@ def test_adversarial_training_refuses_what_it_cannot_do(
     from kproto.core.errors import KprotoError
 
     data = dataset(streamed, tmp_path)
-    data.info = SimpleNamespace(kind="tabular", task="classification")
+    data.info = SimpleNamespace(kind="table", task="classification")
     with pytest.raises(KprotoError) as err:
         get_engine(adversarial(engine=engine, distribute=distribute), data, "cpu", "jax")
     assert says in err.value.message and err.value.field == field

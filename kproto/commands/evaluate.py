@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kproto.core import catalog
 from kproto.outputs.applications import PACKED_KINDS, packed_report
 from kproto.training.compile import encode_labels
 from kproto.training.scoring import REPORT_ROWS, classification_report, evaluate_arrays, task_report
@@ -40,7 +41,7 @@ def decision_report(
     summary: dict[str, Any] = {}
     report: dict[str, Any] = {}
     y = np.asarray(y)
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         labels = y.astype(int)
         log_probs = log_probabilities(outputs, decisions.logits)
         probabilities = decisions.calibration.apply(log_probs)
@@ -61,7 +62,7 @@ def decision_report(
             }
         if coverage is not None:
             summary["conformal"] = {"asked": coverage, **set_coverage(conformal.sets(probabilities, coverage), labels)}
-    elif info.task == "regression" and coverage is not None:
+    elif info.task == catalog.REGRESSION and coverage is not None:
         lower, upper = conformal.intervals(np.asarray(outputs).reshape(len(y), -1)[:, 0], coverage)
         summary["conformal"] = {"asked": coverage, **interval_coverage(lower, upper, y)}
     return report, summary

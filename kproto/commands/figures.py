@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.runs import layout
 
 SAMPLE_COUNT = 36  # generated samples drawn for a GAN run
@@ -49,7 +50,7 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
     draw = TASK_FIGURES.get(run.info.task)
     if draw is not None:
         draw(run, model, x, y, folder, written, skipped)
-    if run.info.task in ("classification", "regression"):
+    if run.info.task in catalog.SUPERVISED_TASKS:
         _robustness(run, model, x, y, folder, written, skipped)
     return written, skipped
 
@@ -63,7 +64,7 @@ def _robustness(run: Any, model: Any, x: Any, y: Any, folder: Path, written: lis
     from kproto.report import plots
     from kproto.robust.attacks import ROBUSTNESS_EPSILONS, Attacker, input_space, robustness_curve
 
-    if run.info.kind == "text" or y is None:
+    if run.info.kind == catalog.TEXT or y is None:
         skipped.append(f"{layout.ROBUSTNESS}: attacks need continuous inputs and targets (not text)")
         return
     try:
@@ -125,7 +126,7 @@ def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: lis
     predicted = _predict(model, x).reshape(-1)
     written.append(plots.predicted_vs_actual(y, predicted, folder / layout.PREDICTED_VS_ACTUAL, target, name))
     written.append(plots.residuals(y, predicted, folder / layout.RESIDUALS, target, name))
-    if run.info.kind == "window":
+    if run.info.kind == catalog.WINDOW:
         horizon = recipe.data.window.horizon if recipe.data.window else 1
         written.append(plots.forecast(y, predicted, folder / layout.FORECAST, target, horizon, title=name))
 

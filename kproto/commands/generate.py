@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.models.gan import draw_samples, generate, inverse_features
 from kproto.training.scoring import JUDGE_SAMPLES, generation_metrics
@@ -30,7 +31,7 @@ def judge_samples(
     from kproto.runs.load import load_keras_model, load_run
 
     judged = load_run(judge)
-    if judged.info.task != "classification":
+    if judged.info.task != catalog.CLASSIFICATION:
         raise KprotoError(
             f"the judge {judge} is a {judged.info.task} run; it must be a classifier",
             field="--judge",
@@ -102,7 +103,7 @@ def sample_run(path: Path, count: int, trust: bool = False, seed: int | None = N
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
-    if run.info.task != "generation":
+    if run.info.task != catalog.GENERATION:
         raise KprotoError(
             f"{run.path} is a {run.info.task} run; --samples needs a GAN run",
             field="--samples",

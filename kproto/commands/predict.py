@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
+
 
 def predict_frame(
     model: Any,
@@ -37,19 +39,19 @@ def predict_frame(
     from kproto.data import transform_rows
 
     x, _ = transform_rows(pre, frame, need_target=False)
-    if pre.kind == "pairs":  # the generated text beside each input row
+    if pre.kind == catalog.PAIRS:  # the generated text beside each input row
         generated = pd.DataFrame({"prediction": _generated(model, pre, x, beam, max_length)})
         return pd.concat([frame.reset_index(drop=True), generated], axis=1) if keep_columns else generated
     outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     result = pd.DataFrame(index=range(len(x)))
-    if info.task in ("classification", "regression", "ranking"):
+    if info.task in (catalog.CLASSIFICATION, catalog.REGRESSION, catalog.RANKING):
         from kproto.metrics.calibration import Calibration, Decisions
         from kproto.outputs.answers import answer_frame
 
         if decisions is None:  # a from_logits model outputs raw scores: probabilities are still reported
             decisions = Decisions(Calibration("none"), None, logits)
         result = answer_frame(outputs, x, info, pre.decode, decisions, conformal, coverage)
-    elif info.task == "reconstruction":
+    elif info.task == catalog.RECONSTRUCTION:
         flat_in, flat_out = x.reshape(len(x), -1), outputs.reshape(len(x), -1)
         result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
         if encode:
@@ -58,7 +60,7 @@ def predict_frame(
             codes = np.asarray(encoder(model).predict(x, batch_size=batch_size, verbose=0)).reshape(len(x), -1)
             for i in range(codes.shape[1]):
                 result[f"code_{i}"] = codes[:, i]
-    if keep_columns and len(x) == len(frame) and pre.kind != "window":
+    if keep_columns and len(x) == len(frame) and pre.kind != catalog.WINDOW:
         inputs = frame.reset_index(drop=True)
         result = pd.concat([inputs, result.drop(columns=[c for c in result if c in inputs])], axis=1)
     return result
@@ -98,11 +100,11 @@ def predict_run(
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
-    if encode and run.info.task != "reconstruction":
+    if encode and run.info.task != catalog.RECONSTRUCTION:
         from kproto.core.errors import KprotoError
 
         raise KprotoError(f"--encode outputs autoencoder codes; {run.path} is a {run.info.task} run", field="--encode")
-    if run.info.task == "generation":
+    if run.info.task == catalog.GENERATION:
         from kproto.core.errors import KprotoError
 
         raise KprotoError(
@@ -138,7 +140,7 @@ def _recommender_run(path: Path, trust: bool, flag: str) -> tuple[Any, Any, Any,
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
-    if run.info.kind != "interactions":
+    if run.info.kind != catalog.INTERACTIONS:
         raise KprotoError(
             f"{flag} lists items of a recommender run; {run.path} is a {run.recipe.model.type} run",
             field=flag,

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
-Regularizer = dict[str, float]
 
 
 class Strict(BaseModel):

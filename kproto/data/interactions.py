@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kproto.core.errors import DataError
+from kproto.data.preprocess import fit_numeric, standardize
 
 SPLIT_MODES = ("random", "user", "time")
 MAX_LABELS = 50  # most frequent labels kept per multi-label side-feature column
@@ -142,13 +143,7 @@ class SideFeatures:
         for name in names:
             values = train[name]
             if pd.api.types.is_numeric_dtype(values.dtype) or values.dtype == bool:
-                numbers = pd.to_numeric(values, errors="coerce").astype(float)
-                fill = float(numbers.median()) if numbers.notna().any() else 0.0
-                filled = numbers.fillna(fill)
-                std = float(filled.std(ddof=0)) or 1.0
-                columns.append(
-                    {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
-                )
+                columns.append(fit_numeric(name, pd.to_numeric(values, errors="coerce").astype(float)))
             else:
                 labels = values.dropna().astype(str).str.split("|").explode().str.strip()
                 counts = labels[labels != ""].value_counts()
@@ -167,7 +162,7 @@ class SideFeatures:
             raw = frame[column["name"]]
             if column["type"] == "numeric":
                 numbers = pd.to_numeric(raw, errors="coerce").astype(float).fillna(column["fill"]).to_numpy()
-                blocks.append(((numbers - column["mean"]) / column["std"])[:, None])
+                blocks.append(standardize(numbers, column))
                 continue
             position = {label: i for i, label in enumerate(column["labels"])}
             block = np.zeros((len(frame), len(column["labels"])), dtype=np.float32)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
 from kproto.core.errors import DataError
 
 TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
@@ -75,6 +76,20 @@ def _finite_or_error(name: str, values: np.ndarray, index: pd.Index) -> None:
         )
 
 
+def fit_numeric(name: str, values: pd.Series) -> dict[str, Any]:
+    """The numeric column rule, fitted on training rows: gaps filled with the median, then standardized by the
+    filled column's mean and population standard deviation (1 for a constant column)."""
+    fill = float(values.median()) if values.notna().any() else 0.0
+    filled = values.fillna(fill)
+    std = float(filled.std(ddof=0)) or 1.0
+    return {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
+
+
+def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
+    """[N, 1] standardized values of a gap-free numeric column fitted by `fit_numeric`."""
+    return ((values - column["mean"]) / column["std"])[:, None]
+
+
 class Preprocessor:
     """Fitted preprocessing state; `fit` on training rows, then `features`/`targets` on any rows."""
 
@@ -87,10 +102,11 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Preprocessor:
-        return cls(state)
+        """The fitted preprocessing read back from a run folder (older runs' `tabular` read as `table`)."""
+        return cls({**state, "kind": catalog.input_kind(state["kind"])})
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> catalog.InputKind:
         return self.state["kind"]
 
     @property
@@ -118,20 +134,22 @@ class Preprocessor:
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
         target = spec.target
-        if target and task in ("classification", "regression", "generation") and target in frame:
-            state["target"] = cls._fit_target(train[target], task if task != "generation" else "classification", target)
+        if target and task in (catalog.CLASSIFICATION, catalog.REGRESSION, catalog.GENERATION) and target in frame:
+            state["target"] = cls._fit_target(
+                train[target], task if task != catalog.GENERATION else "classification", target
+            )
         if adopted is not None:
             state.update(adopted)
-        elif kind == "text":
+        elif kind == catalog.TEXT:
             state["text"] = cls._fit_text(train, spec)
-        elif kind in ("image", "image_folder"):
-            pixels = cls._numeric_block(train, features) if kind == "image" else None
+        elif kind in catalog.IMAGE_KINDS:
+            pixels = cls._numeric_block(train, features) if kind == catalog.IMAGE else None
             state["image"] = {"shape": list(spec.shape or []), "min": 0.0, "max": 255.0}
             if pixels is not None:
                 state["image"].update(min=float(np.nanmin(pixels)), max=float(np.nanmax(pixels)))
         else:
             state["columns"] = cls._fit_columns(train, features, spec)
-            if kind == "window":
+            if kind == catalog.WINDOW:
                 state["window"] = spec.window.model_dump()
         return cls(state)
 
@@ -150,7 +168,7 @@ class Preprocessor:
     @staticmethod
     def _fit_target(column: pd.Series, task: str, name: str) -> dict[str, Any]:
         values = column.dropna()
-        if task == "classification":
+        if task == catalog.CLASSIFICATION:
             classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
             if len(classes) < 2:
                 raise DataError(
@@ -176,12 +194,7 @@ class Preprocessor:
             if _is_numeric(column) or _check_numeric_column(name, column) is not None:
                 values = pd.to_numeric(column, errors="coerce").astype(float)
                 _finite_or_error(name, values.to_numpy(), values.index)
-                fill = float(values.median()) if values.notna().any() else 0.0
-                filled = values.fillna(fill)
-                std = float(filled.std(ddof=0)) or 1.0
-                columns.append(
-                    {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
-                )
+                columns.append(fit_numeric(name, values))
             else:
                 values = column.astype("string")
                 counts = values.value_counts()
@@ -207,8 +220,8 @@ class Preprocessor:
     # ------------------------------------------------------------------ transforming
     def check_columns(self, frame: pd.DataFrame, need_target: bool) -> None:
         """Every column the model needs is present in `frame`."""
-        needed = [self.state["text"]["column"]] if self.kind == "text" else list(self.state["features"])
-        if self.kind == "image_folder":
+        needed = [self.state["text"]["column"]] if self.kind == catalog.TEXT else list(self.state["features"])
+        if self.kind == catalog.IMAGE_FOLDER:
             needed = []
         if need_target and "target" in self.state:
             needed.append(self.state["target"]["name"])
@@ -222,9 +235,9 @@ class Preprocessor:
 
     def features(self, frame: pd.DataFrame, missing: str = "impute") -> np.ndarray:
         """Model inputs for raw rows (imputed, encoded, scaled)."""
-        if self.kind == "text":
+        if self.kind == catalog.TEXT:
             return self._text(frame)
-        if self.kind == "image":
+        if self.kind == catalog.IMAGE:
             image = self.state["image"]
             pixels = self._numeric_block(frame, self.state["features"])
             if np.isnan(pixels).any():
@@ -279,7 +292,7 @@ class Preprocessor:
                         )
                     imputed[name] = f"median {column['fill']:g}"
                     array = np.where(gaps, column["fill"], array)
-                blocks.append(((array - column["mean"]) / column["std"])[:, None])
+                blocks.append(standardize(array, column))
             else:
                 values = raw.astype("string")
                 if values.isna().any():

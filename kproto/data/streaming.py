@@ -160,7 +160,7 @@ def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any
         pre, meta = _build(recipe, path, folder, preprocessor)
     info = DataInfo.from_dict(meta["info"])
     parts = {}
-    for name in ("train", "validation", "test"):
+    for name in catalog.SPLITS:
         rows = meta["rows"][name]
         x = BlockSource(folder / f"{name}.x.f32", rows, meta["width"])
         y_file = folder / f"{name}.y.npy"
@@ -204,10 +204,10 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     task = data.task or infer_task(frame[data.target], data.max_classes) if data.target else "reconstruction"
     task = catalog.family(recipe.model.type).task or task
     features = list(data.features) if data.features is not None else [c for c in columns if c != data.target]
-    pre = preprocessor or Preprocessor.fit(frame, np.arange(len(frame)), data, task, "tabular", features)
+    pre = preprocessor or Preprocessor.fit(frame, np.arange(len(frame)), data, task, catalog.TABLE, features)
     pre.state.setdefault("categorical", data.categorical)
     pre.state["streaming"] = {"sample_rows": int(len(frame))}
-    if task == "classification" and preprocessor is None:
+    if task == catalog.CLASSIFICATION and preprocessor is None:
         classes = sorted({_plain(v) for v in labels}, key=lambda v: (str(type(v)), v))
         if len(classes) < 2:
             raise DataError(f"the target '{data.target}' has only one class in the training rows", field="data.target")
@@ -215,7 +215,7 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
-    handles = {name: (partial / f"{name}.x.f32").open("wb") for name in ("train", "validation", "test")}
+    handles = {name: (partial / f"{name}.x.f32").open("wb") for name in catalog.SPLITS}
     targets: dict[str, list[np.ndarray]] = {name: [] for name in handles}
     rows = dict.fromkeys(handles, 0)
     width = 0
@@ -225,11 +225,11 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
             chunk.columns = columns
             which = assign_splits(position, len(chunk), recipe.seed, split.validation, split.test)
             position += len(chunk)
-            if data.target and task != "reconstruction":
+            if data.target and task != catalog.RECONSTRUCTION:
                 keep = chunk[data.target].notna().to_numpy()
                 chunk, which = chunk[keep], which[keep]
             x = pre.features(chunk, data.missing).astype(np.float32)
-            y = pre.targets(chunk) if "target" in pre.state and task != "reconstruction" else None
+            y = pre.targets(chunk) if "target" in pre.state and task != catalog.RECONSTRUCTION else None
             width = x.shape[1]
             for code, name in enumerate(("train", "validation", "test")):
                 mask = which == code
@@ -250,15 +250,15 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     if rows["train"] == 0:
         raise DataError("the split leaves no training rows", field="data.split")
     target = pre.state.get("target", {})
-    info = DataInfo(task=task, kind="tabular", input_shape=(width,), rows=rows)
+    info = DataInfo(task=task, kind=catalog.TABLE, input_shape=(width,), rows=rows)
     if "classes" in target:
         info.class_names, info.num_classes = list(target["classes"]), len(target["classes"])
-    if task == "regression":
+    if task == catalog.REGRESSION:
         info.target_mean, info.target_std = target["mean"], target["std"]
-    if task == "reconstruction":
+    if task == catalog.RECONSTRUCTION:
         info.output_dim = width
     baselines = {}
-    if task == "classification" and targets["test"]:
+    if task == catalog.CLASSIFICATION and targets["test"]:
         y_train, y_test = np.concatenate(targets["train"]), np.concatenate(targets["test"])
         majority = np.bincount(y_train, minlength=info.num_classes).argmax()
         baselines["majority_class_accuracy"] = float(np.mean(y_test == majority)) if len(y_test) else 0.0

@@ -15,6 +15,7 @@ from kproto.core.fields import ModelBase, PositiveInt
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs
 
@@ -49,7 +50,7 @@ def _output_activation(spec: Any, info: Any) -> str:
     """sigmoid for pixels scaled to [0, 1], linear for standardized columns (unless the recipe says otherwise)."""
     if spec.output_activation:
         return activation(spec.output_activation, "model.output_activation")
-    return "sigmoid" if info.kind in ("image", "image_folder") else "linear"
+    return "sigmoid" if info.kind in catalog.IMAGE_KINDS else "linear"
 
 
 def _dense(spec: Any, info: Any, inputs: Any) -> Any:
@@ -109,11 +110,11 @@ def build(spec: Any, info: Any) -> keras.Model:
     """Encoder → `bottleneck` (linear code of `spec.bottleneck` units) → mirrored decoder → input-shaped output."""
     import keras
 
-    if info.task != "reconstruction":
+    if info.task != catalog.RECONSTRUCTION:
         raise RecipeError(
             f"an autoencoder reconstructs its input; it cannot be used for a {info.task} task", field="model.type"
         )
-    if info.kind in ("text", "window") and spec.convolutional:
+    if info.kind in (catalog.TEXT, catalog.WINDOW) and spec.convolutional:
         raise RecipeError("a convolutional autoencoder needs image data", field="model.convolutional")
     inputs = keras.Input(shape=info.input_shape, name="features")
     outputs = _convolutional(spec, info, inputs) if spec.convolutional else _dense(spec, info, inputs)

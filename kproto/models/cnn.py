@@ -11,6 +11,7 @@ from kproto.core.fields import Fraction, ModelBase, PositiveInt
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs, output_head
 
@@ -52,7 +53,7 @@ def _image_input(info) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     import keras
 
     shape = tuple(info.input_shape)
-    if info.kind == "text" or len(shape) not in (2, 3):
+    if info.kind == catalog.TEXT or len(shape) not in (2, 3):
         raise RecipeError(
             f"a cnn needs image input [height, width, channels]; "
             f"this data gives {info.kind} input of shape {list(shape)}",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 
 
@@ -49,10 +50,10 @@ def output_head(x: Any, info: Any, spec: Any) -> Any:
     """The output layer that fits the task: softmax over classes, or a rescaled linear unit."""
     import keras
 
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         act = spec.output_activation or "softmax"
         return keras.layers.Dense(info.num_classes, activation=act, dtype="float32", name="output")(x)
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         y = keras.layers.Dense(1, activation=spec.output_activation, dtype="float32", name="output_raw")(x)
         return keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(y)
     raise RecipeError(f"a {spec.type} model cannot be used for a {info.task} task", field="model.type")

@@ -19,6 +19,7 @@ from kproto.core.fields import Fraction, ModelBase, PositiveInt, Strict
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.models.common import activation
 
@@ -83,9 +84,9 @@ def build(spec: Any, info: Any) -> keras.Model:
     """The generator: noise (+ one-hot label) → dense stack → a sample shaped like one input row."""
     import keras
 
-    if info.task != "generation":
+    if info.task != catalog.GENERATION:
         raise RecipeError(f"a GAN generates samples; it cannot be used for a {info.task} task", field="model.type")
-    if info.kind not in ("tabular", "image"):
+    if info.kind not in (catalog.TABLE, catalog.IMAGE):
         raise RecipeError(
             f"a GAN generates numeric rows or images from pixel columns, not {info.kind} data", field="model.type"
         )
@@ -93,7 +94,7 @@ def build(spec: Any, info: Any) -> keras.Model:
     inputs = keras.Input(shape=(spec.latent_dim + classes,), name="latent")
     x = _stack(inputs, spec.generator, "generator", "model.generator")
     # Pixels are scaled to [0, 1]; standardized columns are unbounded.
-    out_act = spec.output_activation or ("sigmoid" if info.kind == "image" else "linear")
+    out_act = spec.output_activation or ("sigmoid" if info.kind == catalog.IMAGE else "linear")
     x = keras.layers.Dense(
         math.prod(info.input_shape),
         activation=activation(out_act, "model.output_activation"),
@@ -161,11 +162,11 @@ def inverse_features(pre: Any, x: Any) -> Any:
     import pandas as pd
 
     flat = x.reshape(len(x), -1)
-    if pre.kind == "image":
+    if pre.kind == catalog.IMAGE:
         image = pre.state["image"]
         values = flat * ((image["max"] - image["min"]) or 1.0) + image["min"]
         return pd.DataFrame(np.round(values, 4), columns=list(pre.state["features"]))
-    if pre.kind != "tabular":
+    if pre.kind != catalog.TABLE:
         raise RecipeError(
             f"samples of {pre.kind} data cannot be mapped back to columns",
             field="model.type",
@@ -200,7 +201,7 @@ def draw_samples(x: Any, info: Any, pre: Any, path: Any, title: str = "", labels
     """A PNG of generated samples: an image grid (rows of 10), or the first rows as a table of original values."""
     from kproto.report import plots
 
-    if info.kind == "image" and len(info.input_shape) == 3:
+    if info.kind == catalog.IMAGE and len(info.input_shape) == 3:
         return plots.image_rows(x, path, title, labels)
     frame = inverse_features(pre, x[:SAMPLE_TABLE_ROWS]).iloc[:, :SAMPLE_TABLE_COLUMNS]
     if labels is not None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from kproto.core import catalog
 from kproto.core.fields import Fraction, ModelBase, PositiveInt, Strict
 
 BACKBONE = "backbone"  # the name of the backbone inside the built model
@@ -147,8 +148,8 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
     from kproto.models.transfer_layers import FirstToken, TextBackboneInputs
 
     net = backbone.model
-    if backbone.modality == "text":
-        if info.kind != "text":
+    if backbone.modality == catalog.TEXT:
+        if info.kind != catalog.TEXT:
             raise RecipeError(
                 f"model.source '{backbone.record.get('source')}' is a text backbone; this data gives {info.kind} input",
                 field="data.text",
@@ -175,7 +176,7 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
         return inputs, out
     expected = tuple(net.inputs[0].shape[1:])
     shape = tuple(info.input_shape)
-    if backbone.modality == "image" and len(shape) in (2, 3) and info.kind != "text":
+    if backbone.modality == catalog.IMAGE and len(shape) in (2, 3) and info.kind != catalog.TEXT:
         inputs = keras.Input(shape=shape, name="image")
         x = keras.layers.Reshape((*shape, 1), name="add_channel")(inputs) if len(shape) == 2 else inputs
         if backbone.image_size and tuple(x.shape[1:3]) != tuple(backbone.image_size):

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from kproto.core import catalog
 from kproto.core.fields import Fraction, ModelBase, PositiveInt
 
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
@@ -90,7 +91,7 @@ def build(spec: Recommender, info: Any) -> Any:
         second = score(SecondItemRows(pair, layout["user_features"], name="second_item_rows")(inputs))
         preference = keras.layers.Subtract(name="preference")([first, second])
         output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(preference)
-    elif info.task == "ranking":
+    elif info.task == catalog.RANKING:
         output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(score(inputs))
     else:
         mean = float(getattr(info, "target_mean", 0.0))
@@ -205,6 +206,6 @@ def starter(guess: Any) -> list[str]:
         "  embedding_dim: 32",
         "  top_k: 10    # k of recall@k and ndcg@k",
     ]
-    if getattr(guess, "task", None) == "ranking":
+    if getattr(guess, "task", None) == catalog.RANKING:
         lines.append("  ranking_loss: bpr    # pairs: each interaction above a sampled unseen item (or: bce)")
     return lines

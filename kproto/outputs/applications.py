@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
+
 PACKED_KINDS = ("pairs", "interactions")
 
 
@@ -36,7 +38,7 @@ def packed_report(
     if pre.kind not in PACKED_KINDS or y_test is None or len(x_test) == 0:
         return {}
     predict = predictor(model)
-    if pre.kind == "pairs":
+    if pre.kind == catalog.PAIRS:
         from kproto.data.pairs import PairEncoder
         from kproto.outputs.decoding import sequence_evaluation
 
@@ -53,7 +55,7 @@ def packed_report(
     from kproto.outputs.recommend import ranking_evaluation, rating_evaluation
 
     encoder = InteractionEncoder.from_dict(pre.state["interactions"])
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         return rating_evaluation(predict, x_test, y_test)
     k = int(pre.state.get("ranking", {}).get("top_k", 10))
     return ranking_evaluation(predict, encoder, train, test, k)

@@ -102,14 +102,6 @@ def decode(
     return greedy_decode(predict, sources, target_length, max_length)
 
 
-def generate_texts(
-    predict: Predict, encoder: PairEncoder, texts: list[str], beam: int = 1, max_length: int | None = None
-) -> list[str]:
-    """The generated target text of each source text."""
-    ids = decode(predict, encoder.encode_sources(texts), encoder.target_length, beam, max_length)
-    return [encoder.target_text(row) for row in ids]
-
-
 def sequence_evaluation(
     predict: Predict,
     encoder: PairEncoder,

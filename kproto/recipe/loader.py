@@ -429,11 +429,11 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
     metrics = recipe.train.metrics or []
     task = data.task
     for i, name in enumerate(metrics):
-        if task == "regression" and name in catalog.CLASSIFICATION_METRICS:
+        if task == catalog.REGRESSION and name in catalog.CLASSIFICATION_METRICS:
             raise source.error(
                 ("train", "metrics", i), f"'{name}' is a classification metric but the task is regression"
             )
-        if task == "classification" and name in catalog.REGRESSION_METRICS - {"mse", "mae"}:
+        if task == catalog.CLASSIFICATION and name in catalog.REGRESSION_METRICS - {"mse", "mae"}:
             raise source.error(
                 ("train", "metrics", i), f"'{name}' is a regression metric but the task is classification"
             )

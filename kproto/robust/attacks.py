@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 
 METHODS = ("fgsm", "pgd")
@@ -25,7 +26,7 @@ def check_attack(method: str, epsilon: float, steps: int, kind: str, task: str, 
     """Refuse what cannot be attacked (text, autoencoders, GANs) and out-of-range settings, with the reason."""
     if method not in METHODS:
         raise KprotoError(f"unknown attack {method!r}", field=field_name, hint=f"expected one of: {', '.join(METHODS)}")
-    if kind == "text":
+    if kind == catalog.TEXT:
         raise KprotoError(
             "adversarial attacks are not supported for text: tokens are discrete, so there is no small step in the "
             "input space to take",
@@ -64,7 +65,7 @@ def attack_loss(task: str, probabilities: bool) -> Callable[[Any, Any], Any]:
     """
     from keras import ops
 
-    if task == "classification":
+    if task == catalog.CLASSIFICATION:
 
         def cross_entropy(outputs: Any, labels: Any) -> Any:
             outputs = ops.cast(outputs, "float32")
@@ -116,7 +117,7 @@ class Attacker:
         self._rng = np.random.default_rng(self.seed)
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
-        if self.task == "classification":
+        if self.task == catalog.CLASSIFICATION:
             return class_indices(y)
         return np.asarray(y, dtype=np.float32).reshape(len(y), -1)
 
@@ -150,16 +151,16 @@ class Attacker:
 
 def input_space(kind: str, preprocess: dict[str, Any] | None = None) -> tuple[tuple[float, float] | None, Any, str]:
     """(clip range, perturbation mask, a sentence naming the units of epsilon) for a kind of input."""
-    if kind in ("image", "image_folder"):
+    if kind in catalog.IMAGE_KINDS:
         return (0.0, 1.0), None, "scaled pixels in [0, 1]"
-    if kind == "tabular" and preprocess is not None:
+    if kind == catalog.TABLE and preprocess is not None:
         mask = numeric_mask(preprocess)
         if not mask.any():
             raise KprotoError(
                 "this run has no numeric input columns to perturb (one-hot columns are discrete)", field="--attack"
             )
         return None, mask, "standardized units of the numeric columns (one-hot columns unchanged)"
-    if kind == "window":
+    if kind == catalog.WINDOW:
         return None, None, "standardized units of the window's values"
     return None, None, "the model's input units"
 
@@ -180,7 +181,7 @@ def numeric_mask(preprocess: dict[str, Any]) -> np.ndarray:
 
 def task_score(task: str, outputs: np.ndarray, y: np.ndarray) -> tuple[str, float]:
     """(name, value): accuracy for classification, MAE for regression, from raw model outputs."""
-    if task == "classification":
+    if task == catalog.CLASSIFICATION:
         return "accuracy", float(np.mean(outputs.reshape(len(y), -1).argmax(axis=1) == class_indices(y)))
     return "mae", float(np.mean(np.abs(outputs.reshape(-1) - np.asarray(y, np.float64).reshape(-1))))
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
+
 # objective(outputs, extra) -> a scalar tensor, written with keras.ops so that every backend can differentiate it.
 Objective = Callable[[Any, Any], Any]
 
@@ -38,11 +40,11 @@ class InputGradient:
 
     def __call__(self, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
-        if self.backend == "tensorflow":
+        if self.backend == catalog.TENSORFLOW:
             return self._tensorflow(x, extra)
-        if self.backend == "jax":
+        if self.backend == catalog.JAX:
             return self._jax(x, extra)
-        if self.backend == "torch":
+        if self.backend == catalog.TORCH:
             return self._torch(x, extra)
         from kproto.core.errors import KprotoError
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 
-IMAGE_KINDS = ("image", "image_folder")
-SEQUENCE_KINDS = ("text", "window")
 IMAGE_ONLY = ("flip", "rotation", "zoom", "translation", "contrast")
 
 
@@ -67,7 +66,7 @@ def augmentation_layers(augment: Any, info: Any) -> list[keras.layers.Layer]:
     if augment is None:
         return []
     kind = info.kind
-    is_image = kind in IMAGE_KINDS and len(info.input_shape) == 3
+    is_image = kind in catalog.IMAGE_KINDS and len(info.input_shape) == 3
     layers: list[keras.layers.Layer] = []
     for name in IMAGE_ONLY:
         if getattr(augment, name) is not None and not is_image:
@@ -88,7 +87,7 @@ def augmentation_layers(augment: Any, info: Any) -> list[keras.layers.Layer]:
         if augment.contrast:
             layers.append(keras.layers.RandomContrast(augment.contrast, value_range=(0, 1), name="augment_contrast"))
     if augment.noise:
-        if kind == "text":
+        if kind == catalog.TEXT:
             raise _refuse("noise", kind, "token ids are integers; use mask to drop tokens instead")
         layers.append(keras.layers.GaussianNoise(augment.noise, name="augment_noise"))
     if augment.mask:

@@ -158,7 +158,7 @@ def resolve_loss(
     name = loss_name_of(config, info.task)
     _, args = _split(config, "loss")
     smoothing = args.pop("label_smoothing", label_smoothing) or 0.0
-    if info.task == "seq2seq" and name == "sparse_categorical_crossentropy":
+    if info.task == catalog.SEQ2SEQ and name == "sparse_categorical_crossentropy":
         args.setdefault("ignore_class", 0)  # padding after [END] is not a target
     if onehot and name == "sparse_categorical_crossentropy":  # the same loss on one-hot labels
         name = "categorical_crossentropy"
@@ -180,7 +180,7 @@ def resolve_loss(
         raise RecipeError(f"unknown loss '{name}'", field="train.loss")
     allowed = [p for p in inspect.signature(classes[name].__init__).parameters if p not in ("self", "args", "kwargs")]
     _reject_unknown_options(args, allowed, f"the loss '{name}'", "train.loss", "options")
-    if args.get("from_logits") and info.task != "classification":
+    if args.get("from_logits") and info.task != catalog.CLASSIFICATION:
         raise RecipeError("from_logits only applies to classification losses", field="train.loss.from_logits")
     try:
         return classes[name](**args), name
@@ -245,7 +245,7 @@ def label_mode_for(info: Any, loss_name: str, metric_names: list[str], custom_la
     so labels are one-hot encoded for them (and for metrics that need vectors). Hinge losses map the 0/1 entries
     to -1/+1 themselves. A custom Python loss gets one-hot rows unless it says `labels: sparse`.
     """
-    if info.task != "classification":
+    if info.task != catalog.CLASSIFICATION:
         return "value"
     if loss_name == "custom":
         return custom_labels

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.metrics.calibration import (
     Calibration,
     expected_calibration_error,
@@ -39,7 +40,7 @@ def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size
     from kproto.training.engines.streaming import is_streamed
 
     info = dataset.info
-    if info.task not in ("classification", "regression") or dataset.y_val is None or len(dataset.x_val) == 0:
+    if info.task not in catalog.SUPERVISED_TASKS or dataset.y_val is None or len(dataset.x_val) == 0:
         return FittedDecisions()
     if is_streamed(dataset.x_val):  # data on disk: decisions stay the plain ones
         return FittedDecisions()
@@ -48,7 +49,7 @@ def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size
     has_test = dataset.y_test is not None and len(dataset.x_test) > 0 and not is_streamed(dataset.x_test)
     test = _outputs(model, dataset.x_test, batch_size) if has_test else None
     y_test = np.asarray(dataset.y_test) if has_test else None
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         scores = regression_scores(val.reshape(len(val), -1)[:, 0], y_val)
         return FittedDecisions(conformal=Conformal.fit("regression", scores))
     logits = outputs == "logits"

@@ -50,7 +50,7 @@ class TrainResult:
 
 def seed_everything(seed: int) -> None:
     """keras.utils.set_random_seed, without importing TensorFlow (~4 s) on the JAX and torch backends."""
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if keras.backend.backend() == catalog.TENSORFLOW or "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
         return
     import random
@@ -62,7 +62,7 @@ def seed_everything(seed: int) -> None:
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
-    if keras.backend.backend() == "torch":
+    if keras.backend.backend() == catalog.TORCH:
         import torch
 
         torch.manual_seed(seed)
@@ -114,7 +114,7 @@ class Trainer:
         steps = max(math.ceil(len(dataset.x_train) / recipe.train.batch_size), 1)
         jit = recipe.train.jit_compile
         if jit == "auto":
-            jit = "auto" if device == "gpu" else (keras.backend.backend() == "jax")
+            jit = "auto" if device == "gpu" else (keras.backend.backend() == catalog.JAX)
 
         def recompile(factor: float = 1.0) -> CompiledSetup:  # factor: a pretrained model's fine-tuning phase
             return compile_model(
@@ -187,7 +187,7 @@ class Trainer:
         facts = self._facts(dataset, model, setup, plan.name, run)
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
         run.update_metrics(
-            status="running",
+            status=catalog.RUNNING,
             started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             seed=recipe.seed,
             backend=facts["backend"],
@@ -204,16 +204,19 @@ class Trainer:
             with stop_on_signals(self.stop):
                 state = self._loop(run, dataset, model, setup, plan, state)
         except TrainingInterrupted:
-            run.update_metrics(status="interrupted", epochs=state.epoch, seconds=round(time.time() - started, 3))
+            run.update_metrics(status=catalog.INTERRUPTED, epochs=state.epoch, seconds=round(time.time() - started, 3))
             raise
         except TrainingDiverged:
             run.update_metrics(
-                status="failed", epochs=state.epoch, seconds=round(time.time() - started, 3), failure="non-finite loss"
+                status=catalog.FAILED,
+                epochs=state.epoch,
+                seconds=round(time.time() - started, 3),
+                failure="non-finite loss",
             )
             raise
         except BaseException as exc:
             run.update_metrics(
-                status="failed",
+                status=catalog.FAILED,
                 epochs=state.epoch,
                 seconds=round(time.time() - started, 3),
                 failure=f"{type(exc).__name__}: {exc}"[:500],
@@ -252,12 +255,12 @@ class Trainer:
         if plan.streamed:  # data on disk: blocks, labels encoded per block
             y_train, y_val = dataset.y_train, dataset.y_val
         else:
-            reconstruct = info.task == "reconstruction"
+            reconstruct = info.task == catalog.RECONSTRUCTION
             y_train = encode(dataset.x_train if reconstruct else dataset.y_train)
             y_val = encode(dataset.x_val if reconstruct else dataset.y_val)
         weights = (
             class_weights(train.class_weight, dataset.y_train, info.class_names or [])
-            if info.task == "classification"
+            if info.task == catalog.CLASSIFICATION
             else None
         )
         has_val = len(dataset.x_val) > 0
@@ -403,7 +406,7 @@ class Trainer:
         if decisions.conformal is not None:
             run.write_json(layout.CONFORMAL, decisions.conformal.to_dict())
         metrics = run.update_metrics(
-            status="completed",
+            status=catalog.COMPLETED,
             **results,
             **decisions.metrics,
             epochs=state.epoch,

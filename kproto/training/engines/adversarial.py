@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.training.engines.base import Engine
 
@@ -23,12 +24,12 @@ from kproto.training.engines.base import Engine
 def check_supported(recipe: Any, kind: str, task: str, engine: str, streamed: bool) -> None:
     """Raise a KprotoError naming the reason where adversarial training cannot run."""
     field = "train.adversarial"
-    if task not in ("classification", "regression"):
+    if task not in catalog.SUPERVISED_TASKS:
         raise KprotoError(
             f"adversarial training needs a classification or regression model; this recipe is a {task} task",
             field=field,
         )
-    if kind == "text":
+    if kind == catalog.TEXT:
         raise KprotoError(
             "adversarial training is not supported for text: tokens are discrete, so there is no small step in the "
             "input space to take",

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.runs import layout
 from kproto.training.engines.base import Engine, Progress
@@ -47,7 +48,7 @@ class GanEngine(Engine):
 
         from kproto.models.gan import latent_layout
 
-        if keras.backend.backend() != "tensorflow":
+        if keras.backend.backend() != catalog.TENSORFLOW:
             raise KprotoError(
                 f"GANs train on the TensorFlow backend, not {keras.backend.backend()}",
                 field="train.backend",

@@ -25,7 +25,7 @@ class EnginePlan:
 
     def steps_per_execution(self, requested: int | str, backend: str) -> int:
         """Steps compiled into one call: 1 for the fused engine (its loop is the whole epoch) and on torch."""
-        if backend == "torch" or self.name == "adversarial":  # one step per call (adversarial: one per batch)
+        if backend == catalog.TORCH or self.name == "adversarial":  # one step per call (adversarial: one per batch)
             return 1
         if requested == "auto":
             return 1 if self.name == "fused" else 16
@@ -82,14 +82,16 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
     family = catalog.family(recipe.model.type)
     streamed = _is_streamed(dataset)
     distributed = recipe.train.distribute != "none"
-    if requested == "fused" and backend != "jax":
+    if requested == "fused" and backend != catalog.JAX:
         raise RecipeError(
             "train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit"
         )
     if recipe.train.adversarial is not None:  # clean and attacked rows mixed in every batch
         from kproto.training.engines.adversarial import check_supported
 
-        kind, task = (dataset.info.kind, dataset.info.task) if dataset is not None else ("tabular", "classification")
+        kind, task = (
+            (dataset.info.kind, dataset.info.task) if dataset is not None else (catalog.TABLE, catalog.CLASSIFICATION)
+        )
         check_supported(recipe, kind, task, requested, streamed)
         return EnginePlan("adversarial", facts={"device": device})
     if family.engine is not None:
@@ -102,7 +104,7 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
         return EnginePlan(family.engine, streamed=streamed, facts={"device": device})
     if requested != "auto":
         name = requested
-    elif backend == "jax" and not distributed and family.fused and getattr(recipe.model, "fused_capable", True):
+    elif backend == catalog.JAX and not distributed and family.fused and getattr(recipe.model, "fused_capable", True):
         name = "fused"
     else:
         name = "fit"
