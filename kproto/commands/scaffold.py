@@ -15,9 +15,9 @@ RECURRENT = ("rnn", "gru", "lstm")  # their starter always forecasts a numeric c
 
 
 def is_sequence_family(family: str) -> bool:
-    """A family built for sequences: it reads text and time-series windows, and not images."""
+    """A family built for sequences: it reads text and time-series windows, and not folders of images."""
     inputs = catalog.family(family).inputs
-    return "text" in inputs and "window" in inputs and "image" not in inputs
+    return catalog.TEXT in inputs and catalog.WINDOW in inputs and catalog.IMAGE_FOLDER not in inputs
 
 
 def learns_inputs_only(family: str) -> bool:

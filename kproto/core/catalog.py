@@ -118,7 +118,7 @@ class Family:
         return not self.needs_target
 
 
-_SEQUENCES = ("text", "window", "table")
+_SEQUENCES = ("text", "window", "table", "image")  # an image is read as a sequence of pixel rows
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
@@ -188,7 +188,7 @@ FAMILIES: dict[str, Family] = {
             "kproto.models.gan",
             "GAN",
             "Generator and discriminator trained adversarially; writes sample grids.",
-            inputs=("table", "image", "image_folder"),
+            inputs=("table", "image"),  # numeric rows, or images from pixel columns
             task="generation",
             backend="tensorflow",  # its adversarial step is a TensorFlow function
             engine="gan",

@@ -35,6 +35,10 @@ class Autoencoder(ModelBase):
         """Dense autoencoders train in the fused JAX engine; convolutional ones with fit."""
         return not self.convolutional
 
+    @property
+    def code_size(self) -> int | None:
+        return self.bottleneck
+
 
 # ----------------------------------------------------------------------------- model
 def starter(guess: Any) -> list[str]:
@@ -114,7 +118,7 @@ def build(spec: Any, info: Any) -> keras.Model:
         raise RecipeError(
             f"an autoencoder reconstructs its input; it cannot be used for a {info.task} task", field="model.type"
         )
-    if info.kind in (catalog.TEXT, catalog.WINDOW) and spec.convolutional:
+    if spec.convolutional and not catalog.is_image(info.kind):
         raise RecipeError("a convolutional autoencoder needs image data", field="model.convolutional")
     inputs = keras.Input(shape=info.input_shape, name="features")
     outputs = _convolutional(spec, info, inputs) if spec.convolutional else _dense(spec, info, inputs)

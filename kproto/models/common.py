@@ -16,7 +16,7 @@ def layer_kwargs(spec: Any, name: str | None = None) -> dict[str, Any]:
     else the model-wide l1, l2 and `regularize` fields. Families pass the name they give the layer."""
     import keras
 
-    own = (getattr(spec, "layer_regularizers", None) or {}).get(name) if name else None
+    own = spec.layer_regularizers.get(name) if name else None
     source = own if own is not None else spec
     if not (source.l1 or source.l2):
         return {}

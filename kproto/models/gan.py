@@ -86,10 +86,6 @@ def build(spec: Any, info: Any) -> keras.Model:
 
     if info.task != catalog.GENERATION:
         raise RecipeError(f"a GAN generates samples; it cannot be used for a {info.task} task", field="model.type")
-    if info.kind not in (catalog.TABLE, catalog.IMAGE):
-        raise RecipeError(
-            f"a GAN generates numeric rows or images from pixel columns, not {info.kind} data", field="model.type"
-        )
     classes = label_width(spec, info)
     inputs = keras.Input(shape=(spec.latent_dim + classes,), name="latent")
     x = _stack(inputs, spec.generator, "generator", "model.generator")

@@ -57,7 +57,7 @@ class Pretrained(ModelBase):
     )
 
     def path_fields(self) -> list[str]:
-        """The fields that hold local paths (the recipe loader makes them absolute)."""
+        """The fields that hold local paths: `source` and `weights` where they name files."""
         from kproto.models.backbones import looks_like_path
 
         fields = ["source"] if looks_like_path(self.source) else []
@@ -255,14 +255,14 @@ def set_phase(model: Any, spec: Pretrained, phase: int) -> None:
                 layer.trainable = False
 
 
-def random_weights(spec: Any) -> bool:
+def random_weights(spec: Pretrained) -> bool:
     """An Applications backbone built with `weights: none`: nothing pretrained, so BatchNormalization trains."""
-    return getattr(spec, "weights", None) == "none"
+    return spec.weights == "none"
 
 
-def phase_of(spec: Any, epoch: int) -> int:
+def phase_of(spec: Pretrained, epoch: int) -> int:
     """The phase epoch `epoch` (0-based) belongs to."""
-    fine_tune = getattr(spec, "fine_tune", None)
+    fine_tune = spec.fine_tune
     return 2 if fine_tune is not None and epoch >= fine_tune.after_epochs else 1
 
 

@@ -293,7 +293,7 @@ def resolve_optimizer(config: Any, schedule_spec: Any, steps_per_epoch: int, epo
 
 def check_layer_regularizers(model: keras.Model, spec: Any) -> None:
     """Every layer named in `model.layer_regularizers` must exist and take regularizers."""
-    wanted = dict(getattr(spec, "layer_regularizers", None) or {})
+    wanted = dict(spec.layer_regularizers)
     if not wanted:
         return
     names = [layer.name for layer in model._flatten_layers(include_self=False) if hasattr(layer, "kernel_regularizer")]

@@ -104,7 +104,7 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
         return EnginePlan(family.engine, streamed=streamed, facts={"device": device})
     if requested != "auto":
         name = requested
-    elif backend == catalog.JAX and not distributed and family.fused and getattr(recipe.model, "fused_capable", True):
+    elif backend == catalog.JAX and not distributed and family.fused and recipe.model.fused_capable:
         name = "fused"
     else:
         name = "fit"
