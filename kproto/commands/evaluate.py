@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kproto.core import catalog
+from kproto.core.options import DecodingOptions
 from kproto.outputs.applications import PACKED_KINDS, packed_report
 from kproto.training.compile import encode_labels
 from kproto.training.scoring import REPORT_ROWS, classification_report, evaluate_arrays, task_report
@@ -175,7 +176,7 @@ def evaluate_run(
         train = (
             (dataset if data is None else load_dataset(run.recipe, pre)).split("train") if ranking else (x[:0], None)
         )
-        report = {**report, **packed_report(model, pre, run.info, train, (x, y_raw), beam, max_length)}
+        report = {**report, **packed_report(model, pre, run.info, train, (x, y_raw), DecodingOptions(beam, max_length))}
     block: dict[str, Any] = {}
     if attack is not None:
         from kproto.robust.attacks import evaluate_under_attack

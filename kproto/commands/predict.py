@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kproto.core import catalog
+from kproto.core.options import DecodingOptions
 
 
 def predict_frame(
@@ -20,8 +21,7 @@ def predict_frame(
     keep_columns: bool = True,
     encode: bool = False,
     logits: bool = False,
-    beam: int | None = None,
-    max_length: int | None = None,
+    decoding: DecodingOptions = DecodingOptions(),
     decisions: Any = None,
     conformal: Any = None,
     coverage: float | None = None,
@@ -33,14 +33,14 @@ def predict_frame(
     run's `conformal` scores.
 
     For an autoencoder: the per-row reconstruction error (an anomaly score), and with `encode` the bottleneck
-    codes as columns code_0 … code_{k-1}. For seq2seq: the generated text (greedy, or beam search of width
-    `beam`). For a recommender: the predicted rating, or the interaction score of implicit feedback.
+    codes as columns code_0 … code_{k-1}. For seq2seq: the generated text (`decoding`: greedy, or beam
+    search; by default the run's own). For a recommender: the predicted rating, or the interaction score of implicit feedback.
     """
     from kproto.data import transform_rows
 
     x, _ = transform_rows(pre, frame, need_target=False)
     if pre.kind == catalog.PAIRS:  # the generated text beside each input row
-        generated = pd.DataFrame({"prediction": _generated(model, pre, x, beam, max_length)})
+        generated = pd.DataFrame({"prediction": _generated(model, pre, x, decoding)})
         return pd.concat([frame.reset_index(drop=True), generated], axis=1) if keep_columns else generated
     outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     result = pd.DataFrame(index=range(len(x)))
@@ -66,21 +66,15 @@ def predict_frame(
     return result
 
 
-def _generated(model: Any, pre: Any, x: np.ndarray, beam: int | None, max_length: int | None) -> list[str]:
+def _generated(model: Any, pre: Any, x: np.ndarray, decoding: DecodingOptions) -> list[str]:
     """The generated target text of each packed seq2seq input row."""
     from kproto.data.pairs import PairEncoder
     from kproto.outputs.applications import predictor
     from kproto.outputs.decoding import decode
 
     encoder = PairEncoder.from_dict(pre.state["pairs"])
-    decoding = pre.state.get("decoding", {})
-    ids = decode(
-        predictor(model),
-        encoder.split_sources(x),
-        encoder.target_length,
-        beam or decoding.get("beam", 1),
-        max_length or decoding.get("max_length"),
-    )
+    options = decoding.resolved(pre.state.get("decoding", {}))
+    ids = decode(predictor(model), encoder.split_sources(x), encoder.target_length, options)
     return [encoder.target_text(row) for row in ids]
 
 
@@ -89,12 +83,11 @@ def predict_run(
     data: Path,
     trust: bool = False,
     encode: bool = False,
-    beam: int | None = None,
-    max_length: int | None = None,
+    decoding: DecodingOptions = DecodingOptions(),
     coverage: float | None = None,
 ) -> pd.DataFrame:
-    """Load a run and predict on the raw rows of `data` (`encode`: add an autoencoder's codes; `beam` and
-    `max_length`: how a seq2seq run generates; `coverage`: add conformal prediction sets or intervals)."""
+    """Load a run and predict on the raw rows of `data` (`encode`: add an autoencoder's codes; `decoding`: how a
+    seq2seq run generates; `coverage`: add conformal prediction sets or intervals)."""
     from kproto.data import Preprocessor
     from kproto.data.readers import read_table
     from kproto.runs.load import load_keras_model, load_run
@@ -124,8 +117,7 @@ def predict_run(
         frame,
         encode=encode,
         logits=run.metrics.get("outputs") == "logits",
-        beam=beam,
-        max_length=max_length,
+        decoding=decoding,
         decisions=decisions,
         conformal=conformal,
         coverage=coverage,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from kproto.core import catalog
+from kproto.core.options import DecodingOptions
 
 PACKED_KINDS = ("pairs", "interactions")
 
@@ -30,8 +31,7 @@ def packed_report(
     info: Any,
     train: tuple[np.ndarray, np.ndarray | None],
     test: tuple[np.ndarray, np.ndarray | None],
-    beam: int | None = None,
-    max_length: int | None = None,
+    decoding: DecodingOptions = DecodingOptions(),
 ) -> dict[str, Any]:
     """The family's report on `test` ({} for other kinds of data or without targets)."""
     x_test, y_test = test
@@ -42,15 +42,8 @@ def packed_report(
         from kproto.data.pairs import PairEncoder
         from kproto.outputs.decoding import sequence_evaluation
 
-        decoding = pre.state.get("decoding", {})
-        return sequence_evaluation(
-            predict,
-            PairEncoder.from_dict(pre.state["pairs"]),
-            x_test,
-            y_test,
-            beam or decoding.get("beam", 1),
-            max_length or decoding.get("max_length"),
-        )
+        encoder = PairEncoder.from_dict(pre.state["pairs"])
+        return sequence_evaluation(predict, encoder, x_test, y_test, decoding.resolved(pre.state.get("decoding", {})))
     from kproto.data.interactions import InteractionEncoder
     from kproto.outputs.recommend import ranking_evaluation, rating_evaluation
 

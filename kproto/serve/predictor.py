@@ -17,6 +17,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import KprotoError, ModelFileError
+from kproto.core.options import DecodingOptions
 from kproto.metrics.calibration import Decisions
 from kproto.metrics.conformal import Conformal
 from kproto.outputs.answers import answer_frame, answer_records, read_conformal
@@ -171,7 +172,7 @@ def generation_call(model: Any, pre: Any) -> Callable[[np.ndarray], np.ndarray]:
 
     def call(x: np.ndarray) -> np.ndarray:
         sources = encoder.split_sources(x)
-        ids = decode(step, sources, encoder.target_length, decoding.get("beam", 1), decoding.get("max_length"))
+        ids = decode(step, sources, encoder.target_length, DecodingOptions().resolved(decoding))
         return np.array([encoder.target_text(row) for row in ids], dtype=object)
 
     return call
