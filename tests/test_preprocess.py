@@ -109,3 +109,22 @@ def test_labels_round_trip_through_indices() -> None:
     codes = pre.targets(frame)
     assert codes.dtype.kind == "i"
     assert pre.decode(codes) == frame["label"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("values", "fill", "mean", "std"),
+    [
+        ([1.0, 2.0, None, 3.0], 2.0, 2.0, (0.5) ** 0.5),
+        ([4.0, 4.0], 4.0, 4.0, 1.0),  # a constant column is not divided by zero
+        ([None, None], 0.0, 0.0, 1.0),
+        ([1e308, 1e308], 1e308, 1e308, 1.0),  # sums near the float64 limit do not overflow to inf
+        ([1e200, None, -1e200], 0.0, 0.0, (2 / 3) ** 0.5 * 1e200),  # nor do squares
+    ],
+)
+def test_one_numeric_rule_for_every_table(values: list, fill: float, mean: float, std: float) -> None:
+    from kproto.data.preprocess import fit_numeric, standardize
+
+    column = fit_numeric("x", pd.Series(values, dtype=float))
+    assert (column["fill"], column["mean"]) == (fill, mean) and column["std"] == pytest.approx(std)
+    scaled = standardize(pd.Series(values, dtype=float).fillna(fill).to_numpy(), column)
+    assert scaled.shape == (len(values), 1) and np.isfinite(scaled).all()

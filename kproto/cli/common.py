@@ -6,12 +6,15 @@ Imports only click (and kproto.core's errors and catalog) at module level, so th
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kproto.core import catalog
 from kproto.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, KprotoError
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
 
 DEVICES = ("auto", "cpu", "gpu")
 BACKEND_HELP = "Keras backend (default: the recipe's train.backend, else chosen per family)."
@@ -73,7 +76,7 @@ def loaded_backend() -> str | None:
     return keras.backend.backend() if keras is not None else None
 
 
-def setup_backend(backend: str | None, device: str, recipe: Any = None) -> str:
+def setup_backend(backend: str | None, device: str, recipe: Recipe | None = None) -> str:
     """Choose and configure the Keras backend (before Keras is imported); returns its name."""
     from kproto.core.backend import choose_backend, configure
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.options import DecodingOptions
 from kproto.outputs.applications import PACKED_KINDS, packed_report
 from kproto.training.compile import encode_labels
 from kproto.training.scoring import REPORT_ROWS, classification_report, evaluate_arrays, task_report
+
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
 
 
 @dataclass
@@ -27,7 +31,7 @@ class Evaluation:
 
 
 def decision_report(
-    outputs: Any, y: Any, info: Any, decisions: Any, conformal: Any, coverage: float | None, metric: str
+    outputs: Any, y: Any, info: DataInfo, decisions: Any, conformal: Any, coverage: float | None, metric: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(classification report with the run's calibrated probabilities and threshold, decision summary).
 
@@ -69,7 +73,7 @@ def decision_report(
     return report, summary
 
 
-def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
+def _load_for_evaluation(run: LoadedRun, trust: bool, allow_code: bool) -> Any:
     """The run's model, compiled as in training; a custom (Python) loss is re-loaded only with --allow-code."""
     from kproto.runs.load import load_keras_model
 
@@ -204,7 +208,7 @@ def evaluate_run(
     )
 
 
-def _check_attack_flags(attack: str, epsilon: float | None, steps: int | None, info: Any) -> None:
+def _check_attack_flags(attack: str, epsilon: float | None, steps: int | None, info: DataInfo) -> None:
     """--attack needs --epsilon; text, autoencoders and GANs are refused before the model loads."""
     from kproto.core.errors import KprotoError
     from kproto.robust.attacks import DEFAULT_PGD_STEPS, check_attack

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kproto.core import catalog
 from kproto.core.errors import ExportError, KprotoError
 from kproto.runs import layout
+
+if TYPE_CHECKING:
+    from kproto.runs.load import LoadedRun
 
 FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
 SUFFIX = {"savedmodel": "", "onnx": ".onnx", "tflite": ".tflite"}
@@ -28,7 +31,7 @@ class ExportResult:
     note: str = ""  # what the export does not carry (a text model's tokenizer)
 
 
-def sample_inputs(run: Any, model: Any, count: int = 16) -> tuple[np.ndarray, str]:
+def sample_inputs(run: LoadedRun, model: Any, count: int = 16) -> tuple[np.ndarray, str]:
     """Inputs to check an export on, and what they are: real rows from the run's test split when the data is at
     hand, else random inputs of the right shape (the description then says why)."""
     from kproto.data import Preprocessor, load_dataset

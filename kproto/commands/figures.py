@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kproto.core import catalog
 from kproto.runs import layout
+
+if TYPE_CHECKING:
+    from kproto.runs.load import LoadedRun
 
 SAMPLE_COUNT = 36  # generated samples drawn for a GAN run
 REAL_ROWS = 500  # test rows a GAN's tabular samples are compared with
@@ -58,7 +61,9 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
 ROBUSTNESS_ROWS = 1000  # test rows attacked for the robustness curve
 
 
-def _robustness(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _robustness(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     """The task score under PGD at a few epsilons (the robustness curve); text is skipped (discrete tokens)."""
     from kproto.core.errors import KprotoError
     from kproto.report import plots
@@ -84,7 +89,7 @@ def _predict(model: Any, x: Any) -> np.ndarray:
 
 
 def _classification(
-    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto.metrics.calibration import Decisions, expected_calibration_error, log_probabilities, reliability
     from kproto.report import plots
@@ -118,7 +123,9 @@ def _classification(
         )
 
 
-def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _regression(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     from kproto.report import plots
 
     recipe, name = run.recipe, folder.parent.name
@@ -132,7 +139,7 @@ def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: lis
 
 
 def _reconstruction(
-    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto.report import plots
 
@@ -150,7 +157,9 @@ def _reconstruction(
     )
 
 
-def _generation(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _generation(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     """Samples from the run's generator (model.keras), through the family's one sampling path."""
     from kproto.models.gan import class_names, generate
     from kproto.report import plots

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,10 +18,15 @@ from kproto.core.errors import KprotoError
 from kproto.models.gan import draw_samples, generate, inverse_features
 from kproto.training.scoring import JUDGE_SAMPLES, generation_metrics
 
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
+
 
 # ----------------------------------------------------------------------------- judging
 def judge_samples(
-    run: Any, generator: Any, judge: Path, trust: bool = False, count: int = JUDGE_SAMPLES
+    run: LoadedRun, generator: Any, judge: Path, trust: bool = False, count: int = JUDGE_SAMPLES
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Score `count` generated samples with a classifier run: mean top-class probability, classes present, histogram.
 
@@ -65,7 +70,7 @@ def judge_samples(
 
 
 def evaluate_generator(
-    run: Any, generator: Any, judge: Path | None = None, trust: bool = False
+    run: LoadedRun, generator: Any, judge: Path | None = None, trust: bool = False
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """`kproto evaluate` for a GAN run: (metrics, report) of sample statistics against its test split and, with
     `judge`, the classifier run's verdict and its histogram of predicted classes."""
@@ -89,8 +94,8 @@ class Samples:
     frame: Any
     x: np.ndarray
     labels: list[Any] | None
-    info: Any
-    pre: Any
+    info: DataInfo
+    pre: Preprocessor
 
     def grid(self, path: Path, title: str = "") -> Path:
         """The samples as a PNG (see draw_samples)."""

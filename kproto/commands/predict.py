@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -11,11 +11,15 @@ import pandas as pd
 from kproto.core import catalog
 from kproto.core.options import DecodingOptions
 
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+
 
 def predict_frame(
     model: Any,
-    pre: Any,
-    info: Any,
+    pre: Preprocessor,
+    info: DataInfo,
     frame: pd.DataFrame,
     batch_size: int = 256,
     keep_columns: bool = True,
@@ -66,7 +70,7 @@ def predict_frame(
     return result
 
 
-def _generated(model: Any, pre: Any, x: np.ndarray, decoding: DecodingOptions) -> list[str]:
+def _generated(model: Any, pre: Preprocessor, x: np.ndarray, decoding: DecodingOptions) -> list[str]:
     """The generated target text of each packed seq2seq input row."""
     from kproto.data.pairs import PairEncoder
     from kproto.outputs.applications import predictor

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from kproto.core.errors import DataError
 from kproto.data.preprocess import fit_numeric, standardize
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.recipe.schema import Recipe
 
 SPLIT_MODES = ("random", "user", "time")
 MAX_LABELS = 50  # most frequent labels kept per multi-label side-feature column
@@ -527,7 +531,7 @@ def is_implicit(data: Any, model: Any) -> bool:
     return feedback == "implicit"
 
 
-def interactions_dataset(recipe: Any, frame: pd.DataFrame, preprocessor: Any = None) -> Any:
+def interactions_dataset(recipe: Recipe, frame: pd.DataFrame, preprocessor: Preprocessor | None = None) -> Any:
     """The Dataset of a recommender recipe; with a saved `preprocessor` the index maps are reused."""
     from kproto.data.preprocess import Preprocessor
     from kproto.data.types import DataInfo, Dataset
@@ -567,7 +571,7 @@ def interaction_layout(encoder: InteractionEncoder) -> dict[str, int]:
     }
 
 
-def interaction_rows(pre: Any, frame: pd.DataFrame, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def interaction_rows(pre: Preprocessor, frame: pd.DataFrame, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Model inputs (and ratings, when wanted and present) for the raw user–item rows of a new file."""
     encoder = InteractionEncoder.from_dict(pre.state["interactions"])
     x = encoder.inputs(frame)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ from kproto.core import catalog
 from kproto.core.errors import DataError
 
 TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Data
 
 
 def infer_task(target: pd.Series, max_classes: int) -> str:
@@ -76,13 +79,18 @@ def _finite_or_error(name: str, values: np.ndarray, index: pd.Index) -> None:
         )
 
 
+HUGE = 1e100  # numeric columns beyond this magnitude are standardized on scaled-down values
+
+
 def fit_numeric(name: str, values: pd.Series) -> dict[str, Any]:
     """The numeric column rule, fitted on training rows: gaps filled with the median, then standardized by the
     filled column's mean and population standard deviation (1 for a constant column)."""
-    fill = float(values.median()) if values.notna().any() else 0.0
+    largest = float(values.abs().max()) if values.notna().any() else 0.0
+    scale = largest if largest > HUGE else 1.0  # near the float64 limit sums and squares overflow: work scaled down
+    fill = float((values / scale).median()) * scale if values.notna().any() else 0.0
     filled = values.fillna(fill)
-    std = float(filled.std(ddof=0)) or 1.0
-    return {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
+    mean, std = float((filled / scale).mean()) * scale, float((filled / scale).std(ddof=0)) * scale
+    return {"name": name, "type": "numeric", "fill": fill, "mean": mean, "std": std or 1.0}
 
 
 def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
@@ -123,7 +131,7 @@ class Preprocessor:
         cls,
         frame: pd.DataFrame,
         train_rows: np.ndarray,
-        spec: Any,
+        spec: Data,
         task: str,
         kind: str,
         features: list[str],
@@ -187,7 +195,7 @@ class Preprocessor:
         return {"name": name, "mean": float(numbers.mean()), "std": std if math.isfinite(std) else 1.0}
 
     @staticmethod
-    def _fit_columns(train: pd.DataFrame, features: list[str], spec: Any) -> list[dict[str, Any]]:
+    def _fit_columns(train: pd.DataFrame, features: list[str], spec: Data) -> list[dict[str, Any]]:
         columns = []
         for name in features:
             column = train[name]
@@ -205,7 +213,7 @@ class Preprocessor:
         return columns
 
     @staticmethod
-    def _fit_text(train: pd.DataFrame, spec: Any) -> dict[str, Any]:
+    def _fit_text(train: pd.DataFrame, spec: Data) -> dict[str, Any]:
         import keras
 
         texts = train[spec.text].fillna("").astype(str)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from kproto.data.preprocess import Preprocessor, infer_task
 from kproto.data.readers import check_target
 from kproto.data.types import DataInfo, Dataset
 
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
+
 THRESHOLD_BYTES = 1 << 30  # data.streaming: auto streams files above 1 GiB
 CHUNK_ROWS = 200_000
 SAMPLE_ROWS = 200_000
@@ -33,7 +36,7 @@ BLOCK_ROWS = 65_536
 STREAMABLE = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
-def wants_streaming(recipe: Any) -> bool:
+def wants_streaming(recipe: Recipe) -> bool:
     """Whether the recipe's data is read in streaming mode (data.streaming: true, or auto and a large file)."""
     data = recipe.data
     setting = data.streaming
@@ -132,7 +135,7 @@ def assign_splits(start: int, count: int, seed: int, validation: float, test: fl
     return np.where(uniform < test, 2, np.where(uniform < test + validation, 1, 0)).astype(np.int8)
 
 
-def _cache_key(recipe: Any) -> str:
+def _cache_key(recipe: Recipe) -> str:
     path = Path(recipe.data.path)
     stat = path.stat()
     identity = {
@@ -146,7 +149,7 @@ def _cache_key(recipe: Any) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any:
+def load_streaming(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Any:
     """A Dataset whose x arrays are BlockSources on disk (labels stay in memory: 4 bytes a row)."""
 
     data = recipe.data
@@ -189,7 +192,7 @@ class _Written:
     targets: dict[str, list[np.ndarray]]
 
 
-def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | None) -> tuple[Preprocessor, dict]:
+def _build(recipe: Recipe, path: Path, folder: Path, preprocessor: Preprocessor | None) -> tuple[Preprocessor, dict]:
     """Both passes over the file into `folder`: the fitted preprocessing and the cache's meta.json."""
     sample = _sample(recipe, path)
     pre, task = _fit(recipe, sample, preprocessor)
@@ -211,7 +214,7 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     return pre, meta
 
 
-def _sample(recipe: Any, path: Path) -> _Sample:
+def _sample(recipe: Recipe, path: Path) -> _Sample:
     """Pass one: assign rows to splits and keep a bounded random sample of training rows (SAMPLE_ROWS)."""
     data, split = recipe.data, recipe.data.split
     rng = np.random.default_rng(recipe.seed)
@@ -243,7 +246,7 @@ def _sample(recipe: Any, path: Path) -> _Sample:
     return _Sample(columns, frame, labels)
 
 
-def _fit(recipe: Any, sample: _Sample, preprocessor: Preprocessor | None) -> tuple[Preprocessor, catalog.Task]:
+def _fit(recipe: Recipe, sample: _Sample, preprocessor: Preprocessor | None) -> tuple[Preprocessor, catalog.Task]:
     """The task and the preprocessing fitted on the sample (a given preprocessor is kept); the classes come from
     every training row's label, not only the sample's."""
     data, frame = recipe.data, sample.frame
@@ -261,7 +264,9 @@ def _fit(recipe: Any, sample: _Sample, preprocessor: Preprocessor | None) -> tup
     return pre, task
 
 
-def _write_splits(recipe: Any, path: Path, folder: Path, pre: Preprocessor, task: str, columns: list[str]) -> _Written:
+def _write_splits(
+    recipe: Recipe, path: Path, folder: Path, pre: Preprocessor, task: str, columns: list[str]
+) -> _Written:
     """Pass two: preprocessed float32 features of each split into `folder` (written beside it, then moved in)."""
     data, split = recipe.data, recipe.data.split
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kproto.core import catalog
 from kproto.core.errors import KprotoError
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.recipe.schema import Recipe
+    from kproto.runs.load import LoadedRun
 
 METHODS = ("auto", "permutation", "integrated_gradients", "occlusion")
 DEFAULT_ROWS = 8
@@ -138,7 +143,7 @@ def explain_run(
 
 @dataclass
 class _Context:
-    run: Any
+    run: LoadedRun
     model: Any
     x: np.ndarray
     y: np.ndarray | None
@@ -171,7 +176,7 @@ class _Context:
         return names[int(index)] if names else int(index)
 
 
-def _rows(run: Any, data: Path | None, need_frame: bool) -> tuple[np.ndarray, np.ndarray | None, Any, str]:
+def _rows(run: LoadedRun, data: Path | None, need_frame: bool) -> tuple[np.ndarray, np.ndarray | None, Any, str]:
     """(model inputs, targets, raw rows for permutation or None, a name for the source)."""
     from kproto.data import Preprocessor, load_dataset, transform_rows
 
@@ -200,7 +205,7 @@ def _head(y: Any) -> np.ndarray | None:
     return None if y is None else np.asarray(y[:PERMUTATION_ROWS])
 
 
-def raw_test_rows(recipe: Any, pre: Any) -> Any:
+def raw_test_rows(recipe: Recipe, pre: Preprocessor) -> Any:
     """The raw rows (original columns) of a tabular run's test split: the same seeded split as training."""
     from kproto.data.dataset import load_frame
     from kproto.data.splits import split_indices
@@ -321,7 +326,7 @@ def _permutation_rows(context: _Context) -> tuple[Any, np.ndarray]:
     return frame, y
 
 
-def _first_metric(run: Any) -> str:
+def _first_metric(run: LoadedRun) -> str:
     metrics = run.recipe.train.metrics
     if metrics:
         return str(metrics[0])

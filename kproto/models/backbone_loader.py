@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.errors import ModelFileError, RecipeError
@@ -26,6 +26,9 @@ from kproto.models.backbones import (
     text_preprocessor,
 )
 
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+
 
 @dataclass
 class Backbone:
@@ -42,14 +45,14 @@ class Backbone:
     spec: Any = None  # the recipe's model section
 
 
-def load_backbone(spec: Any, info: Any) -> Backbone:
+def load_backbone(spec: Any, info: DataInfo) -> Backbone:
     """The backbone of a `model: {type: pretrained}` section, for data described by `info` (a DataInfo)."""
     backbone = _load(spec, info)
     backbone.spec = spec
     return backbone
 
 
-def _load(spec: Any, info: Any) -> Backbone:
+def _load(spec: Any, info: DataInfo) -> Backbone:
     kind = classify_source(spec.source)
     if spec.weights is not None and kind != APPLICATION:
         raise RecipeError(
@@ -113,7 +116,7 @@ def _wrap(model: Any, kind: str, record: dict[str, Any]) -> Backbone:
     return Backbone(model, kind, modality, record)
 
 
-def _application(spec: Any, info: Any) -> Backbone:
+def _application(spec: Any, info: DataInfo) -> Backbone:
     import importlib
 
     import keras

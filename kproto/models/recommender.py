@@ -9,12 +9,17 @@ the known side's bias.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from kproto.core import catalog
 from kproto.core.fields import Fraction, ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import DataInfo
 
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 
@@ -60,7 +65,7 @@ class Recommender(ModelBase):
         return self.feedback == "explicit"
 
 
-def interaction_layout(info: Any) -> dict[str, int]:
+def interaction_layout(info: DataInfo) -> dict[str, int]:
     """The packing of the one input array: num_users, num_items and the widths of the side features."""
     from kproto.models.common import packed_layout
 
@@ -73,7 +78,7 @@ def interaction_layout(info: Any) -> dict[str, int]:
     )
 
 
-def build(spec: Recommender, info: Any) -> Any:
+def build(spec: Recommender, info: DataInfo) -> Any:
     """The scoring network; ratings come out on the rating scale, implicit scores as probabilities."""
     import keras
 
@@ -166,7 +171,7 @@ def _scorer(spec: Recommender, layout: dict[str, int], width: int) -> Any:
     return score
 
 
-def item_embeddings(model: Any) -> Any:
+def item_embeddings(model: keras.Model) -> Any:
     """The item embedding table ([num_items, embedding_dim]); row 0 is the unknown item."""
     return model.get_layer("item_embedding").get_weights()[0]
 

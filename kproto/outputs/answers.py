@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,10 @@ from kproto.metrics.conformal import Conformal, check_coverage, set_labels
 from kproto.runs import layout
 from kproto.runs.store import read_json
 
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
+
 PROBABILITY_PREFIX = "p_"
 
 
@@ -29,7 +33,7 @@ def read_conformal(folder: Path) -> Conformal | None:
     return Conformal.from_dict(read_json(path)) if path.exists() else None
 
 
-def run_decisions(run: Any, coverage: float | None = None, flag: str = "--coverage") -> tuple[Decisions, Any]:
+def run_decisions(run: LoadedRun, coverage: float | None = None, flag: str = "--coverage") -> tuple[Decisions, Any]:
     """A loaded run's decisions and, when `coverage` is asked for, its conformal scores (checked to exist)."""
     decisions = Decisions.from_metrics(run.metrics)
     if coverage is None:
@@ -59,7 +63,7 @@ def missing_conformal(run_path: Any, flag: str = "--coverage") -> KprotoError:
 def answer_frame(
     outputs: np.ndarray,
     x: np.ndarray | None,
-    info: Any,
+    info: DataInfo,
     decode: Any,
     decisions: Decisions,
     conformal: Conformal | None = None,

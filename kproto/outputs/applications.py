@@ -6,12 +6,16 @@ cold-start rows apart (ratings), or recall@k, ndcg@k and hit rate over every uns
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kproto.core import catalog
 from kproto.core.options import DecodingOptions
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
 
 PACKED_KINDS = ("pairs", "interactions")
 
@@ -27,8 +31,8 @@ def predictor(model: Any, batch_size: int = 2048) -> Any:
 
 def packed_report(
     model: Any,
-    pre: Any,
-    info: Any,
+    pre: Preprocessor,
+    info: DataInfo,
     train: tuple[np.ndarray, np.ndarray | None],
     test: tuple[np.ndarray, np.ndarray | None],
     decoding: DecodingOptions = DecodingOptions(),

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kproto.core import catalog
 from kproto.core.errors import KprotoError
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import DataInfo
 
 METHODS = ("fgsm", "pgd")
 DEFAULT_PGD_STEPS = 10
@@ -50,7 +55,7 @@ def check_attack(method: str, epsilon: float, steps: int, kind: str, task: str, 
         )
 
 
-def outputs_are_probabilities(model: Any) -> bool:
+def outputs_are_probabilities(model: keras.Model) -> bool:
     """True when the model ends in a softmax (kproto's default head); False for a linear (from_logits) head."""
     last = model.layers[-1] if getattr(model, "layers", None) else None
     activation = getattr(last, "activation", None)
@@ -98,7 +103,7 @@ class Attacker:
     in their valid range ((0, 1) for scaled pixels).
     """
 
-    model: Any
+    model: keras.Model
     task: str
     method: str
     epsilon: float
@@ -204,8 +209,8 @@ ATTACK_ROWS = 10_000  # rows attacked at most (the first ones of the split): PGD
 
 
 def evaluate_under_attack(
-    model: Any,
-    info: Any,
+    model: keras.Model,
+    info: DataInfo,
     preprocess: dict[str, Any],
     x: np.ndarray,
     y: np.ndarray,

@@ -8,11 +8,14 @@ batches. `input_gradients(model, x, target_index)` is the common case: d model(x
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kproto.core import catalog
+
+if TYPE_CHECKING:
+    import keras
 
 # objective(outputs, extra) -> a scalar tensor, written with keras.ops so that every backend can differentiate it.
 Objective = Callable[[Any, Any], Any]
@@ -30,7 +33,7 @@ def selected_output(outputs: Any, target: Any) -> Any:
 class InputGradient:
     """d objective(model(x), extra) / d x for the backend Keras runs on, compiled once and reused across batches."""
 
-    def __init__(self, model: Any, objective: Objective) -> None:
+    def __init__(self, model: keras.Model, objective: Objective) -> None:
         import keras
 
         self.model = model
@@ -93,7 +96,7 @@ class InputGradient:
         return grad.detach().cpu().numpy()
 
 
-def input_gradients(model: Any, x: np.ndarray, target_index: int | np.ndarray | None = None) -> np.ndarray:
+def input_gradients(model: keras.Model, x: np.ndarray, target_index: int | np.ndarray | None = None) -> np.ndarray:
     """d model(x)[i, target_i] / d x_i for every row (same shape as x).
 
     `target_index` is one output unit for every row, one per row, or None for the first unit (a regression output).
@@ -105,7 +108,7 @@ def input_gradients(model: Any, x: np.ndarray, target_index: int | np.ndarray | 
     return InputGradient(model, selected_output)(x, targets)
 
 
-def model_outputs(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def model_outputs(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs as a 2-D NumPy array (rows, units), in inference mode.
 
     `predict_on_batch` reuses one compiled predict function, so the many small calls of permutation importance and

@@ -5,12 +5,16 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.errors import ModelFileError
 from kproto.runs import layout
 from kproto.runs.store import read_json
+
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+    from kproto.recipe.schema import Recipe
 
 
 @dataclass
@@ -18,9 +22,9 @@ class LoadedRun:
     """A finished (or interrupted) run read back from disk."""
 
     path: Path
-    recipe: Any
+    recipe: Recipe
     preprocess: dict[str, Any]
-    info: Any
+    info: DataInfo
     metrics: dict[str, Any]
     model_path: Path
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,11 @@ from kproto.metrics.conformal import Conformal
 from kproto.outputs.answers import answer_frame, answer_records, read_conformal
 from kproto.serve.rows import RequestProblem, RowChecker
 
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
+
 RUNTIMES = ("keras", "onnx")
 CHUNK_ROWS = 1024  # the largest single model call; bigger batches are split
 SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation", "seq2seq", "ranking")
@@ -33,8 +38,8 @@ class Predictor:
     """Everything a server needs to answer rows for one run."""
 
     name: str
-    info: Any
-    preprocessor: Any
+    info: DataInfo
+    preprocessor: Preprocessor
     model_call: Callable[[np.ndarray], np.ndarray]
     decisions: Decisions
     checker: RowChecker
@@ -161,7 +166,7 @@ def _bucket(rows: int) -> int:
     return size
 
 
-def generation_call(model: Any, pre: Any) -> Callable[[np.ndarray], np.ndarray]:
+def generation_call(model: Any, pre: Preprocessor) -> Callable[[np.ndarray], np.ndarray]:
     """seq2seq: packed inputs → the generated texts, an object array (the run's decoding: greedy or model.beam)."""
     from kproto.data.pairs import PairEncoder
     from kproto.outputs.decoding import decode
@@ -288,7 +293,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     )
 
 
-def _sampler(generator: Any, run: Any, pre: Any) -> Callable[[int, int | None], pd.DataFrame]:
+def _sampler(generator: Any, run: LoadedRun, pre: Preprocessor) -> Callable[[int, int | None], pd.DataFrame]:
     """Generated rows in the original columns (plus the label for conditional GANs)."""
 
     def sample(count: int, seed: int | None) -> pd.DataFrame:

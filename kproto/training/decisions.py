@@ -6,7 +6,7 @@ What this returns goes into metrics.json ("calibration", "threshold") and the ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,11 @@ from kproto.metrics.calibration import (
 )
 from kproto.metrics.conformal import Conformal, classification_scores, regression_scores
 
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import Dataset
+
 
 @dataclass
 class FittedDecisions:
@@ -30,11 +35,11 @@ class FittedDecisions:
     conformal: Conformal | None = None
 
 
-def _outputs(model: Any, x: Any, batch_size: int) -> np.ndarray:
+def _outputs(model: keras.Model, x: Any, batch_size: int) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
 
 
-def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size: int) -> FittedDecisions:
+def fit_decisions(model: keras.Model, dataset: Dataset, train: Any, outputs: str, batch_size: int) -> FittedDecisions:
     """Fit `train.calibrate`, `train.threshold` and split-conformal scores on the validation split; ECE and the
     threshold's metric are also measured on the test split."""
     from kproto.training.engines.streaming import is_streamed

@@ -7,11 +7,15 @@ data, the device and the backend, and returns a plan whose `build` makes the eng
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.training.engines.base import Engine, EngineContext
+
+if TYPE_CHECKING:
+    from kproto.data.types import Dataset
+    from kproto.recipe.schema import Recipe
 
 
 @dataclass
@@ -67,7 +71,7 @@ def _build_inner(plan: EnginePlan, context: EngineContext) -> Engine:
     return FitEngine(context.model, context.batch_size, context.should_stop)
 
 
-def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = None) -> EnginePlan:
+def get_engine(recipe: Recipe, dataset: Dataset, device: str, backend: str | None = None) -> EnginePlan:
     """The engine for a recipe on this data, device and backend; a RecipeError for an impossible request.
 
     auto picks a family's own engine where it has one, else fused (one compiled JAX loop per epoch) for
@@ -111,7 +115,7 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
     return EnginePlan(name, streamed=streamed, distributed=distributed, facts={"device": device})
 
 
-def _is_streamed(dataset: Any) -> bool:
+def _is_streamed(dataset: Dataset) -> bool:
     from kproto.data.streaming import is_streamed
 
     return dataset is not None and is_streamed(dataset.x_train)
