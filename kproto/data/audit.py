@@ -709,7 +709,7 @@ def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
 
     data = recipe.data
     family = catalog.family(recipe.model.type)
-    if not data.audit or data.shape or data.window is not None or not {"table", "text"} & set(family.inputs):
+    if not data.audit or data.shape or data.window is not None or not {catalog.TABLE, catalog.TEXT} & set(family.inputs):
         return None
     if Path(data.path).is_dir() or Path(data.path).suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
         return None

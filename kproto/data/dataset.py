@@ -61,7 +61,7 @@ def _task(recipe: Recipe, frame: pd.DataFrame | None) -> str:
 def _drop_empty_targets(recipe: Recipe, frame: pd.DataFrame, task: str) -> tuple[pd.DataFrame, int]:
     """The rows that have a target, and how many were dropped for an empty one."""
     target = recipe.data.target
-    if not target or task not in ("classification", "regression"):
+    if not target or task not in catalog.SUPERVISED_TASKS:
         return frame, 0
     column = frame[target]
     empty = column.isna()
@@ -79,12 +79,12 @@ def _audit(
     """The audit of a table's columns (None when data.audit is off, for images, or with saved preprocessing)."""
     data = recipe.data
     inputs = set(catalog.family(recipe.model.type).inputs)
-    if not data.audit or preprocessor is not None or data.shape or not {"table", "text"} & inputs:
+    if not data.audit or preprocessor is not None or data.shape or not {catalog.TABLE, catalog.TEXT} & inputs:
         return None
     from kproto.data.audit import AuditSettings, audit_frame
 
     settings = AuditSettings.from_recipe(data, missing_target=dropped)  # the target's task: inferred the same way
-    if task not in ("classification", "regression"):
+    if task not in catalog.SUPERVISED_TASKS:
         settings.target = None  # autoencoders and GANs predict nothing: the target column is left out
         frame = frame.drop(columns=[data.target]) if data.target in frame else frame
     return audit_frame(frame, settings)
@@ -98,13 +98,13 @@ def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[l
     if audit is not None and not data.text:
         features = _audited_features(data, features, audit)
     if data.text:
-        return [data.text], "text"
+        return [data.text], catalog.TEXT
     if data.shape:
-        return features, "image"
+        return features, catalog.IMAGE
     if audit is None and len(features) == 1 and is_text_column(frame[features[0]]):
         data.text = features[0]
-        return features, "text"
-    return features, "tabular"
+        return features, catalog.TEXT
+    return features, catalog.TABLE
 
 
 def _refuse_features_beside_text(data: Any) -> None:
@@ -131,7 +131,7 @@ def _audited_features(data: Any, features: list[str], audit: Audit) -> list[str]
         )
     kept = set(audit.features())
     features = [c for c in features if c in kept]
-    if len(features) == 1 and audit.roles().get(features[0]) == "text":
+    if len(features) == 1 and audit.roles().get(features[0]) == "text":  # the role, not the input kind
         data.text = features[0]
     return features
 
@@ -158,7 +158,7 @@ def _split(
     fit_rows = train_rows
     if recipe.data.balance != "none":
         train_rows = balance_rows(
-            train_rows, labels if task == "classification" else None, recipe.data.balance, recipe.seed
+            train_rows, labels if task == catalog.CLASSIFICATION else None, recipe.data.balance, recipe.seed
         )
     return train_rows, val_rows, test_rows, fit_rows
 
@@ -166,7 +166,7 @@ def _split(
 def _labels(recipe: Recipe, frame: pd.DataFrame, task: str) -> np.ndarray | None:
     """The class of each row, for stratified splits (None for other tasks)."""
     target = recipe.data.target
-    if task == "classification" or (task == "generation" and target and recipe.model.conditional):
+    if task == catalog.CLASSIFICATION or (task == catalog.GENERATION and target and recipe.model.conditional):
         return frame[target].astype(str).to_numpy()
     return None
 
@@ -208,11 +208,11 @@ def load_dataset(
             field="data.features",
             hint="list the input columns in data.features, or give columns a role with data.columns",
         )
-    if kind == "image":
+    if kind == catalog.IMAGE:
         _check_image_shape(recipe, features)
     train_rows, val_rows, test_rows, fit_rows = _split(recipe, frame, _labels(recipe, frame, task), task)
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
-    roles = _roles(recipe, audit, features) if kind == "tabular" else None
+    roles = _roles(recipe, audit, features) if kind == catalog.TABLE else None
     pre = preprocessor or Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles)
     pre.state.setdefault("categorical", recipe.data.categorical)
     if adopted is not None:
@@ -286,11 +286,11 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
     if "classes" in target:
         info.class_names = list(target["classes"])
         info.num_classes = len(target["classes"])
-    if task == "regression":
+    if task == catalog.REGRESSION:
         info.target_mean, info.target_std = target["mean"], target["std"]
-    if task == "reconstruction":
+    if task == catalog.RECONSTRUCTION:
         info.output_dim = int(np.prod(x_train.shape[1:]))
-    if kind == "text":
+    if kind == catalog.TEXT:
         info.vocab_size = len(pre.state["text"].get("vocabulary", []))  # none kept for a KerasHub tokenizer
     return info
 
@@ -300,10 +300,10 @@ def _baselines(dataset: Dataset) -> dict[str, float]:
     info, y_train, y_test = dataset.info, dataset.y_train, dataset.y_test
     if y_train is None or y_test is None or len(y_test) == 0:
         return {}
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         majority = np.bincount(y_train, minlength=info.num_classes).argmax()
         return {"majority_class_accuracy": float(np.mean(y_test == majority))}
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         return {"mean_prediction_mae": float(np.mean(np.abs(y_test - y_train.mean())))}
     return {}
 
@@ -324,7 +324,7 @@ def _window_dataset(
         ("test", frame.iloc[val_end:]),
     ):
         x, y, last = make_windows(pre, part, window.length, window.horizon, window.stride, recipe.data.missing)
-        if name == "train" and len(x) == 0:
+        if name == catalog.TRAIN and len(x) == 0:
             raise DataError(
                 f"the training part has {len(part)} rows, too few for windows of length {window.length} + horizon {window.horizon}",
                 field="data.window.length",
@@ -335,7 +335,7 @@ def _window_dataset(
     info = _info(pre, arrays, task, "window", recipe)
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.baselines = _baselines(dataset)
-    if task == "regression" and len(arrays["test"][0]):
+    if task == catalog.REGRESSION and len(arrays["test"][0]):
         dataset.baselines["naive_last_value_mae"] = float(np.mean(np.abs(arrays["test"][1] - naive["test"])))
     return dataset
 
@@ -368,15 +368,15 @@ def transform_rows(
     pre: Preprocessor, frame: pd.DataFrame, need_target: bool, missing: str = "impute"
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Model inputs (and targets, when present and wanted) for raw rows of a new file."""
-    if pre.kind == "pairs":
+    if pre.kind == catalog.PAIRS:
         from kproto.data.pairs import pair_rows
 
         return pair_rows(pre, frame, need_target)
-    if pre.kind == "interactions":
+    if pre.kind == catalog.INTERACTIONS:
         from kproto.data.interactions import interaction_rows
 
         return interaction_rows(pre, frame, need_target)
-    if pre.kind == "window":
+    if pre.kind == catalog.WINDOW:
         from kproto.data.windows import make_windows
 
         window = pre.state["window"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,9 @@ from kproto.core.errors import DataError
 from kproto.data.header import TABLE_SUFFIXES, check_path, read_header
 from kproto.data.header import decode as _decode
 from kproto.data.header import sniff as _sniff
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
 
 __all__ = ["check_path", "read_header", "read_table", "read_image_folder", "undecodable_line", "table_chunks"]
 
@@ -208,10 +211,10 @@ def check_target_name(name: str, columns: list[str], field: str = "data.target")
         raise missing_column_error(name, columns, field, "target column")
 
 
-def check_target(recipe: Any, columns: list[str]) -> None:
+def check_target(recipe: Recipe, columns: list[str]) -> None:
     """A DataError naming the choices when the recipe's target column is not among `columns`."""
     if recipe.data.target:
         check_target_name(recipe.data.target, columns)
-    for name in getattr(recipe.data, "columns", None) or {}:
+    for name in recipe.data.columns or {}:
         if name not in columns:
             raise missing_column_error(name, columns, f"data.columns.{name}")
