@@ -196,6 +196,8 @@ def test_input_problems_count_unseen_categories_and_imputed_cells() -> None:
         line.startswith("warning: 2 of 3 rows") and "1 unseen categories (cat: 1)" in line and "2 imputed cells" in line
     )
     assert problems_summary(input_problems(pre.state, new.iloc[:1])) is None
+
+
 @pytest.mark.parametrize(
     ("values", "fill", "mean", "std"),
     [

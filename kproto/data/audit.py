@@ -170,10 +170,6 @@ class AuditSettings:
 
 
 # ----------------------------------------------------------------------------------------------- per column
-def _is_string(column: pd.Series) -> bool:
-    return column.dtype == object or pd.api.types.is_string_dtype(column.dtype)
-
-
 def dtype_name(column: pd.Series) -> str:
     """integer, float, boolean, string or datetime."""
     if pd.api.types.is_bool_dtype(column.dtype):
@@ -248,7 +244,7 @@ def _example(values: pd.Series) -> str | None:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _detect(name: str, column: pd.Series, rows: int, override: str | None) -> tuple[str, str, int]:
+def _detect(name: str, column: pd.Series, override: str | None) -> tuple[str, str, int]:
     """The column's (dtype, role, distinct count) from its values, or the role `override` gives."""
     dtype = dtype_name(column)
     present = column.dropna()
@@ -284,7 +280,7 @@ def _detect(name: str, column: pd.Series, rows: int, override: str | None) -> tu
 
 def _column_report(name: str, column: pd.Series, rows: int, settings: AuditSettings) -> ColumnReport:
     override = settings.overrides.get(name)
-    dtype, role, unique = _detect(name, column, rows, override)
+    dtype, role, unique = _detect(name, column, override)
     missing = float(column.isna().mean()) if rows else 0.0
     report = ColumnReport(name, dtype, role, round(missing, 4), unique, _example(column), ACTIONS[role])
     listed = settings.features is not None and name in settings.features
@@ -709,7 +705,12 @@ def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
 
     data = recipe.data
     family = catalog.family(recipe.model.type)
-    if not data.audit or data.shape or data.window is not None or not {catalog.TABLE, catalog.TEXT} & set(family.inputs):
+    if (
+        not data.audit
+        or data.shape
+        or data.window is not None
+        or not {catalog.TABLE, catalog.TEXT} & set(family.inputs)
+    ):
         return None
     if Path(data.path).is_dir() or Path(data.path).suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
         return None
@@ -732,7 +733,7 @@ def guess_target(frame: pd.DataFrame) -> str | None:
     if named is not None:
         return named
     for name in reversed(columns):
-        _, role, _ = _detect(name, frame[name], len(frame), None)
+        _, role, _ = _detect(name, frame[name], None)
         if role in ("numeric", "categorical"):
             return name
     return columns[-1] if columns else None

@@ -14,6 +14,8 @@ from kproto.data.header import decode as _decode
 from kproto.data.header import sniff as _sniff
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from kproto.recipe.schema import Recipe
 
 __all__ = ["check_path", "read_header", "read_table", "read_image_folder", "undecodable_line", "table_chunks"]
@@ -91,7 +93,7 @@ def _delimiter(path: Path, encoding: str | None) -> tuple[str, str]:
     return TABLE_SUFFIXES[path.suffix.lower()] or _sniff(text), text
 
 
-def table_chunks(path: str | Path, rows: int, encoding: str | None = None) -> Any:
+def table_chunks(path: str | Path, rows: int, encoding: str | None = None) -> Iterator[pd.DataFrame]:
     """A csv/tsv/parquet file as DataFrames of at most `rows` rows each, one in memory at a time."""
     path = check_path(path)
     if path.suffix.lower() in (".parquet", ".pq"):

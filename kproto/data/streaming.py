@@ -195,7 +195,13 @@ def _build(recipe: Recipe, path: Path, folder: Path, preprocessor: Preprocessor 
     if written.rows[catalog.TRAIN] == 0:
         raise DataError("the split leaves no training rows", field="data.split")
     rows = written.rows
-    check_held_out(sum(rows.values()), recipe.data.split.validation, recipe.data.split.test, rows[catalog.VALIDATION], rows[catalog.TEST])
+    check_held_out(
+        sum(rows.values()),
+        recipe.data.split.validation,
+        recipe.data.split.test,
+        rows[catalog.VALIDATION],
+        rows[catalog.TEST],
+    )
     info = _info(pre, task, written)
     meta = {
         "info": info.to_dict(),
