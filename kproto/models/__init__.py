@@ -18,5 +18,11 @@ def get_builder(name: str) -> Callable[..., Any]:
 
 
 def build_model(spec: Any, info: Any) -> Any:
-    """Build the Keras model for a recipe's `model` section and its data."""
+    """Build the Keras model for a recipe's `model` section and its data (a forecaster of windows normalised per
+    window is the family's network inside kproto.models.forecaster's wrapping)."""
+    forecast = getattr(info, "forecast", None) or {}
+    if info.kind == "window" and info.task == "regression" and forecast.get("normalize") == "window":
+        from kproto.models.forecaster import window_forecaster
+
+        return window_forecaster(get_builder(spec.type), spec, info)
     return get_builder(spec.type)(spec, info)
