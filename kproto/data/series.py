@@ -34,6 +34,8 @@ def parse_times(column: pd.Series, name: str) -> pd.Series:
         parsed = pd.to_datetime(column)
     elif pd.api.types.is_numeric_dtype(column.dtype):
         parsed = _numeric_times(column, name)
+    elif column.notna().any() and pd.to_numeric(column.dropna(), errors="coerce").notna().all():
+        parsed = _numeric_times(pd.to_numeric(column, errors="coerce"), name)  # years sent as text ("1990")
     else:
         try:
             parsed = pd.to_datetime(column, errors="coerce", format="mixed")
