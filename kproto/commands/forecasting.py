@@ -98,7 +98,7 @@ def _extend(pre: Any, frame: pd.DataFrame, ranges: dict, times: Any, predicted: 
     series = (pre.state.get("series") or {}).get("column")
     target = pre.state["target"]["name"]
     parts = []
-    for i, (key, (start, stop)) in enumerate(ranges.items()):
+    for i, (start, stop) in enumerate(ranges.values()):
         block = frame.iloc[start:stop]
         extra = pd.DataFrame({target: predicted[i]})
         if series:
