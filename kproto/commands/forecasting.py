@@ -165,3 +165,48 @@ def forecast_run(
     return forecast_frame(
         lambda x: _outputs(model, x), pre, frame, horizon, conformal, coverage, run.recipe.data.missing
     )
+
+
+PLOT_COVERAGE = 0.9  # the interval `kproto plot` draws around the forecast after the data
+
+
+def forecast_figure(run: Any, model: Any, dataset: Any, path: Path, title: str) -> Path:
+    """forecast.png for the first series: its history, the test windows' forecasts (every horizon-th window, so
+    they do not overlap) and the forecast of the steps after the data with its 90% conformal interval."""
+    from kproto.outputs.answers import read_conformal
+    from kproto.report import plots
+
+    data = dataset.forecast
+    key, (start, stop) = next(iter(data.ranges.items()))
+    horizon = int(data.horizon)
+    positions = data.times if data.times is not None else pd.Series(np.arange(len(data.target)))
+    shown = max(start, stop - max(8 * horizon, 4 * (data.season or 0), 60))
+    history = (positions.iloc[shown:stop].to_numpy(), data.target[shown:stop])
+    test = data.windows["test"]
+    mine = np.flatnonzero(test.keys == key)
+    tests = []
+    if len(mine):
+        drawn = mine[:: max(horizon, 1)]
+        outputs = _outputs(model, test.x[drawn])
+        for row, values in zip(drawn, outputs):
+            origin = int(test.origins[row])
+            tests.append((positions.iloc[origin + 1 : origin + 1 + horizon].to_numpy(), values))
+    from kproto.data.series import future_times
+
+    last = data.last_inputs.get(key)
+    future = None
+    if last is not None:
+        predicted = _outputs(model, last[None])[0]
+        when = (
+            future_times(data.times.iloc[stop - 1], data.frequency, horizon)
+            if data.times is not None and data.frequency
+            else np.arange(stop, stop + horizon)
+        )
+        future = {"x": np.asarray(when), "prediction": predicted, "lower": None, "upper": None}
+        conformal = read_conformal(run.path)
+        if conformal is not None:
+            lower, upper = conformal.step_intervals(predicted[None], PLOT_COVERAGE)
+            future.update(lower=lower[0], upper=upper[0], coverage=PLOT_COVERAGE)
+    name = run.recipe.data.target or "target"
+    label = title if key == "__all__" else f"{title}, series {key}"
+    return plots.forecast(history, tests, path, name, future, label)

@@ -39,6 +39,10 @@ class ForecastData:
     splits: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     baseline_history: dict[str, np.ndarray] = field(default_factory=dict)  # [n, max(length, season)] raw
+    target: np.ndarray | None = None  # the raw target of every ordered row
+    times: pd.Series | None = None  # their times (None without data.time)
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # series key → its rows
+    last_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # series key → its last window's inputs
 
     def window_scales(self, name: str) -> np.ndarray:
         """The MASE denominator of each window of split `name`."""
@@ -138,6 +142,14 @@ def window_dataset(
         splits=_describe_splits(ordered, bounds, window),
         notes=ordered.notes,
         baseline_history=baseline_history,
+        target=target,
+        times=ordered.times,
+        ranges=ordered.ranges,
+        last_inputs={
+            key: inputs[stop - window.length : stop]
+            for key, (start, stop) in ordered.ranges.items()
+            if stop - start >= window.length
+        },
     )
     dataset.baselines = forecast_baselines(dataset.forecast)
     return dataset
