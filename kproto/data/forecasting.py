@@ -3,6 +3,7 @@ whose targets lie inside one split, and what the forecasting baselines and metri
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,7 +131,12 @@ def window_dataset(
     arrays = {name: (windows[name].x, windows[name].future) for name in SPLITS}
     info = window_info(pre, arrays, task)
     if info.forecast["normalize"] == "window" and info.forecast["linear"]:
-        info.forecast["linear_init"] = linear_start(windows["train"].x, windows["train"].future, info)
+        info.forecast["linear_init"] = linear_start(
+            (windows["train"].x, windows["train"].future),
+            (windows["validation"].x, windows["validation"].future),
+            info,
+            season,
+        )
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.forecast = ForecastData(
         windows=windows,
@@ -224,16 +230,79 @@ def relative_windows(x: np.ndarray, channel: int = 0) -> tuple[np.ndarray, np.nd
     return (values - last) / scale, last, np.broadcast_to(scale, last.shape)
 
 
-def linear_start(x: np.ndarray, future: np.ndarray, info: DataInfo, l2: float = 1e-3) -> dict[str, list]:
-    """Ridge regression from each training window's relative history to its relative future: the starting
-    weights of the forecaster's linear path (the network then learns what it misses)."""
-    relative, last, scale = relative_windows(x)
-    target = ((np.asarray(future, np.float64) - info.target_mean) / info.target_std - last) / scale
-    design = np.hstack([relative, np.ones((len(relative), 1))])
+BIAS_PENALTY = 0.01  # the bias's share of the ridge strength
+LINEAR_PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # ridge strengths tried for the linear start
+
+
+def _reference_kernel(length: int, horizon: int, season: int | None) -> np.ndarray:
+    """[length, horizon] weights of the seasonal-naive forecast on relative histories (zero: the last value)."""
+    kernel = np.zeros((length, horizon))
+    if season and 1 < season <= length:
+        for step in range(horizon):
+            kernel[length - season + step % season, step] = 1.0
+    return kernel
+
+
+def _ridge(design: np.ndarray, target: np.ndarray, reference: np.ndarray, l2: float) -> np.ndarray:
+    """[length + 1, horizon]: least squares shrunk towards `reference` (the bias towards zero, more weakly: a
+    drift is common)."""
+    start = np.vstack([reference, np.zeros((1, reference.shape[1]))])
+    residual = target - design @ start
     penalty = l2 * len(design) * np.eye(design.shape[1])
-    penalty[-1, -1] = 0.0
-    weights = np.linalg.solve(design.T @ design + penalty, design.T @ target)
-    return {"kernel": weights[:-1].tolist(), "bias": weights[-1].tolist()}
+    penalty[-1, -1] *= BIAS_PENALTY
+    return start + np.linalg.solve(design.T @ design + penalty, design.T @ residual)
+
+
+def linear_start(
+    train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray], info: DataInfo, season: int | None
+) -> dict[str, Any]:
+    """The starting weights of the forecaster's linear path: ridge regression from each training window's relative
+    history to its relative future, shrunk towards the last value or the seasonal-naive forecast.
+
+    The reference and the strength are the pair with the lowest MAE on held-back windows: the validation windows
+    and the latest quarter of the training windows, forecast by a fit on the earlier training windows. The chosen
+    pair is then fitted on every training window. The network learns what the linear forecast misses.
+    """
+
+    def prepared(x: np.ndarray, future: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        relative, last, scale = relative_windows(x)
+        target = ((np.asarray(future, np.float64) - info.target_mean) / info.target_std - last) / scale
+        return np.hstack([relative, np.ones((len(relative), 1))]), target, scale
+
+    design, target, scale = prepared(*train)
+    length, horizon = design.shape[1] - 1, target.shape[1]
+    references = {"last value": _reference_kernel(length, horizon, None)}
+    if season and 1 < season <= length:
+        references["seasonal naive"] = _reference_kernel(length, horizon, season)
+    held = max(1, len(design) // 4) if len(design) >= 4 else 0
+    fit_design, fit_target = design[: len(design) - held], target[: len(design) - held]
+    check = [(design[len(design) - held :], target[len(design) - held :], scale[len(design) - held :])]
+    if len(validation[0]):
+        check.append(prepared(*validation))
+    check_design = np.vstack([c[0] for c in check])
+    check_target = np.vstack([c[1] for c in check])
+    check_scale = np.vstack([c[2] for c in check])
+    best: tuple[float, str, float] | None = None
+    for name, reference in references.items():
+        for l2 in LINEAR_PENALTIES:
+            if len(check_design) and len(fit_design):
+                weights = _ridge(fit_design, fit_target, reference, l2)
+                error = float(np.mean(np.abs(check_design @ weights - check_target) * check_scale))
+            else:
+                error = 0.0 if (name, l2) == ("last value", 1e-1) else math.inf
+            if best is None or error < best[0] - 1e-12:
+                best = (error, name, l2)
+    assert best is not None
+    error, name, l2 = best
+    weights = _ridge(design, target, references[name], l2)
+    return {
+        "kernel": weights[:-1].tolist(),
+        "bias": weights[-1].tolist(),
+        "towards": name,
+        "l2": l2,
+        "held_back_windows": int(len(check_design)),
+        "held_back_mae": error if math.isfinite(error) else None,
+    }
 
 
 def window_info(pre: Preprocessor, arrays: dict[str, tuple], task: str) -> DataInfo:
