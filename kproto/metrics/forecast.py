@@ -127,11 +127,11 @@ def forecast_scores(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray
 
     `scales` [n] is each window's MASE denominator (its series' in-sample seasonal-naive MAE).
     """
+    if len(actual) == 0:
+        return {}
     actual = np.asarray(actual, np.float64).reshape(len(actual), -1)
     forecast = np.asarray(forecast, np.float64).reshape(actual.shape)
     scales = np.asarray(scales, np.float64).reshape(-1)
-    if len(actual) == 0:
-        return {}
     errors = forecast - actual
     usable = np.isfinite(scales) & (scales > 0)
     scaled = np.abs(errors[usable]) / scales[usable, None] if usable.any() else np.full((0, actual.shape[1]), np.nan)
