@@ -158,10 +158,11 @@ def forecast_run(
             field="--horizon",
             hint="train with data.window (and data.time) to forecast, or leave --horizon out",
         )
+    pre = Preprocessor.from_dict(run.preprocess)
+    check_horizon(pre, horizon, coverage)
     _, conformal = run_decisions(run, coverage)
     model = load_keras_model(run.model_path, trust=trust, compile=False)
     frame = read_table(data)
-    pre = Preprocessor.from_dict(run.preprocess)
     return forecast_frame(
         lambda x: _outputs(model, x), pre, frame, horizon, conformal, coverage, run.recipe.data.missing
     )
