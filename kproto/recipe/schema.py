@@ -14,13 +14,16 @@ from kproto.core.fields import Fraction, PositiveInt, Strict
 
 
 # ----------------------------------------------------------------------------- data
+Steps = Annotated[int, Field(gt=0, strict=True)]  # a whole number of time steps held out (windowed series)
+
+
 class Split(Strict):
-    validation: PositiveInt | Fraction = Field(
+    validation: Fraction | Steps = Field(
         0.15,
         description="Share of rows held out for validation; with data.window also a whole number of time steps "
         "(per series), e.g. 24.",
     )
-    test: PositiveInt | Fraction = Field(
+    test: Fraction | Steps = Field(
         0.15,
         description="Share of rows held out for the final test; with data.window also a whole number of time steps "
         "(per series), e.g. 12 to hold out the last year of a monthly series.",
