@@ -289,6 +289,7 @@ def evaluate_command(
         if result.attack:
             extra["attack"] = result.attack
         extra.update(result.decisions)
+        extra.update(getattr(result, "forecast", None) or {})
         click.echo(json.dumps({**result.metrics, **extra}, indent=2))
         return
     from kproto.report.tables import baselines_table, confusion_table, per_class_table, single_metrics_table
@@ -303,6 +304,11 @@ def evaluate_command(
         screen.print(single_metrics_table(result.report, "Report"))
     if result.baselines:
         screen.print(baselines_table(result.baselines))
+    if getattr(result, "forecast", None):  # windows: per step, and beside the baselines on the same windows
+        from kproto.report.tables import forecast_steps_table, forecast_table
+
+        screen.print(forecast_steps_table(result.forecast["forecast"]))
+        screen.print(forecast_table(result.forecast))
     if result.attack:
         from kproto.report.tables import attack_table
 
