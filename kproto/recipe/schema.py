@@ -12,7 +12,6 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from kproto.core import catalog
 from kproto.core.fields import Fraction, PositiveInt, Strict
 
-
 # ----------------------------------------------------------------------------- data
 Steps = Annotated[int, Field(gt=0, strict=True)]  # a whole number of time steps held out (windowed series)
 
