@@ -153,3 +153,83 @@ def test_train_predict_horizon_and_serve(tmp_path: Path, runner: CliRunner) -> N
         assert same.status_code == 200 and same.json()["forecasts"] == forecasts
         short = client.post("/forecast", json={"rows": body["rows"][:4]})
         assert short.status_code == 422 and "needs the last 12 rows" in short.json()["error"]["message"]
+
+
+LONG_RECIPE = RECIPE.replace("  time: month\n", "  time: month\n  series: store\n").replace("tiny-forecast", "stores")
+
+
+def stores() -> pd.DataFrame:
+    """Two stores' monthly series in one long file, the second ten times larger."""
+    a = series(60).assign(store="north")
+    b = series(60).assign(store="south", y=lambda f: f["y"] * 10)
+    return pd.concat([a, b], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def stores_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("stores")
+    stores().to_csv(folder / "series.csv", index=False)
+    (folder / "recipe.yaml").write_text(LONG_RECIPE)
+    return untrained_run(folder / "recipe.yaml", folder / "runs")
+
+
+def test_several_series_get_their_own_forecasts(stores_run: Path, runner: CliRunner, tmp_path: Path) -> None:
+    frame = stores()
+    recent = pd.concat([frame[frame["store"] == s].tail(14) for s in ("south", "north")])
+    rows = _write(recent, tmp_path / "recent.csv")
+    result = runner.invoke(cli, ["predict", str(stores_run), "--data", str(rows), "--horizon", "2"])
+    assert result.exit_code == 0, result.output
+    forecasts = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert list(forecasts.columns) == ["store", "month", "step", "prediction"]
+    assert forecasts["store"].tolist() == ["north", "north", "south", "south"]
+    assert forecasts["month"].tolist() == ["2005-01-01", "2005-02-01"] * 2
+    short = pd.concat([frame[frame["store"] == "north"].tail(14), frame[frame["store"] == "south"].tail(3)])
+    assert_refused(
+        runner.invoke(
+            cli, ["predict", str(stores_run), "--data", str(_write(short, tmp_path / "s.csv")), "--horizon", "2"]
+        ),
+        "the data has 3 of series 'south'",
+    )
+
+
+def test_serve_answers_forecasts_and_refuses_bad_requests(run: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from kproto.serve.app import create_app
+    from kproto.serve.predictor import load_predictor
+
+    rows = series().tail(12).to_dict("records")
+    with TestClient(create_app(load_predictor(run))) as client:
+        answer = client.post("/forecast", json={"rows": rows, "horizon": 2})
+        assert answer.status_code == 200, answer.text
+        assert [(f["month"], f["step"]) for f in answer.json()["forecasts"]] == [("2006-01-01", 1), ("2006-02-01", 2)]
+        default = client.post("/forecast", json={"rows": rows}).json()["forecasts"]
+        assert len(default) == 6  # the run's own horizon
+        csv = series().tail(12).to_csv(index=False)
+        by_csv = client.post("/forecast?horizon=2", content=csv, headers={"content-type": "text/csv"})
+        assert by_csv.status_code == 200 and by_csv.json() == answer.json()
+        for body, says in (
+            ({"rows": rows, "horizon": 0}, "horizon must be a whole number"),
+            ({"rows": rows, "horizon": "soon"}, "horizon must be a whole number"),
+            ({"rows": rows[:3], "horizon": 2}, "needs the last 12 rows"),
+            ({"rows": rows[::-1], "horizon": 2}, "not in time order"),
+        ):
+            refused = client.post("/forecast", json=body)
+            assert refused.status_code == 422 and says in refused.json()["error"]["message"], refused.text
+        assert client.get("/metadata").json()["outputs"]["forecast"]["horizon"] == 6
+
+
+def test_forecast_route_refuses_a_table_run(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from helpers import tiny_frame, tiny_untrained_run
+
+    from kproto.serve.app import create_app
+    from kproto.serve.predictor import load_predictor
+
+    table_run = tiny_untrained_run(tmp_path / "table")
+    import json
+
+    rows = json.loads(tiny_frame(3, 1).drop(columns=["label"]).to_json(orient="records"))  # gaps as null
+    with TestClient(create_app(load_predictor(table_run))) as client:
+        refused = client.post("/forecast", json={"rows": rows})
+        assert refused.status_code == 422 and "/forecast answers time-series runs" in refused.json()["error"]["message"]
