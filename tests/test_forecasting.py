@@ -203,3 +203,34 @@ def test_recipe_rules_for_time_and_series() -> None:
                 "model": {"type": "gru"},
             }
         )
+
+
+def test_covariates_are_read_beside_the_target(tmp_path: Path) -> None:
+    from kproto.data import load_dataset
+    from kproto.recipe import recipe_from_dict
+
+    frame = series_frame(96).assign(temperature=lambda f: np.cos(np.arange(len(f))))
+    frame.to_csv(tmp_path / "cov.csv", index=False)
+    recipe = recipe_from_dict(
+        {
+            "data": {
+                "path": str(tmp_path / "cov.csv"),
+                "target": "y",
+                "time": "month",
+                "features": ["temperature"],
+                "window": {"length": 12, "horizon": 3},
+            },
+            "model": {"type": "gru"},
+        }
+    )
+    dataset = load_dataset(recipe)
+    assert dataset.preprocessor.state["features"] == ["y", "temperature"]
+    assert dataset.x_train.shape[2] == 4  # target, covariate, month sine and cosine
+    column = dataset.preprocessor.state["columns"][1]
+    scaled = (frame["temperature"].to_numpy() - column["mean"]) / column["std"]
+    np.testing.assert_allclose(dataset.x_train[0, :, 1], scaled[:12], rtol=1e-5)
+    from kproto.commands.forecasting import check_horizon
+
+    with pytest.raises(KprotoError, match="covariates"):
+        check_horizon(dataset.preprocessor, 4, None)
+    check_horizon(dataset.preprocessor, 3, None)

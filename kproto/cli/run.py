@@ -116,6 +116,8 @@ def train_command(
         if len(result.metrics["forecast"].get("per_step", [])) > 1:
             screen.print(forecast_steps_table(result.metrics["forecast"]))
         screen.print(forecast_table(result.metrics))
+        for note in result.metrics["forecast"].get("notes", []):  # rows sorted, gaps filled, cells interpolated
+            screen.print(f"[yellow]data:[/] {note}")
     elif result.metrics.get("baselines"):
         screen.print(baselines_table(result.metrics["baselines"]))
     report = result.metrics.get("report", {})

@@ -113,21 +113,26 @@ def check_window_columns(pre: Preprocessor, frame: pd.DataFrame, flag: str = "--
 def make_windows(
     pre: Preprocessor, frame: pd.DataFrame, length: int, horizon: int, stride: int, missing: str = "impute"
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(windows [n, length, features], targets [n, horizon] or None, the target's last value in each window).
+    """(windows [n, length, features], targets [n, horizon], the target's last value in each window) of new rows.
 
-    Rows of new data: ordered by series and time as in training (unsorted rows are refused), every window whose
-    targets are known when the target column is present, else every window.
+    The rows are ordered by series and time as in training (unsorted rows are refused); every `stride`-th window
+    whose targets the rows hold is cut. `length` and `horizon` must be the run's (they size the model).
     """
-    windows = in_sample_windows(pre, frame, missing)
+    if (length, horizon) != (pre.state["window"]["length"], pre.state["window"]["horizon"]):
+        raise ValueError("windows of new rows have the run's length and horizon")
+    windows = in_sample_windows(pre, frame, missing, stride)
     last = windows.history[:, -1] if len(windows.history) else None
     return windows.x, windows.future, last
 
 
-def in_sample_windows(pre: Preprocessor, frame: pd.DataFrame, missing: str = "impute") -> Windows:
-    """Every window of new rows (per series), with its future when the file holds it."""
+def in_sample_windows(pre: Preprocessor, frame: pd.DataFrame, missing: str = "impute", stride: int = 1) -> Windows:
+    """Every `stride`-th window of new rows (per series) whose future the rows hold, with that future.
+
+    The window's length and horizon are the run's: the model's input and output sizes.
+    """
     check_window_columns(pre, frame)
     window = pre.state["window"]
-    length, horizon, stride = window["length"], window["horizon"], window["stride"]
+    length, horizon = window["length"], window["horizon"]
     ordered = order_for(pre, frame, missing, sort=False)
     inputs = model_inputs(pre, ordered, missing)
     target = raw_target(pre, ordered.frame)
