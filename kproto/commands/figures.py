@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.runs import layout
+
+if TYPE_CHECKING:
+    from kproto.runs.load import LoadedRun
 
 SAMPLE_COUNT = 36  # generated samples drawn for a GAN run
 REAL_ROWS = 500  # test rows a GAN's tabular samples are compared with
@@ -55,7 +59,7 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
         written.append(forecast_figure(run, model, dataset, folder / layout.FORECAST, folder.parent.name))
         skipped.append(f"{layout.ROBUSTNESS}: not drawn for forecasts")
         return written, skipped
-    if run.info.task in ("classification", "regression"):
+    if run.info.task in catalog.SUPERVISED_TASKS:
         _robustness(run, model, x, y, folder, written, skipped)
     return written, skipped
 
@@ -63,13 +67,15 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
 ROBUSTNESS_ROWS = 1000  # test rows attacked for the robustness curve
 
 
-def _robustness(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _robustness(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     """The task score under PGD at a few epsilons (the robustness curve); text is skipped (discrete tokens)."""
     from kproto.core.errors import KprotoError
     from kproto.report import plots
     from kproto.robust.attacks import ROBUSTNESS_EPSILONS, Attacker, input_space, robustness_curve
 
-    if run.info.kind == "text" or y is None:
+    if run.info.kind == catalog.TEXT or y is None:
         skipped.append(f"{layout.ROBUSTNESS}: attacks need continuous inputs and targets (not text)")
         return
     try:
@@ -89,7 +95,7 @@ def _predict(model: Any, x: Any) -> np.ndarray:
 
 
 def _classification(
-    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto.metrics.calibration import Decisions, expected_calibration_error, log_probabilities, reliability
     from kproto.report import plots
@@ -123,7 +129,9 @@ def _classification(
         )
 
 
-def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _regression(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     from kproto.report import plots
 
     recipe, name = run.recipe, folder.parent.name
@@ -135,7 +143,7 @@ def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: lis
 
 
 def _reconstruction(
-    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto.report import plots
 
@@ -153,7 +161,9 @@ def _reconstruction(
     )
 
 
-def _generation(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _generation(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     """Samples from the run's generator (model.keras), through the family's one sampling path."""
     from kproto.models.gan import class_names, generate
     from kproto.report import plots

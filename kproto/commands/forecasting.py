@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
 from kproto.core.errors import DataError, KprotoError
 
 
@@ -152,7 +153,7 @@ def forecast_run(
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
-    if run.info.kind != "window":
+    if run.info.kind != catalog.WINDOW:
         raise KprotoError(
             f"--horizon forecasts the steps after a time series; {run.path} is a {run.info.kind} run",
             field="--horizon",
@@ -183,7 +184,7 @@ def forecast_figure(run: Any, model: Any, dataset: Any, path: Path, title: str) 
     positions = data.times if data.times is not None else pd.Series(np.arange(len(data.target)))
     shown = max(start, stop - max(8 * horizon, 4 * (data.season or 0), 60))
     history = (positions.iloc[shown:stop].to_numpy(), data.target[shown:stop])
-    test = data.windows["test"]
+    test = data.windows[catalog.TEST]
     mine = np.flatnonzero(test.keys == key)
     tests = []
     if len(mine):

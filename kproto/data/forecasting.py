@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
 from kproto.core.errors import DataError
 from kproto.data.preprocess import Preprocessor
 from kproto.data.series import (
@@ -24,7 +25,7 @@ from kproto.data.types import DataInfo, Dataset
 from kproto.data.windows import Windows, cut_windows, drop_unknown, model_inputs, origins_between
 from kproto.metrics.forecast import naive_scale, season_from_autocorrelation, season_from_frequency
 
-SPLITS = ("train", "validation", "test")
+SPLITS = catalog.SPLITS
 
 
 @dataclass
@@ -79,7 +80,7 @@ def window_dataset(
 ) -> Dataset:
     """Order, split per series in time order, fit preprocessing on the training rows, cut windows."""
     data, window = recipe.data, recipe.data.window
-    if task != "regression":
+    if task != catalog.REGRESSION:
         raise DataError(
             f"windows forecast a numeric target; data.task is {task}",
             field="data.task",
@@ -96,7 +97,7 @@ def window_dataset(
     train_rows = np.concatenate([np.arange(s, t) for s, t, _, _ in bounds.values()])
     season, season_source = _season(recipe, ordered, target, [(s, t) for s, t, _, _ in bounds.values()])
     if pre is None:
-        pre = Preprocessor.fit(ordered.frame, train_rows, data, task, "window", features)
+        pre = Preprocessor.fit(ordered.frame, train_rows, data, task, catalog.WINDOW, features)
         pre.state.update(window_state(recipe, ordered, season))
         if window.normalize == "none":  # raw values in, raw values out
             for column in pre.state["columns"]:
@@ -119,7 +120,7 @@ def window_dataset(
         )
         windows[name] = cut
         baseline_history[name] = _reach_back(target, cut, bounds, reach)
-    if len(windows["train"].x) == 0:
+    if len(windows[catalog.TRAIN].x) == 0:
         shortest = min(t - s for s, t, _, _ in bounds.values())
         raise DataError(
             f"the training rows ({shortest} in the shortest series) are too few for windows of length "
@@ -310,7 +311,7 @@ def window_info(pre: Preprocessor, arrays: dict[str, tuple], task: str) -> DataI
     x_train = arrays["train"][0]
     target = pre.state["target"]
     window = pre.state["window"]
-    info = DataInfo(task=task, kind="window", input_shape=tuple(int(d) for d in x_train.shape[1:]))
+    info = DataInfo(task=task, kind=catalog.WINDOW, input_shape=tuple(int(d) for d in x_train.shape[1:]))
     info.rows = {name: int(len(x)) for name, (x, _) in arrays.items()}
     info.target_mean, info.target_std = float(target["mean"]), float(target["std"])
     info.output_dim = int(window["horizon"])

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.serve.batching import MicroBatcher
 from kproto.serve.rows import RequestProblem, parse_json
@@ -189,7 +190,7 @@ def create_app(
         """Time-series runs: the rows of one or more series (JSON or CSV, oldest first) and `horizon` (in the body
         or as ?horizon=; default the run's) give the steps after the last row of each series, with their times;
         `?coverage=0.9` adds conformal intervals."""
-        if predictor.kind != "window":
+        if predictor.kind != catalog.WINDOW:
             raise RequestProblem(
                 422,
                 f"/forecast answers time-series runs; this is a {predictor.info.task} run on {predictor.kind} data",
@@ -238,13 +239,13 @@ def create_app(
         checker = predictor.checker
         if content_type in ("text/csv", "application/csv"):
             frame = checker.frame_from_csv(body)
-            if predictor.kind == "window":
+            if predictor.kind == catalog.WINDOW:
                 return await _forecast(request, frame, _horizon(None, request.query_params))
         elif content_type in JSON_TYPES or content_type.endswith("+json"):
             data = parse_json(body)
             if isinstance(data, dict) and "samples" in data:
                 return await _samples(data)
-            if predictor.kind == "window":
+            if predictor.kind == catalog.WINDOW:
                 frame = checker.frame(checker.rows_from_json(data))
                 horizon = _horizon(data.get("horizon") if isinstance(data, dict) else None, request.query_params)
                 return await _forecast(request, frame, horizon)

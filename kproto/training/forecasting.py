@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
+
 
 def _forecasts(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     outputs = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0), np.float64)
@@ -22,7 +24,7 @@ def forecast_results(model: Any, dataset: Any, batch_size: int) -> dict[str, Any
     data = dataset.forecast
     if data is None:
         return {}
-    test = data.windows["test"]
+    test = data.windows[catalog.TEST]
     facts: dict[str, Any] = {
         "split": "test",
         "windows": int(len(test.x)),
@@ -50,7 +52,7 @@ def forecast_results(model: Any, dataset: Any, batch_size: int) -> dict[str, Any
 def step_scores(model: Any, dataset: Any, batch_size: int) -> np.ndarray | None:
     """|actual − forecast| of every validation window and step [n, horizon], or None without validation windows."""
     data = dataset.forecast
-    if data is None or len(data.windows["validation"].x) == 0:
+    if data is None or len(data.windows[catalog.VALIDATION].x) == 0:
         return None
-    validation = data.windows["validation"]
+    validation = data.windows[catalog.VALIDATION]
     return np.abs(_forecasts(model, validation.x, batch_size) - np.asarray(validation.future, np.float64))
