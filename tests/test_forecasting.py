@@ -234,3 +234,25 @@ def test_covariates_are_read_beside_the_target(tmp_path: Path) -> None:
     with pytest.raises(KprotoError, match="covariates"):
         check_horizon(dataset.preprocessor, 4, None)
     check_horizon(dataset.preprocessor, 3, None)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"type": "rnn", "units": [4]},
+        {"type": "lstm", "units": [4]},
+        {"type": "transformer", "layers": 1, "heads": 2, "key_dim": 4, "embed_dim": 8, "ff_units": 8},
+        {"type": "cnn", "filters": [4], "dense": [8]},
+        {"type": "feedforward", "units": [8]},
+    ],
+)
+def test_every_sequence_family_becomes_a_forecaster(tmp_path: Path, model: dict[str, Any]) -> None:
+    from kproto.models import build_model
+    from kproto.recipe import recipe_from_dict
+
+    dataset = load(tmp_path, series_frame(96))
+    spec = recipe_from_dict({"data": {"path": "x.csv", "target": "y"}, "model": model}).model
+    forecaster = build_model(spec, dataset.info)
+    assert forecaster.output_shape == (None, 12)
+    assert {"window_normalize", "linear_ar", "forecast"} <= {layer.name for layer in forecaster.layers}
+    assert np.isfinite(np.asarray(forecaster.predict(dataset.x_test, verbose=0))).all()
