@@ -134,8 +134,7 @@ FAMILIES: dict[str, Family] = {
             "cnn",
             "kproto.models.cnn",
             "CNN",
-            "Conv2D blocks with pooling and batch norm, then a dense head (images from pixel columns or folders); "
-            "Conv1D blocks over time for time-series windows.",
+            "Conv2D blocks with pooling and batch norm, then a dense head (images); Conv1D over time for windows.",
             inputs=("image", "image_folder", "window"),
             example_data="digits.csv",
         ),
