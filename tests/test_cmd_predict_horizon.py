@@ -233,3 +233,17 @@ def test_forecast_route_refuses_a_table_run(tmp_path: Path) -> None:
     with TestClient(create_app(load_predictor(table_run))) as client:
         refused = client.post("/forecast", json={"rows": rows})
         assert refused.status_code == 422 and "/forecast answers time-series runs" in refused.json()["error"]["message"]
+
+
+def test_a_series_without_a_time_column_counts_rows(runner: CliRunner, tmp_path: Path) -> None:
+    series(60).drop(columns="month").to_csv(tmp_path / "series.csv", index=False)
+    (tmp_path / "recipe.yaml").write_text(RECIPE.replace("  time: month\n", ""))
+    plain = untrained_run(tmp_path / "recipe.yaml", tmp_path / "runs")
+    rows = _write(series(60).drop(columns="month").tail(20), tmp_path / "rows.csv")
+    ahead = runner.invoke(cli, ["predict", str(plain), "--data", str(rows), "--horizon", "2"])
+    assert ahead.exit_code == 0, ahead.output
+    assert ahead.stdout.splitlines()[0] == "step,prediction" and len(ahead.stdout.splitlines()) == 3
+    known = runner.invoke(cli, ["predict", str(plain), "--data", str(rows)])
+    assert known.exit_code == 0, known.output
+    frame = pd.read_csv(pd.io.common.StringIO(known.stdout))
+    assert list(frame.columns) == ["row", "step", "prediction", "y"] and frame["row"].iloc[0] == 12
