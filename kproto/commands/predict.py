@@ -46,7 +46,9 @@ def predict_frame(
         def call(x: np.ndarray) -> np.ndarray:
             return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
-        return in_sample_forecasts(call, pre, frame, conformal, coverage)
+        if answering is None:
+            return in_sample_forecasts(call, pre, frame)
+        return in_sample_forecasts(call, pre, frame, answering.conformal, answering.coverage)
     x, _ = transform_rows(pre, frame, need_target=False)
     if pre.kind == catalog.PAIRS:  # the generated text beside each input row
         generated = pd.DataFrame({"prediction": _generated(model, pre, x, decoding)})
