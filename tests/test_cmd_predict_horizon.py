@@ -139,6 +139,10 @@ def test_train_predict_horizon_and_serve(tmp_path: Path, runner: CliRunner) -> N
     assert list(frame.columns) == ["month", "step", "prediction", "lower", "upper"]
     assert (frame["lower"] <= frame["prediction"]).all() and (frame["prediction"] <= frame["upper"]).all()
     assert frame["month"].iloc[0] == "2007-01-01"
+    known = _write(series(84).tail(20), tmp_path / "known.csv")
+    in_sample = runner.invoke(cli, ["predict", str(trained), "--data", str(known), "--coverage", "0.9"])
+    assert in_sample.exit_code == 0, in_sample.output
+    assert in_sample.stdout.splitlines()[0] == "month,step,prediction,y,lower,upper"
     plotted = runner.invoke(cli, ["plot", str(trained)])
     assert plotted.exit_code == 0 and (trained / "forecast.png").stat().st_size > 1000
     body = {"rows": series(84).tail(12).to_dict("records"), "horizon": 6}
