@@ -116,3 +116,9 @@ def test_validate_refuses_a_file_that_is_not_utf8(runner, tmp_path: Path) -> Non
     result = runner.invoke(cli, ["validate", str(recipe)])
     assert result.exit_code == 2
     assert "line 2 of t.csv is not UTF-8" in result.output and "data.encoding: latin-1" in result.output
+
+
+def test_inspect_is_listed_and_documented(runner) -> None:
+    assert "inspect" in runner.invoke(cli, ["--help"]).output
+    help_text = runner.invoke(cli, ["inspect", "--help"]).output
+    assert "--target" in help_text and "--json" in help_text and "--encoding" in help_text
