@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from kproto.core.errors import KprotoError
+from kproto.core.text import clean
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEVICES = ("auto", "cpu", "gpu")
@@ -39,7 +40,7 @@ class KprotoGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if (ctx.obj or {}).get("debug"):
                 raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            first = clean(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
             click.echo(f"Unexpected error: {type(exc).__name__}: {first}", err=True)
             click.echo("This is a bug or an unhandled case; rerun with --debug for the traceback.", err=True)
             ctx.exit(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kproto.core.text import LINE_LIMIT, clean, clean_message
+
 
 class KprotoError(Exception):
     """A problem with the user's input: printed without a traceback, exit code 2."""
@@ -18,12 +20,13 @@ class KprotoError(Exception):
         field: str | None = None,
         hint: str | None = None,
     ) -> None:
+        message = clean_message(message)  # values from files and recipes: no terminal sequences, no 1 MB lines
         super().__init__(message)
         self.message = message
-        self.file = file
+        self.file = None if file is None else clean(file, LINE_LIMIT)
         self.line = line
-        self.field = field
-        self.hint = hint
+        self.field = None if field is None else clean(field)
+        self.hint = None if hint is None else clean_message(hint)
 
     def where(self) -> str:
         """'recipe.yaml, line 4, field model.units' (the parts that are known)."""
