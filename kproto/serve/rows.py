@@ -88,6 +88,8 @@ def received(value: Any) -> Any:
     nested list (the answer must always render)."""
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, Unusable):
+        return value.describe()
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, int):
@@ -97,6 +99,14 @@ def received(value: Any) -> Any:
     if isinstance(value, list):
         return "a list"
     return clean(value, 80)
+
+
+def _kind(value: Any) -> str:
+    """The JSON kind of a received value, for messages."""
+    if isinstance(value, Unusable) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return "number"
+    names = {str: "string", bool: "boolean", dict: "object", list: "list"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _digits(value: int) -> str:
@@ -232,6 +242,8 @@ class RowChecker:
         a whole number; null is imputed. Anything else is a 422 that names the row and column."""
         if value is None:
             return None
+        if isinstance(value, Unusable):
+            raise self._wrong_type(index, column, value, "a finite number (at most about 1.8e308) or null")
         if column.type == "numeric":
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise self._wrong_type(index, column, value, "a number or null")
@@ -267,7 +279,7 @@ class RowChecker:
     def _wrong_type(self, index: int, column: Column, value: Any, expected: str) -> RequestProblem:
         return RequestProblem(
             422,
-            f"row {index}, column {column.name!r}: expected {expected}, received {type(value).__name__} {received(value)!r}",
+            f"row {index}, column {column.name!r}: expected {expected}, received {_kind(value)} {received(value)!r}",
             row=index,
             column=column.name,
             expected=expected,
@@ -352,13 +364,24 @@ def _decode_png(index: int, text: str) -> np.ndarray:
 MAX_DEPTH = 64  # nesting of a JSON body: rows in a list in an object, an image's rows and pixels, with room to spare
 
 
-def _refuse_constant(name: str) -> Any:
-    raise RequestProblem(
-        400,
-        f"the body holds {name}, which is not JSON (JSON has no NaN or infinity)",
-        expected="finite numbers, or null for a missing value",
-        received=name,
-    )
+@dataclass(frozen=True)
+class Unusable:
+    """A JSON token Python would read but a model cannot use: NaN, Infinity, -Infinity (not JSON, though Python's
+    parser accepts them) or an integer of more than MAX_DIGITS digits. Kept in place so the 422 names its field."""
+
+    text: str
+
+    def describe(self) -> str:
+        if self.text in ("NaN", "Infinity", "-Infinity"):
+            return f"{self.text} (not a JSON number)"
+        return f"an integer of {len(self.text.lstrip('-')):,} digits"
+
+
+MAX_DIGITS = 300  # a float holds at most 309 integer digits; longer integers can only be refused
+
+
+def _parse_int(text: str) -> Any:
+    return int(text) if len(text) <= MAX_DIGITS else Unusable(text[:1] + "0" * (len(text) - 1))
 
 
 def _too_deep(body: bytes) -> bool:
@@ -395,7 +418,7 @@ def parse_json(body: bytes) -> Any:
             400, f"the body nests lists or objects more than {MAX_DEPTH} deep", expected=f"at most {MAX_DEPTH} levels"
         )
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=Unusable, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise RequestProblem(
             400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
