@@ -195,6 +195,8 @@ RESUME = {
         "symbolic link",
     ),
     "checkpoint with a Lambda layer": (_lambda_checkpoint, "contains Python code: a Lambda layer"),
+    "recipe symlink out": (_link_to_copy(layout.RECIPE), "symbolic link"),
+    "metrics symlink out": (_link_to_copy(layout.METRICS), "symbolic link"),
 }
 
 
@@ -275,6 +277,14 @@ def test_a_model_naming_os_system_is_refused_before_keras_reads_it(run: Path) ->
 
 
 # ----------------------------------------------------------------------------- owners
+def test_history_is_read_only_from_inside_the_run(run: Path) -> None:
+    from kproto.runs.index import read_history
+
+    assert read_history(run / layout.HISTORY)
+    _link_to_copy(layout.HISTORY)(run)
+    assert read_history(run / layout.HISTORY) == []
+
+
 def test_owner_alive_tells_live_dead_and_foreign_processes() -> None:
     me = this_owner()
     assert owner_alive(me) is True

@@ -60,8 +60,11 @@ def train_command(
         recipe_path = resume / layout.RECIPE
         if recipe is not None:
             raise click.UsageError("give either RECIPE or --resume RUN_DIR, not both")
-        if not recipe_path.exists():
+        if not recipe_path.exists() and not recipe_path.is_symlink():
             raise KprotoError(f"{resume} has no {layout.RECIPE}; it is not a kproto run", field="--resume")
+        from kproto.runs.schemas import check_inside
+
+        check_inside(resume, recipe_path)  # never a link out of the run folder
         bad = [o for o in overrides if not o.startswith("train.epochs=")]
         if bad:
             raise click.UsageError(f"with --resume only --set train.epochs=N is allowed, not {bad[0]!r}")

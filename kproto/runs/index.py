@@ -102,10 +102,13 @@ def show(value: Any) -> str:
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
-    """A history CSV as rows of floats (`epoch` as int); [] when the file is absent or unreadable."""
+    """A history CSV as rows of floats (`epoch` as int); [] when the file is absent, unreadable, or a symbolic link
+    (a run's files are read only from inside its folder)."""
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        check_inside(path.parent, path)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ModelFileError):
         return []
     rows = []
     for row in csv.DictReader(io.StringIO(text)):
