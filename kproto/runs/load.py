@@ -60,7 +60,7 @@ def load_run(path: str | Path) -> LoadedRun:
         )
     from kproto.recipe.loader import parse_yaml
 
-    if model_path.parent == folder:  # a model passed by its own path is the user's choice; a run's is checked
+    if folder == path:  # a run's model is checked; a .keras file passed by its own path is the user's choice
         check_inside(folder, model_path)
     recipe_file = check_inside(folder, folder / layout.RECIPE)
     if recipe_file.stat().st_size > MAX_BYTES:
