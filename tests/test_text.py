@@ -44,3 +44,14 @@ def test_no_markup_prints_markup_as_text() -> None:
     buffer = io.StringIO()
     Console(file=buffer, width=100, color_system=None).print(no_markup("[bold red]alarm[/] \x1b[2J"))
     assert buffer.getvalue().strip() == "[bold red]alarm[/] \\x1b[2J"
+
+
+def test_the_training_header_shows_file_names_as_text() -> None:
+    from kproto.report.tables import header_panel
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=100, color_system=None).print(
+        header_panel({"recipe": "r", "data": "[link=file:///etc]x[/link] \x1b]0;t\x07.csv: 5 train"})
+    )
+    shown = buffer.getvalue()
+    assert "[link=file:///etc]x[/link]" in shown and "\x1b" not in shown and "\\x1b]0;t\\x07" in shown
