@@ -224,6 +224,7 @@ def test_disconnects_and_stop_are_logged_cleanly(run: Path) -> None:
         err = str(stopped["err"])
         assert stopped["seconds"] < 8.0, stopped["seconds"]
         assert "client disconnected" in err, err[-2000:]
+        assert "POST /predict cancelled: the server stopped" in err, err[-2000:]
         assert "Traceback" not in err and " 500 " not in err, err[-2000:]
     finally:
         live.kill()

@@ -182,6 +182,10 @@ def _add_logging(app: Any) -> None:
         request.state.rows = None
         try:
             response = await call_next(request)
+        except asyncio.CancelledError:  # the graceful stop timed out while this request was still running
+            elapsed = (time.perf_counter() - started) * 1000
+            LOG.info("%s %s cancelled: the server stopped %.1f ms", request.method, request.url.path, elapsed)
+            raise
         except ClientDisconnect:
             elapsed = (time.perf_counter() - started) * 1000
             LOG.info("%s %s client disconnected before the answer %.1f ms", request.method, request.url.path, elapsed)
