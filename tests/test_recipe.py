@@ -509,3 +509,15 @@ def test_a_training_cell_of_400_digits_is_a_data_error(runner, folder: Path) -> 
     (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "big.csv"))
     result = runner.invoke(cli, ["train", str(folder / "recipe.yaml"), "--out", str(folder / "runs")])
     _assert_clean_error(result, field="data.path", line=None, says="holds a number of more than 300 digits at row 4")
+
+
+@pytest.mark.parametrize(
+    ("saved", "read"), [("my run", "my-run"), ("../x", "x"), ("\x1b[2J", "2J"), ("...", "run"), ("ok-name", "ok-name")]
+)
+def test_a_saved_recipe_with_an_old_style_name_still_loads(saved: str, read: str) -> None:
+    """Runs saved before names were checked stay readable; their name is only shown, never a path."""
+    from kproto.recipe.loader import recipe_from_dict
+
+    raw = yaml.safe_load(GOOD)
+    raw["data"]["path"] = "/data/d.csv"
+    assert recipe_from_dict({**raw, "name": saved}).name == read

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from kproto.core import catalog
 from kproto.core.errors import RecipeError, not_one_of
 from kproto.core.text import clean
-from kproto.recipe.schema import MODEL_CLASSES, Recipe, name_problem
+from kproto.recipe.schema import MODEL_CLASSES, Recipe, name_problem, safe_name
 
 Path_ = tuple[Any, ...]
 
@@ -544,6 +544,8 @@ def _absolute_model_paths(recipe: Recipe, source: Source, path: Path) -> None:
 def recipe_from_dict(raw: dict[str, Any], origin: str = "<recipe>") -> Recipe:
     """Validate an in-memory recipe mapping (used when a run's saved recipe is reloaded)."""
     source = Source({(): (origin, None)})
+    if isinstance(raw.get("name"), str) and name_problem(raw["name"]):  # a run saved before names were checked
+        raw = {**raw, "name": safe_name(raw["name"])}
     return validate_raw(raw, source)
 
 

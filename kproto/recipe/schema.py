@@ -187,6 +187,12 @@ def name_problem(name: str) -> str | None:
     )
 
 
+def safe_name(name: str) -> str:
+    """`name` made into a run name (for recipes saved before names were checked): unsafe characters become '-'."""
+    cleaned = re.sub(r"[^\w.-]+", "-", name).replace("..", "-").strip(".-_")[:100]
+    return cleaned if cleaned and not name_problem(cleaned) else "run"
+
+
 class Recipe(Strict):
     name: str | None = Field(
         None,
