@@ -69,12 +69,11 @@ def _cell_schema(column: Column) -> dict[str, Any]:
             "anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*[-+]?[0-9.eE+-]+\s*$"}, {"type": "null"}],
             "description": "A finite number, a string holding one (as in a CSV cell), or null to impute it.",
         }
-    if column.type == "id":
-        return {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}], "description": "An id."}
-    described = "One of the training categories; others are imputed (or refused with missing: error)."
     if column.type == "categorical":
+        described = "One of the training categories; others are imputed (or refused with missing: error)."
         return {"anyOf": [{"type": "string"}, {"type": "null"}], "description": described}
-    return {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "Text."}
+    described = "An id (a user, an item, a series)." if column.type == "id" else "Text (a number is read as its text)."
+    return {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}], "description": described}
 
 
 def predict_body(columns: list[Column], generates: bool, max_rows: int) -> dict[str, Any]:

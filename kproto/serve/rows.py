@@ -238,8 +238,8 @@ class RowChecker:
     def _cell(self, index: int, column: Column, value: Any) -> Any:
         """One cell under the rule of types (README, "kproto serve"): a numeric column takes a number or a string
         holding one (a CSV cell is text), finite and within float range; a categorical column takes a string, or a
-        number whose text is one of its training categories; a text column takes a string; an id takes a string or
-        a whole number; null is imputed. Anything else is a 422 that names the row and column."""
+        number whose text is one of its training categories; a text or id column (a time, a user) takes a string or
+        a number, as its text; null is imputed. Anything else is a 422 that names the row and column."""
         if value is None:
             return None
         if isinstance(value, Unusable):
@@ -257,7 +257,7 @@ class RowChecker:
             raise self._wrong_type(index, column, value, "a string or null")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             text = _number_text(value)
-            allowed = column.type == "id" and isinstance(value, int) or text in (column.categories or [])
+            allowed = column.type != "categorical" or text in (column.categories or [])
             if text is None or not allowed:
                 expected = "a string or null" + (
                     " (a number only when its text is a training category)" if column.type == "categorical" else ""
