@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kproto.core import catalog
+from kproto.core.options import DecodingOptions
 from kproto.outputs.applications import PACKED_KINDS, packed_report
 from kproto.training.compile import encode_labels
 from kproto.training.scoring import REPORT_ROWS, classification_report, evaluate_arrays, task_report
+
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
 
 
 @dataclass
@@ -25,7 +31,7 @@ class Evaluation:
 
 
 def decision_report(
-    outputs: Any, y: Any, info: Any, decisions: Any, conformal: Any, coverage: float | None, metric: str
+    outputs: Any, y: Any, info: DataInfo, decisions: Any, conformal: Any, coverage: float | None, metric: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(classification report with the run's calibrated probabilities and threshold, decision summary).
 
@@ -40,7 +46,7 @@ def decision_report(
     summary: dict[str, Any] = {}
     report: dict[str, Any] = {}
     y = np.asarray(y)
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         labels = y.astype(int)
         log_probs = log_probabilities(outputs, decisions.logits)
         probabilities = decisions.calibration.apply(log_probs)
@@ -61,13 +67,13 @@ def decision_report(
             }
         if coverage is not None:
             summary["conformal"] = {"asked": coverage, **set_coverage(conformal.sets(probabilities, coverage), labels)}
-    elif info.task == "regression" and coverage is not None:
+    elif info.task == catalog.REGRESSION and coverage is not None:
         lower, upper = conformal.intervals(np.asarray(outputs).reshape(len(y), -1)[:, 0], coverage)
         summary["conformal"] = {"asked": coverage, **interval_coverage(lower, upper, y)}
     return report, summary
 
 
-def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
+def _load_for_evaluation(run: LoadedRun, trust: bool, allow_code: bool) -> Any:
     """The run's model, compiled as in training; a custom (Python) loss is re-loaded only with --allow-code."""
     from kproto.runs.load import load_keras_model
 
@@ -174,7 +180,7 @@ def evaluate_run(
         train = (
             (dataset if data is None else load_dataset(run.recipe, pre)).split("train") if ranking else (x[:0], None)
         )
-        report = {**report, **packed_report(model, pre, run.info, train, (x, y_raw), beam, max_length)}
+        report = {**report, **packed_report(model, pre, run.info, train, (x, y_raw), DecodingOptions(beam, max_length))}
     block: dict[str, Any] = {}
     if attack is not None:
         from kproto.robust.attacks import evaluate_under_attack
@@ -202,7 +208,7 @@ def evaluate_run(
     )
 
 
-def _check_attack_flags(attack: str, epsilon: float | None, steps: int | None, info: Any) -> None:
+def _check_attack_flags(attack: str, epsilon: float | None, steps: int | None, info: DataInfo) -> None:
     """--attack needs --epsilon; text, autoencoders and GANs are refused before the model loads."""
     from kproto.core.errors import KprotoError
     from kproto.robust.attacks import DEFAULT_PGD_STEPS, check_attack

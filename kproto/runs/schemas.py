@@ -48,7 +48,7 @@ class Owner(Open):
 
 
 class MetricsFile(Open):
-    status: Literal[layout.STATUSES] | None = None  # type: ignore[valid-type]
+    status: Literal["running", "completed", "interrupted", "failed"] | None = None  # what training writes
     epochs: Count | None = None
     best_epoch: Count | None = None
     seconds: Annotated[Number, Field(ge=0)] | None = None
