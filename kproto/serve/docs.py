@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from kproto.serve.rows import Column
 
 MAX_SAMPLES = 10_000
+FLOAT_MAX = 1.7e308  # a little under the largest float: anything past it is refused as not finite
+DECIMAL = r"^\s*[-+]?([0-9]{1,15}(\.[0-9]{0,15})?|\.[0-9]{1,15})([eE][-+]?[0-9]{1,2})?\s*$"  # a numeric string
 
 
 class ErrorDetail(BaseModel):
@@ -54,7 +56,8 @@ ERROR_STATUSES = {
     413: "The body is larger than the limit, or holds more rows than the limit.",
     415: "The content type is neither JSON nor CSV.",
     422: "Rows that do not fit the model: an unknown or missing column, a value of the wrong type, a number that is "
-    "not finite or too large, an unseen category (with missing: error), or a bad coverage.",
+    "not finite or too large, an unseen category (with missing: error), or a coverage that is out of range or that "
+    "the run cannot give (no conformal scores).",
 }
 
 
@@ -66,7 +69,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def _cell_schema(column: Column) -> dict[str, Any]:
     if column.type == "numeric":
         return {
-            "anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*[-+]?[0-9.eE+-]+\s*$"}, {"type": "null"}],
+            "anyOf": [
+                {"type": "number", "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX},
+                {"type": "string", "pattern": DECIMAL},
+                {"type": "null"},
+            ],
             "description": "A finite number, a string holding one (as in a CSV cell), or null to impute it.",
         }
     if column.type == "categorical":
