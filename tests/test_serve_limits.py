@@ -58,6 +58,7 @@ HOSTILE_JSON = {
     "a boolean as a category": (_row(color="true"), 422, "color"),
     "an object as a number": (_row(x1='{"a": 1}'), 422, "x1"),
     "a list as a category": (_row(color='["red"]'), 422, "color"),
+    "900-deep value": (_row(x1="[" * 900 + "]" * 900), 422, "x1"),
     "5,000-deep value": (_row(x1="[" * 5000 + "]" * 5000), 400, None),
     "100,000 nested [": ("[" * 100_000, 400, None),
     "deep objects": ('{"a":' * 3000 + "1" + "}" * 3000, 400, None),

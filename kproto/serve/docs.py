@@ -50,7 +50,7 @@ class Answers(BaseModel):
 
 
 ERROR_STATUSES = {
-    400: "The body cannot be read: empty, not JSON, not UTF-8, nested more than 64 deep, "
+    400: "The body cannot be read: empty, not JSON, not UTF-8, nested past about 1,000 levels, "
     "an unreadable CSV, or no rows.",
     408: "The body did not arrive within the server's body timeout.",
     413: "The body is larger than the limit, or holds more rows than the limit.",

@@ -362,9 +362,6 @@ def _decode_png(index: int, text: str) -> np.ndarray:
         ) from None
 
 
-MAX_DEPTH = 64  # nesting of a JSON body: rows in a list in an object, an image's rows and pixels, with room to spare
-
-
 @dataclass(frozen=True)
 class Unusable:
     """A JSON token Python would read but a model cannot use: NaN, Infinity, -Infinity (not JSON, though Python's
@@ -385,39 +382,14 @@ def _parse_int(text: str) -> Any:
     return int(text) if len(text) <= MAX_DIGITS else Unusable(text[:1] + "0" * (len(text) - 1))
 
 
-def _too_deep(body: bytes) -> bool:
-    """Whether brackets nest deeper than MAX_DEPTH (counted outside strings, without parsing)."""
-    depth, in_string, escaped = 0, False, False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
-
-
 def parse_json(body: bytes) -> Any:
-    """JSON, or a 400 naming what is wrong: a syntax error (line and column), NaN or Infinity, nesting deeper than
-    MAX_DEPTH, an integer past Python's digit limit."""
+    """JSON, or a 400 naming what is wrong: a syntax error (line and column), nesting past Python's recursion
+    limit (about 1,000 levels), text that is not UTF-8. NaN, Infinity and integers of more than MAX_DIGITS digits
+    stay in place as `Unusable`, so the 422 names their field."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise RequestProblem(400, "the body is not UTF-8 text") from None
-    if (text.count("[") + text.count("{") > MAX_DEPTH) and _too_deep(body):
-        raise RequestProblem(
-            400, f"the body nests lists or objects more than {MAX_DEPTH} deep", expected=f"at most {MAX_DEPTH} levels"
-        )
     try:
         return json.loads(text, parse_constant=Unusable, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
@@ -425,6 +397,8 @@ def parse_json(body: bytes) -> Any:
             400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     except RecursionError:
-        raise RequestProblem(400, "the body is nested too deeply", expected=f"at most {MAX_DEPTH} levels") from None
+        raise RequestProblem(
+            400, "the body nests lists or objects too deeply", expected="at most 1,000 levels"
+        ) from None
     except ValueError as exc:  # an integer of more than 4,300 digits
         raise RequestProblem(400, f"the body holds a number JSON cannot give here: {clean(exc, 120)}") from None
