@@ -1,4 +1,4 @@
-"""The HTTP app (FastAPI; imported only by `kproto serve`): GET /health, GET /metadata, POST /predict (JSON rows or a CSV body), built around a Predictor.
+"""The HTTP app (FastAPI; imported only by `kproto serve`): GET /health, GET /metadata, POST /predict (JSON rows or a CSV body) and, for time-series runs, POST /forecast, built around a Predictor.
 
 Bad requests are answered 400 (unreadable body), 408 (body too slow), 413 (too large), 415 (unknown content type)
 or 422 (rows that do not fit the model) with {"error": {"message", "status", "row", "column", "expected",
@@ -21,9 +21,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.serve.batching import MicroBatcher
-from kproto.serve.docs import COVERAGE_PARAMETER, MAX_SAMPLES, Answers, Health, error_responses, predict_body
+from kproto.serve.docs import (
+    COVERAGE_PARAMETER,
+    HORIZON_PARAMETER,
+    MAX_HORIZON,
+    MAX_SAMPLES,
+    Answers,
+    Health,
+    error_responses,
+    predict_body,
+)
 from kproto.serve.limits import MAX_BODY_BYTES, Limits
 from kproto.serve.rows import RequestProblem, parse_json, received
 
@@ -31,7 +41,7 @@ LOG = logging.getLogger("kproto.serve")
 # curl -d sends form encoding unless told otherwise: such bodies are read as JSON too
 JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
 CSV_TYPES = ("text/csv", "application/csv")
-__all__ = ["MAX_BODY_BYTES", "MAX_SAMPLES", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "MAX_HORIZON", "MAX_SAMPLES", "create_app"]
 
 
 def finite(value: Any) -> Any:
@@ -73,6 +83,26 @@ def _coverage(query: Any) -> float | None:
             received=received(raw),
         )
     return value
+
+
+def _horizon(value: Any, query: Any) -> int | None:
+    """A forecast's horizon from the JSON body's "horizon" or ?horizon=; None when neither gives one."""
+    raw = value if value is not None else query.get("horizon")
+    if raw is None or raw == "":
+        return None
+    try:
+        number = int(raw) if isinstance(raw, (int, str)) and not isinstance(raw, bool) and len(str(raw)) < 20 else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < 1 or number > MAX_HORIZON:
+        raise RequestProblem(
+            422,
+            f"horizon must be a whole number of steps from 1 to {MAX_HORIZON}",
+            column="horizon",
+            expected=f"a whole number from 1 to {MAX_HORIZON}, such as 12",
+            received=received(raw),
+        )
+    return number
 
 
 async def _read_body(request: Any, limit: int, timeout: float) -> bytes:
@@ -127,6 +157,18 @@ def _batch_runner(predictor: Any) -> Any:
     return run
 
 
+def _forecast_runner(predictor: Any) -> Any:
+    """A forecast for the batcher's worker: its answers, or the error (answered 422)."""
+
+    def run(frame: Any, horizon: int | None, coverage: float | None) -> Any:
+        try:
+            return predictor.forecast(frame, horizon, coverage)
+        except (KprotoError, ValueError, RequestProblem) as exc:
+            return exc
+
+    return run
+
+
 def _as_problem(exc: Exception) -> RequestProblem:
     """A preprocessing error (a DataError naming a column) as a 422."""
     if isinstance(exc, KprotoError):
@@ -170,6 +212,7 @@ def create_app(
     _add_error_handlers(app)
     _add_info_routes(app, predictor)
     _add_predict_route(app, predictor, batcher, limits, batching)
+    _add_forecast_route(app, predictor, batcher, limits)
     return app
 
 
@@ -232,6 +275,7 @@ def _add_info_routes(app: Any, predictor: Any) -> None:
 def _add_predict_route(app: Any, predictor: Any, batcher: MicroBatcher, limits: Limits, batching: bool) -> None:
     checker = predictor.checker
     generates = predictor.generate_rows is not None
+    windows = predictor.kind == catalog.WINDOW
 
     @app.post(
         "/predict",
@@ -239,31 +283,24 @@ def _add_predict_route(app: Any, predictor: Any, batcher: MicroBatcher, limits: 
         response_model_exclude_none=True,
         responses=error_responses(400, 408, 413, 415, 422),
         openapi_extra={
-            "requestBody": predict_body(checker.columns, generates, checker.max_rows),
-            "parameters": [COVERAGE_PARAMETER],
+            "requestBody": predict_body(checker.columns, generates, checker.max_rows, forecasts=windows),
+            "parameters": [COVERAGE_PARAMETER, *([HORIZON_PARAMETER] if windows else [])],
         },
     )
     async def predict(request: Request) -> Any:
         """Rows as JSON ({"rows": [...]} or {"instances": [...]}) or a CSV body; `?coverage=0.9` adds prediction
-        sets (classifiers) or intervals (regression). GAN runs take {"samples": N}. A numeric column takes a
-        number or a string holding one; see the README's serving section for the rule on types."""
+        sets (classifiers) or intervals (regression). GAN runs take {"samples": N}. Time-series runs: in-sample
+        forecasts of the windows whose future the rows hold, or with "horizon" the steps after the last row. A
+        numeric column takes a number or a string holding one; see the README's serving section for the rule on
+        types."""
         coverage = _coverage(request.query_params)
-        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if not (content_type in CSV_TYPES or content_type in JSON_TYPES or content_type.endswith("+json")):
-            raise RequestProblem(
-                415,
-                f"unsupported content type {content_type[:80]!r}",
-                expected="application/json or text/csv",
-                received=received(content_type),
-            )
-        body = await _read_body(request, limits.max_body_bytes, limits.body_timeout)
-        if content_type in CSV_TYPES:
-            frame = checker.frame_from_csv(body)
-        else:
-            data = parse_json(body)
-            if isinstance(data, dict) and "samples" in data:
-                return SafeJSONResponse({"samples": await _samples(predictor, batcher, data)})
-            frame = checker.frame(checker.rows_from_json(data))
+        data, body, is_csv = await _request_data(request, limits)
+        if isinstance(data, dict) and "samples" in data:
+            return SafeJSONResponse({"samples": await _samples(predictor, batcher, data)})
+        frame = checker.frame_from_csv(body) if is_csv else checker.frame(checker.rows_from_json(data))
+        if predictor.kind == catalog.WINDOW:  # in-sample forecasts, or with "horizon" the steps after the rows
+            horizon = _horizon(data.get("horizon") if isinstance(data, dict) else None, request.query_params)
+            return await _forecast(predictor, batcher, request, frame, horizon)
         request.state.rows = len(frame)
         if batching:
             result = await batcher.submit(frame, len(frame))
@@ -273,6 +310,63 @@ def _add_predict_route(app: Any, predictor: Any, batcher: MicroBatcher, limits: 
             raise _as_problem(result)
         x, outputs = result
         return SafeJSONResponse({"predictions": predictor.answers(x, outputs, coverage)})  # documented as Answers
+
+
+def _add_forecast_route(app: Any, predictor: Any, batcher: MicroBatcher, limits: Limits) -> None:
+    checker = predictor.checker
+
+    @app.post(
+        "/forecast",
+        response_model=dict[str, Any],
+        responses=error_responses(400, 408, 413, 415, 422),
+        openapi_extra={
+            "requestBody": predict_body(checker.columns, False, checker.max_rows, forecasts=True),
+            "parameters": [COVERAGE_PARAMETER, HORIZON_PARAMETER],
+        },
+    )
+    async def forecast(request: Request) -> Any:
+        """Time-series runs: the rows of one or more series (JSON or CSV, oldest first) and `horizon` (in the body
+        or as ?horizon=; default the run's) give the steps after the last row of each series, with their times;
+        `?coverage=0.9` adds conformal intervals."""
+        if predictor.kind != catalog.WINDOW:
+            raise RequestProblem(
+                422,
+                f"/forecast answers time-series runs; this is a {predictor.info.task} run on {predictor.kind} data",
+                expected="POST /predict",
+            )
+        data, body, is_csv = await _request_data(request, limits)
+        frame = checker.frame_from_csv(body) if is_csv else checker.frame(checker.rows_from_json(data))
+        horizon = _horizon(data.get("horizon") if isinstance(data, dict) else None, request.query_params)
+        trained = int(predictor.preprocessor.state["window"]["horizon"])
+        return await _forecast(predictor, batcher, request, frame, horizon or trained)
+
+
+async def _request_data(request: Request, limits: Limits) -> tuple[Any, bytes, bool]:
+    """The body of a request: (parsed JSON or None, the raw bytes, whether it is CSV); 415 for other types."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if not (content_type in CSV_TYPES or content_type in JSON_TYPES or content_type.endswith("+json")):
+        raise RequestProblem(
+            415,
+            f"unsupported content type {content_type[:80]!r}",
+            expected="application/json or text/csv",
+            received=received(content_type),
+        )
+    body = await _read_body(request, limits.max_body_bytes, limits.body_timeout)
+    if content_type in CSV_TYPES:
+        return None, body, True
+    return parse_json(body), body, False
+
+
+async def _forecast(predictor: Any, batcher: MicroBatcher, request: Request, frame: Any, horizon: int | None) -> Any:
+    """Forecasts of checked rows: with `horizon` the steps after each series' last row, else in-sample."""
+    coverage = _coverage(request.query_params)
+    request.state.rows = len(frame)
+    result = await batcher.run_alone(_forecast_runner(predictor), frame, horizon, coverage)
+    if isinstance(result, RequestProblem):
+        raise result
+    if isinstance(result, Exception):
+        raise _as_problem(result)
+    return SafeJSONResponse({"forecasts" if horizon is not None else "predictions": result})
 
 
 async def _samples(predictor: Any, batcher: MicroBatcher, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kproto.serve.rows import Column
 
 MAX_SAMPLES = 10_000
+MAX_HORIZON = 10_000  # forecast steps one request may ask for
 FLOAT_MAX = 1.7e308  # a little under the largest float: anything past it is refused as not finite
 DECIMAL = r"^\s*[-+]?([0-9]{1,15}(\.[0-9]{0,15})?|\.[0-9]{1,15})([eE][-+]?[0-9]{1,2})?\s*$"  # a numeric string
 
@@ -83,9 +84,9 @@ def _cell_schema(column: Column) -> dict[str, Any]:
     return {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}], "description": described}
 
 
-def predict_body(columns: list[Column], generates: bool, max_rows: int) -> dict[str, Any]:
-    """The requestBody of POST /predict: JSON rows (objects keyed by column), positional instances, a CSV body, or
-    (GAN runs) a number of samples."""
+def predict_body(columns: list[Column], generates: bool, max_rows: int, forecasts: bool = False) -> dict[str, Any]:
+    """The requestBody of POST /predict (and /forecast): JSON rows (objects keyed by column), positional instances,
+    a CSV body, (GAN runs) a number of samples, or (time-series runs) rows with a forecast horizon."""
     row = {
         "type": "object",
         "properties": {c.name: _cell_schema(c) for c in columns},
@@ -109,6 +110,10 @@ def predict_body(columns: list[Column], generates: bool, max_rows: int) -> dict[
             "description": "KServe style: rows as objects, or as lists of values in the order of /metadata.",
         },
     ]
+    if forecasts:  # time-series runs: the rows of one or more series, and how many steps to forecast after them
+        horizon = {"type": "integer", "minimum": 1, "maximum": MAX_HORIZON}
+        for shape in shapes:
+            shape["properties"]["horizon"] = horizon
     if generates:
         shapes = [
             {
@@ -138,4 +143,13 @@ COVERAGE_PARAMETER = {
     "required": False,
     "description": "Conformal prediction at this coverage: prediction sets (classifiers) or intervals (regression).",
     "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+}
+
+
+HORIZON_PARAMETER = {
+    "name": "horizon",
+    "in": "query",
+    "required": False,
+    "description": "Time-series runs: how many steps after the last row of each series to forecast.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_HORIZON},
 }
