@@ -299,7 +299,7 @@ def test_a_fast_test_cannot_fit_a_model() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("backend", "precise"), [("tensorflow", True), ("tensorflow", False), ("jax", True)])
 def test_batch_norm_is_right_after_one_short_epoch(
-    runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, precise: bool
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, precise: bool
 ) -> None:
     """Digits with a batch-normalized CNN, one epoch of ~40 steps: validation accuracy is close to training accuracy
     with statistics re-estimated after the epoch; with only the moving averages (momentum 0.99) it stays near chance."""

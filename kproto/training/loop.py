@@ -215,6 +215,9 @@ class Trainer:
             run.write_text(layout.RECIPE, dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
         self.precise_bn = self._precise_bn(dataset, model, plan)
         facts = self._facts(dataset, model, setup, plan.name, run)
+        text = dataset.preprocessor.state.get("text") or {}
+        if text.get("sequence_length_source"):
+            facts["sequence length"] = f"{text['sequence_length']} tokens per text ({text['sequence_length_source']})"
         if self.precise_bn is not None:
             rows = self.precise_bn.rows_used(len(dataset.x_train))
             facts["batch norm"] = f"statistics re-estimated after each epoch on {rows} training rows"
