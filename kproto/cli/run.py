@@ -113,7 +113,15 @@ def train_command(
     finally:
         reporter.close()
     screen.print(metrics_table(result.metrics))
-    if result.metrics.get("baselines"):
+    if "forecast" in result.metrics:  # windows: the forecasts beside last value, seasonal naive and linear AR
+        from kproto.report.tables import forecast_steps_table, forecast_table
+
+        if len(result.metrics["forecast"].get("per_step", [])) > 1:
+            screen.print(forecast_steps_table(result.metrics["forecast"]))
+        screen.print(forecast_table(result.metrics))
+        for note in result.metrics["forecast"].get("notes", []):  # rows sorted, gaps filled, cells interpolated
+            screen.print(f"[yellow]data:[/] {note}")
+    elif result.metrics.get("baselines"):
         screen.print(baselines_table(result.metrics["baselines"]))
     report = result.metrics.get("report", {})
     if "per_class" in report and len(report["per_class"]) <= 20:
@@ -303,6 +311,7 @@ def evaluate_command(
         if result.attack:
             extra["attack"] = result.attack
         extra.update(result.decisions)
+        extra.update(getattr(result, "forecast", None) or {})
         click.echo(json.dumps({**result.metrics, **extra}, indent=2))
         return
     from kproto.report.tables import baselines_table, confusion_table, per_class_table, single_metrics_table
@@ -317,6 +326,11 @@ def evaluate_command(
         screen.print(single_metrics_table(result.report, "Report"))
     if result.baselines:
         screen.print(baselines_table(result.baselines))
+    if getattr(result, "forecast", None):  # windows: per step, and beside the baselines on the same windows
+        from kproto.report.tables import forecast_steps_table, forecast_table
+
+        screen.print(forecast_steps_table(result.forecast["forecast"]))
+        screen.print(forecast_table(result.forecast))
     if result.attack:
         from kproto.report.tables import attack_table
 
@@ -350,6 +364,12 @@ def evaluate_command(
     metavar="N",
     help="Items listed by --user/--similar.",
 )
+@click.option(
+    "--horizon",
+    type=click.IntRange(min=1),
+    metavar="H",
+    help="Time-series runs: forecast the H steps after the last row of --data (per series), with their times.",
+)
 @COVERAGE
 @decoding_options
 @BACKEND
@@ -363,13 +383,15 @@ def predict_command(
     user: str | None,
     similar: str | None,
     top: int,
+    horizon: int | None,
     coverage: float | None,
     decoding: DecodingOptions,
     backend: str | None,
     trust: bool,
 ) -> None:
-    """Predictions for the rows of --data as CSV (original labels; class probabilities; generated text), --samples N
-    from a GAN, or a recommender's items for --user U or --similar ITEM."""
+    """Predictions for the rows of --data as CSV (original labels; class probabilities; generated text; a time
+    series' forecasts of the steps after its last row with --horizon H), --samples N from a GAN, or a recommender's
+    items for --user U or --similar ITEM."""
     if sum(option is not None for option in (data, samples, user, similar)) != 1:
         raise click.UsageError(
             "give one of --data FILE (rows to predict), --samples N (a GAN run), --user U or --similar ITEM "
@@ -377,8 +399,15 @@ def predict_command(
         )
     if coverage is not None and data is None:
         raise click.UsageError("--coverage adds prediction sets or intervals to --data FILE predictions")
+    if horizon is not None and data is None:
+        raise click.UsageError("--horizon forecasts the steps after the rows of --data FILE")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    if user is not None or similar is not None:
+    if horizon is not None:
+        from kproto.commands.forecasting import forecast_run
+
+        frame = forecast_run(path, data, horizon, coverage=coverage, trust=trust)
+        grid = None
+    elif user is not None or similar is not None:
         from kproto.commands.predict import recommend_run, similar_run
 
         frame = recommend_run(path, user, top, trust) if user is not None else similar_run(path, similar, top, trust)

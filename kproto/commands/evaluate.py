@@ -28,6 +28,7 @@ class Evaluation:
     task: str = ""
     attack: dict[str, Any] = field(default_factory=dict)  # metrics clean and under attack (--attack)
     decisions: dict[str, Any] = field(default_factory=dict)  # calibration, threshold and --coverage on these rows
+    forecast: dict[str, Any] = field(default_factory=dict)  # windows: "forecast", "baselines" and "verdict"
 
 
 def decision_report(
@@ -67,6 +68,9 @@ def decision_report(
             }
         if coverage is not None:
             summary["conformal"] = {"asked": coverage, **set_coverage(conformal.sets(probabilities, coverage), labels)}
+    elif info.task == catalog.REGRESSION and coverage is not None and getattr(conformal, "steps", None) is not None:
+        lower, upper = conformal.step_intervals(np.asarray(outputs).reshape(y.shape), coverage)  # per forecast step
+        summary["conformal"] = {"asked": coverage, **interval_coverage(lower.reshape(-1), upper.reshape(-1), y)}
     elif info.task == catalog.REGRESSION and coverage is not None:
         lower, upper = conformal.intervals(np.asarray(outputs).reshape(len(y), -1)[:, 0], coverage)
         summary["conformal"] = {"asked": coverage, **interval_coverage(lower, upper, y)}
@@ -197,10 +201,17 @@ def evaluate_run(
         block = evaluate_under_attack(
             model, run.info, pre.state, x, y_raw, score, attack, float(epsilon or 0), steps, seed=run.recipe.seed
         )
+    forecast = {}
+    if data is None and getattr(dataset, "forecast", None) is not None:  # scores per step beside the baselines
+        from kproto.training.forecasting import forecast_results
+
+        forecast = forecast_results(model, dataset, batch_size)
+        baselines = {}
     return Evaluation(
         source=source,
         metrics=metrics,
         report=report,
+        forecast=forecast,
         baselines=baselines,
         task=run.info.task,
         attack=block,

@@ -58,6 +58,10 @@ def evaluate_splits(model: keras.Model, dataset: Dataset, label_mode: str, batch
         extra["pca_mse"] = dataset.baselines["pca_mse"]
     if extra:
         results["report"] = extra
+    if getattr(dataset, "forecast", None) is not None:  # windows: scores per step, baselines and the verdict
+        from kproto.training.forecasting import forecast_results
+
+        results.update(forecast_results(model, dataset, batch_size))
     return results
 
 
@@ -96,6 +100,7 @@ def task_report(
         return classification_report(y, probabilities.argmax(axis=1), info.class_names or list(range(info.num_classes)))
     if info.task == catalog.REGRESSION:
         predicted = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0)).reshape(-1)
+        y = np.asarray(y).reshape(-1)  # a forecast's [windows, horizon] targets: every step counts
         errors = predicted - y.reshape(-1)
         total = float(np.sum((y - y.mean()) ** 2)) or 1.0
         return {
