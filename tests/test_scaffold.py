@@ -174,3 +174,13 @@ def test_new_uses_the_audit_for_the_target_and_the_features(tmp_path: Path) -> N
     assert "#   [identifier] 'passenger' has 200 distinct values" in text
     validated = _invoke(["validate", out])
     assert "OK" in validated and "dropped by the data audit: passenger (identifier)" in validated
+
+
+def test_new_proposes_the_sequence_length_training_would_choose(tmp_path: Path) -> None:
+    from kproto.data.text_length import length_from_texts
+
+    texts = [" ".join(["word"] * n) for n in range(1, 101)]
+    pd.DataFrame({"review": texts, "label": ["a", "b"] * 50}).to_csv(tmp_path / "reviews.csv", index=False)
+    output = _invoke(["new", "lstm", "--data", tmp_path / "reviews.csv"])
+    assert length_from_texts(texts)[0] == 96  # the 95th percentile, 95.05 words, rounded up to a multiple of 8
+    assert "sequence_length: 96 " in output

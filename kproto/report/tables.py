@@ -14,6 +14,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kproto.core.text import no_markup
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -32,8 +34,9 @@ def header_panel(facts: dict[str, Any]) -> Panel:
     grid.add_column()
     for key, value in facts.items():
         if key != "recipe":
-            grid.add_row(key, str(value))
-    return Panel(grid, title=f"kproto train · {facts.get('recipe', '')}", title_align="left", border_style="cyan")
+            grid.add_row(key, no_markup(value, None))  # file names and recipe values are shown as text
+    title = f"kproto train · {no_markup(facts.get('recipe', ''))}"
+    return Panel(grid, title=title, title_align="left", border_style="cyan")
 
 
 def epoch_columns(row: dict[str, Any]) -> list[str]:

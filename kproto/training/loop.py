@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from kproto.core import catalog
 from kproto.core.backend import choose_precision, device_name, skip_tensorflow_probe, versions
-from kproto.core.errors import TrainingDiverged, TrainingInterrupted
+from kproto.core.errors import RunError, TrainingDiverged, TrainingInterrupted
 from kproto.data import Dataset, load_dataset
 from kproto.models import build_model
 from kproto.models.backbones import describe_source
@@ -39,7 +39,9 @@ from kproto.training.callbacks import (
     FiniteLoss,
     MonitorLogged,
     PlateauSchedule,
+    PreciseBatchNorm,
     TensorBoard,
+    trainable_batch_norms,
 )
 from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkpoint, save_checkpoint
 from kproto.training.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
@@ -122,6 +124,7 @@ class Trainer:
         self.stop = StopFlag()
         self.dist = Distribution()
         self.phases: Phases | None = None  # a pretrained model's training phases
+        self.precise_bn: PreciseBatchNorm | None = None  # re-estimates batch-norm statistics after each epoch
 
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, EnginePlan]:
@@ -197,34 +200,68 @@ class Trainer:
             self.dist.cleanup()
 
     def _run(self, resume: Path | None) -> TrainResult:
+        if resume is not None:  # one writer at a time, checked before any work
+            run = RunDir(self.dist.resume_folder(Path(resume)))
+            with run.lock() as owner:
+                self._check_resumable(run)
+                return self._train(run, owner, resume)
         with self.dist.scope():  # build and compile under the strategy
-            dataset, model, setup, plan = self._prepare()
+            prepared = self._prepare()
+        run = RunDir.create(self.dist.output_folder(self.out), self.recipe.name)
+        with run.lock() as owner:
+            return self._train(run, owner, None, prepared)
+
+    def _check_resumable(self, run: RunDir) -> None:
+        """A completed run is continued only when --set train.epochs asks for more epochs than it has."""
+        metrics = run.metrics()
+        done = metrics.get("epochs") or 0
+        if metrics.get("status") == catalog.COMPLETED and self.recipe.train.epochs <= done:
+            raise RunError(
+                f"{run.path} already completed {done} epochs; resuming it would only save it again",
+                field="--resume",
+                hint=f"to train more, add --set train.epochs=N with N > {done}",
+            )
+
+    def _train(
+        self, run: RunDir, owner: dict[str, Any], resume: Path | None, prepared: tuple[Any, ...] | None = None
+    ) -> TrainResult:
+        if prepared is None:
+            with self.dist.scope():  # build and compile under the strategy
+                prepared = self._prepare()
+        dataset, model, setup, plan = prepared
         recipe = self.recipe
         if resume is None:
-            run = RunDir.create(self.dist.output_folder(self.out), recipe.name)
             state = Checkpoint()
             run.write_text(layout.RECIPE, dump_recipe(recipe))
             run.write_json(layout.PREPROCESS, {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
             if dataset.audit is not None:
                 run.write_json(layout.AUDIT, dataset.audit.to_dict())
         else:
-            run = RunDir(self.dist.resume_folder(Path(resume)))
             run.remove_temporaries()  # half-written files of a killed save
             if self.phases is not None:  # enter the phase the checkpoint was written in, so its optimizer fits
                 setup = self.phases.resume(checkpoint_epoch(run), run.metrics().get("pretrained")) or setup
             with self.dist.scope():  # the optimizer's variables are created under the strategy too
                 state = self._load_checkpoint(run, model)
             run.write_text(layout.RECIPE, dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
+        self.precise_bn = self._precise_bn(dataset, model, plan)
         facts = self._facts(dataset, model, setup, plan.name, run)
+        text = dataset.preprocessor.state.get("text") or {}
+        if text.get("sequence_length_source"):
+            facts["sequence length"] = f"{text['sequence_length']} tokens per text ({text['sequence_length_source']})"
+        if self.precise_bn is not None:
+            rows = self.precise_bn.rows_used(len(dataset.x_train))
+            facts["batch norm"] = f"statistics re-estimated after each epoch on {rows} training rows"
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
         run.update_metrics(
             status=catalog.RUNNING,
+            owner=owner,  # a run left "running" by a process that is gone shows as stale in `kproto runs`
             started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             seed=recipe.seed,
             backend=facts["backend"],
             device=self.device,
             precision=self.precision,
             engine=plan.name,
+            **({"batch_norm": facts["batch norm"]} if "batch norm" in facts else {}),
             parameters=model.count_params(),
             baselines=dataset.baselines,
             versions=versions(),
@@ -311,6 +348,16 @@ class Trainer:
         self._keep_final_model(run, model, stopping, best.weights)
         return state
 
+    def _precise_bn(self, dataset: Dataset, model: keras.Model, plan: EnginePlan) -> PreciseBatchNorm | None:
+        """Precise BN for a model with trainable batch norm whose training rows are in memory on one replica
+        (not streamed, not distributed, not a family's own engine such as the GAN's)."""
+        if plan.streamed or plan.distributed or catalog.family(self.recipe.model.type).engine is not None:
+            return None
+        layers = trainable_batch_norms(model)
+        if not layers:
+            return None
+        return PreciseBatchNorm(model, self.recipe.train.batch_size, layers=layers)
+
     def _callbacks(
         self, run: RunDir, model: keras.Model, best: BestEpoch, base_rate: Callable[[], float]
     ) -> tuple[list[EpochCallback], list[EpochCallback]]:
@@ -387,6 +434,8 @@ class Trainer:
         logs = engine.train_epoch(inputs.x_train, inputs.y_train, order, inputs.weights, self.reporter.progress)
         if self.stop():
             raise self._interrupted(run, state)
+        if self.precise_bn is not None:  # validation sees statistics of this epoch's weights
+            self.precise_bn.refresh(inputs.x_train, order)
         if len(inputs.x_val) > 0:
             logs.update({f"val_{k}": v for k, v in engine.evaluate(inputs.x_val, inputs.y_val).items()})
         return {
