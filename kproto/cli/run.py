@@ -77,7 +77,7 @@ def train_command(
 
             backend = read_json(resume / layout.METRICS).get("backend")
     setup_backend(backend, device, loaded.recipe)
-    from kproto.report.tables import RichReporter, baselines_table, metrics_table, per_class_table
+    from kproto.report.tables import RichReporter
 
     screen = console()
     reporter: Any = RichReporter(screen)
@@ -109,26 +109,48 @@ def train_command(
         raise
     finally:
         reporter.close()
-    screen.print(metrics_table(result.metrics))
-    if result.metrics.get("baselines"):
-        screen.print(baselines_table(result.metrics["baselines"]))
-    report = result.metrics.get("report", {})
-    if "per_class" in report and len(report["per_class"]) <= 20:
-        screen.print(per_class_table(report))
-    if "reconstruction_mse" in report:  # an autoencoder beside PCA with as many components as its bottleneck
-        from kproto.report.tables import single_metrics_table
-
-        screen.print(single_metrics_table(report, "Reconstruction (test split)"))
-    if "token_error_rate" in report or "cold_start_rows" in report:  # seq2seq: generated text; recommenders
-        from kproto.report.tables import single_metrics_table
-
-        screen.print(single_metrics_table(report, "Report (test split)"))
+    print_summary(screen, result.metrics)
     if not getattr(result, "chief", True):
         screen.print("[bold green]Worker finished[/]; the chief wrote the run directory (this worker kept no files)")
         return
     screen.print(f"[bold green]Run saved to[/] {result.run}")
     if trackers:
         reporter.finished(result)
+
+
+def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
+    """The end of `kproto train`: final metrics (with what each measures), the decisions, the per-class table,
+    the baselines beside the model and the verdict in words."""
+    from kproto.metrics.classification import legend
+    from kproto.report.tables import (
+        baselines_table,
+        decisions_summary,
+        metrics_table,
+        per_class_table,
+        single_metrics_table,
+        verdict_text,
+    )
+
+    screen.print(metrics_table(metrics, legend=legend(metrics)))
+    decisions = decisions_summary(metrics)
+    if decisions is not None:
+        screen.print(decisions)
+    report = metrics.get("report", {})
+    if "per_class" in report and len(report["per_class"]) <= 20:
+        screen.print(per_class_table(report))
+    if "reconstruction_mse" in report:  # an autoencoder beside PCA with as many components as its bottleneck
+        screen.print(single_metrics_table(report, "Reconstruction (test split)"))
+    if "token_error_rate" in report or "cold_start_rows" in report:  # seq2seq: generated text; recommenders
+        screen.print(single_metrics_table(report, "Report (test split)"))
+    if metrics.get("baselines"):
+        info = metrics.get("baselines_info", {})
+        split = info.get("split", "test")
+        model = {**(metrics.get(split) or {}), **(report if split == "test" else {})}
+        if "reconstruction_mse" in report:
+            model["mse"] = report["reconstruction_mse"]
+        screen.print(baselines_table(metrics["baselines"], info, model))
+    if metrics.get("verdict"):
+        screen.print(verdict_text(metrics["verdict"]))
 
 
 def _stop_tracking(reporter: Any) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError, RecipeError
-from kproto.data.preprocess import Preprocessor, infer_task
+from kproto.data.preprocess import Preprocessor, infer_task, positive_last
 from kproto.data.readers import check_target
 from kproto.data.types import DataInfo, Dataset
 
@@ -212,6 +212,7 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
         if len(classes) < 2:
             raise DataError(f"the target '{data.target}' has only one class in the training rows", field="data.target")
         pre.state["target"]["classes"] = classes
+        positive_last(pre, recipe)
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)

@@ -61,8 +61,8 @@ def epoch_table(history: list[dict[str, Any]], title: str = "Epochs") -> Table:
     return table
 
 
-def metrics_table(metrics: dict[str, Any], title: str = "Final metrics") -> Table:
-    """Rows: metrics; columns: train, validation, test."""
+def metrics_table(metrics: dict[str, Any], title: str = "Final metrics", legend: dict[str, str] | None = None) -> Table:
+    """Rows: metrics; columns: train, validation, test. `legend`: what a metric measures, as a caption."""
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("metric")
     splits = [s for s in SPLITS if metrics.get(s)]
@@ -73,15 +73,97 @@ def metrics_table(metrics: dict[str, Any], title: str = "Final metrics") -> Tabl
         names += [k for k in metrics[split] if k not in names]
     for name in names:
         table.add_row(name, *(fmt(metrics[s].get(name, "")) for s in splits))
+    _legend(table, names, legend)
     return table
 
 
-def baselines_table(baselines: dict[str, float]) -> Table:
-    table = Table(title="Baselines (test split)", title_justify="left", header_style="bold")
-    table.add_column("baseline")
-    table.add_column("value", justify="right")
-    for name, value in baselines.items():
+def _legend(table: Table, names: list[str], legend: dict[str, str] | None) -> None:
+    lines = [f"{name}: {legend[name]}" for name in names if legend and legend.get(name)]
+    if lines:
+        table.caption = "\n".join(lines)
+        table.caption_justify = "left"
+
+
+def baselines_table(
+    baselines: dict[str, Any], info: dict[str, Any] | None = None, model: dict[str, Any] | None = None
+) -> Table:
+    """This model and each baseline, one row each, on the same rows (`info`: metrics.json's baselines_info).
+
+    Runs from before the baselines block stored one number per name: shown as it is."""
+    info = info or {}
+    split = info.get("split", "test")
+    rows = f"the {info['rows']} {split} rows" if info.get("rows") else f"the {split} split"
+    title = f"Baselines on {rows} (fitted on the training split)"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("")
+    flat = {name: value for name, value in baselines.items() if not isinstance(value, dict)}
+    nested = {name: value for name, value in baselines.items() if isinstance(value, dict)}
+    names: list[str] = []
+    for scores in nested.values():
+        names += [m for m in scores if m not in names]
+    if flat and not nested:
+        names = ["value"]
+    for name in names:
+        table.add_column(name, justify="right")
+    if model and nested:
+        table.add_row("this model", *(fmt(model[n]) if n in model else "" for n in names), style="bold")
+    for name, scores in nested.items():
+        table.add_row(name.replace("_", " "), *(fmt(scores[n]) if n in scores else "" for n in names))
+    for name, value in flat.items():
         table.add_row(name.replace("_", " "), fmt(value))
+    notes = []
+    for name, rows_used in info.get("sampled", {}).items():
+        notes.append(f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows (time budget)")
+    for key in ("skipped", "failed"):
+        for name, why in info.get(key, {}).items():
+            notes.append(f"{name.replace('_', ' ')} {key}: {why}")
+    if info.get("note"):
+        notes.append(info["note"])
+    if notes:
+        table.caption = "\n".join(notes)
+        table.caption_justify = "left"
+    return table
+
+
+def verdict_text(verdict: dict[str, Any] | None) -> str:
+    """The verdict in words with rich markup: green when the model wins, bold yellow (a warning) when not."""
+    if not verdict:
+        return ""
+    if verdict.get("model_wins"):
+        return f"[green]Verdict:[/] {verdict['message']}"
+    return f"[bold yellow]Verdict: a baseline wins.[/] [yellow]{verdict['message']}[/]"
+
+
+def decisions_summary(metrics: dict[str, Any]) -> Table | None:
+    """The run's decisions as training recorded them: the threshold (and where it was chosen) with its effect on
+    the test split, and calibration with its test ECE before → after; None when the run has neither."""
+    threshold, calibration = metrics.get("threshold"), metrics.get("calibration")
+    if not isinstance(threshold, dict) and not (isinstance(calibration, dict) and calibration.get("method") != "none"):
+        return None
+    table = Table(title="Decisions (every number above uses them)", title_justify="left", header_style="bold")
+    table.add_column("decision")
+    table.add_column("value")
+    table.add_column("effect on the test split", justify="right")
+    if isinstance(threshold, dict):
+        where = "chosen on validation" if threshold.get("chosen_on") == "validation" else "set in the recipe"
+        effect = ""
+        if threshold.get("test_at_threshold") is not None:
+            effect = (
+                f"{threshold['metric']} {fmt(threshold.get('test_at_0.5'))} at 0.5 → "
+                f"{fmt(threshold['test_at_threshold'])}"
+            )
+        positive = metrics.get("positive_class")
+        label = f" on p({positive})" if positive is not None else ""
+        table.add_row("threshold", f"{threshold['value']:.4g}{label} ({where})", effect)
+    if isinstance(calibration, dict) and calibration.get("method") != "none":
+        temperature = calibration.get("temperature", 1.0)
+        where = "chosen on validation" if calibration.get("chosen_on") == "validation" else "set in the recipe"
+        effect = ""
+        before, after = calibration.get("ece_before"), calibration.get("ece_after")
+        if before is not None and after is not None:
+            change = "worse" if after > before else "better" if after < before else "unchanged"
+            effect = f"ECE {fmt(before)} → {fmt(after)} ({change})"
+        table.add_row("calibration", f"temperature {temperature:.3f} ({where})", effect)
     return table
 
 
@@ -142,7 +224,8 @@ def attack_table(attack: dict[str, Any]) -> Table:
 
 
 def per_class_table(report: dict[str, Any]) -> Table:
-    table = Table(title="Per class (test)", title_justify="left", header_style="bold")
+    at = f"threshold {report['threshold']:.4g} on p({report['classes'][-1]})" if "threshold" in report else "argmax"
+    table = Table(title=f"Per class (test split, decided at {at})", title_justify="left", header_style="bold")
     for name in ("class", "precision", "recall", "f1", "support"):
         table.add_column(name, justify="left" if name == "class" else "right")
     for name, row in report["per_class"].items():

@@ -60,6 +60,8 @@ def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size
         calibration = Calibration("none", 1.0, plain, plain)
     val_p = calibration.apply(val_log)
     metrics: dict[str, Any] = {"calibration": calibration.to_dict()}
+    if calibration.method != "none":  # its ECE before and after are the test split's: the decision's test effect
+        metrics["calibration"]["chosen_on"] = "validation"
     threshold = fit_threshold(train.threshold, train.threshold_metric, val_p, y_val.astype(int))
     if threshold is not None:
         if test_log is not None:

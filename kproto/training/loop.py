@@ -195,7 +195,6 @@ class Trainer:
             precision=self.precision,
             engine=plan.name,
             parameters=model.count_params(),
-            baselines=dataset.baselines,
             versions=versions(),
             **self.dist.metrics(),
         )
@@ -383,6 +382,13 @@ class Trainer:
         )
         return local
 
+    @staticmethod
+    def _positive_class(dataset: Dataset) -> dict[str, Any]:
+        """metrics.json's `positive_class`: the label auc, pr_auc, precision, recall, f1 and the threshold are
+        about (two-class runs only)."""
+        names = dataset.info.class_names or []
+        return {"positive_class": names[1]} if dataset.info.task == "classification" and len(names) == 2 else {}
+
     def _finish(
         self,
         run: RunDir,
@@ -396,22 +402,30 @@ class Trainer:
 
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)
-        results = evaluate_splits(model, dataset, setup.label_mode, self.recipe.train.batch_size)
+        from kproto.metrics.calibration import Decisions
+        from kproto.training.baselines import baseline_block
         from kproto.training.decisions import fit_decisions
 
         decisions = fit_decisions(model, dataset, self.recipe.train, setup.outputs, self.recipe.train.batch_size)
         if decisions.conformal is not None:
             run.write_json(layout.CONFORMAL, decisions.conformal.to_dict())
+        decided = Decisions.from_metrics({**decisions.metrics, "outputs": setup.outputs})
+        results = evaluate_splits(
+            model, dataset, setup.label_mode, self.recipe.train.batch_size, decided, setup.metric_names
+        )
+        compared = baseline_block(self.recipe, dataset, results, setup.metric_names, seconds, self.reporter.message)
         metrics = run.update_metrics(
             status="completed",
             **results,
             **decisions.metrics,
+            **compared,
             epochs=state.epoch,
             best_epoch=state.best_epoch,
             seconds=round(seconds, 3),
             finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
             label_mode=setup.label_mode,
             outputs=setup.outputs,
+            **self._positive_class(dataset),
         )
         try:
             from kproto.report.plots import learning_curves

@@ -1,0 +1,380 @@
+"""Baselines beside every result: what a practitioner would try first, fitted on the run's training split and scored
+on the same rows as the model, and the verdict that compares them.
+
+metrics.json holds three entries (see README, "Baselines and the verdict"):
+  baselines       {name: {metric: value}}, on the split `baselines_info.split` names (test, else validation)
+  baselines_info  {"split", "rows", "train_rows", "seconds": {name: s}, "sampled": {name: rows}, "skipped":
+                  {name: why}, "failed": {name: error}, "note": ...}
+  verdict         kproto.metrics.verdict's dict: the model's score of one metric beside the best baseline's
+
+A baseline never breaks training: a failure is recorded under `failed`, one that would exceed its time budget is
+fitted on fewer rows or skipped, and said so under `sampled` or `skipped`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kproto.metrics.classification import SCORED, classification_metrics
+from kproto.metrics.verdict import baseline_label, verdict
+
+BASELINE_ROWS = 20_000  # training rows a baseline fits on at most (a seeded sample)
+PILOT_ROWS = 1_000  # training sets over PILOT_FROM rows: a fit on this many first estimates the full fit's time
+PILOT_FROM = 5_000
+BUDGET_SHARE = 0.03  # each baseline may take this share of the training time ...
+MIN_BUDGET = 1.0  # ... but at least this many seconds
+MAX_BUDGET = 60.0  # ... and at most this many
+MIN_SAMPLE = 500  # a baseline that fits within its budget only on fewer rows is skipped
+STREAMED_ROWS = 100_000  # streamed data: baselines score the first rows of the split, as the model's report does
+REGRESSION_SCORED = ("mae", "mse", "rmse", "r2", "mape")
+# The metric each packed family's verdict compares (its report's headline): seq2seq, ratings, rankings.
+PACKED_VERDICT = ("exact_match", "rmse", "ndcg@")
+
+
+@dataclass
+class Outcome:
+    """Scores of the baselines that ran, and what happened to the others."""
+
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    sampled: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def info(self, split: str, rows: int, train_rows: int, note: str = "") -> dict[str, Any]:
+        block: dict[str, Any] = {"split": split, "rows": int(rows), "train_rows": int(train_rows)}
+        for key in ("seconds", "sampled", "skipped", "failed"):
+            if getattr(self, key):
+                block[key] = getattr(self, key)
+        if note:
+            block["note"] = note
+        return block
+
+
+# ----------------------------------------------------------------------------- which baselines
+def applicable(task: str, kind: str) -> tuple[str, ...]:
+    """The baselines that apply to a task and kind of input, in the order they run."""
+    if task == "classification":
+        return ("majority", "tfidf_linear") if kind == "text" else ("majority", "linear", "gradient_boosting")
+    if task == "regression":
+        if kind == "window":
+            return ("last_value", "seasonal_naive", "linear_ar")
+        return ("mean", "tfidf_linear") if kind == "text" else ("mean", "linear", "gradient_boosting")
+    return ()
+
+
+def chosen(setting: Any, names: tuple[str, ...]) -> list[str]:
+    """`train.baselines`: auto (all that apply), none, or a list (those of it that apply)."""
+    if setting in (None, "auto"):
+        return list(names)
+    if setting == "none":
+        return []
+    return [name for name in names if name in setting]
+
+
+def budget_seconds(train_seconds: float) -> float:
+    """Each baseline's time budget: BUDGET_SHARE of the training time, within [MIN_BUDGET, MAX_BUDGET]."""
+    return float(min(max(BUDGET_SHARE * train_seconds, MIN_BUDGET), MAX_BUDGET))
+
+
+# ----------------------------------------------------------------------------- scikit-learn models
+def _flat(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return x.reshape(len(x), -1).astype(np.float32)
+
+
+def _token_counts(x: np.ndarray, vocabulary: int) -> Any:
+    """A sparse [rows, vocabulary] count matrix of token ids (0, padding, left out)."""
+    from scipy.sparse import csr_matrix
+
+    ids = np.asarray(x, dtype=np.int64)
+    rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+    flat = ids.reshape(-1)
+    keep = flat > 0
+    return csr_matrix((np.ones(int(keep.sum())), (rows[keep], flat[keep])), shape=(len(ids), vocabulary))
+
+
+def _estimator(name: str, task: str, seed: int) -> Any:
+    """The scikit-learn model behind a baseline's name (defaults, seeded)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+
+    classify = task == "classification"
+    if name in ("majority", "mean"):
+        return DummyClassifier(strategy="prior") if classify else DummyRegressor(strategy="mean")
+    if name == "linear":
+        return LogisticRegression(max_iter=300) if classify else Ridge(alpha=1.0)
+    if name == "gradient_boosting":
+        if classify:
+            return HistGradientBoostingClassifier(random_state=seed, early_stopping=False)
+        return HistGradientBoostingRegressor(random_state=seed, early_stopping=False)
+    if name == "tfidf_linear":
+        return make_pipeline(TfidfTransformer(), LogisticRegression(max_iter=300) if classify else Ridge(alpha=1.0))
+    raise ValueError(f"unknown baseline {name!r}")
+
+
+def _probabilities(model: Any, x: Any, classes: int) -> np.ndarray:
+    """predict_proba spread onto all `classes` columns (a class missing from the fitted rows gets 0)."""
+    proba = np.asarray(model.predict_proba(x), dtype=np.float64)
+    full = np.zeros((proba.shape[0], classes))
+    full[:, np.asarray(model.classes_, dtype=np.int64)] = proba
+    return full
+
+
+def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """mae, mse, rmse, r2 and mape (in percent), as the catalog's regression metrics define them."""
+    y = np.asarray(y, np.float64).reshape(-1)
+    errors = np.asarray(predicted, np.float64).reshape(-1) - y
+    total = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "mae": float(np.mean(np.abs(errors))),
+        "mse": float(np.mean(errors**2)),
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "r2": float(1 - np.sum(errors**2) / total) if total > 0 else 0.0,
+        "mape": float(100 * np.mean(np.abs(errors) / np.maximum(np.abs(y), 1e-7))),
+    }
+
+
+def _score(model: Any, task: str, x: Any, y: np.ndarray, classes: int) -> dict[str, float]:
+    if task == "classification":
+        return classification_metrics(y, _probabilities(model, x, classes))
+    return regression_metrics(y, model.predict(x))
+
+
+def _fit_timed(name: str, task: str, seed: int, x: Any, y: np.ndarray) -> tuple[Any, float]:
+    from threadpoolctl import threadpool_limits
+
+    began = time.perf_counter()
+    # One OpenMP thread: beside the deep-learning framework's thread pools more threads spin against each other
+    # (gradient boosting ran ~8x slower in the training process with the default).
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+        warnings.simplefilter("ignore")  # convergence warnings of a baseline are not the user's concern
+        model = _estimator(name, task, seed).fit(x, y)
+    return model, time.perf_counter() - began
+
+
+@dataclass
+class Rows:
+    """The arrays baselines fit on and are scored on (features already in scikit-learn's shape)."""
+
+    x_train: Any
+    y_train: np.ndarray
+    x_eval: Any
+    y_eval: np.ndarray
+
+
+def fit_baselines(
+    names: list[str], task: str, rows: Rows, classes: int, budget: float, seed: int, keep: tuple[str, ...]
+) -> Outcome:
+    """Fit each baseline on (a sample of) the training rows within `budget` seconds; score the metrics in `keep`."""
+    outcome = Outcome()
+    rng = np.random.default_rng(seed)
+    n = rows.x_train.shape[0]
+    order = rng.permutation(n)
+    for name in names:
+        try:
+            size = min(n, BASELINE_ROWS)
+            if size > PILOT_FROM and name not in ("majority", "mean"):
+                pilot = order[:PILOT_ROWS]
+                _, took = _fit_timed(name, task, seed, rows.x_train[pilot], rows.y_train[pilot])
+                estimate = took * size / PILOT_ROWS
+                if estimate > budget:
+                    size = int(budget / max(took, 1e-9) * PILOT_ROWS * 0.8)
+                    if size < MIN_SAMPLE:
+                        outcome.skipped[name] = (
+                            f"would take about {estimate:.1f} s on {min(n, BASELINE_ROWS)} rows, over its budget "
+                            f"of {budget:.1f} s"
+                        )
+                        continue
+            picked = order[:size] if size < n else np.arange(n)
+            model, took = _fit_timed(name, task, seed, rows.x_train[picked], rows.y_train[picked])
+            scores = _score(model, task, rows.x_eval, rows.y_eval, classes)
+            outcome.scores[name] = {m: v for m, v in scores.items() if m in keep}
+            outcome.seconds[name] = round(took, 3)
+            if size < n:
+                outcome.sampled[name] = int(size)
+        except Exception as exc:  # noqa: BLE001 - a baseline never breaks training
+            outcome.failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+    return outcome
+
+
+# ----------------------------------------------------------------------------- forecasting windows
+def window_baselines(
+    dataset: Any, names: list[str], keep: tuple[str, ...], season: int | None = None
+) -> tuple[Outcome, str]:
+    """Last value, seasonal naive (season from `data.window.season` or the training series' autocorrelation) and
+    a linear autoregression on the same windows, scored on the test windows. Returns (outcome, note)."""
+    from kproto.metrics.forecast import LinearAutoregression, last_value, season_from_autocorrelation, seasonal_naive
+
+    outcome = Outcome()
+    history = {name: _target_history(dataset, name) for name in ("train", "test")}
+    if history["train"] is None or history["test"] is None:
+        return outcome, "the target's past values are not a numeric column of the windows"
+    horizon = int(dataset.preprocessor.state.get("window", {}).get("horizon", 1))
+    y_train, y_test = np.asarray(dataset.y_train, np.float64), np.asarray(dataset.y_test, np.float64)
+    season = season or season_from_autocorrelation(y_train)
+    note = f"season {season}" if season else ""
+    for name in names:
+        try:
+            if name == "last_value":
+                forecast = last_value(history["test"], horizon)[:, -1]
+            elif name == "seasonal_naive":
+                if not season or season > history["test"].shape[1]:
+                    outcome.skipped[name] = "no season detected (set data.window.season)"
+                    continue
+                forecast = seasonal_naive(history["test"], horizon, season)[:, -1]
+            else:
+                model = LinearAutoregression().fit(history["train"], y_train[:, None])
+                forecast = model.predict(history["test"])[:, -1]
+            outcome.scores[name] = {m: v for m, v in regression_metrics(y_test, forecast).items() if m in keep}
+        except Exception as exc:  # noqa: BLE001 - a baseline never breaks training
+            outcome.failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+    return outcome, note
+
+
+def _target_history(dataset: Any, split: str) -> np.ndarray | None:
+    """The target's raw values in each window [rows, length] (undoing the column's standardization)."""
+    state = dataset.preprocessor.state
+    target = state.get("target", {}).get("name")
+    columns = state.get("columns", [])
+    if any(c.get("type") != "numeric" for c in columns):
+        return None
+    position = next((i for i, c in enumerate(columns) if c["name"] == target), None)
+    x, _ = dataset.split(split)
+    if position is None or len(x) == 0:
+        return None
+    column = columns[position]
+    return np.asarray(x, np.float64)[:, :, position] * column["std"] + column["mean"]
+
+
+# ----------------------------------------------------------------------------- the block in metrics.json
+def _split_of(results: dict[str, Any]) -> str:
+    return "test" if results.get("test") else "validation"
+
+
+def _model_scores(results: dict[str, Any], split: str) -> dict[str, float]:
+    """The model's numbers on the split (and its report's, for the test split)."""
+    scores = {k: v for k, v in (results.get(split) or {}).items() if isinstance(v, (int, float))}
+    if split == "test":
+        scores.update({k: v for k, v in (results.get("report") or {}).items() if isinstance(v, (int, float))})
+    return scores
+
+
+def _verdict_metric(metric_names: list[str], task: str, baselines: dict[str, dict[str, float]], model: dict) -> str:
+    """The first recipe metric that the model and a baseline both have (or the family's headline)."""
+    candidates = [*metric_names, "accuracy", "mae", "mse", *SCORED, *REGRESSION_SCORED]
+    scored = {m for scores in baselines.values() for m in scores}
+    for name in candidates:
+        if name in scored and name in model:
+            return name
+    for prefix in PACKED_VERDICT:
+        for name in sorted(scored):
+            if name.startswith(prefix) and name in model:
+                return name
+    return next((m for m in sorted(scored) if m in model), "")
+
+
+def packed_baselines(flat: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The seq2seq, recommender and autoencoder references ("copy_input_bleu", "pca_mse") as {name: {metric}}."""
+    prefixes = ("copy_input", "most_frequent", "global_mean", "user_item_bias", "most_popular", "pca")
+    block: dict[str, dict[str, float]] = {}
+    for key, value in flat.items():
+        prefix = next((p for p in prefixes if key.startswith(p + "_")), None)
+        if prefix is not None and isinstance(value, (int, float)):
+            block.setdefault(prefix, {})[key[len(prefix) + 1 :]] = float(value)
+    return block
+
+
+def baseline_block(
+    recipe: Any,
+    dataset: Any,
+    results: dict[str, Any],
+    metric_names: list[str],
+    train_seconds: float,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """metrics.json's `baselines`, `baselines_info` and `verdict` for a finished run (empty when none apply)."""
+    setting = getattr(recipe.train, "baselines", "auto")
+    info = dataset.info
+    if setting == "none" or info.task == "generation":
+        return {}
+    split = _split_of(results)
+    shown = [m for m in results.get(split, {}) if m != "loss"]  # baselines are scored on the model's shown metrics
+    model = _model_scores(results, split)
+    note = ""
+    if dataset.preprocessor.kind in ("pairs", "interactions") or info.task == "reconstruction":
+        flat = dict(dataset.baselines)
+        outcome = Outcome(scores=packed_baselines(flat))
+        if info.task == "reconstruction":
+            outcome.scores = {"pca": {"mse": float(flat["pca_mse"])}} if "pca_mse" in flat else {}
+            model = {**model, "mse": float(results.get("report", {}).get("reconstruction_mse", float("nan")))}
+        if setting not in (None, "auto"):
+            outcome.scores = {k: v for k, v in outcome.scores.items() if k in setting}
+        rows = info.rows.get("test", 0)
+    else:
+        names = chosen(setting, applicable(info.task, info.kind))
+        if not names:
+            return {}
+        keep = tuple(m for m in shown if m in (SCORED if info.task == "classification" else REGRESSION_SCORED))
+        keep = keep or (("accuracy",) if info.task == "classification" else ("mae",))
+        if info.kind == "window":
+            season = getattr(getattr(recipe.data, "window", None), "season", None)
+            outcome, note = window_baselines(dataset, names, keep, season)
+            rows = len(dataset.x_test)
+        else:
+            prepared = _rows(dataset, split)
+            if prepared is None:
+                return {}
+            sample, note = prepared
+            if note:  # streamed: the model's numbers on the same first rows (its report)
+                model = _model_scores({"test": results.get("report", {})}, "test")
+            budget = budget_seconds(train_seconds)
+            outcome = fit_baselines(names, info.task, sample, info.num_classes or 0, budget, recipe.seed, keep)
+            rows = sample.x_eval.shape[0]
+    block: dict[str, Any] = {
+        "baselines": outcome.scores,
+        "baselines_info": outcome.info(split, rows, info.rows.get("train", 0), note),
+    }
+    if say is not None:
+        for name, why in {**outcome.skipped, **outcome.failed}.items():
+            say(f"baseline {baseline_label(name)} left out: {why}")
+    metric = _verdict_metric(metric_names, info.task, outcome.scores, model)
+    judged = verdict(metric, float(model[metric]), outcome.scores, split) if metric else None
+    if judged is not None:
+        block["verdict"] = judged
+    return block
+
+
+def _rows(dataset: Any, split: str) -> tuple[Rows, str] | None:
+    """Training and scoring arrays in scikit-learn's shape; a note when the data is streamed (first rows only)."""
+    from kproto.data.streaming import is_streamed
+
+    x_train, y_train = dataset.x_train, dataset.y_train
+    x_eval, y_eval = dataset.split(split)
+    if isinstance(x_train, dict):  # a KerasHub tokenizer's inputs: the token ids
+        x_train, x_eval = x_train.get("token_ids"), x_eval.get("token_ids")
+    if y_train is None or y_eval is None or len(x_eval) == 0:
+        return None
+    note = ""
+    if is_streamed(x_train) or is_streamed(x_eval):
+        x_train, y_train = x_train[:BASELINE_ROWS], np.asarray(y_train)[:BASELINE_ROWS]
+        x_eval, y_eval = x_eval[:STREAMED_ROWS], np.asarray(y_eval)[:STREAMED_ROWS]
+        note = (
+            f"streamed data: fitted on the first {len(x_train)} training rows, scored on the first "
+            f"{len(x_eval)} {split} rows"
+        )
+    if dataset.info.kind == "text":
+        vocabulary = int(max(np.max(x_train, initial=0), np.max(x_eval, initial=0))) + 1
+        train_features, eval_features = _token_counts(x_train, vocabulary), _token_counts(x_eval, vocabulary)
+    else:
+        train_features, eval_features = _flat(x_train), _flat(x_eval)
+    return Rows(train_features, np.asarray(y_train), eval_features, np.asarray(y_eval)), note
