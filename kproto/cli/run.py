@@ -125,13 +125,18 @@ def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
     from kproto.report.tables import (
         baselines_table,
         decisions_summary,
+        legend_text,
         metrics_table,
         per_class_table,
         single_metrics_table,
         verdict_text,
     )
 
-    screen.print(metrics_table(metrics, legend=legend(metrics)))
+    screen.print(metrics_table(metrics))
+    shown = [name for split in ("train", "validation", "test") for name in (metrics.get(split) or {})]
+    described = legend_text(list(dict.fromkeys(shown)), legend(metrics))
+    if described:
+        screen.print(described)
     decisions = decisions_summary(metrics)
     if decisions is not None:
         screen.print(decisions)
@@ -285,11 +290,10 @@ def evaluate_command(
     if attack is None and (epsilon is not None or steps is not None):
         raise click.UsageError("--epsilon and --steps set up an attack: add --attack fgsm or --attack pgd")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    from kproto.commands.evaluate import evaluate_run
+    from kproto.commands.evaluate import EvaluateOptions, evaluate_run
 
-    result = evaluate_run(
-        path,
-        data,
+    options = EvaluateOptions(
+        data=data,
         trust=trust,
         judge=judge,
         allow_code=allow_code,
@@ -300,33 +304,50 @@ def evaluate_command(
         max_length=max_length,
         coverage=coverage,
     )
+    result = evaluate_run(path, options)
     if as_json:
-        extra = {"report": result.report} if result.report else {}
-        if result.attack:
-            extra["attack"] = result.attack
-        extra.update(result.decisions)
-        click.echo(json.dumps({**result.metrics, **extra}, indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
         return
-    from kproto.report.tables import baselines_table, confusion_table, per_class_table, single_metrics_table
+    print_evaluation(console(), result)
 
-    screen = console()
+
+def print_evaluation(screen: Any, result: Any) -> None:
+    """`kproto evaluate`'s tables: metrics (with what each measures), the per-class table and confusion matrix at
+    the run's decisions, the decisions on these rows, the baselines beside the model and the verdict in words."""
+    from kproto.metrics.classification import legend
+    from kproto.report.tables import (
+        baselines_table,
+        confusion_table,
+        decisions_table,
+        legend_text,
+        per_class_table,
+        single_metrics_table,
+        verdict_text,
+    )
+
     screen.print(single_metrics_table(result.metrics, f"Metrics on {result.source}"))
+    described = legend_text(list(result.metrics), legend({"report": result.report, **result.decisions}))
+    if described:
+        screen.print(described)
     if "per_class" in result.report:
-        screen.print(per_class_table(result.report))
+        screen.print(per_class_table(result.report, result.source))
         if len(result.report["classes"]) <= 20:
             screen.print(confusion_table(result.report))
     elif result.report:
         screen.print(single_metrics_table(result.report, "Report"))
-    if result.baselines:
-        screen.print(baselines_table(result.baselines))
+    if result.decisions:
+        screen.print(decisions_table(result.decisions))
     if result.attack:
         from kproto.report.tables import attack_table
 
         screen.print(attack_table(result.attack))
-    if result.decisions:
-        from kproto.report.tables import decisions_table
-
-        screen.print(decisions_table(result.decisions))
+    if result.baselines:
+        model = {**result.metrics, **{k: v for k, v in result.report.items() if isinstance(v, (int, float))}}
+        if "reconstruction_mse" in result.report:
+            model["mse"] = result.report["reconstruction_mse"]
+        screen.print(baselines_table(result.baselines, result.baselines_info, model))
+    if result.verdict:
+        screen.print(verdict_text(result.verdict))
 
 
 @click.command("predict")

@@ -61,8 +61,8 @@ def epoch_table(history: list[dict[str, Any]], title: str = "Epochs") -> Table:
     return table
 
 
-def metrics_table(metrics: dict[str, Any], title: str = "Final metrics", legend: dict[str, str] | None = None) -> Table:
-    """Rows: metrics; columns: train, validation, test. `legend`: what a metric measures, as a caption."""
+def metrics_table(metrics: dict[str, Any], title: str = "Final metrics") -> Table:
+    """Rows: metrics; columns: train, validation, test."""
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("metric")
     splits = [s for s in SPLITS if metrics.get(s)]
@@ -73,15 +73,12 @@ def metrics_table(metrics: dict[str, Any], title: str = "Final metrics", legend:
         names += [k for k in metrics[split] if k not in names]
     for name in names:
         table.add_row(name, *(fmt(metrics[s].get(name, "")) for s in splits))
-    _legend(table, names, legend)
     return table
 
 
-def _legend(table: Table, names: list[str], legend: dict[str, str] | None) -> None:
-    lines = [f"{name}: {legend[name]}" for name in names if legend and legend.get(name)]
-    if lines:
-        table.caption = "\n".join(lines)
-        table.caption_justify = "left"
+def legend_text(names: list[str], legend: dict[str, str]) -> str:
+    """What each shown metric measures, one dim line each ("" when none is described)."""
+    return "\n".join(f"[dim]{name}: {legend[name]}[/]" for name in names if legend.get(name))
 
 
 def baselines_table(
@@ -179,7 +176,7 @@ def single_metrics_table(metrics: dict[str, float], title: str) -> Table:
 def decisions_table(decisions: dict[str, Any]) -> Table:
     """Calibration error before and after, the threshold metric at 0.5 and at the run's threshold, and the
     empirical coverage of conformal sets or intervals (what `kproto evaluate` adds for classifiers and regression)."""
-    table = Table(title="Decisions", title_justify="left", header_style="bold")
+    table = Table(title="Decisions on these rows", title_justify="left", header_style="bold")
     table.add_column("what")
     table.add_column("value", justify="right")
     calibration = decisions.get("calibration")
@@ -187,13 +184,16 @@ def decisions_table(decisions: dict[str, Any]) -> Table:
         method = calibration["method"]
         if method == "temperature":
             method = f"temperature {calibration['temperature']:.3f}"
+        if calibration.get("chosen_on"):
+            method += f" (chosen on {calibration['chosen_on']})"
         table.add_row("calibration", method)
         table.add_row(
             "ECE, uncalibrated → calibrated", f"{fmt(calibration['ece_before'])} → {fmt(calibration['ece_after'])}"
         )
     threshold = decisions.get("threshold")
     if threshold:
-        table.add_row("threshold", fmt(threshold["value"]))
+        where = f" (chosen on {threshold['chosen_on']})" if threshold.get("chosen_on") else ""
+        table.add_row("threshold", fmt(threshold["value"]) + where)
         table.add_row(
             f"{threshold['metric']} at 0.5 → at threshold",
             f"{fmt(threshold['at_0.5'])} → {fmt(threshold['at_threshold'])}",
@@ -223,9 +223,9 @@ def attack_table(attack: dict[str, Any]) -> Table:
     return table
 
 
-def per_class_table(report: dict[str, Any]) -> Table:
+def per_class_table(report: dict[str, Any], source: str = "test split") -> Table:
     at = f"threshold {report['threshold']:.4g} on p({report['classes'][-1]})" if "threshold" in report else "argmax"
-    table = Table(title=f"Per class (test split, decided at {at})", title_justify="left", header_style="bold")
+    table = Table(title=f"Per class ({source}, decided at {at})", title_justify="left", header_style="bold")
     for name in ("class", "precision", "recall", "f1", "support"):
         table.add_column(name, justify="left" if name == "class" else "right")
     for name, row in report["per_class"].items():

@@ -269,7 +269,7 @@ def _model_scores(results: dict[str, Any], split: str) -> dict[str, float]:
     return scores
 
 
-def _verdict_metric(metric_names: list[str], task: str, baselines: dict[str, dict[str, float]], model: dict) -> str:
+def _verdict_metric(metric_names: list[str], baselines: dict[str, dict[str, float]], model: dict) -> str:
     """The first recipe metric that the model and a baseline both have (or the family's headline)."""
     candidates = [*metric_names, "accuracy", "mae", "mse", *SCORED, *REGRESSION_SCORED]
     scored = {m for scores in baselines.values() for m in scores}
@@ -310,56 +310,105 @@ def baseline_block(
     split = _split_of(results)
     shown = [m for m in results.get(split, {}) if m != "loss"]  # baselines are scored on the model's shown metrics
     model = _model_scores(results, split)
-    note = ""
     if dataset.preprocessor.kind in ("pairs", "interactions") or info.task == "reconstruction":
-        flat = dict(dataset.baselines)
-        outcome = Outcome(scores=packed_baselines(flat))
+        outcome = reference_baselines(dataset, setting)
         if info.task == "reconstruction":
-            outcome.scores = {"pca": {"mse": float(flat["pca_mse"])}} if "pca_mse" in flat else {}
             model = {**model, "mse": float(results.get("report", {}).get("reconstruction_mse", float("nan")))}
-        if setting not in (None, "auto"):
-            outcome.scores = {k: v for k, v in outcome.scores.items() if k in setting}
-        rows = info.rows.get("test", 0)
-    else:
-        names = chosen(setting, applicable(info.task, info.kind))
-        if not names:
-            return {}
-        keep = tuple(m for m in shown if m in (SCORED if info.task == "classification" else REGRESSION_SCORED))
-        keep = keep or (("accuracy",) if info.task == "classification" else ("mae",))
-        if info.kind == "window":
-            season = getattr(getattr(recipe.data, "window", None), "season", None)
-            outcome, note = window_baselines(dataset, names, keep, season)
-            rows = len(dataset.x_test)
-        else:
-            prepared = _rows(dataset, split)
-            if prepared is None:
-                return {}
-            sample, note = prepared
-            if note:  # streamed: the model's numbers on the same first rows (its report)
-                model = _model_scores({"test": results.get("report", {})}, "test")
-            budget = budget_seconds(train_seconds)
-            outcome = fit_baselines(names, info.task, sample, info.num_classes or 0, budget, recipe.seed, keep)
-            rows = sample.x_eval.shape[0]
+        return judged_block(outcome, split, info.rows.get("test", 0), dataset, metric_names, model, say)
+    names = chosen(setting, applicable(info.task, info.kind))
+    if not names:
+        return {}
+    keep = kept_metrics(info.task, shown)
+    if info.kind == "window":
+        season = getattr(getattr(recipe.data, "window", None), "season", None)
+        outcome, note = window_baselines(dataset, names, keep, season)
+        return judged_block(outcome, split, len(dataset.x_test), dataset, metric_names, model, say, note)
+    prepared = _rows(dataset, *dataset.split(split), split)
+    if prepared is None:
+        return {}
+    sample, note = prepared
+    if note:  # streamed: the model's numbers on the same first rows (its report)
+        model = _model_scores({"test": results.get("report", {})}, "test")
+    outcome = fit_baselines(
+        names, info.task, sample, info.num_classes or 0, budget_seconds(train_seconds), recipe.seed, keep
+    )
+    return judged_block(outcome, split, sample.x_eval.shape[0], dataset, metric_names, model, say, note)
+
+
+def kept_metrics(task: str, shown: list[str]) -> tuple[str, ...]:
+    """The metrics baselines are scored on: those the model shows (accuracy or mae when none applies)."""
+    keep = tuple(m for m in shown if m in (SCORED if task == "classification" else REGRESSION_SCORED))
+    return keep or (("accuracy",) if task == "classification" else ("mae",))
+
+
+def reference_baselines(dataset: Any, setting: Any) -> Outcome:
+    """The seq2seq, recommender and autoencoder baselines the data layer scored on the test split."""
+    flat = dict(dataset.baselines)
+    scores = packed_baselines(flat)
+    if dataset.info.task == "reconstruction":
+        scores = {"pca": {"mse": float(flat["pca_mse"])}} if "pca_mse" in flat else {}
+    if setting not in (None, "auto"):
+        scores = {k: v for k, v in scores.items() if k in setting}
+    return Outcome(scores=scores)
+
+
+def judged_block(
+    outcome: Outcome,
+    split: str,
+    rows: int,
+    dataset: Any,
+    metric_names: list[str],
+    model: dict[str, float],
+    say: Callable[[str], None] | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """`baselines`, `baselines_info` and (when a metric is shared) `verdict`; left-out baselines are said."""
     block: dict[str, Any] = {
         "baselines": outcome.scores,
-        "baselines_info": outcome.info(split, rows, info.rows.get("train", 0), note),
+        "baselines_info": outcome.info(split, rows, dataset.info.rows.get("train", 0), note),
     }
     if say is not None:
         for name, why in {**outcome.skipped, **outcome.failed}.items():
             say(f"baseline {baseline_label(name)} left out: {why}")
-    metric = _verdict_metric(metric_names, info.task, outcome.scores, model)
+    metric = _verdict_metric(metric_names, outcome.scores, model)
     judged = verdict(metric, float(model[metric]), outcome.scores, split) if metric else None
     if judged is not None:
         block["verdict"] = judged
     return block
 
 
-def _rows(dataset: Any, split: str) -> tuple[Rows, str] | None:
+def baselines_on_rows(
+    recipe: Any,
+    dataset: Any,
+    x_eval: Any,
+    y_eval: np.ndarray,
+    model: dict[str, float],
+    metric_names: list[str],
+    source: str,
+    train_seconds: float,
+) -> dict[str, Any]:
+    """`kproto evaluate --data F`: the baselines fitted on the run's training split and scored on F's rows."""
+    setting = getattr(recipe.train, "baselines", "auto")
+    info = dataset.info
+    names = chosen(setting, applicable(info.task, info.kind))
+    if not names or info.kind == "window" or y_eval is None:
+        return {}
+    prepared = _rows(dataset, x_eval, y_eval, source)
+    if prepared is None:
+        return {}
+    sample, note = prepared
+    keep = kept_metrics(info.task, list(model))
+    outcome = fit_baselines(
+        names, info.task, sample, info.num_classes or 0, budget_seconds(train_seconds), recipe.seed, keep
+    )
+    return judged_block(outcome, source, sample.x_eval.shape[0], dataset, metric_names, model, None, note)
+
+
+def _rows(dataset: Any, x_eval: Any, y_eval: Any, split: str) -> tuple[Rows, str] | None:
     """Training and scoring arrays in scikit-learn's shape; a note when the data is streamed (first rows only)."""
     from kproto.data.streaming import is_streamed
 
     x_train, y_train = dataset.x_train, dataset.y_train
-    x_eval, y_eval = dataset.split(split)
     if isinstance(x_train, dict):  # a KerasHub tokenizer's inputs: the token ids
         x_train, x_eval = x_train.get("token_ids"), x_eval.get("token_ids")
     if y_train is None or y_eval is None or len(x_eval) == 0:
