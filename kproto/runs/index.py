@@ -54,6 +54,11 @@ class RunRecord:
         value = self.metrics.get(split)
         return value if isinstance(value, dict) else {}
 
+    def verdict(self) -> dict[str, Any] | None:
+        """The run's verdict against its best baseline (metrics.json), or None for runs without one."""
+        value = self.metrics.get("verdict")
+        return value if isinstance(value, dict) and "model_wins" in value else None
+
     def history(self) -> list[dict[str, Any]]:
         """The run's history file as a list of rows of floats ([] when absent or unreadable)."""
         return read_history(self.path / layout.HISTORY)
@@ -68,6 +73,7 @@ class RunRecord:
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
             **{split: self.split_metrics(split) for split in SPLITS},
+            "verdict": self.verdict(),
             "params": {key: self.recipe.get(key) for key in (params or [])},
             **({"problem": self.problem} if self.problem else {}),
         }
@@ -368,6 +374,7 @@ def runs_rows(records: list[RunRecord], params: list[str]) -> list[dict[str, Any
             "status": record.status,
             "epochs": record.epochs,
             "seconds": record.seconds,
+            "verdict": verdict_words(record.verdict()),
         }
         for key in metric_keys:
             split, _, name = key.partition(".")
@@ -376,6 +383,20 @@ def runs_rows(records: list[RunRecord], params: list[str]) -> list[dict[str, Any
             row[key] = show(record.recipe[key]) if key in record.recipe else ""
         rows.append(row)
     return rows
+
+
+def verdict_words(verdict: dict[str, Any] | None, markup: bool = False) -> str:
+    """A verdict in a few words: "beats gradient boosting (accuracy)" or "gradient boosting wins (accuracy 0.978
+    vs 0.937)"; "" without one. `markup`: green or yellow for a rich table."""
+    if not verdict:
+        return ""
+    label = str(verdict.get("best_baseline", "")).replace("_", " ")
+    metric = verdict.get("metric", "")
+    if verdict.get("model_wins"):
+        text = f"beats {label} ({metric})"
+        return f"[green]{text}[/]" if markup else text
+    text = f"{label} wins ({metric} {verdict['baseline']:.4g} vs {verdict['model']:.4g})"
+    return f"[yellow]{text}[/]" if markup else text
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -418,6 +439,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
     for split, name in columns:
         table.add_column(f"{'val' if split == 'validation' else split} {name}", justify="right", no_wrap=True)
     table.add_column("seconds", justify="right", no_wrap=True)
+    table.add_column("verdict", overflow="fold", max_width=34)
     params = shown
     for key in params:
         table.add_column(key, style="cyan", overflow="fold", max_width=28)
@@ -433,6 +455,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
             value = record.split_metrics(split).get(name)
             cells.append("" if value is None else fmt(value))
         cells.append("" if record.seconds is None else f"{record.seconds:.1f}")
+        cells.append(verdict_words(record.verdict(), markup=True))
         for key in params:
             value = record.recipe.get(key, "")
             if key.endswith("path") and isinstance(value, str) and value:
@@ -499,7 +522,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
                 better = "B" if (diff < 0) == lower_is_better(name) else "A"
         metrics.add_row(split, name, "" if va is None else fmt(va), "" if vb is None else fmt(vb), delta, better)
     facts = Table(title="Runs", title_justify="left", header_style="bold")
-    for name in ("", "status", "epochs", "best epoch", "seconds", "path"):
+    for name in ("", "status", "epochs", "best epoch", "seconds", "verdict", "path"):
         facts.add_column(name)
     for label, record in (("A", a), ("B", b)):
         facts.add_row(
@@ -508,6 +531,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
             str(record.epochs or ""),
             str(record.best_epoch or ""),
             "" if record.seconds is None else f"{record.seconds:.1f}",
+            verdict_words(record.verdict(), markup=True) or "(no baselines)",
             str(record.path),
         )
     return [facts, recipe, metrics]
