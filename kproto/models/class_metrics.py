@@ -28,9 +28,11 @@ class ClassScore(keras.metrics.Metric):
     classes: precision, recall, f1) or averaged over the classes (macro_f1, balanced_accuracy; and precision,
     recall, f1 with more classes)."""
 
-    def __init__(self, statistic: str = "f1", num_classes: int = 2, name: str | None = None, **kwargs: Any) -> None:
-        kwargs.pop("logits", None)  # argmax reads logits and probabilities alike
+    def __init__(
+        self, statistic: str = "f1", num_classes: int = 2, logits: bool = False, name: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(name=name or statistic, **kwargs)
+        self.logits = bool(logits)
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}; received {statistic!r}")
         self.statistic = statistic
@@ -42,7 +44,11 @@ class ClassScore(keras.metrics.Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         k = self.num_classes
         actual = ops.one_hot(_class_indices(y_true, k), k, dtype="float32")
-        decided = ops.one_hot(ops.argmax(y_pred, axis=-1), k, dtype="float32")
+        if y_pred.shape[-1] == 1:  # one sigmoid unit (a ranking model): positive from 0.5 (0 for logits)
+            cut = 0.0 if self.logits else 0.5
+            decided = ops.one_hot(ops.cast(ops.reshape(y_pred, (-1,)) >= cut, "int32"), k, dtype="float32")
+        else:
+            decided = ops.one_hot(ops.argmax(y_pred, axis=-1), k, dtype="float32")
         if sample_weight is not None:
             actual = actual * ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
         self.confusion.assign_add(ops.matmul(ops.transpose(actual), decided))
@@ -67,7 +73,13 @@ class ClassScore(keras.metrics.Metric):
         self.confusion.assign(ops.zeros((self.num_classes, self.num_classes), dtype="float32"))
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "statistic": self.statistic, "num_classes": self.num_classes}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "statistic": self.statistic,
+            "num_classes": self.num_classes,
+            "logits": self.logits,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kproto")
@@ -93,6 +105,9 @@ class ClassAUC(keras.metrics.AUC):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         k = self.num_classes
+        if y_pred.shape[-1] == 1:  # one sigmoid unit (a ranking model): its output is p(positive)
+            scores = ops.reshape(ops.sigmoid(y_pred) if self.logits else y_pred, (-1,))
+            return super().update_state(ops.reshape(y_true, (-1,)), scores, sample_weight)
         if self.logits:
             y_pred = ops.softmax(y_pred, axis=-1)
         actual = ops.one_hot(_class_indices(y_true, k), k, dtype="float32")

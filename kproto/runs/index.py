@@ -439,7 +439,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
     for split, name in columns:
         table.add_column(f"{'val' if split == 'validation' else split} {name}", justify="right", no_wrap=True)
     table.add_column("seconds", justify="right", no_wrap=True)
-    table.add_column("verdict", overflow="fold", max_width=34)
+    table.add_column("verdict", overflow="fold", max_width=52)
     params = shown
     for key in params:
         table.add_column(key, style="cyan", overflow="fold", max_width=28)

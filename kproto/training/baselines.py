@@ -270,17 +270,20 @@ def _model_scores(results: dict[str, Any], split: str) -> dict[str, float]:
 
 
 def _verdict_metric(metric_names: list[str], baselines: dict[str, dict[str, float]], model: dict) -> str:
-    """The first recipe metric that the model and a baseline both have (or the family's headline)."""
-    candidates = [*metric_names, "accuracy", "mae", "mse", *SCORED, *REGRESSION_SCORED]
-    scored = {m for scores in baselines.values() for m in scores}
-    for name in candidates:
-        if name in scored and name in model:
+    """The first recipe metric that the model and a baseline both have, else the family's headline (seq2seq,
+    recommenders), else the first shared classification or regression metric."""
+    scored = {m for scores in baselines.values() for m in scores if m in model}
+    for name in metric_names:
+        if name in scored:
             return name
     for prefix in PACKED_VERDICT:
         for name in sorted(scored):
-            if name.startswith(prefix) and name in model:
+            if name.startswith(prefix):
                 return name
-    return next((m for m in sorted(scored) if m in model), "")
+    for name in ("accuracy", "mae", "mse", *SCORED, *REGRESSION_SCORED):
+        if name in scored:
+            return name
+    return min(scored, default="")
 
 
 def packed_baselines(flat: dict[str, float]) -> dict[str, dict[str, float]]:
