@@ -29,6 +29,13 @@ class FittedDecisions:
     conformal: Conformal | None = None
 
 
+def positive_class(info: Any) -> dict[str, Any]:
+    """metrics.json's `positive_class`: the label auc, pr_auc, precision, recall, f1 and the threshold are about
+    (two-class runs only: the second class, which `train.positive_class` puts there)."""
+    names = info.class_names or []
+    return {"positive_class": names[1]} if info.task == "classification" and len(names) == 2 else {}
+
+
 def _outputs(model: Any, x: Any, batch_size: int) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
 

@@ -382,13 +382,6 @@ class Trainer:
         )
         return local
 
-    @staticmethod
-    def _positive_class(dataset: Dataset) -> dict[str, Any]:
-        """metrics.json's `positive_class`: the label auc, pr_auc, precision, recall, f1 and the threshold are
-        about (two-class runs only)."""
-        names = dataset.info.class_names or []
-        return {"positive_class": names[1]} if dataset.info.task == "classification" and len(names) == 2 else {}
-
     def _finish(
         self,
         run: RunDir,
@@ -404,7 +397,7 @@ class Trainer:
             model = self._local_copy(model, dataset)
         from kproto.metrics.calibration import Decisions
         from kproto.training.baselines import baseline_block
-        from kproto.training.decisions import fit_decisions
+        from kproto.training.decisions import fit_decisions, positive_class
 
         decisions = fit_decisions(model, dataset, self.recipe.train, setup.outputs, self.recipe.train.batch_size)
         if decisions.conformal is not None:
@@ -425,7 +418,7 @@ class Trainer:
             finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
             label_mode=setup.label_mode,
             outputs=setup.outputs,
-            **self._positive_class(dataset),
+            **positive_class(dataset.info),
         )
         try:
             from kproto.report.plots import learning_curves
