@@ -102,3 +102,15 @@ def test_legend_says_which_is_which() -> None:
     assert set(words) == set(SCORED)
     assert "'yes'" in words["pr_auc"] and "0.4" in words["precision"]
     assert legend({"report": {"mae": 1.0}}) == {}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_roc_auc_and_average_precision_with_ties(seed: int) -> None:
+    from kproto.metrics.classification import average_precision, roc_auc
+
+    rng = np.random.default_rng(seed)
+    truth = rng.random(60) < 0.3
+    truth[:2] = [True, False]
+    scores = np.round(rng.random(60) + 0.3 * truth, 1)  # rounded: many ties
+    assert roc_auc(truth, scores) == pytest.approx(roc_auc_score(truth, scores))
+    assert average_precision(truth, scores) == pytest.approx(average_precision_score(truth, scores))

@@ -9,12 +9,12 @@ Multi-class:
 Both:
   accuracy, macro_f1, balanced_accuracy (mean recall over classes), at the run's decisions.
 
-Every function takes integer labels (class indices) and class probabilities [rows, classes].
+Every function takes integer labels (class indices) and class probabilities [rows, classes]. NumPy only (the tests
+check every number against scikit-learn), so scoring imports nothing heavy.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -36,16 +36,45 @@ def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
 
 
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC: the chance a positive row scores above a negative one, ties counting half (Mann–Whitney U)."""
+    positive = np.asarray(positive, dtype=bool)
+    ranks = _average_ranks(np.asarray(scores, dtype=np.float64))
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing their mean rank."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends + 1) / 2.0  # positions start..end-1 are ranks start+1..end
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def average_precision(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision: Σ (recall_k − recall_{k−1}) · precision_k over the distinct score thresholds, highest
+    first (the step-wise area under the precision–recall curve, as scikit-learn's average_precision_score)."""
+    positive = np.asarray(positive, dtype=bool)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+    ordered, hits = np.asarray(scores, dtype=np.float64)[order], positive[order]
+    last = np.r_[np.flatnonzero(ordered[1:] != ordered[:-1]), len(ordered) - 1]  # the end of each tie group
+    true_positives = np.cumsum(hits)[last]
+    precision = true_positives / (last + 1)
+    recall = true_positives / true_positives[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def _one_vs_rest(labels: np.ndarray, scores: np.ndarray, curve: str) -> float | None:
     """ROC AUC ("roc") or average precision ("pr") of one class against the rest; None with one kind of row."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     positive = labels.astype(bool)
     if positive.all() or not positive.any():
         return None
-    if curve == "roc":
-        return float(roc_auc_score(positive, scores))
-    return float(average_precision_score(positive, scores))
+    return roc_auc(positive, scores) if curve == "roc" else average_precision(positive, scores)
 
 
 def ranking_scores(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -98,9 +127,7 @@ def classification_metrics(
     if len(probabilities) == 0:
         return {}
     predicted = decide(probabilities, threshold)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ranking = ranking_scores(labels, probabilities)
+    ranking = ranking_scores(labels, probabilities)
     scores = decision_scores(labels, predicted, probabilities.shape[1])
     merged = {**scores, **ranking}
     return {name: merged[name] for name in SCORED if name in merged}

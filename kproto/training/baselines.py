@@ -305,7 +305,23 @@ def baseline_block(
     train_seconds: float,
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """metrics.json's `baselines`, `baselines_info` and `verdict` for a finished run (empty when none apply)."""
+    """metrics.json's `baselines`, `baselines_info` and `verdict` for a finished run (empty when none apply);
+    `baselines_info.total_seconds` is the time all of it took, imports included (what baselines add to training)."""
+    began = time.perf_counter()
+    block = _baseline_block(recipe, dataset, results, metric_names, train_seconds, say)
+    if block:
+        block["baselines_info"]["total_seconds"] = round(time.perf_counter() - began, 3)
+    return block
+
+
+def _baseline_block(
+    recipe: Any,
+    dataset: Any,
+    results: dict[str, Any],
+    metric_names: list[str],
+    train_seconds: float,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     setting = getattr(recipe.train, "baselines", "auto")
     info = dataset.info
     if setting == "none" or info.task == "generation":
