@@ -165,6 +165,8 @@ def evaluate_run(path: Path, options: EvaluateOptions | None = None) -> Evaluati
     rows = _rows(run, options.data)
     metrics, report, summary, rows = _scores(run, model, rows, decisions, conformal, options.coverage)
     report = {**report, **_packed(run, model, rows, options)}
+    if report and rows.dataset is not None and "pca_mse" in rows.dataset.baselines:  # autoencoders, same split
+        report["pca_mse"] = rows.dataset.baselines["pca_mse"]
     evaluation = Evaluation(source=rows.source, metrics=metrics, report=report, task=run.info.task, decisions=summary)
     _compare(run, rows, evaluation)
     if options.attack is not None:

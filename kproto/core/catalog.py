@@ -295,7 +295,7 @@ METRICS: dict[str, Metric] = {
     for metric in (
         Metric(
             "accuracy",
-            "Share of correct predictions.",
+            "Share of rows decided right: at the run's threshold (two classes) or argmax.",
             "classification",
             "max",
             "CategoricalAccuracy",

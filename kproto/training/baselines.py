@@ -101,24 +101,28 @@ def _token_counts(x: np.ndarray, vocabulary: int) -> Any:
 
 
 def _estimator(name: str, task: str, seed: int) -> Any:
-    """The scikit-learn model behind a baseline's name (defaults, seeded)."""
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.feature_extraction.text import TfidfTransformer
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import make_pipeline
-
+    """The scikit-learn model behind a baseline's name (defaults, seeded); each imports only what it needs."""
     classify = task == "classification"
     if name in ("majority", "mean"):
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+
         return DummyClassifier(strategy="prior") if classify else DummyRegressor(strategy="mean")
-    if name == "linear":
-        return LogisticRegression(max_iter=300) if classify else Ridge(alpha=1.0)
     if name == "gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
         if classify:
             return HistGradientBoostingClassifier(random_state=seed, early_stopping=False)
         return HistGradientBoostingRegressor(random_state=seed, early_stopping=False)
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    linear = LogisticRegression(max_iter=300) if classify else Ridge(alpha=1.0)
+    if name == "linear":
+        return linear
     if name == "tfidf_linear":
-        return make_pipeline(TfidfTransformer(), LogisticRegression(max_iter=300) if classify else Ridge(alpha=1.0))
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.pipeline import make_pipeline
+
+        return make_pipeline(TfidfTransformer(), linear)
     raise ValueError(f"unknown baseline {name!r}")
 
 
