@@ -182,7 +182,9 @@ def test_a_failing_baseline_is_recorded_not_raised(monkeypatch: pytest.MonkeyPat
 def test_a_baseline_over_its_budget_is_skipped_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module, "PILOT_FROM", 100)
     monkeypatch.setattr(module, "PILOT_ROWS", 50)
-    monkeypatch.setattr(module, "_fit_timed", lambda name, task, seed, x, y: (None, 10.0))  # 10 s per pilot fit
+    monkeypatch.setattr(
+        module, "_fit_timed", lambda name, task, seed, x, y, budget=None: (None, 10.0)
+    )  # 10 s per pilot fit
     outcome = fit_baselines(["linear"], "classification", classification_rows(), 2, 1.0, 0, ("accuracy",))
     assert outcome.scores == {} and "over its budget of 1.0 s" in outcome.skipped["linear"]
 
@@ -193,7 +195,7 @@ def test_a_large_training_split_is_sampled_within_the_budget(monkeypatch: pytest
     monkeypatch.setattr(module, "MIN_SAMPLE", 10)
     real = module._fit_timed
 
-    def timed(name: str, task: str, seed: int, x: Any, y: Any) -> Any:
+    def timed(name: str, task: str, seed: int, x: Any, y: Any, budget: Any = None) -> Any:
         model, _ = real(name, task, seed, x, y)
         return model, 0.01 * x.shape[0] / 20  # 0.01 s per 20 rows: 200 rows would take 0.1 s
 
@@ -227,3 +229,24 @@ def test_regression_metrics_match_their_definitions() -> None:
     assert scores["rmse"] == pytest.approx(np.sqrt(2 / 3))
     assert scores["r2"] == pytest.approx(1 - 2 / (14 / 3))
     assert scores["mape"] == pytest.approx(100 * (0 + 0.5 + 0.25) / 3)
+
+
+def test_gradient_boosting_stops_growing_at_its_budget() -> None:
+    outcome = fit_baselines(["gradient_boosting"], "classification", classification_rows(), 2, 1e-6, 0, ("accuracy",))
+    assert outcome.stopped["gradient_boosting"].startswith(f"{module.BOOSTING_STEP} of 100 boosting iterations")
+    assert "accuracy" in outcome.scores["gradient_boosting"]
+    roomy = fit_baselines(["gradient_boosting"], "classification", classification_rows(), 2, 60.0, 0, ("accuracy",))
+    assert roomy.stopped == {}
+
+
+def test_prefetch_imports_what_the_baselines_need() -> None:
+    import sys
+
+    spec = SimpleNamespace(train=SimpleNamespace(baselines=["linear"]))
+    thread = module.prefetch_imports(spec, DataInfo(task="classification", kind="tabular", input_shape=(3,)))
+    assert thread is not None
+    thread.join(timeout=60)
+    assert "sklearn.linear_model" in sys.modules
+    none = SimpleNamespace(train=SimpleNamespace(baselines="none"))
+    assert module.prefetch_imports(none, DataInfo(task="classification", kind="tabular", input_shape=(3,))) is None
+    assert module.prefetch_imports(spec, DataInfo(task="generation", kind="tabular", input_shape=(3,))) is None

@@ -92,7 +92,7 @@ def test_trained_run_records_calibration_threshold_and_conformal(runner, tmp_pat
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.output[evaluated.output.index("{") :])
     assert 0 <= report["conformal"]["coverage"] <= 1 and report["conformal"]["mean_set_size"] >= 0
-    assert set(report["threshold"]) == {"value", "metric", "at_0.5", "at_threshold"}
+    assert set(report["threshold"]) == {"value", "metric", "at_0.5", "at_threshold", "chosen_on"}
     assert report["calibration"]["temperature"] == pytest.approx(calibration["temperature"])
     table = runner.invoke(cli, ["evaluate", str(run)])
     assert "Decisions" in table.output and "at threshold" in table.output

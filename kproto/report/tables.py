@@ -111,6 +111,8 @@ def baselines_table(
     notes = []
     for name, rows_used in info.get("sampled", {}).items():
         notes.append(f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows (time budget)")
+    for name, why in info.get("stopped", {}).items():
+        notes.append(f"{name.replace('_', ' ')}: {why}")
     for key in ("skipped", "failed"):
         for name, why in info.get(key, {}).items():
             notes.append(f"{name.replace('_', ' ')} {key}: {why}")
