@@ -1,6 +1,6 @@
 """FusedEngine (JAX) gives the same numbers as Keras's own model.fit / model.evaluate.
 
-Run by tests/test_fused.py in its own pytest process on the JAX backend (the main test process uses TensorFlow).
+Run by tests/test_engines_fused.py in its own pytest process on the JAX backend (the main test process uses TensorFlow).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import keras  # noqa: E402
 if keras.backend.backend() != "jax":
     pytest.skip(
         f"keras was already imported with the {keras.backend.backend()!r} backend in this process; "
-        "run tests/test_fused.py in its own pytest process",
+        "run tests/test_engines_fused.py in its own pytest process",
         allow_module_level=True,
     )
 

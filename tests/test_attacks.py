@@ -89,7 +89,7 @@ def test_regression_attack_raises_the_error() -> None:
     [
         ("fgsm", 0.1, 1, "text", "classification", "discrete tokens|tokens are discrete"),
         ("pgd", 0.1, 10, "image", "generation", "classification or regression"),
-        ("pgd", 0.1, 10, "tabular", "reconstruction", "classification or regression"),
+        ("pgd", 0.1, 10, "table", "reconstruction", "classification or regression"),
         ("cw", 0.1, 10, "image", "classification", "unknown attack"),
         ("pgd", -0.1, 10, "image", "classification", "epsilon"),
         ("pgd", 0.1, 0, "image", "classification", "steps"),
@@ -242,7 +242,7 @@ def test_adversarial_training_refuses_engines_that_cannot(runner, tmp_path, trai
     [
         ("image", "classification", "fused", "fused engine"),
         ("text", "classification", "auto", "not supported for text"),
-        ("tabular", "generation", "auto", "classification or regression"),
+        ("table", "generation", "auto", "classification or regression"),
     ],
 )
 def test_adversarial_training_check(kind: str, task: str, engine: str, says: str) -> None:

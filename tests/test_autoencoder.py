@@ -25,7 +25,7 @@ def test_autoencoder_layers_mirror_and_encoder_is_recoverable() -> None:
     from kproto.models.autoencoder import Autoencoder, build, encoder
 
     for shape, convolutional in (((8, 8, 1), False), ((8, 8, 1), True), ((7, 5, 1), True), ((12,), False)):
-        info = DataInfo(task="reconstruction", kind="image" if len(shape) == 3 else "tabular", input_shape=shape)
+        info = DataInfo(task="reconstruction", kind="image" if len(shape) == 3 else "table", input_shape=shape)
         spec = Autoencoder(type="autoencoder", units=[16, 8], bottleneck=3, convolutional=convolutional, filters=[4, 8])
         model = build(spec, info)
         x = np.random.default_rng(0).uniform(size=(5, *shape)).astype(np.float32)

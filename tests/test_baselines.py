@@ -209,7 +209,7 @@ def test_a_large_training_split_is_sampled_within_the_budget(monkeypatch: pytest
     [("auto", ["majority", "linear", "gradient_boosting"]), ("none", []), (["linear", "pca"], ["linear"])],
 )
 def test_train_baselines_setting(setting: Any, expected: list[str]) -> None:
-    assert chosen(setting, applicable("classification", "tabular")) == expected
+    assert chosen(setting, applicable("classification", "table")) == expected
 
 
 def test_baselines_none_writes_nothing(tiny_classification: Path) -> None:
@@ -243,10 +243,10 @@ def test_prefetch_imports_what_the_baselines_need() -> None:
     import sys
 
     spec = SimpleNamespace(train=SimpleNamespace(baselines=["linear"]))
-    thread = module.prefetch_imports(spec, DataInfo(task="classification", kind="tabular", input_shape=(3,)))
+    thread = module.prefetch_imports(spec, DataInfo(task="classification", kind="table", input_shape=(3,)))
     assert thread is not None
     thread.join(timeout=60)
     assert "sklearn.linear_model" in sys.modules
     none = SimpleNamespace(train=SimpleNamespace(baselines="none"))
-    assert module.prefetch_imports(none, DataInfo(task="classification", kind="tabular", input_shape=(3,))) is None
-    assert module.prefetch_imports(spec, DataInfo(task="generation", kind="tabular", input_shape=(3,))) is None
+    assert module.prefetch_imports(none, DataInfo(task="classification", kind="table", input_shape=(3,))) is None
+    assert module.prefetch_imports(spec, DataInfo(task="generation", kind="table", input_shape=(3,))) is None

@@ -225,3 +225,40 @@ def test_distribute_mode_runs_on_its_backend_only(mode: str) -> None:
             with pytest.raises(RecipeError) as err:
                 check_combination(mode, needed, family=family.name)
             assert err.value.field == "train.distribute"
+
+
+@pytest.mark.parametrize(
+    ("alias", "names"),
+    [
+        (catalog.Task, catalog.TASKS),
+        (catalog.InputKind, catalog.INPUT_KINDS),
+        (catalog.Split, catalog.SPLITS),
+        (catalog.Status, catalog.STATUSES),
+        (catalog.Backend, catalog.KERAS_BACKENDS),
+    ],
+)
+def test_each_vocabulary_is_its_literal_alias(alias: object, names: tuple[str, ...]) -> None:
+    assert typing.get_args(alias) == names and len(set(names)) == len(names)
+
+
+def test_vocabulary_groups_and_traits_use_the_names() -> None:
+    assert set(catalog.SUPERVISED_TASKS) <= set(catalog.TASKS)
+    assert set(catalog.IMAGE_KINDS) <= set(catalog.INPUT_KINDS)
+    assert set(catalog.STATUS_COLOURS) == set(catalog.STATUSES)
+    assert catalog.BACKENDS == ("auto", *catalog.KERAS_BACKENDS)
+    assert catalog.SPLITS == ("train", "validation", "test")
+    for entry in catalog.FAMILIES.values():
+        assert set(entry.inputs) <= set(catalog.INPUT_KINDS), entry.name
+        assert entry.task is None or entry.task in catalog.TASKS
+    assert catalog.supervised("regression") and not catalog.supervised("generation")
+    assert catalog.is_image("image_folder") and not catalog.is_image("table")
+
+
+@pytest.mark.parametrize(("recorded", "read"), [("tabular", "table"), ("table", "table"), ("image", "image")])
+def test_older_kind_names_read_as_todays(recorded: str, read: str) -> None:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+
+    assert catalog.input_kind(recorded) == read
+    assert DataInfo.from_dict({"task": "regression", "kind": recorded, "input_shape": [3]}).kind == read
+    assert Preprocessor.from_dict({"kind": recorded, "features": []}).kind == read

@@ -23,9 +23,9 @@ from kproto.training.compile import (
     resolve_metrics,
 )
 
-CLASSES = DataInfo(task="classification", kind="tabular", input_shape=(4,), num_classes=3, class_names=["a", "b", "c"])
-BINARY = DataInfo(task="classification", kind="tabular", input_shape=(4,), num_classes=2, class_names=["no", "yes"])
-REGRESSION = DataInfo(task="regression", kind="tabular", input_shape=(4,), target_mean=1.0, target_std=2.0)
+CLASSES = DataInfo(task="classification", kind="table", input_shape=(4,), num_classes=3, class_names=["a", "b", "c"])
+BINARY = DataInfo(task="classification", kind="table", input_shape=(4,), num_classes=2, class_names=["no", "yes"])
+REGRESSION = DataInfo(task="regression", kind="table", input_shape=(4,), target_mean=1.0, target_std=2.0)
 
 
 def make(train: dict[str, Any], info: DataInfo = CLASSES, model: dict[str, Any] | None = None, **kwargs: Any):

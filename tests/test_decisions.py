@@ -124,7 +124,6 @@ def test_coverage_without_conformal_scores_is_a_clean_error(runner, tmp_path):
     from helpers import assert_clean_error, tiny_untrained_run
 
     from kproto.cli import cli
-
     from kproto.runs import layout
 
     run = tiny_untrained_run(tmp_path)

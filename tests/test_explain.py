@@ -199,13 +199,13 @@ def test_reconstruction_errors_put_the_worst_column_first() -> None:
 @pytest.mark.parametrize(
     ("method", "kind", "task", "expected"),
     [
-        ("auto", "tabular", "classification", "permutation"),
-        ("integrated_gradients", "tabular", "regression", "integrated_gradients"),
+        ("auto", "table", "classification", "permutation"),
+        ("integrated_gradients", "table", "regression", "integrated_gradients"),
         ("auto", "image", "classification", "integrated_gradients"),
         ("occlusion", "image", "classification", "occlusion"),
         ("auto", "text", "classification", "occlusion"),
         ("auto", "window", "regression", "integrated_gradients"),
-        ("auto", "tabular", "reconstruction", "reconstruction_error"),
+        ("auto", "table", "reconstruction", "reconstruction_error"),
     ],
 )
 def test_method_choice(method: str, kind: str, task: str, expected: str) -> None:
@@ -218,8 +218,8 @@ def test_method_choice(method: str, kind: str, task: str, expected: str) -> None
         ("auto", "image", "generation", "GAN runs cannot be explained"),
         ("integrated_gradients", "text", "classification", "tokens are discrete"),
         ("permutation", "image", "classification", "does not apply"),
-        ("shap", "tabular", "classification", "unknown method"),
-        ("permutation", "tabular", "reconstruction", "reconstruction error"),
+        ("shap", "table", "classification", "unknown method"),
+        ("permutation", "table", "reconstruction", "reconstruction error"),
     ],
 )
 def test_method_refusals(method: str, kind: str, task: str, message: str) -> None:
@@ -244,7 +244,7 @@ def test_render_tables_tokens_and_html() -> None:
 
 
 def test_explanation_json_has_the_documented_keys() -> None:
-    explanation = Explanation("permutation", "tabular", "classification", "test split", [{"feature": "a"}])
+    explanation = Explanation("permutation", "table", "classification", "test split", [{"feature": "a"}])
     data = explanation.to_json()
     assert data["method"] == "permutation" and data["global"] == [{"feature": "a"}]
 
@@ -269,7 +269,7 @@ def fitted(frame: pd.DataFrame, y: np.ndarray, seed: int = 0):
     from kproto.data.preprocess import Preprocessor
 
     spec = SimpleNamespace(target=None)
-    pre = Preprocessor.fit(frame, np.arange(len(frame)), spec, "classification", "tabular", list(frame.columns))
+    pre = Preprocessor.fit(frame, np.arange(len(frame)), spec, "classification", "table", list(frame.columns))
     pre.state["categorical"] = "onehot"
     x = pre.features(frame)
     model = mlp(x.shape[1], outputs=2, seed=seed)
@@ -372,7 +372,7 @@ def test_explain_refuses_a_method_that_does_not_apply(runner, tmp_path, tiny_cla
 
     run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
     result = runner.invoke(cli, ["explain", str(run), "--method", "occlusion"])
-    assert_clean_error(result, says="does not apply to tabular input", field="--method")
+    assert_clean_error(result, says="does not apply to table input", field="--method")
 
 
 def test_score_uses_the_runs_threshold() -> None:

@@ -87,7 +87,7 @@ def test_generate_returns_samples_shaped_like_rows() -> None:
 
 # ----------------------------------------------------------------------------- samples as columns and pictures
 TABULAR = SimpleNamespace(
-    kind="tabular",
+    kind="table",
     state={
         "categorical": "onehot",
         "columns": [
@@ -105,7 +105,7 @@ def test_inverse_features_maps_back_to_the_original_columns() -> None:
     frame = inverse_features(TABULAR, np.array([[0.5, 0.1, 0.9], [-1.0, 0.8, 0.2]], np.float32))
     assert list(frame.columns) == ["size", "colour"]
     assert frame["size"].tolist() == [11.0, 8.0] and frame["colour"].tolist() == ["blue", "red"]
-    ordinal = SimpleNamespace(kind="tabular", state={**TABULAR.state, "categorical": "ordinal"})
+    ordinal = SimpleNamespace(kind="table", state={**TABULAR.state, "categorical": "ordinal"})
     codes = inverse_features(ordinal, np.array([[0.0, 1.2], [0.0, 7.0]], np.float32))
     assert codes["colour"].tolist() == ["red", "blue"]  # codes 1.., clipped to the known values
     pixels = inverse_features(IMAGE, np.array([[0.0, 0.5, 1.0, 0.25]], np.float32))
@@ -126,7 +126,7 @@ def test_draw_samples_as_image_rows_or_a_table(tmp_path: Path) -> None:
     images = np.random.default_rng(0).uniform(size=(30, 4, 4, 1)).astype(np.float32)
     assert _is_png(draw_samples(images, _info(), None, tmp_path / "grid.png", "epoch 1", CLASSES * 10))
     rows = np.random.default_rng(1).normal(size=(20, 3)).astype(np.float32)
-    assert _is_png(draw_samples(rows, _info("tabular", (3,)), TABULAR, tmp_path / "table.png", labels=CLASSES * 7))
+    assert _is_png(draw_samples(rows, _info("table", (3,)), TABULAR, tmp_path / "table.png", labels=CLASSES * 7))
 
 
 def test_class_names() -> None:

@@ -279,6 +279,27 @@ def test_parse_metric(key: str, parsed: tuple[str, str]) -> None:
     assert index.parse_metric(key) == parsed
 
 
+@pytest.mark.parametrize(
+    ("files", "is_run"),
+    [
+        ((), False),
+        ((layout.RECIPE,), True),
+        ((layout.METRICS,), True),
+        ((layout.HISTORY,), True),
+        (("notes.txt",), False),
+    ],
+)
+def test_one_rule_tells_a_run_folder(tmp_path: Path, files: tuple[str, ...], is_run: bool) -> None:
+    for name in files:
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    assert layout.is_run_folder(tmp_path) is is_run
+    if is_run:
+        assert index.resolve_run(tmp_path) == tmp_path
+    else:
+        with pytest.raises(KprotoError, match="not a run folder"):
+            index.resolve_run(tmp_path)
+
+
 def verdict_of(model: float, baseline: float) -> dict[str, object]:
     from kproto.metrics.verdict import verdict
 

@@ -15,7 +15,7 @@ from kproto.core.errors import RecipeError
 from kproto.data.dataset import DataInfo
 from kproto.recipe.schema import MODEL_CLASSES
 
-TABULAR = DataInfo(task="classification", kind="tabular", input_shape=(5,), num_classes=3)
+TABULAR = DataInfo(task="classification", kind="table", input_shape=(5,), num_classes=3)
 IMAGE = DataInfo(task="classification", kind="image", input_shape=(8, 8, 1), num_classes=4)
 TEXT = DataInfo(task="classification", kind="text", input_shape=(12,), num_classes=2, vocab_size=30)
 WINDOW = DataInfo(task="regression", kind="window", input_shape=(6, 2), target_mean=50.0, target_std=10.0)
@@ -313,3 +313,20 @@ def test_window_run_end_to_end(tmp_path: Path, runner: Any) -> None:
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
     assert np.isfinite(metrics["test"]["mae"])
     assert metrics["baselines"]["last_value"]["mae"] > 0
+
+
+@pytest.mark.parametrize(
+    ("family", "info", "field", "hint"),
+    [
+        ("cnn", TABULAR, "data.shape", "data.shape"),
+        ("cnn", TEXT, "data.shape", "feedforward"),
+        ("feedforward", TEXT, "model.type", "for text input use model.type: rnn, gru, lstm, transformer"),
+        ("autoencoder", WINDOW, "model.type", "for window input use model.type:"),
+    ],
+)
+def test_the_family_must_take_the_data_input_kind(family: str, info: DataInfo, field: str, hint: str) -> None:
+    from kproto.models import build_model
+
+    with pytest.raises(RecipeError, match=f"a {family} model takes .* input; this data gives {info.kind} input") as err:
+        build_model(spec_of(family), info)
+    assert err.value.field == field and hint in (err.value.hint or "")

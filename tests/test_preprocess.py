@@ -45,7 +45,7 @@ def test_numeric_statistics_come_from_training_rows_only() -> None:
     frame = mixed_frame()
     train_rows, _, test_rows = split_indices(len(frame), 0.15, 0.15, 0, frame["label"].to_numpy())
     frame.loc[frame.index[test_rows[0]], "num"] = 1e6  # a value only present in a test row
-    pre = Preprocessor.fit(frame, train_rows, spec(), "classification", "tabular", ["num", "cat"])
+    pre = Preprocessor.fit(frame, train_rows, spec(), "classification", "table", ["num", "cat"])
     column = next(c for c in pre.state["columns"] if c["name"] == "num")
     train_values = frame["num"].iloc[train_rows]
     assert column["mean"] == pytest.approx(train_values.mean())
@@ -60,7 +60,7 @@ def test_a_category_seen_only_in_test_rows_encodes_to_zeros() -> None:
     frame = mixed_frame()
     train_rows, _, test_rows = split_indices(len(frame), 0.15, 0.15, 0, frame["label"].to_numpy())
     frame.loc[frame.index[test_rows[0]], "cat"] = "only-in-test"
-    pre = Preprocessor.fit(frame, train_rows, spec(), "classification", "tabular", ["num", "cat"])
+    pre = Preprocessor.fit(frame, train_rows, spec(), "classification", "table", ["num", "cat"])
     column = next(c for c in pre.state["columns"] if c["name"] == "cat")
     assert "only-in-test" not in column["values"]
     x = pre.features(frame.iloc[test_rows[:1]])
@@ -79,7 +79,7 @@ def test_imputation_uses_training_statistics_and_is_recorded(missing_value, kind
     if kind == "numeric":
         frame["num"] = pd.to_numeric(frame["num"])
     rows = np.arange(len(frame))
-    pre = Preprocessor.fit(frame, rows, spec(), "classification", "tabular", ["num", "cat"])
+    pre = Preprocessor.fit(frame, rows, spec(), "classification", "table", ["num", "cat"])
     x = pre.features(frame)
     assert np.isfinite(x).all()
     record = pre.state["imputed"][column_name]
@@ -97,7 +97,7 @@ def test_missing_error_mode_refuses_gaps() -> None:
 
     frame = mixed_frame()
     frame.loc[frame.index[4], "num"] = np.nan
-    pre = Preprocessor.fit(frame, np.arange(len(frame)), spec(missing="error"), "classification", "tabular", ["num"])
+    pre = Preprocessor.fit(frame, np.arange(len(frame)), spec(missing="error"), "classification", "table", ["num"])
     with pytest.raises(DataError) as info:
         pre.features(frame, missing="error")
     assert info.value.field == "data.missing"
@@ -105,7 +105,26 @@ def test_missing_error_mode_refuses_gaps() -> None:
 
 def test_labels_round_trip_through_indices() -> None:
     frame = mixed_frame()
-    pre = Preprocessor.fit(frame, np.arange(len(frame)), spec(), "classification", "tabular", ["num"])
+    pre = Preprocessor.fit(frame, np.arange(len(frame)), spec(), "classification", "table", ["num"])
     codes = pre.targets(frame)
     assert codes.dtype.kind == "i"
     assert pre.decode(codes) == frame["label"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("values", "fill", "mean", "std"),
+    [
+        ([1.0, 2.0, None, 3.0], 2.0, 2.0, (0.5) ** 0.5),
+        ([4.0, 4.0], 4.0, 4.0, 1.0),  # a constant column is not divided by zero
+        ([None, None], 0.0, 0.0, 1.0),
+        ([1e308, 1e308], 1e308, 1e308, 1.0),  # sums near the float64 limit do not overflow to inf
+        ([1e200, None, -1e200], 0.0, 0.0, (2 / 3) ** 0.5 * 1e200),  # nor do squares
+    ],
+)
+def test_one_numeric_rule_for_every_table(values: list, fill: float, mean: float, std: float) -> None:
+    from kproto.data.preprocess import fit_numeric, standardize
+
+    column = fit_numeric("x", pd.Series(values, dtype=float))
+    assert (column["fill"], column["mean"]) == (fill, mean) and column["std"] == pytest.approx(std)
+    scaled = standardize(pd.Series(values, dtype=float).fillna(fill).to_numpy(), column)
+    assert scaled.shape == (len(values), 1) and np.isfinite(scaled).all()

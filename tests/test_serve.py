@@ -37,7 +37,7 @@ from kproto.serve.server import make_server
 ROOT = Path(__file__).resolve().parent.parent
 
 STATE = {
-    "kind": "tabular",
+    "kind": "table",
     "task": "classification",
     "features": ["x1", "color"],
     "imputed": {},
@@ -68,9 +68,7 @@ def stub_predictor(missing: str = "impute", conformal: bool = True, delay: float
     state = json.loads(json.dumps(STATE))
     predictor = Predictor(
         name="stub",
-        info=DataInfo(
-            task="classification", kind="tabular", input_shape=(3,), num_classes=2, class_names=["no", "yes"]
-        ),
+        info=DataInfo(task="classification", kind="table", input_shape=(3,), num_classes=2, class_names=["no", "yes"]),
         preprocessor=Preprocessor.from_dict(state),
         model_call=model_call,
         decisions=Decisions(Calibration("temperature", temperature=1.5), threshold=0.4),

@@ -1,23 +1,25 @@
-"""What every command shares: error rendering and exit codes, the options used by several commands, backend setup.
+"""What every command shares: errors shown with their exit code, the options used by several commands, backend setup.
 
-Imports only click (and kproto.core.errors) at module level, so that `kproto --help` stays fast.
+Imports only click (and kproto.core's errors and catalog) at module level, so that `kproto --help` stays fast.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kproto.core.errors import KprotoError
+from kproto.core import catalog
+from kproto.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, KprotoError
 
-BACKENDS = ("tensorflow", "jax", "torch")
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
+
 DEVICES = ("auto", "cpu", "gpu")
 BACKEND_HELP = "Keras backend (default: the recipe's train.backend, else chosen per family)."
 TRUST_HELP = "Load models that contain code (Lambda layers, legacy .h5). Only for files you trust."
 SET_HELP = "Override a recipe field (YAML value); repeatable."
-EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
 
 
 class KprotoGroup(click.Group):
@@ -31,7 +33,7 @@ class KprotoGroup(click.Group):
         except KprotoError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            print_error(exc)
+            exc.show()
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -42,17 +44,7 @@ class KprotoGroup(click.Group):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             click.echo(f"Unexpected error: {type(exc).__name__}: {first}", err=True)
             click.echo("This is a bug or an unhandled case; rerun with --debug for the traceback.", err=True)
-            ctx.exit(1)
-
-
-def print_error(exc: KprotoError) -> None:
-    """The error's title and where it is (file, line, field), its message and its hint, on stderr."""
-    where = exc.where()
-    click.secho(f"{exc.title}" + (f" in {where}" if where else "") + ":", fg="red", bold=True, err=True)
-    for line in exc.message.splitlines():
-        click.echo(f"  {line}", err=True)
-    if exc.hint:
-        click.echo(f"  Hint: {exc.hint}", err=True)
+            ctx.exit(EXIT_FAILURE)
 
 
 def locate(exc: KprotoError, loaded: Any) -> KprotoError:
@@ -84,7 +76,7 @@ def loaded_backend() -> str | None:
     return keras.backend.backend() if keras is not None else None
 
 
-def setup_backend(backend: str | None, device: str, recipe: Any = None) -> str:
+def setup_backend(backend: str | None, device: str, recipe: Recipe | None = None) -> str:
     """Choose and configure the Keras backend (before Keras is imported); returns its name."""
     from kproto.core.backend import choose_backend, configure
 
@@ -95,7 +87,7 @@ def setup_backend(backend: str | None, device: str, recipe: Any = None) -> str:
 
 def backend_option(help_text: str = BACKEND_HELP) -> Any:
     """--backend tensorflow|jax|torch (default None: the recipe's or the family's choice)."""
-    return click.option("--backend", type=click.Choice(list(BACKENDS)), default=None, help=help_text)
+    return click.option("--backend", type=click.Choice(list(catalog.KERAS_BACKENDS)), default=None, help=help_text)
 
 
 def trust_option(help_text: str = TRUST_HELP) -> Any:

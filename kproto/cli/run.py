@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import click
 
 from kproto.cli.common import BACKEND, DEVICE, TRUST, console, loaded_backend, locate, set_option, setup_backend
 from kproto.core.errors import KprotoError
+from kproto.core.options import AttackOptions, DecodingOptions
 from kproto.runs import layout
 
 
@@ -237,6 +240,40 @@ MAX_LENGTH = click.option(
     metavar="N",
     help="seq2seq runs: generate at most N tokens per text (default: the longest training target).",
 )
+ATTACK = click.option(
+    "--attack",
+    type=click.Choice(["fgsm", "pgd"]),
+    help="Also report the metrics under an adversarial attack (needs --epsilon).",
+)
+EPSILON = click.option(
+    "--epsilon",
+    type=click.FloatRange(min=0),
+    metavar="E",
+    help="Attack radius in the model's input space: scaled pixels in [0, 1], standardized numeric columns.",
+)
+STEPS = click.option("--steps", type=click.IntRange(min=1), metavar="K", help="PGD steps (default 10).")
+
+
+def decoding_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--beam and --max-length, handed to the command as one DecodingOptions named `decoding`."""
+
+    @functools.wraps(command)
+    def bundled(*args: Any, beam: int | None, max_length: int | None, **kwargs: Any) -> Any:
+        return command(*args, decoding=DecodingOptions(beam, max_length), **kwargs)
+
+    return BEAM(MAX_LENGTH(bundled))
+
+
+def attack_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--attack, --epsilon and --steps, handed to the command as one AttackOptions named `attack`."""
+
+    @functools.wraps(command)
+    def bundled(*args: Any, attack: str | None, epsilon: float | None, steps: int | None, **kwargs: Any) -> Any:
+        if attack is None and (epsilon is not None or steps is not None):
+            raise click.UsageError("--epsilon and --steps set up an attack: add --attack fgsm or --attack pgd")
+        return command(*args, attack=AttackOptions(attack, epsilon, steps), **kwargs)  # type: ignore[arg-type]
+
+    return ATTACK(EPSILON(STEPS(bundled)))
 
 
 @click.command("evaluate")
@@ -254,21 +291,9 @@ MAX_LENGTH = click.option(
     help="GAN runs: score 1000 generated samples with this classifier run (top-class probability, classes).",
 )
 @click.option("--allow-code", is_flag=True, help="Allow the run's custom Python loss to be imported.")
-@click.option(
-    "--attack",
-    type=click.Choice(["fgsm", "pgd"]),
-    help="Also report the metrics under an adversarial attack (needs --epsilon).",
-)
-@click.option(
-    "--epsilon",
-    type=click.FloatRange(min=0),
-    metavar="E",
-    help="Attack radius in the model's input space: scaled pixels in [0, 1], standardized numeric columns.",
-)
-@click.option("--steps", type=click.IntRange(min=1), metavar="K", help="PGD steps (default 10).")
+@attack_options
 @COVERAGE
-@BEAM
-@MAX_LENGTH
+@decoding_options
 @BACKEND
 @TRUST
 def evaluate_command(
@@ -277,18 +302,13 @@ def evaluate_command(
     as_json: bool,
     judge: Path | None,
     allow_code: bool,
-    attack: str | None,
-    epsilon: float | None,
-    steps: int | None,
+    attack: AttackOptions,
     coverage: float | None,
-    beam: int | None,
-    max_length: int | None,
+    decoding: DecodingOptions,
     backend: str | None,
     trust: bool,
 ) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data (and under --attack)."""
-    if attack is None and (epsilon is not None or steps is not None):
-        raise click.UsageError("--epsilon and --steps set up an attack: add --attack fgsm or --attack pgd")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
     from kproto.commands.evaluate import EvaluateOptions, evaluate_run
 
@@ -298,10 +318,7 @@ def evaluate_command(
         judge=judge,
         allow_code=allow_code,
         attack=attack,
-        epsilon=epsilon,
-        steps=steps,
-        beam=beam,
-        max_length=max_length,
+        decoding=decoding,
         coverage=coverage,
     )
     result = evaluate_run(path, options)
@@ -374,8 +391,7 @@ def print_evaluation(screen: Any, result: Any) -> None:
     help="Items listed by --user/--similar.",
 )
 @COVERAGE
-@BEAM
-@MAX_LENGTH
+@decoding_options
 @BACKEND
 @TRUST
 def predict_command(
@@ -388,8 +404,7 @@ def predict_command(
     similar: str | None,
     top: int,
     coverage: float | None,
-    beam: int | None,
-    max_length: int | None,
+    decoding: DecodingOptions,
     backend: str | None,
     trust: bool,
 ) -> None:
@@ -417,7 +432,7 @@ def predict_command(
     else:
         from kproto.commands.predict import predict_run
 
-        frame = predict_run(path, data, trust=trust, encode=encode, beam=beam, max_length=max_length, coverage=coverage)
+        frame = predict_run(path, data, trust=trust, encode=encode, decoding=decoding, coverage=coverage)
         grid = None
     text = frame.to_csv(index=False)
     if out:

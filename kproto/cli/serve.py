@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from kproto.cli.common import TRUST, setup_backend
+from kproto.core import catalog
 
 
 @click.command("serve")
@@ -53,7 +54,7 @@ def serve_command(
         from kproto.runs.load import load_run
 
         recorded = load_run(path).metrics.get("backend")  # the backend it was trained on, when installed here
-        usable = recorded in ("tensorflow", "jax", "torch") and installed(recorded)
+        usable = recorded in catalog.KERAS_BACKENDS and installed(recorded)
         setup_backend(recorded if usable else "tensorflow", "cpu")
     from kproto.serve.server import serve_run
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from kproto.cli.common import DEVICE, SET, backend_option, console, locate, setup_backend, trust_option
+from kproto.core import catalog
 from kproto.runs import layout
 
 SECTIONS = (
@@ -268,7 +269,7 @@ def sweep_command(
         )
     )
     screen.print(f"[bold green]Sweep saved to[/] {result.folder}  (table: {result.csv_path})")
-    if not any(t.status == "completed" for t in result.trials):
+    if not any(t.status == catalog.COMPLETED for t in result.trials):
         raise click.exceptions.Exit(1)
 
 

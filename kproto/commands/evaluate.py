@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
+from kproto.core.options import AttackOptions, DecodingOptions
 from kproto.outputs.applications import PACKED_KINDS, packed_report
 from kproto.training.compile import default_metrics, encode_labels
 from kproto.training.scoring import (
@@ -33,11 +35,8 @@ class EvaluateOptions:
     trust: bool = False
     judge: Path | None = None
     allow_code: bool = False
-    attack: str | None = None
-    epsilon: float | None = None
-    steps: int | None = None
-    beam: int | None = None
-    max_length: int | None = None
+    attack: AttackOptions = field(default_factory=AttackOptions)
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
     coverage: float | None = None
 
 
@@ -87,7 +86,7 @@ def decision_summary(
 
     summary: dict[str, Any] = {}
     y = np.asarray(y)
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         labels = y.astype(int)
         log_probs = log_probabilities(outputs, decisions.logits)
         probabilities = decisions.calibration.apply(log_probs)
@@ -106,7 +105,7 @@ def decision_summary(
             }
         if coverage is not None:
             summary["conformal"] = {"asked": coverage, **set_coverage(conformal.sets(probabilities, coverage), labels)}
-    elif info.task == "regression" and coverage is not None:
+    elif info.task == catalog.REGRESSION and coverage is not None:
         lower, upper = conformal.intervals(np.asarray(outputs).reshape(len(y), -1)[:, 0], coverage)
         summary["conformal"] = {"asked": coverage, **interval_coverage(lower, upper, y)}
     return summary
@@ -157,11 +156,13 @@ def evaluate_run(path: Path, options: EvaluateOptions | None = None) -> Evaluati
     _check_flags(run, options)
     decisions, conformal = run_decisions(run, options.coverage)
     model = _load_for_evaluation(run, options.trust, options.allow_code)
-    if run.info.task == "generation":
+    if run.info.task == catalog.GENERATION:
         from kproto.commands.generate import evaluate_generator
 
         metrics, report = evaluate_generator(run, model, options.judge, options.trust)
-        return Evaluation(source="generated samples vs test split", metrics=metrics, report=report, task="generation")
+        return Evaluation(
+            source="generated samples vs test split", metrics=metrics, report=report, task=catalog.GENERATION
+        )
     rows = _rows(run, options.data)
     metrics, report, summary, rows = _scores(run, model, rows, decisions, conformal, options.coverage)
     report = {**report, **_packed(run, model, rows, options)}
@@ -169,15 +170,15 @@ def evaluate_run(path: Path, options: EvaluateOptions | None = None) -> Evaluati
         report["pca_mse"] = rows.dataset.baselines["pca_mse"]
     evaluation = Evaluation(source=rows.source, metrics=metrics, report=report, task=run.info.task, decisions=summary)
     _compare(run, rows, evaluation)
-    if options.attack is not None:
-        evaluation.attack = _attack(run, model, rows, decisions, options)
+    if options.attack.method is not None:
+        evaluation.attack = _attack(run, model, rows, decisions, options.attack)
     return evaluation
 
 
 def _check_flags(run: Any, options: EvaluateOptions) -> None:
-    if options.attack is not None:
-        _check_attack_flags(options.attack, options.epsilon, options.steps, run.info)
-    if options.judge is not None and run.info.task != "generation":
+    if options.attack.method is not None:
+        _check_attack_flags(options.attack.method, options.attack.epsilon, options.attack.steps, run.info)
+    if options.judge is not None and run.info.task != catalog.GENERATION:
         raise KprotoError(
             f"--judge scores generated samples; {run.path} is a {run.info.task} run",
             field="--judge",
@@ -194,13 +195,13 @@ def _rows(run: Any, data: Path | None) -> Rows:
     if data is None:
         dataset = load_dataset(run.recipe, pre)
         return Rows(dataset.x_test, dataset.y_test, "test split", dataset)
-    needs_target = run.info.task in ("classification", "regression", "seq2seq", "ranking")
+    needs_target = run.info.task in (*catalog.SUPERVISED_TASKS, catalog.SEQ2SEQ, catalog.RANKING)
     x, y = transform_rows(pre, read_table(data), need_target=needs_target)
     return Rows(x, y, str(data))
 
 
 def _label_mode(run: Any) -> str:
-    return run.metrics.get("label_mode") or ("sparse" if run.info.task == "classification" else "value")
+    return run.metrics.get("label_mode") or ("sparse" if run.info.task == catalog.CLASSIFICATION else "value")
 
 
 def _scores(
@@ -219,11 +220,11 @@ def _scores(
             lambda labels: encode_labels(labels, label_mode, info.num_classes),
         )
         rows = Rows(x[:REPORT_ROWS], None if y is None else y[:REPORT_ROWS], rows.source, rows.dataset)
-        report = task_report(model, info, rows.x, rows.y if info.task != "reconstruction" else rows.x, batch_size)
+        report = task_report(model, info, rows.x, rows.y if info.task != catalog.RECONSTRUCTION else rows.x, batch_size)
         return metrics, report, {}, rows
-    targets = x if info.task == "reconstruction" else y
+    targets = x if info.task == catalog.RECONSTRUCTION else y
     metrics = evaluate_arrays(model, x, encode_labels(targets, label_mode, info.num_classes), batch_size)
-    if info.task not in ("classification", "regression") or y is None or len(x) == 0:
+    if info.task not in catalog.SUPERVISED_TASKS or y is None or len(x) == 0:
         return metrics, task_report(model, info, x, targets, batch_size), {}, rows
     outputs = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
     metric = run.recipe.train.threshold_metric
@@ -232,7 +233,7 @@ def _scores(
         chosen = run.metrics.get(key)
         if key in summary and isinstance(chosen, dict) and chosen.get("method", "") != "none":
             summary[key]["chosen_on"] = chosen.get("chosen_on", "recipe")
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         return metrics, task_report(model, info, x, y, batch_size), summary, rows
     report = decided_report(outputs, y, info, decisions or plain_decisions())
     names = run.recipe.train.metrics or default_metrics(info.task)
@@ -247,9 +248,9 @@ def _packed(run: Any, model: Any, rows: Rows, options: EvaluateOptions) -> dict[
     if pre.kind not in PACKED_KINDS:
         return {}
     train: tuple[Any, Any] = (rows.x[:0], None)
-    if run.info.task == "ranking":
+    if run.info.task == catalog.RANKING:
         train = (rows.dataset or load_dataset(run.recipe, pre)).split("train")
-    return packed_report(model, pre, run.info, train, (rows.x, rows.y), options.beam, options.max_length)
+    return packed_report(model, pre, run.info, train, (rows.x, rows.y), options.decoding)
 
 
 def _compare(run: Any, rows: Rows, evaluation: Evaluation) -> None:
@@ -269,7 +270,7 @@ def _compare(run: Any, rows: Rows, evaluation: Evaluation) -> None:
         if metric in scores and all(isinstance(v, dict) for v in stored.values()):
             evaluation.verdict = verdict(metric, float(scores[metric]), stored, "test") or {}
         return
-    if run.info.task not in ("classification", "regression") or rows.y is None or len(rows.x) == 0:
+    if run.info.task not in catalog.SUPERVISED_TASKS or rows.y is None or len(rows.x) == 0:
         return
     from kproto.data import Preprocessor, load_dataset
     from kproto.training.baselines import baselines_on_rows
@@ -285,7 +286,7 @@ def _compare(run: Any, rows: Rows, evaluation: Evaluation) -> None:
     evaluation.verdict = block.get("verdict", {})
 
 
-def _attack(run: Any, model: Any, rows: Rows, decisions: Any, options: EvaluateOptions) -> dict[str, Any]:
+def _attack(run: Any, model: Any, rows: Rows, decisions: Any, attack: AttackOptions) -> dict[str, Any]:
     """Metrics on clean and adversarial rows (classifiers at the run's decisions)."""
     from kproto.data import Preprocessor
     from kproto.robust.attacks import evaluate_under_attack
@@ -298,15 +299,15 @@ def _attack(run: Any, model: Any, rows: Rows, decisions: Any, options: EvaluateO
     def score(inputs: Any) -> dict[str, float]:
         labels = rows.y[: len(inputs)]
         logs = evaluate_arrays(model, inputs, encode_labels(labels, label_mode, info.num_classes), batch_size)
-        if info.task != "classification":
+        if info.task != catalog.CLASSIFICATION:
             return logs
         outputs = np.asarray(model.predict(inputs, batch_size=max(batch_size, 256), verbose=0))
         return shown_metrics(logs, decided_report(outputs, labels, info, decisions or plain_decisions()), names)
 
     state = Preprocessor.from_dict(run.preprocess).state
-    epsilon = float(options.epsilon or 0)
+    epsilon = float(attack.epsilon or 0)
     return evaluate_under_attack(
-        model, info, state, rows.x, rows.y, score, options.attack, epsilon, options.steps, seed=run.recipe.seed
+        model, info, state, rows.x, rows.y, score, attack.method, epsilon, attack.steps, seed=run.recipe.seed
     )
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import ExportError, KprotoError
 from kproto.runs import layout
+
+if TYPE_CHECKING:
+    from kproto.runs.load import LoadedRun
 
 FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
 SUFFIX = {"savedmodel": "", "onnx": ".onnx", "tflite": ".tflite"}
@@ -27,12 +31,14 @@ class ExportResult:
     note: str = ""  # what the export does not carry (a text model's tokenizer)
 
 
-def sample_inputs(run: Any, model: Any, count: int = 16) -> tuple[np.ndarray, str]:
+def sample_inputs(run: LoadedRun, model: Any, count: int = 16) -> tuple[np.ndarray, str]:
     """Inputs to check an export on, and what they are: real rows from the run's test split when the data is at
     hand, else random inputs of the right shape (the description then says why)."""
     from kproto.data import Preprocessor, load_dataset
 
-    if run.info.task == "generation":  # a GAN's generator: noise (+ one-hot labels), as `predict --samples` feeds it
+    if (
+        run.info.task == catalog.GENERATION
+    ):  # a GAN's generator: noise (+ one-hot labels), as `predict --samples` feeds it
         from kproto.models.gan import latent_batch
 
         return latent_batch(model, run.info, count, run.recipe.seed)[0], "generator inputs"
@@ -164,13 +170,13 @@ def export_run(
         )
     tmp.rename(target)
     note = ""
-    if run.preprocess.get("kind") == "text":
+    if run.preprocess.get("kind") == catalog.TEXT:
         length = run.preprocess.get("text", {}).get("sequence_length")
         note = (
             f"the export takes token ids (int32, [batch, {length}]), not raw text: it does not carry the tokenizer; "
             f"tokenize with the run's {layout.PREPROCESS} (kproto predict does)"
         )
-    elif run.preprocess.get("kind") == "pairs":
+    elif run.preprocess.get("kind") == catalog.PAIRS:
         pairs = run.preprocess["pairs"]
         note = (
             f"the export is one decoding step of the encoder-decoder: it takes [source ids | decoder ids] (int32, "
@@ -178,7 +184,7 @@ def export_run(
             f"every decoder position; the vocabularies are in the run's {layout.PREPROCESS}, and the greedy or beam "
             "search loop around the step runs outside it (kproto predict runs it)"
         )
-    elif run.preprocess.get("kind") == "interactions":
+    elif run.preprocess.get("kind") == catalog.INTERACTIONS:
         note = (
             "the export scores packed rows [user index, item index, side features] (float32); the user and item "
             f"index maps (0: unknown) are in the run's {layout.PREPROCESS} (kproto predict applies them)"

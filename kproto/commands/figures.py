@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.runs import layout
+
+if TYPE_CHECKING:
+    from kproto.runs.load import LoadedRun
 
 SAMPLE_COUNT = 36  # generated samples drawn for a GAN run
 REAL_ROWS = 500  # test rows a GAN's tabular samples are compared with
@@ -49,7 +53,7 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
     draw = TASK_FIGURES.get(run.info.task)
     if draw is not None:
         draw(run, model, x, y, folder, written, skipped)
-    if run.info.task in ("classification", "regression"):
+    if run.info.task in catalog.SUPERVISED_TASKS:
         _robustness(run, model, x, y, folder, written, skipped)
     return written, skipped
 
@@ -57,13 +61,15 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
 ROBUSTNESS_ROWS = 1000  # test rows attacked for the robustness curve
 
 
-def _robustness(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _robustness(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     """The task score under PGD at a few epsilons (the robustness curve); text is skipped (discrete tokens)."""
     from kproto.core.errors import KprotoError
     from kproto.report import plots
     from kproto.robust.attacks import ROBUSTNESS_EPSILONS, Attacker, input_space, robustness_curve
 
-    if run.info.kind == "text" or y is None:
+    if run.info.kind == catalog.TEXT or y is None:
         skipped.append(f"{layout.ROBUSTNESS}: attacks need continuous inputs and targets (not text)")
         return
     try:
@@ -83,7 +89,7 @@ def _predict(model: Any, x: Any) -> np.ndarray:
 
 
 def _classification(
-    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto.metrics.calibration import Decisions, expected_calibration_error, log_probabilities, reliability
     from kproto.report import plots
@@ -117,7 +123,9 @@ def _classification(
         )
 
 
-def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _regression(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     from kproto.report import plots
 
     recipe, name = run.recipe, folder.parent.name
@@ -125,13 +133,13 @@ def _regression(run: Any, model: Any, x: Any, y: Any, folder: Path, written: lis
     predicted = _predict(model, x).reshape(-1)
     written.append(plots.predicted_vs_actual(y, predicted, folder / layout.PREDICTED_VS_ACTUAL, target, name))
     written.append(plots.residuals(y, predicted, folder / layout.RESIDUALS, target, name))
-    if run.info.kind == "window":
+    if run.info.kind == catalog.WINDOW:
         horizon = recipe.data.window.horizon if recipe.data.window else 1
         written.append(plots.forecast(y, predicted, folder / layout.FORECAST, target, horizon, title=name))
 
 
 def _reconstruction(
-    run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
 ) -> None:
     from kproto.report import plots
 
@@ -149,7 +157,9 @@ def _reconstruction(
     )
 
 
-def _generation(run: Any, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]) -> None:
+def _generation(
+    run: LoadedRun, model: Any, x: Any, y: Any, folder: Path, written: list[Path], skipped: list[str]
+) -> None:
     """Samples from the run's generator (model.keras), through the family's one sampling path."""
     from kproto.models.gan import class_names, generate
     from kproto.report import plots

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.models.gan import draw_samples, generate, inverse_features
 from kproto.training.scoring import JUDGE_SAMPLES, generation_metrics
 
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
+
 
 # ----------------------------------------------------------------------------- judging
 def judge_samples(
-    run: Any, generator: Any, judge: Path, trust: bool = False, count: int = JUDGE_SAMPLES
+    run: LoadedRun, generator: Any, judge: Path, trust: bool = False, count: int = JUDGE_SAMPLES
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Score `count` generated samples with a classifier run: mean top-class probability, classes present, histogram.
 
@@ -30,7 +36,7 @@ def judge_samples(
     from kproto.runs.load import load_keras_model, load_run
 
     judged = load_run(judge)
-    if judged.info.task != "classification":
+    if judged.info.task != catalog.CLASSIFICATION:
         raise KprotoError(
             f"the judge {judge} is a {judged.info.task} run; it must be a classifier",
             field="--judge",
@@ -64,7 +70,7 @@ def judge_samples(
 
 
 def evaluate_generator(
-    run: Any, generator: Any, judge: Path | None = None, trust: bool = False
+    run: LoadedRun, generator: Any, judge: Path | None = None, trust: bool = False
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """`kproto evaluate` for a GAN run: (metrics, report) of sample statistics against its test split and, with
     `judge`, the classifier run's verdict and its histogram of predicted classes."""
@@ -88,8 +94,8 @@ class Samples:
     frame: Any
     x: np.ndarray
     labels: list[Any] | None
-    info: Any
-    pre: Any
+    info: DataInfo
+    pre: Preprocessor
 
     def grid(self, path: Path, title: str = "") -> Path:
         """The samples as a PNG (see draw_samples)."""
@@ -102,7 +108,7 @@ def sample_run(path: Path, count: int, trust: bool = False, seed: int | None = N
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
-    if run.info.task != "generation":
+    if run.info.task != catalog.GENERATION:
         raise KprotoError(
             f"{run.path} is a {run.info.task} run; --samples needs a GAN run",
             field="--samples",

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
+from kproto.core.options import DecodingOptions
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+
 
 def predict_frame(
     model: Any,
-    pre: Any,
-    info: Any,
+    pre: Preprocessor,
+    info: DataInfo,
     frame: pd.DataFrame,
     batch_size: int = 256,
     keep_columns: bool = True,
     encode: bool = False,
     logits: bool = False,
-    beam: int | None = None,
-    max_length: int | None = None,
+    decoding: DecodingOptions = DecodingOptions(),
     decisions: Any = None,
     conformal: Any = None,
     coverage: float | None = None,
@@ -31,25 +37,25 @@ def predict_frame(
     run's `conformal` scores.
 
     For an autoencoder: the per-row reconstruction error (an anomaly score), and with `encode` the bottleneck
-    codes as columns code_0 … code_{k-1}. For seq2seq: the generated text (greedy, or beam search of width
-    `beam`). For a recommender: the predicted rating, or the interaction score of implicit feedback.
+    codes as columns code_0 … code_{k-1}. For seq2seq: the generated text (`decoding`: greedy, or beam
+    search; by default the run's own). For a recommender: the predicted rating, or the interaction score of implicit feedback.
     """
     from kproto.data import transform_rows
 
     x, _ = transform_rows(pre, frame, need_target=False)
-    if pre.kind == "pairs":  # the generated text beside each input row
-        generated = pd.DataFrame({"prediction": _generated(model, pre, x, beam, max_length)})
+    if pre.kind == catalog.PAIRS:  # the generated text beside each input row
+        generated = pd.DataFrame({"prediction": _generated(model, pre, x, decoding)})
         return pd.concat([frame.reset_index(drop=True), generated], axis=1) if keep_columns else generated
     outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     result = pd.DataFrame(index=range(len(x)))
-    if info.task in ("classification", "regression", "ranking"):
+    if info.task in (catalog.CLASSIFICATION, catalog.REGRESSION, catalog.RANKING):
         from kproto.metrics.calibration import Calibration, Decisions
         from kproto.outputs.answers import answer_frame
 
         if decisions is None:  # a from_logits model outputs raw scores: probabilities are still reported
             decisions = Decisions(Calibration("none"), None, logits)
         result = answer_frame(outputs, x, info, pre.decode, decisions, conformal, coverage)
-    elif info.task == "reconstruction":
+    elif info.task == catalog.RECONSTRUCTION:
         flat_in, flat_out = x.reshape(len(x), -1), outputs.reshape(len(x), -1)
         result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
         if encode:
@@ -58,27 +64,21 @@ def predict_frame(
             codes = np.asarray(encoder(model).predict(x, batch_size=batch_size, verbose=0)).reshape(len(x), -1)
             for i in range(codes.shape[1]):
                 result[f"code_{i}"] = codes[:, i]
-    if keep_columns and len(x) == len(frame) and pre.kind != "window":
+    if keep_columns and len(x) == len(frame) and pre.kind != catalog.WINDOW:
         inputs = frame.reset_index(drop=True)
         result = pd.concat([inputs, result.drop(columns=[c for c in result if c in inputs])], axis=1)
     return result
 
 
-def _generated(model: Any, pre: Any, x: np.ndarray, beam: int | None, max_length: int | None) -> list[str]:
+def _generated(model: Any, pre: Preprocessor, x: np.ndarray, decoding: DecodingOptions) -> list[str]:
     """The generated target text of each packed seq2seq input row."""
     from kproto.data.pairs import PairEncoder
     from kproto.outputs.applications import predictor
     from kproto.outputs.decoding import decode
 
     encoder = PairEncoder.from_dict(pre.state["pairs"])
-    decoding = pre.state.get("decoding", {})
-    ids = decode(
-        predictor(model),
-        encoder.split_sources(x),
-        encoder.target_length,
-        beam or decoding.get("beam", 1),
-        max_length or decoding.get("max_length"),
-    )
+    options = decoding.resolved(pre.state.get("decoding", {}))
+    ids = decode(predictor(model), encoder.split_sources(x), encoder.target_length, options)
     return [encoder.target_text(row) for row in ids]
 
 
@@ -87,22 +87,21 @@ def predict_run(
     data: Path,
     trust: bool = False,
     encode: bool = False,
-    beam: int | None = None,
-    max_length: int | None = None,
+    decoding: DecodingOptions = DecodingOptions(),
     coverage: float | None = None,
 ) -> pd.DataFrame:
-    """Load a run and predict on the raw rows of `data` (`encode`: add an autoencoder's codes; `beam` and
-    `max_length`: how a seq2seq run generates; `coverage`: add conformal prediction sets or intervals)."""
+    """Load a run and predict on the raw rows of `data` (`encode`: add an autoencoder's codes; `decoding`: how a
+    seq2seq run generates; `coverage`: add conformal prediction sets or intervals)."""
     from kproto.data import Preprocessor
     from kproto.data.readers import read_table
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
-    if encode and run.info.task != "reconstruction":
+    if encode and run.info.task != catalog.RECONSTRUCTION:
         from kproto.core.errors import KprotoError
 
         raise KprotoError(f"--encode outputs autoencoder codes; {run.path} is a {run.info.task} run", field="--encode")
-    if run.info.task == "generation":
+    if run.info.task == catalog.GENERATION:
         from kproto.core.errors import KprotoError
 
         raise KprotoError(
@@ -122,8 +121,7 @@ def predict_run(
         frame,
         encode=encode,
         logits=run.metrics.get("outputs") == "logits",
-        beam=beam,
-        max_length=max_length,
+        decoding=decoding,
         decisions=decisions,
         conformal=conformal,
         coverage=coverage,
@@ -138,7 +136,7 @@ def _recommender_run(path: Path, trust: bool, flag: str) -> tuple[Any, Any, Any,
     from kproto.runs.load import load_keras_model, load_run
 
     run = load_run(path)
-    if run.info.kind != "interactions":
+    if run.info.kind != catalog.INTERACTIONS:
         raise KprotoError(
             f"{flag} lists items of a recommender run; {run.path} is a {run.recipe.model.type} run",
             field=flag,

@@ -15,9 +15,9 @@ RECURRENT = ("rnn", "gru", "lstm")  # their starter always forecasts a numeric c
 
 
 def is_sequence_family(family: str) -> bool:
-    """A family built for sequences: it reads text and time-series windows, and not images."""
+    """A family built for sequences: it reads text and time-series windows, and not folders of images."""
     inputs = catalog.family(family).inputs
-    return "text" in inputs and "window" in inputs and "image" not in inputs
+    return catalog.TEXT in inputs and catalog.WINDOW in inputs and catalog.IMAGE_FOLDER not in inputs
 
 
 def learns_inputs_only(family: str) -> bool:
@@ -98,7 +98,7 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
             guess.categorical.append(name)
     if guess.target and not learns_inputs_only(family):
         guess.task = infer_task(frame[guess.target], 20)
-        if guess.task == "classification":
+        if guess.task == catalog.CLASSIFICATION:
             guess.classes = int(frame[guess.target].nunique())
     if not guess.categorical and guess.numeric:
         guess.shape = image_shape(len(guess.numeric))
@@ -146,7 +146,11 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
             + (" (conditional GANs use it as the class)" if family == "gan" else "")
         )
     elif guess.target:
-        what = f"{guess.classes} classes → classification" if guess.task == "classification" else "numeric → regression"
+        what = (
+            f"{guess.classes} classes → classification"
+            if guess.task == catalog.CLASSIFICATION
+            else "numeric → regression"
+        )
         lines.append(f"  target: {guess.target}    # {what}")
     if guess.text:
         lines += [
@@ -198,9 +202,9 @@ def _train_section(family: str, guess: DataGuess) -> list[str]:
     if family == "gan":
         lines.append("  # GANs keep the last generator; early stopping does not apply")
         return lines
-    if guess.task == "classification":
+    if guess.task == catalog.CLASSIFICATION:
         lines.append("  metrics: [accuracy]    # kproto list metrics")
-    elif guess.task == "regression":
+    elif guess.task == catalog.REGRESSION:
         lines.append("  metrics: [mae]    # kproto list metrics")
     lines.append("  early_stopping: {monitor: val_loss, patience: 5}    # stop when val_loss stops improving")
     return lines

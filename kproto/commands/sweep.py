@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kproto.core import catalog
 from kproto.core.catalog import lower_is_better
 from kproto.core.errors import KprotoError, RecipeError, TrainingInterrupted
 from kproto.report.tables import Reporter
@@ -110,7 +111,7 @@ class Trial:
     choice: dict[str, int]
     params: dict[str, Any]
     name: str = ""
-    status: str = "pending"
+    status: catalog.Status = catalog.PENDING
     run: Path | None = None
     value: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -196,7 +197,7 @@ def sweep_table(trials: list[Trial], axes: list[Axis], monitor: str, title: str 
             style="cyan" if name in {a.key for a in axes} else None,
             no_wrap=name == "run",
         )
-    styles = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "yellow", "pending": "dim"}
+    styles = catalog.STATUS_COLOURS
     for row in rows:
         cells = []
         for name in columns:
@@ -335,7 +336,7 @@ def run_sweep(
     def train_one(choice: dict[str, int]) -> Trial:
         number = len(results) + 1
         params = {a.key: a.values[choice[a.key]] for a in axes}
-        trial = Trial(number, choice, params, name=f"{name}-{number:02d}", status="running")
+        trial = Trial(number, choice, params, name=f"{name}-{number:02d}", status=catalog.RUNNING)
         results.append(trial)
         board.update(results)
         key = tuple(choice[a.key] for a in axes)
@@ -396,23 +397,23 @@ def _train_trial(
             recipe_dir=Path(recipe_path).resolve().parent,
         )
     except TrainingInterrupted:
-        trial.status, trial.error = "interrupted", "stopped by a signal"
+        trial.status, trial.error = catalog.INTERRUPTED, "stopped by a signal"
         trial.seconds = round(time.time() - began, 1)
         raise
     except KprotoError as exc:
-        trial.status, trial.error = "failed", exc.message.splitlines()[0] if exc.message else type(exc).__name__
+        trial.status, trial.error = catalog.FAILED, exc.message.splitlines()[0] if exc.message else type(exc).__name__
         trial.seconds = round(time.time() - began, 1)
         return
     except Exception as exc:  # a combination that breaks Keras must not end a long sweep
         if debug:
             raise
         trial.status, trial.error = (
-            "failed",
+            catalog.FAILED,
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
         )
         trial.seconds = round(time.time() - began, 1)
         return
-    trial.run, trial.metrics, trial.status = result.run, result.metrics, "completed"
+    trial.run, trial.metrics, trial.status = result.run, result.metrics, catalog.COMPLETED
     trial.epochs = result.metrics.get("epochs")
     trial.seconds = result.metrics.get("seconds")
     trial.value = monitor_value(result.metrics, result.history or read_history(result.run / layout.HISTORY), monitor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.report.tables import Reporter
 from kproto.runs import layout
@@ -103,7 +104,7 @@ class MlflowTracker:
         from kproto.runs.index import SPLITS, read_run, show
 
         record = read_run(run)
-        if metrics and record.status != "broken":
+        if metrics and record.status != catalog.BROKEN:
             record.metrics = metrics
         mlflow.set_experiment(self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "kproto")
         with mlflow.start_run(run_name=f"{record.name}/{record.stamp}"):

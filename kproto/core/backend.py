@@ -33,7 +33,7 @@ def choose_backend(requested: str | None, recipe: Any | None = None) -> str:
         return "tensorflow" if recipe is not None else os.environ.get("KERAS_BACKEND", "tensorflow")
     module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[choice]
     if not installed(module):
-        extra = "" if choice == "tensorflow" else f" (pip install 'kproto[{choice}]')"
+        extra = "" if choice == catalog.TENSORFLOW else f" (pip install 'kproto[{choice}]')"
         raise KprotoError(f"the {choice} backend is not installed{extra}", field="--backend")
     return choice
 
@@ -44,11 +44,11 @@ def _prefers_jax(recipe: Any) -> bool:
         return True
     needed = catalog.DISTRIBUTE.get(train.distribute)
     if needed is not None:  # a distribution strategy runs on one backend only
-        return needed == "jax"
+        return needed == catalog.JAX
     if train.engine == "fit":
         return False
     # Each family's preferred backend is measured on CPU (BENCHMARKS.md) and recorded in the catalog.
-    return catalog.family(recipe.model.type).backend == "jax"
+    return catalog.family(recipe.model.type).backend == catalog.JAX
 
 
 def check_keras_version() -> str:
@@ -88,9 +88,9 @@ def configure(backend: str, device: str = "auto") -> None:
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
         os.environ["JAX_PLATFORMS"] = "cpu"
-    elif backend == "jax" and "JAX_PLATFORMS" not in os.environ and not _has_cuda_jax():
+    elif backend == catalog.JAX and "JAX_PLATFORMS" not in os.environ and not _has_cuda_jax():
         os.environ["JAX_PLATFORMS"] = "cpu"
-    if backend == "jax":  # reuse compiled XLA programs across runs: the next run of a recipe starts faster
+    if backend == catalog.JAX:  # reuse compiled XLA programs across runs: the next run of a recipe starts faster
         cache = Path(os.environ.get("KPROTO_CACHE", Path.home() / ".cache" / "kproto")) / "jax"
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache))
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
@@ -104,7 +104,7 @@ def skip_tensorflow_probe() -> None:
     """
     import keras
 
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if keras.backend.backend() == catalog.TENSORFLOW or "tensorflow" in sys.modules:
         return
     from keras.src.utils import module_utils
 
@@ -119,15 +119,15 @@ def device_name(backend: str, device: str) -> str:
     """'gpu' or 'cpu': what training will actually run on; an error if a GPU was asked for and is absent."""
     gpu = False
     if device != "cpu":
-        if backend == "tensorflow":
+        if backend == catalog.TENSORFLOW:
             import tensorflow as tf
 
             gpu = bool(tf.config.list_physical_devices("GPU"))
-        elif backend == "jax":
+        elif backend == catalog.JAX:
             import jax
 
             gpu = any(d.platform == "gpu" for d in jax.devices())
-        elif backend == "torch":
+        elif backend == catalog.TORCH:
             import torch
 
             gpu = torch.cuda.is_available()

@@ -8,8 +8,87 @@ that every entry here is accepted by Keras.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, Literal, get_args
 
 from kproto.core.errors import RecipeError, not_one_of
+
+# --- Vocabularies: every name below is spelled here once; other modules import the constant or ask a predicate. ---
+
+# What a model learns. A recipe's task is inferred from its target column, or fixed by its family.
+Task = Literal["classification", "regression", "reconstruction", "generation", "seq2seq", "ranking"]
+TASKS: Final[tuple[Task, ...]] = get_args(Task)
+CLASSIFICATION: Final = "classification"
+REGRESSION: Final = "regression"
+RECONSTRUCTION: Final = "reconstruction"  # autoencoders
+GENERATION: Final = "generation"  # GANs
+SEQ2SEQ: Final = "seq2seq"  # text to text
+RANKING: Final = "ranking"  # recommenders on implicit feedback
+SUPERVISED_TASKS: Final[tuple[Task, ...]] = (CLASSIFICATION, REGRESSION)
+
+
+def supervised(task: str) -> bool:
+    """A task scored against a target column with the classification or regression metrics."""
+    return task in SUPERVISED_TASKS
+
+
+# How the rows of a data set reach a model (DataInfo.kind, the preprocessing state's `kind`).
+InputKind = Literal["table", "image", "image_folder", "text", "window", "pairs", "interactions"]
+INPUT_KINDS: Final[tuple[InputKind, ...]] = get_args(InputKind)
+TABLE: Final = "table"  # numeric and categorical columns
+IMAGE: Final = "image"  # pixel columns reshaped by data.shape
+IMAGE_FOLDER: Final = "image_folder"  # image files in one folder per class
+TEXT: Final = "text"  # one text column, tokenized
+WINDOW: Final = "window"  # time-series windows
+PAIRS: Final = "pairs"  # seq2seq: input text and target text
+INTERACTIONS: Final = "interactions"  # recommenders: users x items
+IMAGE_KINDS: Final[tuple[InputKind, ...]] = (IMAGE, IMAGE_FOLDER)
+LEGACY_KINDS: Final[dict[str, InputKind]] = {"tabular": TABLE}  # names older run folders recorded
+
+
+def input_kind(name: str) -> InputKind:
+    """The input kind a run folder recorded, older spellings mapped to today's (`tabular` → `table`)."""
+    return LEGACY_KINDS.get(name, name)  # type: ignore[return-value]
+
+
+def is_image(kind: str) -> bool:
+    """Pixel inputs: images from pixel columns or from folders."""
+    return kind in IMAGE_KINDS
+
+
+# The three splits every data set is cut into, in the order they are reported.
+Split = Literal["train", "validation", "test"]
+SPLITS: Final[tuple[Split, ...]] = get_args(Split)
+TRAIN: Final = "train"
+VALIDATION: Final = "validation"
+TEST: Final = "test"
+
+# Where a run or a sweep trial stands; `broken` is a run folder whose files cannot be read, `pending` a trial not
+# started yet.
+Status = Literal["running", "completed", "interrupted", "failed", "broken", "pending"]
+STATUSES: Final[tuple[Status, ...]] = get_args(Status)
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+INTERRUPTED: Final = "interrupted"
+FAILED: Final = "failed"
+BROKEN: Final = "broken"
+PENDING: Final = "pending"
+STATUS_COLOURS: Final[dict[str, str]] = {
+    RUNNING: "yellow",
+    COMPLETED: "green",
+    INTERRUPTED: "yellow",
+    FAILED: "red",
+    BROKEN: "red",
+    PENDING: "dim",
+}
+
+# Keras backends; a recipe may also say `auto` (the family's measured choice).
+Backend = Literal["tensorflow", "jax", "torch"]
+KERAS_BACKENDS: Final[tuple[Backend, ...]] = get_args(Backend)
+TENSORFLOW: Final = "tensorflow"
+JAX: Final = "jax"
+TORCH: Final = "torch"
+AUTO: Final = "auto"
+BACKENDS: Final = (AUTO, *KERAS_BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -20,9 +99,9 @@ class Family:
     module: str  # defines the recipe's `model:` section (a pydantic class) and `build(spec, info) -> keras.Model`
     spec: str  # the name of that pydantic class in `module`
     description: str
-    inputs: tuple[str, ...]  # data kinds it accepts: table, image, image_folder, text, window
-    task: str | None = None  # a fixed task (reconstruction, generation); None: inferred from the target column
-    backend: str = "jax"  # the backend `train.backend: auto` picks (measured on CPU, BENCHMARKS.md)
+    inputs: tuple[InputKind, ...]  # data kinds it accepts (INPUT_KINDS)
+    task: Task | None = None  # a fixed task (reconstruction, generation); None: inferred from the target column
+    backend: Backend = "jax"  # the backend `train.backend: auto` picks (measured on CPU, BENCHMARKS.md)
     fused: bool = False  # can train as one compiled JAX loop per epoch (dense layers on in-memory data)
     engine: str | None = None  # a training engine of its own (kproto.training.engines), instead of fit/fused
     needs_target: bool = True  # False: learns from the inputs alone (no data.target)
@@ -39,7 +118,7 @@ class Family:
         return not self.needs_target
 
 
-_SEQUENCES = ("text", "window", "table")
+_SEQUENCES = ("text", "window", "table", "image")  # an image is read as a sequence of pixel rows
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
@@ -109,7 +188,7 @@ FAMILIES: dict[str, Family] = {
             "kproto.models.gan",
             "GAN",
             "Generator and discriminator trained adversarially; writes sample grids.",
-            inputs=("table", "image", "image_folder"),
+            inputs=("table", "image"),  # numeric rows, or images from pixel columns
             task="generation",
             backend="tensorflow",  # its adversarial step is a TensorFlow function
             engine="gan",
@@ -487,7 +566,6 @@ ENGINES: dict[str, str] = {
     "fused": "A whole epoch as one compiled JAX loop (in-memory data, JAX backend).",
 }
 
-BACKENDS = ("auto", "tensorflow", "jax", "torch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 # train.calibrate: how classifier probabilities are calibrated on the validation split after training.
 CALIBRATIONS = ("auto", "temperature", "none")

@@ -1,12 +1,25 @@
-"""The kproto error family. The CLI turns these into messages and exit codes."""
+"""The kproto error family, and the exit codes of the CLI.
+
+Like Click's ClickException, every error knows its exit code and how to show itself: the CLI calls `show()` and exits
+with `exit_code`, and nothing else renders an error.
+"""
 
 from __future__ import annotations
 
+from typing import IO
+
+# One exit code per meaning.
+EXIT_OK = 0
+EXIT_FAILURE = 1  # an unexpected error (a bug or an unhandled case), a diverged training, a failed export
+EXIT_USAGE = 2  # the recipe, the data, a run folder or the command line is wrong: a KprotoError the user can fix
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (the shell's 128 + SIGINT)
+EXIT_TERMINATED = 143  # stopped by SIGTERM (128 + SIGTERM)
+
 
 class KprotoError(Exception):
-    """A problem with the user's input: printed without a traceback, exit code 2."""
+    """A problem with the user's input: shown without a traceback, exit code EXIT_USAGE."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
     title = "Error"
 
     def __init__(
@@ -35,6 +48,25 @@ class KprotoError(Exception):
         if self.field:
             parts.append(f"field '{self.field}'")
         return ", ".join(parts)
+
+    def heading(self) -> str:
+        """'Recipe error in recipe.yaml, line 4, field 'model.units':' (the title and where it is)."""
+        where = self.where()
+        return f"{self.title}" + (f" in {where}" if where else "") + ":"
+
+    def format_message(self) -> str:
+        """The message, then the hint, each line indented under the heading."""
+        lines = [f"  {line}" for line in self.message.splitlines()]
+        if self.hint:
+            lines.append(f"  Hint: {self.hint}")
+        return "\n".join(lines)
+
+    def show(self, file: IO[str] | None = None) -> None:
+        """Print the heading (in red where the terminal has colour) and the message on stderr or `file`."""
+        import click
+
+        click.secho(self.heading(), fg="red", bold=True, err=True, file=file)
+        click.echo(self.format_message(), err=True, file=file)
 
     def __str__(self) -> str:
         text = self.message
@@ -80,14 +112,14 @@ class ExportError(KprotoError):
     """An export failed or its outputs disagree with the Keras model."""
 
     title = "Export error"
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class TrainingDiverged(KprotoError):
     """The loss became NaN or infinite."""
 
     title = "Training diverged"
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class TrainingInterrupted(KprotoError):
@@ -97,7 +129,7 @@ class TrainingInterrupted(KprotoError):
 
     def __init__(self, message: str, *, signal_name: str = "SIGINT", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
-        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+        self.exit_code = EXIT_TERMINATED if signal_name == "SIGTERM" else EXIT_INTERRUPTED
 
 
 def suggest(received: str, choices: list[str] | tuple[str, ...]) -> str | None:

@@ -5,13 +5,12 @@ Importing this module never imports Keras or TensorFlow.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
-Regularizer = dict[str, float]
 
 
 class Strict(BaseModel):
@@ -29,6 +28,17 @@ class LayerRegularizer(Strict):
 
 
 class ModelBase(Strict):
+    """The `model:` section of every family, and the family protocol: the traits the rest of kproto reads from a
+    spec, with the value most families have. A family's spec overrides a trait where its answer depends on the
+    recipe (a convolutional autoencoder is not fused-capable; implicit feedback needs no target); what holds for the
+    whole family (its inputs, task, backend) is in its kproto.core.catalog entry."""
+
+    # Data fields the family cannot do without, each with how to set it (the recipe loader checks them).
+    required_data: ClassVar[dict[str, str]] = {}
+    # The field to fix, and how, when the data's input kind is not among the family's catalog `inputs`.
+    input_field: ClassVar[str] = "model.type"
+    input_hint: ClassVar[str] = ""
+
     activation: str = Field("relu", description="Any Keras activation by name.")
     dropout: Fraction = Field(0.0, description="Dropout rate between layers.")
     l1: Annotated[float, Field(ge=0)] = Field(0.0, description="L1 penalty on kernels.")
@@ -40,3 +50,22 @@ class ModelBase(Strict):
     layer_regularizers: dict[str, LayerRegularizer] = Field(
         {}, description="Per-layer penalties by layer name, replacing l1/l2 there, e.g. {dense_0: {l2: 0.01}}."
     )
+
+    @property
+    def fused_capable(self) -> bool:
+        """This spec can train as one compiled JAX loop per epoch, where its family can (catalog `fused`)."""
+        return True
+
+    @property
+    def needs_target(self) -> bool:
+        """This spec learns a target column, where its family does (catalog `needs_target`)."""
+        return True
+
+    @property
+    def code_size(self) -> int | None:
+        """The width of the learned code (an autoencoder's bottleneck): the PCA baseline uses as many components."""
+        return None
+
+    def path_fields(self) -> list[str]:
+        """The fields that hold local paths (the recipe loader makes them absolute like data.path)."""
+        return []

@@ -33,7 +33,7 @@ def _choose_kind(recipe: Recipe, frame: pd.DataFrame | None, features: list[str]
     if text_columns and len(features) == 1:
         data.text = text_columns[0]
         return "text"
-    return "tabular"
+    return catalog.TABLE
 
 
 def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
@@ -190,11 +190,11 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
     if "classes" in target:
         info.class_names = list(target["classes"])
         info.num_classes = len(target["classes"])
-    if task == "regression":
+    if task == catalog.REGRESSION:
         info.target_mean, info.target_std = target["mean"], target["std"]
-    if task == "reconstruction":
+    if task == catalog.RECONSTRUCTION:
         info.output_dim = int(np.prod(x_train.shape[1:]))
-    if kind == "text":
+    if kind == catalog.TEXT:
         info.vocab_size = len(pre.state["text"].get("vocabulary", []))  # none kept for a KerasHub tokenizer
     return info
 
@@ -204,10 +204,10 @@ def _baselines(dataset: Dataset) -> dict[str, float]:
     info, y_train, y_test = dataset.info, dataset.y_train, dataset.y_test
     if y_train is None or y_test is None or len(y_test) == 0:
         return {}
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         majority = np.bincount(y_train, minlength=info.num_classes).argmax()
         return {"majority_class_accuracy": float(np.mean(y_test == majority))}
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         return {"mean_prediction_mae": float(np.mean(np.abs(y_test - y_train.mean())))}
     return {}
 
@@ -228,7 +228,7 @@ def _window_dataset(
         ("test", frame.iloc[val_end:]),
     ):
         x, y, last = make_windows(pre, part, window.length, window.horizon, window.stride, recipe.data.missing)
-        if name == "train" and len(x) == 0:
+        if name == catalog.TRAIN and len(x) == 0:
             raise DataError(
                 f"the training part has {len(part)} rows, too few for windows of length {window.length} + horizon {window.horizon}",
                 field="data.window.length",
@@ -239,7 +239,7 @@ def _window_dataset(
     info = _info(pre, arrays, task, "window", recipe)
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.baselines = _baselines(dataset)
-    if task == "regression" and len(arrays["test"][0]):
+    if task == catalog.REGRESSION and len(arrays["test"][0]):
         dataset.baselines["naive_last_value_mae"] = float(np.mean(np.abs(arrays["test"][1] - naive["test"])))
     return dataset
 
@@ -272,15 +272,15 @@ def transform_rows(
     pre: Preprocessor, frame: pd.DataFrame, need_target: bool, missing: str = "impute"
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Model inputs (and targets, when present and wanted) for raw rows of a new file."""
-    if pre.kind == "pairs":
+    if pre.kind == catalog.PAIRS:
         from kproto.data.pairs import pair_rows
 
         return pair_rows(pre, frame, need_target)
-    if pre.kind == "interactions":
+    if pre.kind == catalog.INTERACTIONS:
         from kproto.data.interactions import interaction_rows
 
         return interaction_rows(pre, frame, need_target)
-    if pre.kind == "window":
+    if pre.kind == catalog.WINDOW:
         from kproto.data.windows import make_windows
 
         window = pre.state["window"]

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from kproto.core.errors import DataError
+from kproto.data.preprocess import fit_numeric, standardize
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.recipe.schema import Recipe
 
 SPLIT_MODES = ("random", "user", "time")
 MAX_LABELS = 50  # most frequent labels kept per multi-label side-feature column
@@ -142,13 +147,7 @@ class SideFeatures:
         for name in names:
             values = train[name]
             if pd.api.types.is_numeric_dtype(values.dtype) or values.dtype == bool:
-                numbers = pd.to_numeric(values, errors="coerce").astype(float)
-                fill = float(numbers.median()) if numbers.notna().any() else 0.0
-                filled = numbers.fillna(fill)
-                std = float(filled.std(ddof=0)) or 1.0
-                columns.append(
-                    {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
-                )
+                columns.append(fit_numeric(name, pd.to_numeric(values, errors="coerce").astype(float)))
             else:
                 labels = values.dropna().astype(str).str.split("|").explode().str.strip()
                 counts = labels[labels != ""].value_counts()
@@ -167,7 +166,7 @@ class SideFeatures:
             raw = frame[column["name"]]
             if column["type"] == "numeric":
                 numbers = pd.to_numeric(raw, errors="coerce").astype(float).fillna(column["fill"]).to_numpy()
-                blocks.append(((numbers - column["mean"]) / column["std"])[:, None])
+                blocks.append(standardize(numbers, column))
                 continue
             position = {label: i for i, label in enumerate(column["labels"])}
             block = np.zeros((len(frame), len(column["labels"])), dtype=np.float32)
@@ -532,7 +531,7 @@ def is_implicit(data: Any, model: Any) -> bool:
     return feedback == "implicit"
 
 
-def interactions_dataset(recipe: Any, frame: pd.DataFrame, preprocessor: Any = None) -> Any:
+def interactions_dataset(recipe: Recipe, frame: pd.DataFrame, preprocessor: Preprocessor | None = None) -> Any:
     """The Dataset of a recommender recipe; with a saved `preprocessor` the index maps are reused."""
     from kproto.data.preprocess import Preprocessor
     from kproto.data.types import DataInfo, Dataset
@@ -572,7 +571,7 @@ def interaction_layout(encoder: InteractionEncoder) -> dict[str, int]:
     }
 
 
-def interaction_rows(pre: Any, frame: pd.DataFrame, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def interaction_rows(pre: Preprocessor, frame: pd.DataFrame, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Model inputs (and ratings, when wanted and present) for the raw user–item rows of a new file."""
     encoder = InteractionEncoder.from_dict(pre.state["interactions"])
     x = encoder.inputs(frame)

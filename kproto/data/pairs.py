@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kproto.core.errors import DataError
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.recipe.schema import Recipe
 
 PAD, UNKNOWN, START, END = "", "[UNK]", "[START]", "[END]"
 SPECIAL_TOKENS = (PAD, UNKNOWN, START, END)
@@ -226,7 +230,7 @@ def pair_splits(
     return arrays, encoder, baselines
 
 
-def pairs_dataset(recipe: Any, frame: Any, preprocessor: Any = None) -> Any:
+def pairs_dataset(recipe: Recipe, frame: Any, preprocessor: Preprocessor | None = None) -> Any:
     """The Dataset of a seq2seq recipe; with a saved `preprocessor` the vocabularies are reused, not refitted."""
     from kproto.data.preprocess import Preprocessor
     from kproto.data.types import DataInfo, Dataset
@@ -266,7 +270,7 @@ def pair_layout(encoder: PairEncoder) -> dict[str, int]:
     }
 
 
-def pair_rows(pre: Any, frame: Any, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def pair_rows(pre: Preprocessor, frame: Any, need_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Model inputs (and next-token targets) for the raw rows of a new file."""
     encoder = PairEncoder.from_dict(pre.state["pairs"])
     sources, targets = pair_texts(frame, encoder.source_column, encoder.target_column if need_target else None)

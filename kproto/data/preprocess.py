@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
 from kproto.core.errors import DataError
 
 TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Data
 
 
 def infer_task(target: pd.Series, max_classes: int) -> str:
@@ -75,6 +79,25 @@ def _finite_or_error(name: str, values: np.ndarray, index: pd.Index) -> None:
         )
 
 
+HUGE = 1e100  # numeric columns beyond this magnitude are standardized on scaled-down values
+
+
+def fit_numeric(name: str, values: pd.Series) -> dict[str, Any]:
+    """The numeric column rule, fitted on training rows: gaps filled with the median, then standardized by the
+    filled column's mean and population standard deviation (1 for a constant column)."""
+    largest = float(values.abs().max()) if values.notna().any() else 0.0
+    scale = largest if largest > HUGE else 1.0  # near the float64 limit sums and squares overflow: work scaled down
+    fill = float((values / scale).median()) * scale if values.notna().any() else 0.0
+    filled = values.fillna(fill)
+    mean, std = float((filled / scale).mean()) * scale, float((filled / scale).std(ddof=0)) * scale
+    return {"name": name, "type": "numeric", "fill": fill, "mean": mean, "std": std or 1.0}
+
+
+def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
+    """[N, 1] standardized values of a gap-free numeric column fitted by `fit_numeric`."""
+    return ((values - column["mean"]) / column["std"])[:, None]
+
+
 class Preprocessor:
     """Fitted preprocessing state; `fit` on training rows, then `features`/`targets` on any rows."""
 
@@ -87,10 +110,11 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Preprocessor:
-        return cls(state)
+        """The fitted preprocessing read back from a run folder (older runs' `tabular` read as `table`)."""
+        return cls({**state, "kind": catalog.input_kind(state["kind"])})
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> catalog.InputKind:
         return self.state["kind"]
 
     @property
@@ -107,7 +131,7 @@ class Preprocessor:
         cls,
         frame: pd.DataFrame,
         train_rows: np.ndarray,
-        spec: Any,
+        spec: Data,
         task: str,
         kind: str,
         features: list[str],
@@ -118,20 +142,22 @@ class Preprocessor:
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
         target = spec.target
-        if target and task in ("classification", "regression", "generation") and target in frame:
-            state["target"] = cls._fit_target(train[target], task if task != "generation" else "classification", target)
+        if target and task in (catalog.CLASSIFICATION, catalog.REGRESSION, catalog.GENERATION) and target in frame:
+            state["target"] = cls._fit_target(
+                train[target], task if task != catalog.GENERATION else "classification", target
+            )
         if adopted is not None:
             state.update(adopted)
-        elif kind == "text":
+        elif kind == catalog.TEXT:
             state["text"] = cls._fit_text(train, spec)
-        elif kind in ("image", "image_folder"):
-            pixels = cls._numeric_block(train, features) if kind == "image" else None
+        elif kind in catalog.IMAGE_KINDS:
+            pixels = cls._numeric_block(train, features) if kind == catalog.IMAGE else None
             state["image"] = {"shape": list(spec.shape or []), "min": 0.0, "max": 255.0}
             if pixels is not None:
                 state["image"].update(min=float(np.nanmin(pixels)), max=float(np.nanmax(pixels)))
         else:
             state["columns"] = cls._fit_columns(train, features, spec)
-            if kind == "window":
+            if kind == catalog.WINDOW:
                 state["window"] = spec.window.model_dump()
         return cls(state)
 
@@ -150,7 +176,7 @@ class Preprocessor:
     @staticmethod
     def _fit_target(column: pd.Series, task: str, name: str) -> dict[str, Any]:
         values = column.dropna()
-        if task == "classification":
+        if task == catalog.CLASSIFICATION:
             classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
             if len(classes) < 2:
                 raise DataError(
@@ -169,19 +195,14 @@ class Preprocessor:
         return {"name": name, "mean": float(numbers.mean()), "std": std if math.isfinite(std) else 1.0}
 
     @staticmethod
-    def _fit_columns(train: pd.DataFrame, features: list[str], spec: Any) -> list[dict[str, Any]]:
+    def _fit_columns(train: pd.DataFrame, features: list[str], spec: Data) -> list[dict[str, Any]]:
         columns = []
         for name in features:
             column = train[name]
             if _is_numeric(column) or _check_numeric_column(name, column) is not None:
                 values = pd.to_numeric(column, errors="coerce").astype(float)
                 _finite_or_error(name, values.to_numpy(), values.index)
-                fill = float(values.median()) if values.notna().any() else 0.0
-                filled = values.fillna(fill)
-                std = float(filled.std(ddof=0)) or 1.0
-                columns.append(
-                    {"name": name, "type": "numeric", "fill": fill, "mean": float(filled.mean()), "std": std}
-                )
+                columns.append(fit_numeric(name, values))
             else:
                 values = column.astype("string")
                 counts = values.value_counts()
@@ -192,7 +213,7 @@ class Preprocessor:
         return columns
 
     @staticmethod
-    def _fit_text(train: pd.DataFrame, spec: Any) -> dict[str, Any]:
+    def _fit_text(train: pd.DataFrame, spec: Data) -> dict[str, Any]:
         import keras
 
         texts = train[spec.text].fillna("").astype(str)
@@ -207,8 +228,8 @@ class Preprocessor:
     # ------------------------------------------------------------------ transforming
     def check_columns(self, frame: pd.DataFrame, need_target: bool) -> None:
         """Every column the model needs is present in `frame`."""
-        needed = [self.state["text"]["column"]] if self.kind == "text" else list(self.state["features"])
-        if self.kind == "image_folder":
+        needed = [self.state["text"]["column"]] if self.kind == catalog.TEXT else list(self.state["features"])
+        if self.kind == catalog.IMAGE_FOLDER:
             needed = []
         if need_target and "target" in self.state:
             needed.append(self.state["target"]["name"])
@@ -222,9 +243,9 @@ class Preprocessor:
 
     def features(self, frame: pd.DataFrame, missing: str = "impute") -> np.ndarray:
         """Model inputs for raw rows (imputed, encoded, scaled)."""
-        if self.kind == "text":
+        if self.kind == catalog.TEXT:
             return self._text(frame)
-        if self.kind == "image":
+        if self.kind == catalog.IMAGE:
             image = self.state["image"]
             pixels = self._numeric_block(frame, self.state["features"])
             if np.isnan(pixels).any():
@@ -279,7 +300,7 @@ class Preprocessor:
                         )
                     imputed[name] = f"median {column['fill']:g}"
                     array = np.where(gaps, column["fill"], array)
-                blocks.append(((array - column["mean"]) / column["std"])[:, None])
+                blocks.append(standardize(array, column))
             else:
                 values = raw.astype("string")
                 if values.isna().any():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,9 @@ from kproto.core.errors import DataError
 from kproto.data.header import TABLE_SUFFIXES, check_path, read_header
 from kproto.data.header import decode as _decode
 from kproto.data.header import sniff as _sniff
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
 
 __all__ = ["check_path", "read_header", "read_table", "read_image_folder"]
 
@@ -122,7 +125,7 @@ def read_image_folder(path: Path, image_shape: list[int] | None) -> tuple[np.nda
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
 
 
-def check_target(recipe: Any, columns: list[str]) -> None:
+def check_target(recipe: Recipe, columns: list[str]) -> None:
     """A DataError naming the choices when the recipe's target column is not among `columns`."""
     target = recipe.data.target
     if target and target not in columns:

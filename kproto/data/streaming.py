@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from kproto.data.preprocess import Preprocessor, infer_task, positive_last
 from kproto.data.readers import check_target
 from kproto.data.types import DataInfo, Dataset
 
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
+
 THRESHOLD_BYTES = 1 << 30  # data.streaming: auto streams files above 1 GiB
 CHUNK_ROWS = 200_000
 SAMPLE_ROWS = 200_000
@@ -33,7 +36,7 @@ BLOCK_ROWS = 65_536
 STREAMABLE = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
-def wants_streaming(recipe: Any) -> bool:
+def wants_streaming(recipe: Recipe) -> bool:
     """Whether the recipe's data is read in streaming mode (data.streaming: true, or auto and a large file)."""
     data = recipe.data
     setting = data.streaming
@@ -132,7 +135,7 @@ def assign_splits(start: int, count: int, seed: int, validation: float, test: fl
     return np.where(uniform < test, 2, np.where(uniform < test + validation, 1, 0)).astype(np.int8)
 
 
-def _cache_key(recipe: Any) -> str:
+def _cache_key(recipe: Recipe) -> str:
     path = Path(recipe.data.path)
     stat = path.stat()
     identity = {
@@ -146,7 +149,7 @@ def _cache_key(recipe: Any) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any:
+def load_streaming(recipe: Recipe, preprocessor: Preprocessor | None = None) -> Any:
     """A Dataset whose x arrays are BlockSources on disk (labels stay in memory: 4 bytes a row)."""
 
     data = recipe.data
@@ -160,7 +163,7 @@ def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any
         pre, meta = _build(recipe, path, folder, preprocessor)
     info = DataInfo.from_dict(meta["info"])
     parts = {}
-    for name in ("train", "validation", "test"):
+    for name in catalog.SPLITS:
         rows = meta["rows"][name]
         x = BlockSource(folder / f"{name}.x.f32", rows, meta["width"])
         y_file = folder / f"{name}.y.npy"
@@ -171,10 +174,49 @@ def load_streaming(recipe: Any, preprocessor: Preprocessor | None = None) -> Any
     return dataset
 
 
-def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | None) -> tuple[Preprocessor, dict]:
+@dataclass
+class _Sample:
+    """The first pass over the file: its columns, a bounded sample of training rows and the class labels seen."""
 
-    data = recipe.data
-    split = data.split
+    columns: list[str]
+    frame: pd.DataFrame
+    labels: set[Any]
+
+
+@dataclass
+class _Written:
+    """The second pass: rows written per split, the feature width and each split's targets (in memory)."""
+
+    rows: dict[str, int]
+    width: int
+    targets: dict[str, list[np.ndarray]]
+
+
+def _build(recipe: Recipe, path: Path, folder: Path, preprocessor: Preprocessor | None) -> tuple[Preprocessor, dict]:
+    """Both passes over the file into `folder`: the fitted preprocessing and the cache's meta.json."""
+    sample = _sample(recipe, path)
+    pre, task = _fit(recipe, sample, preprocessor)
+    written = _write_splits(recipe, path, folder, pre, task, sample.columns)
+    if written.rows[catalog.TRAIN] == 0:
+        raise DataError("the split leaves no training rows", field="data.split")
+    info = _info(pre, task, written)
+    meta = {
+        "info": info.to_dict(),
+        "state": pre.to_dict(),
+        "rows": written.rows,
+        "width": written.width,
+        "baselines": _baselines(info, written),
+        "source": str(path),
+    }
+    from kproto.core.files import write_json
+
+    write_json(folder / "meta.json", meta)
+    return pre, meta
+
+
+def _sample(recipe: Recipe, path: Path) -> _Sample:
+    """Pass one: assign rows to splits and keep a bounded random sample of training rows (SAMPLE_ROWS)."""
+    data, split = recipe.data, recipe.data.split
     rng = np.random.default_rng(recipe.seed)
     sample: list[pd.DataFrame] = []
     labels: set[Any] = set()
@@ -201,80 +243,91 @@ def _build(recipe: Any, path: Path, folder: Path, preprocessor: Preprocessor | N
     frame = pd.concat(sample, ignore_index=True)
     if len(frame) == 0:
         raise DataError(f"the data file has a header but no rows: {path}", field="data.path")
-    task = data.task or infer_task(frame[data.target], data.max_classes) if data.target else "reconstruction"
+    return _Sample(columns, frame, labels)
+
+
+def _fit(recipe: Recipe, sample: _Sample, preprocessor: Preprocessor | None) -> tuple[Preprocessor, catalog.Task]:
+    """The task and the preprocessing fitted on the sample (a given preprocessor is kept); the classes come from
+    every training row's label, not only the sample's."""
+    data, frame = recipe.data, sample.frame
+    task = data.task or infer_task(frame[data.target], data.max_classes) if data.target else catalog.RECONSTRUCTION
     task = catalog.family(recipe.model.type).task or task
-    features = list(data.features) if data.features is not None else [c for c in columns if c != data.target]
-    pre = preprocessor or Preprocessor.fit(frame, np.arange(len(frame)), data, task, "tabular", features)
+    features = list(data.features) if data.features is not None else [c for c in sample.columns if c != data.target]
+    pre = preprocessor or Preprocessor.fit(frame, np.arange(len(frame)), data, task, catalog.TABLE, features)
     pre.state.setdefault("categorical", data.categorical)
     pre.state["streaming"] = {"sample_rows": int(len(frame))}
-    if task == "classification" and preprocessor is None:
-        classes = sorted({_plain(v) for v in labels}, key=lambda v: (str(type(v)), v))
+    if task == catalog.CLASSIFICATION and preprocessor is None:
+        classes = sorted({_plain(v) for v in sample.labels}, key=lambda v: (str(type(v)), v))
         if len(classes) < 2:
             raise DataError(f"the target '{data.target}' has only one class in the training rows", field="data.target")
         pre.state["target"]["classes"] = classes
         positive_last(pre, recipe)
+    return pre, task
+
+
+def _write_splits(
+    recipe: Recipe, path: Path, folder: Path, pre: Preprocessor, task: str, columns: list[str]
+) -> _Written:
+    """Pass two: preprocessed float32 features of each split into `folder` (written beside it, then moved in)."""
+    data, split = recipe.data, recipe.data.split
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
-    handles = {name: (partial / f"{name}.x.f32").open("wb") for name in ("train", "validation", "test")}
-    targets: dict[str, list[np.ndarray]] = {name: [] for name in handles}
-    rows = dict.fromkeys(handles, 0)
-    width = 0
+    handles = {name: (partial / f"{name}.x.f32").open("wb") for name in catalog.SPLITS}
+    written = _Written(dict.fromkeys(handles, 0), 0, {name: [] for name in handles})
+    supervised = "target" in pre.state and task != catalog.RECONSTRUCTION
     position = 0
     try:
         for chunk in _chunks(path):
             chunk.columns = columns
             which = assign_splits(position, len(chunk), recipe.seed, split.validation, split.test)
             position += len(chunk)
-            if data.target and task != "reconstruction":
+            if data.target and task != catalog.RECONSTRUCTION:
                 keep = chunk[data.target].notna().to_numpy()
                 chunk, which = chunk[keep], which[keep]
             x = pre.features(chunk, data.missing).astype(np.float32)
-            y = pre.targets(chunk) if "target" in pre.state and task != "reconstruction" else None
-            width = x.shape[1]
-            for code, name in enumerate(("train", "validation", "test")):
+            y = pre.targets(chunk) if supervised else None
+            written.width = x.shape[1]
+            for code, name in enumerate(catalog.SPLITS):
                 mask = which == code
                 handles[name].write(np.ascontiguousarray(x[mask]).tobytes())
-                rows[name] += int(mask.sum())
+                written.rows[name] += int(mask.sum())
                 if y is not None:
-                    targets[name].append(y[mask])
+                    written.targets[name].append(y[mask])
     finally:
         for handle in handles.values():
             handle.close()
     for name in handles:
-        if targets[name]:
-            np.save(partial / f"{name}.y.npy", np.concatenate(targets[name]))
+        if written.targets[name]:
+            np.save(partial / f"{name}.y.npy", np.concatenate(written.targets[name]))
         os.replace(partial / f"{name}.x.f32", folder / f"{name}.x.f32")
         if (partial / f"{name}.y.npy").exists():
             os.replace(partial / f"{name}.y.npy", folder / f"{name}.y.npy")
     partial.rmdir()
-    if rows["train"] == 0:
-        raise DataError("the split leaves no training rows", field="data.split")
+    return written
+
+
+def _info(pre: Preprocessor, task: catalog.Task, written: _Written) -> DataInfo:
+    """What the model needs to know about the streamed table."""
     target = pre.state.get("target", {})
-    info = DataInfo(task=task, kind="tabular", input_shape=(width,), rows=rows)
+    info = DataInfo(task=task, kind=catalog.TABLE, input_shape=(written.width,), rows=written.rows)
     if "classes" in target:
         info.class_names, info.num_classes = list(target["classes"]), len(target["classes"])
-    if task == "regression":
+    if task == catalog.REGRESSION:
         info.target_mean, info.target_std = target["mean"], target["std"]
-    if task == "reconstruction":
-        info.output_dim = width
-    baselines = {}
-    if task == "classification" and targets["test"]:
-        y_train, y_test = np.concatenate(targets["train"]), np.concatenate(targets["test"])
-        majority = np.bincount(y_train, minlength=info.num_classes).argmax()
-        baselines["majority_class_accuracy"] = float(np.mean(y_test == majority)) if len(y_test) else 0.0
-    meta = {
-        "info": info.to_dict(),
-        "state": pre.to_dict(),
-        "rows": rows,
-        "width": width,
-        "baselines": baselines,
-        "source": str(path),
-    }
-    from kproto.core.files import write_json
+    if task == catalog.RECONSTRUCTION:
+        info.output_dim = written.width
+    return info
 
-    write_json(folder / "meta.json", meta)
-    return pre, meta
+
+def _baselines(info: DataInfo, written: _Written) -> dict[str, float]:
+    """The majority-class accuracy on the test split (classification)."""
+    targets = written.targets
+    if info.task != catalog.CLASSIFICATION or not targets[catalog.TEST]:
+        return {}
+    y_train, y_test = np.concatenate(targets[catalog.TRAIN]), np.concatenate(targets[catalog.TEST])
+    majority = np.bincount(y_train, minlength=info.num_classes).argmax()
+    return {"majority_class_accuracy": float(np.mean(y_test == majority)) if len(y_test) else 0.0}
 
 
 def _chunk_bytes(chunk: pd.DataFrame) -> int:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
+
 if TYPE_CHECKING:
     from kproto.data.preprocess import Preprocessor
 
@@ -15,8 +17,8 @@ if TYPE_CHECKING:
 class DataInfo:
     """What a model builder needs to know about its inputs and outputs."""
 
-    task: str  # classification, regression, reconstruction or generation
-    kind: str  # tabular, image, image_folder, text or window
+    task: catalog.Task  # inferred from the target column, or fixed by the family
+    kind: catalog.InputKind  # how the rows reach the model (catalog.INPUT_KINDS)
     input_shape: tuple[int, ...]
     num_classes: int = 0
     class_names: list[Any] | None = None
@@ -34,7 +36,8 @@ class DataInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataInfo:
-        return cls(**{**data, "input_shape": tuple(data["input_shape"])})
+        kind = catalog.input_kind(data["kind"])  # older runs recorded `tabular`
+        return cls(**{**data, "kind": kind, "input_shape": tuple(data["input_shape"])})
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 | input | global | per row |
 |---|---|---|
-| tabular | permutation importance on the original columns | integrated gradients summed onto the columns |
+| table | permutation importance on the original columns | integrated gradients summed onto the columns |
 | image | mean abs. integrated gradient per pixel | IG and occlusion heat maps (PNG) |
 | text | mean abs. token attribution | token occlusion: coloured tokens, HTML, JSON |
 | window | mean abs. IG per time step and feature | IG per step and feature (PNG) |
@@ -14,11 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.recipe.schema import Recipe
+    from kproto.runs.load import LoadedRun
 
 METHODS = ("auto", "permutation", "integrated_gradients", "occlusion")
 DEFAULT_ROWS = 8
@@ -55,7 +61,7 @@ class Explanation:
 
 def check_method(method: str, kind: str, task: str) -> str:
     """The method to use for `kind`/`task` (auto resolved); a clear error where a method does not apply."""
-    if task == "generation":
+    if task == catalog.GENERATION:
         raise KprotoError(
             "GAN runs cannot be explained: a generator has no label or input features to attribute a decision to",
             field="PATH",
@@ -63,7 +69,7 @@ def check_method(method: str, kind: str, task: str) -> str:
         )
     if method not in METHODS:
         raise KprotoError(f"unknown method {method!r}", field="--method", hint=f"one of: {', '.join(METHODS)}")
-    if task == "reconstruction":
+    if task == catalog.RECONSTRUCTION:
         if method not in ("auto",):
             raise KprotoError(
                 f"autoencoder runs are explained by their per-column reconstruction error, not {method}",
@@ -72,7 +78,7 @@ def check_method(method: str, kind: str, task: str) -> str:
             )
         return "reconstruction_error"
     allowed = {
-        "tabular": ("permutation", "integrated_gradients"),
+        catalog.TABLE: ("permutation", "integrated_gradients"),
         "image": ("integrated_gradients", "occlusion"),
         "image_folder": ("integrated_gradients", "occlusion"),
         "text": ("occlusion",),
@@ -81,7 +87,9 @@ def check_method(method: str, kind: str, task: str) -> str:
     if method == "auto":
         return allowed[0]
     if method not in allowed:
-        reason = " (tokens are discrete: there is no path from a baseline to interpolate)" if kind == "text" else ""
+        reason = (
+            " (tokens are discrete: there is no path from a baseline to interpolate)" if kind == catalog.TEXT else ""
+        )
         raise KprotoError(
             f"--method {method} does not apply to {kind} input{reason}",
             field="--method",
@@ -111,19 +119,21 @@ def explain_run(
     if steps is not None and steps < 1:
         raise KprotoError(f"--steps must be at least 1, received {steps}", field="--steps")
     model = load_keras_model(run.model_path, trust=trust, compile=False)
-    x, y, frame, source = _rows(run, data, need_frame=info.kind == "tabular" and info.task != "reconstruction")
+    x, y, frame, source = _rows(
+        run, data, need_frame=info.kind == catalog.TABLE and info.task != catalog.RECONSTRUCTION
+    )
     if len(x) == 0:
         raise KprotoError(f"there are no rows to explain in {source}", field="--data")
     folder = Path(out) if out is not None else run.path / layout.EXPLAIN
     folder.mkdir(parents=True, exist_ok=True)
     context = _Context(run, model, x, y, frame, source, rows, steps or DEFAULT_STEPS, folder, progress)
-    if info.task == "reconstruction":
+    if info.task == catalog.RECONSTRUCTION:
         explanation = _explain_autoencoder(context)
-    elif info.kind == "tabular":
+    elif info.kind == catalog.TABLE:
         explanation = _explain_tabular(context, chosen)
-    elif info.kind in ("image", "image_folder"):
+    elif info.kind in catalog.IMAGE_KINDS:
         explanation = _explain_images(context, chosen)
-    elif info.kind == "text":
+    elif info.kind == catalog.TEXT:
         explanation = _explain_text(context)
     else:
         explanation = _explain_window(context)
@@ -133,7 +143,7 @@ def explain_run(
 
 @dataclass
 class _Context:
-    run: Any
+    run: LoadedRun
     model: Any
     x: np.ndarray
     y: np.ndarray | None
@@ -172,12 +182,12 @@ class _Context:
         return names[int(index)] if names else int(index)
 
 
-def _rows(run: Any, data: Path | None, need_frame: bool) -> tuple[np.ndarray, np.ndarray | None, Any, str]:
+def _rows(run: LoadedRun, data: Path | None, need_frame: bool) -> tuple[np.ndarray, np.ndarray | None, Any, str]:
     """(model inputs, targets, raw rows for permutation or None, a name for the source)."""
     from kproto.data import Preprocessor, load_dataset, transform_rows
 
     pre = Preprocessor.from_dict(run.preprocess)
-    supervised = run.info.task in ("classification", "regression")
+    supervised = run.info.task in catalog.SUPERVISED_TASKS
     if data is not None:
         from kproto.data.readers import read_table
 
@@ -201,7 +211,7 @@ def _head(y: Any) -> np.ndarray | None:
     return None if y is None else np.asarray(y[:PERMUTATION_ROWS])
 
 
-def raw_test_rows(recipe: Any, pre: Any) -> Any:
+def raw_test_rows(recipe: Recipe, pre: Preprocessor) -> Any:
     """The raw rows (original columns) of a tabular run's test split: the same seeded split as training."""
     from kproto.data.dataset import load_frame
     from kproto.data.splits import split_indices
@@ -216,7 +226,7 @@ def raw_test_rows(recipe: Any, pre: Any) -> Any:
     frame = load_frame(recipe)
     target = recipe.data.target
     frame = frame[frame[target].notna()]
-    labels = frame[target].astype(str).to_numpy() if pre.task == "classification" else None
+    labels = frame[target].astype(str).to_numpy() if pre.task == catalog.CLASSIFICATION else None
     split = recipe.data.split
     _, _, test = split_indices(len(frame), split.validation, split.test, recipe.seed, labels)
     return frame.iloc[test]
@@ -224,7 +234,7 @@ def raw_test_rows(recipe: Any, pre: Any) -> Any:
 
 def _targets_for_rows(context: _Context, x: np.ndarray) -> np.ndarray:
     """The output unit explained per row: the predicted class, or the single regression output."""
-    if context.run.info.task == "classification":  # the class the run answers: its calibration and threshold
+    if context.run.info.task == catalog.CLASSIFICATION:  # the class the run answers: its calibration and threshold
         decisions = context.decisions()
         return decisions.classes(decisions.probabilities(context.predictions(x))).astype(np.int32)
     return np.zeros(len(x), np.int32)
@@ -233,7 +243,7 @@ def _targets_for_rows(context: _Context, x: np.ndarray) -> np.ndarray:
 def _row_record(context: _Context, index: int, predicted: int, output: float, baseline: float) -> dict[str, Any]:
     record: dict[str, Any] = {"row": int(index)}
     task = context.run.info.task
-    if task == "classification":
+    if task == catalog.CLASSIFICATION:
         record["predicted"] = context.label(predicted)
         if context.y is not None:
             record["true"] = context.label(int(context.y[index]))
@@ -309,7 +319,7 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
     labels = [f"row {r['row']}: {r['predicted']}" for r in records]
     return Explanation(
         method=method,
-        kind="tabular",
+        kind=catalog.TABLE,
         task=run.info.task,
         source=context.source,
         ranking=ranking,
@@ -330,11 +340,11 @@ def _permutation_rows(context: _Context) -> tuple[Any, np.ndarray]:
     return frame, y
 
 
-def _first_metric(run: Any) -> str:
+def _first_metric(run: LoadedRun) -> str:
     metrics = run.recipe.train.metrics
     if metrics:
         return str(metrics[0])
-    return "accuracy" if run.info.task == "classification" else "mae"
+    return "accuracy" if run.info.task == catalog.CLASSIFICATION else "mae"
 
 
 def _explain_images(context: _Context, method: str) -> Explanation:
@@ -482,7 +492,7 @@ def _explain_autoencoder(context: _Context) -> Explanation:
     x = context.x[:PERMUTATION_ROWS]
     flat = np.asarray(x, np.float64).reshape(len(x), -1)
     squared = (context.predictions(x) - flat) ** 2
-    groups = feature_groups(run.preprocess) if run.info.kind == "tabular" else []
+    groups = feature_groups(run.preprocess) if run.info.kind == catalog.TABLE else []
     if groups:
         names = [g.name for g in groups]
         per_row = np.stack([squared[:, g.start : g.stop].mean(axis=1) for g in groups], axis=1)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 
 STORED_COVERAGES = (0.8, 0.9, 0.95, 0.99)
@@ -117,7 +118,7 @@ class Conformal:
         return {
             "method": "split",
             "task": self.task,
-            "score": self.score if self.task == "classification" else "|y - prediction|",
+            "score": self.score if self.task == catalog.CLASSIFICATION else "|y - prediction|",
             "split": "validation",
             "rows": int(len(self.scores)),
             "quantiles": {k: (None if math.isinf(v) else v) for k, v in self.quantiles.items()},

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
+from kproto.core.errors import RecipeError
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.core.fields import ModelBase
+    from kproto.data.types import DataInfo
 
 
 def get_builder(name: str) -> Callable[..., Any]:
@@ -17,6 +24,22 @@ def get_builder(name: str) -> Callable[..., Any]:
     return importlib.import_module(catalog.family(name).module).build
 
 
-def build_model(spec: Any, info: Any) -> Any:
-    """Build the Keras model for a recipe's `model` section and its data."""
+def check_input(spec: ModelBase, info: DataInfo) -> None:
+    """The data's input kind must be among the family's catalog `inputs`; else a RecipeError that says which
+    families take it (or the family's own `input_hint`)."""
+    entry = catalog.family(spec.type)
+    if info.kind in entry.inputs:
+        return
+    takers = [name for name, other in catalog.FAMILIES.items() if info.kind in other.inputs]
+    raise RecipeError(
+        f"a {entry.name} model takes {' or '.join(entry.inputs)} input; "
+        f"this data gives {info.kind} input of shape {list(info.input_shape)}",
+        field=spec.input_field,
+        hint=spec.input_hint or f"for {info.kind} input use model.type: {', '.join(takers)}",
+    )
+
+
+def build_model(spec: ModelBase, info: DataInfo) -> keras.Model:
+    """Build the Keras model for a recipe's `model` section and its data (after checking the family takes it)."""
+    check_input(spec, info)
     return get_builder(spec.type)(spec, info)

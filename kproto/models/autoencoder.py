@@ -15,6 +15,9 @@ from kproto.core.fields import ModelBase, PositiveInt
 if TYPE_CHECKING:
     import keras
 
+    from kproto.data.types import DataInfo
+
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs
 
@@ -34,6 +37,10 @@ class Autoencoder(ModelBase):
         """Dense autoencoders train in the fused JAX engine; convolutional ones with fit."""
         return not self.convolutional
 
+    @property
+    def code_size(self) -> int | None:
+        return self.bottleneck
+
 
 # ----------------------------------------------------------------------------- model
 def starter(guess: Any) -> list[str]:
@@ -45,14 +52,14 @@ def starter(guess: Any) -> list[str]:
     ]
 
 
-def _output_activation(spec: Any, info: Any) -> str:
+def _output_activation(spec: Autoencoder, info: DataInfo) -> str:
     """sigmoid for pixels scaled to [0, 1], linear for standardized columns (unless the recipe says otherwise)."""
     if spec.output_activation:
         return activation(spec.output_activation, "model.output_activation")
-    return "sigmoid" if info.kind in ("image", "image_folder") else "linear"
+    return "sigmoid" if info.kind in catalog.IMAGE_KINDS else "linear"
 
 
-def _dense(spec: Any, info: Any, inputs: Any) -> Any:
+def _dense(spec: Autoencoder, info: DataInfo, inputs: Any) -> Any:
     import keras
 
     act, kwargs = activation(spec.activation), layer_kwargs(spec)
@@ -71,7 +78,7 @@ def _dense(spec: Any, info: Any, inputs: Any) -> Any:
     return x
 
 
-def _convolutional(spec: Any, info: Any, inputs: Any) -> Any:
+def _convolutional(spec: Autoencoder, info: DataInfo, inputs: Any) -> Any:
     import keras
 
     if len(info.input_shape) != 3:
@@ -105,15 +112,15 @@ def _convolutional(spec: Any, info: Any, inputs: Any) -> Any:
     )(x)
 
 
-def build(spec: Any, info: Any) -> keras.Model:
+def build(spec: Autoencoder, info: DataInfo) -> keras.Model:
     """Encoder → `bottleneck` (linear code of `spec.bottleneck` units) → mirrored decoder → input-shaped output."""
     import keras
 
-    if info.task != "reconstruction":
+    if info.task != catalog.RECONSTRUCTION:
         raise RecipeError(
             f"an autoencoder reconstructs its input; it cannot be used for a {info.task} task", field="model.type"
         )
-    if info.kind in ("text", "window") and spec.convolutional:
+    if spec.convolutional and not catalog.is_image(info.kind):
         raise RecipeError("a convolutional autoencoder needs image data", field="model.convolutional")
     inputs = keras.Input(shape=info.input_shape, name="features")
     outputs = _convolutional(spec, info, inputs) if spec.convolutional else _dense(spec, info, inputs)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kproto.core import catalog
 from kproto.core.errors import ModelFileError, RecipeError
 from kproto.models.backbones import (
     APPLICATION,
@@ -24,6 +25,9 @@ from kproto.models.backbones import (
     resolve_run,
     text_preprocessor,
 )
+
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
 
 
 @dataclass
@@ -41,14 +45,14 @@ class Backbone:
     spec: Any = None  # the recipe's model section
 
 
-def load_backbone(spec: Any, info: Any) -> Backbone:
+def load_backbone(spec: Any, info: DataInfo) -> Backbone:
     """The backbone of a `model: {type: pretrained}` section, for data described by `info` (a DataInfo)."""
     backbone = _load(spec, info)
     backbone.spec = spec
     return backbone
 
 
-def _load(spec: Any, info: Any) -> Backbone:
+def _load(spec: Any, info: DataInfo) -> Backbone:
     kind = classify_source(spec.source)
     if spec.weights is not None and kind != APPLICATION:
         raise RecipeError(
@@ -112,13 +116,13 @@ def _wrap(model: Any, kind: str, record: dict[str, Any]) -> Backbone:
     return Backbone(model, kind, modality, record)
 
 
-def _application(spec: Any, info: Any) -> Backbone:
+def _application(spec: Any, info: DataInfo) -> Backbone:
     import importlib
 
     import keras
 
     class_name, module_name, smallest = APPLICATIONS[spec.source.lower()]
-    if len(info.input_shape) not in (2, 3) or info.kind == "text":
+    if len(info.input_shape) not in (2, 3) or info.kind == catalog.TEXT:
         raise RecipeError(
             f"Keras Applications backbones take images; this data gives {info.kind} input {list(info.input_shape)}",
             field="model.source",
@@ -173,7 +177,7 @@ def _hub_backbone(spec: Any, kind: str) -> Backbone:
     model = load() if kind == PRESET_FOLDER else download_guard(source, kind, load)
     backbone = _wrap(model, kind, describe_source(spec))
     backbone.supports_lora = hasattr(model, "enable_lora")
-    if backbone.modality == "text":
+    if backbone.modality == catalog.TEXT:
         tokenizer = text_preprocessor(source, kind, 8).tokenizer
         backbone.pad_token_id = int(getattr(tokenizer, "pad_token_id", 0) or 0)
     return backbone
@@ -204,6 +208,6 @@ def adopted_preprocessing(spec: Any, data: Any, kind: str) -> dict[str, Any] | N
                 hint="use data shaped like the source run's (the same columns, data.shape or data.text)",
             )
         return state
-    if kind == "text" and is_text_source(spec):
+    if kind == catalog.TEXT and is_text_source(spec):
         return {"text": text_state(spec, data.text, data.sequence_length)}
     return None

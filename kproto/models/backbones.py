@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kproto.core import catalog
 from kproto.core.errors import ModelFileError, RecipeError
 
 # model.source kinds
@@ -117,10 +118,10 @@ def classify_source(source: str, must_exist: bool = True) -> str:
 
 def resolve_run(source: str | Path) -> Path:
     """A run directory: the folder itself, or the latest completed run inside a folder of runs."""
-    from kproto.runs.layout import METRICS, MODEL, RECIPE
+    from kproto.runs.layout import METRICS, MODEL, is_run_folder
 
     path = Path(source).expanduser()
-    if (path / RECIPE).is_file():
+    if is_run_folder(path):
         if not (path / MODEL).is_file():
             raise ModelFileError(f"the run {path} has no {MODEL}", field="model.source", hint="train it to the end")
         return path
@@ -132,7 +133,7 @@ def resolve_run(source: str | Path) -> Path:
             status = json.loads((candidate / METRICS).read_text(encoding="utf-8")).get("status")
         except (OSError, ValueError):
             continue
-        if status == "completed" and (candidate / MODEL).is_file():
+        if status == catalog.COMPLETED and (candidate / MODEL).is_file():
             done.append(candidate)
     if not done:
         raise ModelFileError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -20,6 +20,11 @@ POOLS = {"max": "MaxPooling2D", "average": "AveragePooling2D"}
 
 # ----------------------------------------------------------------------------- recipe section
 class CNN(ModelBase):
+    input_field: ClassVar[str] = "data.shape"
+    input_hint: ClassVar[str] = (
+        "set data.shape (e.g. [8, 8, 1] for 64 pixel columns) or use a folder of images; "
+        "for plain table columns use model.type: feedforward"
+    )
     type: Literal["cnn"]
     filters: list[PositiveInt] = Field([32, 64], description="Filters of each convolution block.")
     kernel_size: PositiveInt = 3
@@ -52,13 +57,12 @@ def _image_input(info) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     import keras
 
     shape = tuple(info.input_shape)
-    if info.kind == "text" or len(shape) not in (2, 3):
+    if len(shape) not in (2, 3):  # the input kind is checked against the catalog before any family builds
         raise RecipeError(
             f"a cnn needs image input [height, width, channels]; "
             f"this data gives {info.kind} input of shape {list(shape)}",
-            field="data.shape",
-            hint="set data.shape (e.g. [8, 8, 1] for 64 pixel columns) or use a folder of images; "
-            "for plain tabular columns use model.type: feedforward",
+            field=CNN.input_field,
+            hint=CNN.input_hint,
         )
     inputs = keras.Input(shape=shape, name="image")
     return inputs, (keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 2 else inputs)

@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import keras
 
+    from kproto.core.fields import ModelBase
+    from kproto.data.types import DataInfo
+
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 
 
-def layer_kwargs(spec: Any, name: str | None = None) -> dict[str, Any]:
+def layer_kwargs(spec: ModelBase, name: str | None = None) -> dict[str, Any]:
     """Kernel/bias/activity regularizers for the layer `name`: its `model.layer_regularizers` entry if it has one,
     else the model-wide l1, l2 and `regularize` fields. Families pass the name they give the layer."""
     import keras
 
-    own = (getattr(spec, "layer_regularizers", None) or {}).get(name) if name else None
+    own = spec.layer_regularizers.get(name) if name else None
     source = own if own is not None else spec
     if not (source.l1 or source.l2):
         return {}
@@ -45,14 +49,14 @@ def activation_layer(name: str, field: str = "model.activation", layer_name: str
     return keras.layers.Activation(checked, name=layer_name)
 
 
-def output_head(x: Any, info: Any, spec: Any) -> Any:
+def output_head(x: Any, info: DataInfo, spec: ModelBase) -> Any:
     """The output layer that fits the task: softmax over classes, or a rescaled linear unit."""
     import keras
 
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         act = spec.output_activation or "softmax"
         return keras.layers.Dense(info.num_classes, activation=act, dtype="float32", name="output")(x)
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         y = keras.layers.Dense(1, activation=spec.output_activation, dtype="float32", name="output_raw")(x)
         return keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(y)
     raise RecipeError(f"a {spec.type} model cannot be used for a {info.task} task", field="model.type")
@@ -68,7 +72,7 @@ def normalization(kind: str, name: str | None = None) -> keras.layers.Layer | No
     return None
 
 
-def packed_layout(info: Any, needed: tuple[str, ...], family: str, data_kind: str, hint: str) -> dict[str, int]:
+def packed_layout(info: DataInfo, needed: tuple[str, ...], family: str, data_kind: str, hint: str) -> dict[str, int]:
     """The widths a family packs into its one input array (DataInfo.layout), or a RecipeError naming what is missing."""
     layout = getattr(info, "layout", None) or {}
     missing = [k for k in needed if k not in layout]

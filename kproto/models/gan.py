@@ -19,6 +19,10 @@ from kproto.core.fields import Fraction, ModelBase, PositiveInt, Strict
 if TYPE_CHECKING:
     import keras
 
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.models.common import activation
 
@@ -52,7 +56,7 @@ def starter(guess: Any) -> list[str]:
     ]
 
 
-def label_width(spec: Any, info: Any) -> int:
+def label_width(spec: GAN, info: DataInfo) -> int:
     """How many one-hot label columns follow the noise (0 for an unconditional GAN)."""
     if not spec.conditional:
         return 0
@@ -79,21 +83,17 @@ def _stack(x: Any, part: Any, prefix: str, field: str) -> Any:
     return x
 
 
-def build(spec: Any, info: Any) -> keras.Model:
+def build(spec: GAN, info: DataInfo) -> keras.Model:
     """The generator: noise (+ one-hot label) → dense stack → a sample shaped like one input row."""
     import keras
 
-    if info.task != "generation":
+    if info.task != catalog.GENERATION:
         raise RecipeError(f"a GAN generates samples; it cannot be used for a {info.task} task", field="model.type")
-    if info.kind not in ("tabular", "image"):
-        raise RecipeError(
-            f"a GAN generates numeric rows or images from pixel columns, not {info.kind} data", field="model.type"
-        )
     classes = label_width(spec, info)
     inputs = keras.Input(shape=(spec.latent_dim + classes,), name="latent")
     x = _stack(inputs, spec.generator, "generator", "model.generator")
     # Pixels are scaled to [0, 1]; standardized columns are unbounded.
-    out_act = spec.output_activation or ("sigmoid" if info.kind == "image" else "linear")
+    out_act = spec.output_activation or ("sigmoid" if info.kind == catalog.IMAGE else "linear")
     x = keras.layers.Dense(
         math.prod(info.input_shape),
         activation=activation(out_act, "model.output_activation"),
@@ -106,7 +106,7 @@ def build(spec: Any, info: Any) -> keras.Model:
     return keras.Model(inputs, x, name="conditional_generator" if classes else "generator")
 
 
-def build_discriminator(spec: Any, info: Any) -> keras.Model:
+def build_discriminator(spec: GAN, info: DataInfo) -> keras.Model:
     """The discriminator: flattened sample (+ one-hot label) → dense stack → one logit (real > 0)."""
     import keras
 
@@ -117,14 +117,14 @@ def build_discriminator(spec: Any, info: Any) -> keras.Model:
 
 
 # ----------------------------------------------------------------------------- sampling
-def latent_layout(generator: Any, info: Any) -> tuple[int, int]:
+def latent_layout(generator: Any, info: DataInfo) -> tuple[int, int]:
     """(noise size, one-hot label width) of a generator's single input."""
     width = int(generator.inputs[0].shape[-1])
     classes = info.num_classes if generator.name.startswith("conditional") else 0
     return width - classes, classes
 
 
-def latent_batch(generator: Any, info: Any, count: int, seed: int, labels: Any = None) -> tuple[Any, Any]:
+def latent_batch(generator: Any, info: DataInfo, count: int, seed: int, labels: Any = None) -> tuple[Any, Any]:
     """Generator inputs for `count` samples: seeded normal noise (+ one-hot labels, cycling through the classes).
 
     Returns the float32 input array and the class index of each row (None for an unconditional generator).
@@ -140,7 +140,7 @@ def latent_batch(generator: Any, info: Any, count: int, seed: int, labels: Any =
     return np.concatenate([noise, np.eye(classes, dtype=np.float32)[labels]], axis=1), labels
 
 
-def generate(generator: Any, info: Any, count: int, seed: int, labels: Any = None) -> tuple[Any, Any]:
+def generate(generator: Any, info: DataInfo, count: int, seed: int, labels: Any = None) -> tuple[Any, Any]:
     """`count` samples in the model's (scaled) input space, and the class index each was conditioned on."""
     import numpy as np
 
@@ -152,7 +152,7 @@ def generate(generator: Any, info: Any, count: int, seed: int, labels: Any = Non
 SAMPLE_TABLE_ROWS, SAMPLE_TABLE_COLUMNS = 12, 8  # how much of a tabular sample a picture shows
 
 
-def inverse_features(pre: Any, x: Any) -> Any:
+def inverse_features(pre: Preprocessor, x: Any) -> Any:
     """Scaled samples → a DataFrame of the original feature columns (pixels or numeric/categorical columns).
 
     `pre` is the run's fitted preprocessing (kproto.data.Preprocessor): its `kind` and `state`.
@@ -161,11 +161,11 @@ def inverse_features(pre: Any, x: Any) -> Any:
     import pandas as pd
 
     flat = x.reshape(len(x), -1)
-    if pre.kind == "image":
+    if pre.kind == catalog.IMAGE:
         image = pre.state["image"]
         values = flat * ((image["max"] - image["min"]) or 1.0) + image["min"]
         return pd.DataFrame(np.round(values, 4), columns=list(pre.state["features"]))
-    if pre.kind != "tabular":
+    if pre.kind != catalog.TABLE:
         raise RecipeError(
             f"samples of {pre.kind} data cannot be mapped back to columns",
             field="model.type",
@@ -189,18 +189,20 @@ def inverse_features(pre: Any, x: Any) -> Any:
     return pd.DataFrame(columns)
 
 
-def class_names(info: Any, labels: Any) -> list[Any] | None:
+def class_names(info: DataInfo, labels: Any) -> list[Any] | None:
     """The class name of each conditioned label (None for an unconditional generator or unnamed classes)."""
     if labels is None or not info.class_names:
         return None
     return [info.class_names[i] for i in labels]
 
 
-def draw_samples(x: Any, info: Any, pre: Any, path: Any, title: str = "", labels: list[Any] | None = None) -> Any:
+def draw_samples(
+    x: Any, info: DataInfo, pre: Preprocessor, path: Any, title: str = "", labels: list[Any] | None = None
+) -> Any:
     """A PNG of generated samples: an image grid (rows of 10), or the first rows as a table of original values."""
     from kproto.report import plots
 
-    if info.kind == "image" and len(info.input_shape) == 3:
+    if info.kind == catalog.IMAGE and len(info.input_shape) == 3:
         return plots.image_rows(x, path, title, labels)
     frame = inverse_features(pre, x[:SAMPLE_TABLE_ROWS]).iloc[:, :SAMPLE_TABLE_COLUMNS]
     if labels is not None:

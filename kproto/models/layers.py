@@ -1,4 +1,4 @@
-"""kproto's own serializable Keras layers (for the transformer family).
+"""kproto's own serializable Keras layers (the transformer family's, and the Transformer block every family shares).
 
 Registered under the package name "kproto", so `.keras` files that use them load in safe mode once this
 module is imported (kproto.runs.load_keras_model does that).
@@ -67,9 +67,10 @@ class ClsToken(keras.layers.Layer):
         return (input_shape[0], length, input_shape[2])
 
 
-@register
-class TransformerEncoder(keras.layers.Layer):
-    """One pre-norm encoder block: x + Attention(LN(x)), then x + FeedForward(LN(x)); padding is masked."""
+class PreNormBlock(keras.layers.Layer):
+    """What kproto's Transformer blocks share: their options, the pre-norm attention and feed-forward sublayers, and
+    the residual feed-forward step. The encoder block here and the seq2seq blocks (kproto.models.seq2seq_layers) add
+    their own attention; saved models name only those registered subclasses."""
 
     def __init__(
         self, heads: int, key_dim: int, ff_units: int, dropout: float = 0.0, activation: str = "gelu", **kwargs: Any
@@ -77,10 +78,10 @@ class TransformerEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.heads, self.key_dim, self.ff_units = int(heads), int(key_dim), int(ff_units)
         self.dropout, self.activation = float(dropout), activation
-        self.supports_masking = True
 
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        dim = int(input_shape[-1])
+    def build_block(self, shape: tuple[int | None, ...]) -> None:
+        """Create and build the self-attention and feed-forward sublayers for inputs of `shape`."""
+        dim = int(shape[-1])
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1")
         self.attention = keras.layers.MultiHeadAttention(
             self.heads, self.key_dim, dropout=self.dropout, name="attention"
@@ -89,31 +90,23 @@ class TransformerEncoder(keras.layers.Layer):
         self.ff_in = keras.layers.Dense(self.ff_units, name="ff_in")
         self.ff_out = keras.layers.Dense(dim, name="ff_out")
         self.drop = keras.layers.Dropout(self.dropout)
-        self.norm1.build(input_shape)
-        self.attention.build(input_shape, input_shape)
-        self.norm2.build(input_shape)
-        self.ff_in.build(input_shape)
-        self.ff_out.build((*input_shape[:-1], self.ff_units))
+        self.norm1.build(shape)
+        self.attention.build(shape, shape)
+        self.norm2.build(shape)
+        self.ff_in.build(shape)
+        self.ff_out.build((*shape[:-1], self.ff_units))
 
-    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
-        attention_mask = None
-        if mask is not None:
-            keep = ops.cast(mask, "bool")
-            attention_mask = ops.logical_and(keep[:, :, None], keep[:, None, :])
-        h = self.norm1(inputs)
-        h = self.attention(h, h, attention_mask=attention_mask, training=training)
-        x = inputs + self.drop(h, training=training)
-        h = self.ff_out(self.drop(self._activate(self.ff_in(self.norm2(x))), training=training))
-        return x + self.drop(h, training=training)
-
-    def _activate(self, x: Any) -> Any:
-        # GELU in its tanh form (as in BERT and GPT-2): the exact form's erf has no ONNX/TFLite kernel everywhere.
+    def activate(self, x: Any) -> Any:
+        """The feed-forward activation; GELU in its tanh form (as in BERT and GPT-2): the exact form's erf has no
+        ONNX/TFLite kernel everywhere."""
         if self.activation == "gelu":
             return keras.activations.gelu(x, approximate=True)
         return keras.activations.get(self.activation)(x)
 
-    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        return mask
+    def feed_forward(self, x: Any, training: bool | None = None) -> Any:
+        """x + FeedForward(LN(x))."""
+        h = self.ff_out(self.drop(self.activate(self.ff_in(self.norm2(x))), training=training))
+        return x + self.drop(h, training=training)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -124,6 +117,32 @@ class TransformerEncoder(keras.layers.Layer):
             "dropout": self.dropout,
             "activation": self.activation,
         }
+
+
+@register
+class TransformerEncoder(PreNormBlock):
+    """One pre-norm encoder block: x + Attention(LN(x)), then x + FeedForward(LN(x)); padding is masked."""
+
+    def __init__(
+        self, heads: int, key_dim: int, ff_units: int, dropout: float = 0.0, activation: str = "gelu", **kwargs: Any
+    ) -> None:
+        super().__init__(heads, key_dim, ff_units, dropout, activation, **kwargs)
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.build_block(tuple(input_shape))
+
+    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
+        attention_mask = None
+        if mask is not None:
+            keep = ops.cast(mask, "bool")
+            attention_mask = ops.logical_and(keep[:, :, None], keep[:, None, :])
+        h = self.norm1(inputs)
+        h = self.attention(h, h, attention_mask=attention_mask, training=training)
+        return self.feed_forward(inputs + self.drop(h, training=training), training)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask
 
 
 @register

@@ -8,11 +8,18 @@ has nothing pretrained and trains normally. `trainable` decides what trains in t
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from kproto.core import catalog
 from kproto.core.fields import Fraction, ModelBase, PositiveInt, Strict
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import DataInfo
+    from kproto.recipe.schema import Recipe
 
 BACKBONE = "backbone"  # the name of the backbone inside the built model
 
@@ -56,7 +63,7 @@ class Pretrained(ModelBase):
     )
 
     def path_fields(self) -> list[str]:
-        """The fields that hold local paths (the recipe loader makes them absolute)."""
+        """The fields that hold local paths: `source` and `weights` where they name files."""
         from kproto.models.backbones import looks_like_path
 
         fields = ["source"] if looks_like_path(self.source) else []
@@ -105,7 +112,7 @@ def starter(guess: Any) -> list[str]:
     ]
 
 
-def build(spec: Pretrained, info: Any) -> Any:
+def build(spec: Pretrained, info: DataInfo) -> Any:
     """Inputs → (resize, scale, grey→RGB) → backbone(training=False) → pooled features → head → output."""
     import keras
 
@@ -139,7 +146,7 @@ def build(spec: Pretrained, info: Any) -> Any:
     return model
 
 
-def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
+def _connect(backbone: Any, info: DataInfo) -> tuple[Any, Any]:
     """The model input for kproto's data and the backbone's pooled features on it."""
     import keras
 
@@ -147,8 +154,8 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
     from kproto.models.transfer_layers import FirstToken, TextBackboneInputs
 
     net = backbone.model
-    if backbone.modality == "text":
-        if info.kind != "text":
+    if backbone.modality == catalog.TEXT:
+        if info.kind != catalog.TEXT:
             raise RecipeError(
                 f"model.source '{backbone.record.get('source')}' is a text backbone; this data gives {info.kind} input",
                 field="data.text",
@@ -175,7 +182,7 @@ def _connect(backbone: Any, info: Any) -> tuple[Any, Any]:
         return inputs, out
     expected = tuple(net.inputs[0].shape[1:])
     shape = tuple(info.input_shape)
-    if backbone.modality == "image" and len(shape) in (2, 3) and info.kind != "text":
+    if backbone.modality == catalog.IMAGE and len(shape) in (2, 3) and info.kind != catalog.TEXT:
         inputs = keras.Input(shape=shape, name="image")
         x = keras.layers.Reshape((*shape, 1), name="add_channel")(inputs) if len(shape) == 2 else inputs
         if backbone.image_size and tuple(x.shape[1:3]) != tuple(backbone.image_size):
@@ -209,7 +216,7 @@ def _check_shape(given: tuple[Any, ...], expected: tuple[Any, ...], backbone: An
         )
 
 
-def data_preprocessing(recipe: Any) -> Any:
+def data_preprocessing(recipe: Recipe) -> Any:
     """What `load_dataset(adopt=...)` calls with the data kind: the backbone's own feature preprocessing."""
     from kproto.models.backbone_loader import adopted_preprocessing
 
@@ -217,7 +224,7 @@ def data_preprocessing(recipe: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- phases
-def backbone_of(model: Any) -> Any:
+def backbone_of(model: keras.Model) -> Any:
     """The backbone inside a built (or augmented) pretrained model."""
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if layer.name == BACKBONE:
@@ -229,7 +236,7 @@ def _weighted(layers: list[Any]) -> list[Any]:
     return [layer for layer in layers if layer.weights]
 
 
-def set_phase(model: Any, spec: Pretrained, phase: int) -> None:
+def set_phase(model: keras.Model, spec: Pretrained, phase: int) -> None:
     """Make the backbone trainable as phase 1 (`spec.trainable`) or phase 2 (everything) asks.
 
     BatchNormalization layers of pretrained weights stay frozen in every phase (and, called with training=False,
@@ -254,18 +261,18 @@ def set_phase(model: Any, spec: Pretrained, phase: int) -> None:
                 layer.trainable = False
 
 
-def random_weights(spec: Any) -> bool:
+def random_weights(spec: Pretrained) -> bool:
     """An Applications backbone built with `weights: none`: nothing pretrained, so BatchNormalization trains."""
-    return getattr(spec, "weights", None) == "none"
+    return spec.weights == "none"
 
 
-def phase_of(spec: Any, epoch: int) -> int:
+def phase_of(spec: Pretrained, epoch: int) -> int:
     """The phase epoch `epoch` (0-based) belongs to."""
-    fine_tune = getattr(spec, "fine_tune", None)
+    fine_tune = spec.fine_tune
     return 2 if fine_tune is not None and epoch >= fine_tune.after_epochs else 1
 
 
-def trainable_facts(model: Any) -> dict[str, Any]:
+def trainable_facts(model: keras.Model) -> dict[str, Any]:
     """Trainable and frozen parameter counts and the backbone layers that train."""
     import numpy as np
 

@@ -9,11 +9,17 @@ the known side's bias.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from kproto.core import catalog
 from kproto.core.fields import Fraction, ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import DataInfo
 
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 
@@ -59,7 +65,7 @@ class Recommender(ModelBase):
         return self.feedback == "explicit"
 
 
-def interaction_layout(info: Any) -> dict[str, int]:
+def interaction_layout(info: DataInfo) -> dict[str, int]:
     """The packing of the one input array: num_users, num_items and the widths of the side features."""
     from kproto.models.common import packed_layout
 
@@ -72,7 +78,7 @@ def interaction_layout(info: Any) -> dict[str, int]:
     )
 
 
-def build(spec: Recommender, info: Any) -> Any:
+def build(spec: Recommender, info: DataInfo) -> Any:
     """The scoring network; ratings come out on the rating scale, implicit scores as probabilities."""
     import keras
 
@@ -90,7 +96,7 @@ def build(spec: Recommender, info: Any) -> Any:
         second = score(SecondItemRows(pair, layout["user_features"], name="second_item_rows")(inputs))
         preference = keras.layers.Subtract(name="preference")([first, second])
         output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(preference)
-    elif info.task == "ranking":
+    elif info.task == catalog.RANKING:
         output = keras.layers.Activation("sigmoid", dtype="float32", name="output")(score(inputs))
     else:
         mean = float(getattr(info, "target_mean", 0.0))
@@ -165,7 +171,7 @@ def _scorer(spec: Recommender, layout: dict[str, int], width: int) -> Any:
     return score
 
 
-def item_embeddings(model: Any) -> Any:
+def item_embeddings(model: keras.Model) -> Any:
     """The item embedding table ([num_items, embedding_dim]); row 0 is the unknown item."""
     return model.get_layer("item_embedding").get_weights()[0]
 
@@ -205,6 +211,6 @@ def starter(guess: Any) -> list[str]:
         "  embedding_dim: 32",
         "  top_k: 10    # k of recall@k and ndcg@k",
     ]
-    if getattr(guess, "task", None) == "ranking":
+    if getattr(guess, "task", None) == catalog.RANKING:
         lines.append("  ranking_loss: bpr    # pairs: each interaction above a sampled unseen item (or: bce)")
     return lines

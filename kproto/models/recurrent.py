@@ -11,6 +11,7 @@ from kproto.core.fields import Fraction, ModelBase, PositiveInt
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.models.common import activation, layer_kwargs, output_head
 
 CELLS = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
@@ -61,7 +62,7 @@ def sequence_input(info, embedding_dim: int) -> tuple[keras.KerasTensor, keras.K
     import keras
 
     shape = tuple(info.input_shape)
-    if info.kind == "text":
+    if info.kind == catalog.TEXT:
         inputs = keras.Input(shape=shape, dtype="int32", name="tokens")
         x = keras.layers.Embedding(info.vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
         return inputs, x

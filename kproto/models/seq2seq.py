@@ -7,11 +7,14 @@ with teacher forcing; generation (kproto.outputs.decoding) feeds its own outputs
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from kproto.core.fields import Fraction, ModelBase, PositiveInt
+
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
 
 ARCHITECTURES = ("transformer", "gru", "lstm")
 
@@ -39,7 +42,7 @@ class Seq2Seq(ModelBase):
     )
 
 
-def pair_layout(info: Any) -> dict[str, int]:
+def pair_layout(info: DataInfo) -> dict[str, int]:
     """The packing of the one input array: source_length, target_length and the two vocabulary sizes."""
     from kproto.models.common import packed_layout
 
@@ -52,7 +55,7 @@ def pair_layout(info: Any) -> dict[str, int]:
     )
 
 
-def build(spec: Seq2Seq, info: Any) -> Any:
+def build(spec: Seq2Seq, info: DataInfo) -> Any:
     """Embeddings for source and target tokens, encoder and decoder stacks, a softmax over target tokens."""
     import keras
 

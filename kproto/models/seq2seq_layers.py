@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kproto.models.layers import PreNormBlock
+
 register = keras.saving.register_keras_serializable(package="kproto")
 
 
@@ -36,39 +38,12 @@ class NonPadding(keras.layers.Layer):
         return ops.not_equal(inputs, 0)
 
 
-def _activate(name: str, x: Any) -> Any:
-    if name == "gelu":  # the tanh form exports to ONNX and TFLite everywhere
-        return keras.activations.gelu(x, approximate=True)
-    return keras.activations.get(name)(x)
-
-
 @register
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(PreNormBlock):
     """Pre-norm self-attention + feed-forward over the source; padded positions are not attended to."""
 
-    def __init__(
-        self, heads: int, key_dim: int, ff_units: int, dropout: float = 0.0, activation: str = "gelu", **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.heads, self.key_dim, self.ff_units = int(heads), int(key_dim), int(ff_units)
-        self.dropout, self.activation = float(dropout), activation
-
     def build(self, input_shape: Any) -> None:
-        shape = tuple(input_shape[0])
-        dim = int(shape[-1])
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1")
-        self.attention = keras.layers.MultiHeadAttention(
-            self.heads, self.key_dim, dropout=self.dropout, name="attention"
-        )
-        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2")
-        self.ff_in = keras.layers.Dense(self.ff_units, name="ff_in")
-        self.ff_out = keras.layers.Dense(dim, name="ff_out")
-        self.drop = keras.layers.Dropout(self.dropout)
-        self.norm1.build(shape)
-        self.attention.build(shape, shape)
-        self.norm2.build(shape)
-        self.ff_in.build(shape)
-        self.ff_out.build((*shape[:-1], self.ff_units))
+        self.build_block(tuple(input_shape[0]))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         x, keep = inputs
@@ -76,22 +51,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         attention_mask = ops.logical_and(keep[:, :, None], keep[:, None, :])
         h = self.norm1(x)
         h = self.attention(h, h, attention_mask=attention_mask, training=training)
-        x = x + self.drop(h, training=training)
-        h = self.ff_out(self.drop(_activate(self.activation, self.ff_in(self.norm2(x))), training=training))
-        return x + self.drop(h, training=training)
+        return self.feed_forward(x + self.drop(h, training=training), training)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape[0])
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "heads": self.heads,
-            "key_dim": self.key_dim,
-            "ff_units": self.ff_units,
-            "dropout": self.dropout,
-            "activation": self.activation,
-        }
 
 
 @register
@@ -116,9 +79,7 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         )
         h = self.norm_cross(x)
         h = self.cross(h, context, attention_mask=cross_mask, training=training)
-        x = x + self.drop(h, training=training)
-        h = self.ff_out(self.drop(_activate(self.activation, self.ff_in(self.norm2(x))), training=training))
-        return x + self.drop(h, training=training)
+        return self.feed_forward(x + self.drop(h, training=training), training)
 
 
 @register

@@ -18,6 +18,7 @@ from kproto.core.fields import ModelBase
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError, suggest
 from kproto.models.common import activation, output_head
 
@@ -120,8 +121,8 @@ def _ends_with_output(layers: list[keras.layers.Layer], info) -> bool:
     last = layers[-1]
     if not isinstance(last, keras.layers.Dense):
         return False
-    wanted = info.num_classes if info.task == "classification" else 1
-    return info.task in ("classification", "regression") and last.units == wanted
+    wanted = info.num_classes if info.task == catalog.CLASSIFICATION else 1
+    return info.task in catalog.SUPERVISED_TASKS and last.units == wanted
 
 
 def build(spec, info) -> keras.Model:
@@ -132,7 +133,7 @@ def build(spec, info) -> keras.Model:
     items = list(spec.layers)
     act = activation(spec.activation)
     layers = [make_layer(item, f"model.layers[{i}]", classes, act) for i, item in enumerate(items)]
-    text = info.kind == "text"
+    text = info.kind == catalog.TEXT
     if text and not isinstance(layers[0], keras.layers.Embedding):  # token ids need an embedding first
         mask = bool(getattr(layers[0], "supports_masking", False))  # padding id 0 is masked where the next layer can
         layers.insert(0, keras.layers.Embedding(info.vocab_size, 64, mask_zero=mask, name="embedding"))
@@ -146,7 +147,7 @@ def build(spec, info) -> keras.Model:
     if own_output:  # the user's last Dense is the output layer: rebuild it with the task's activation
         last = dict(items[-1]["Dense"] or {})
         if "activation" not in last:
-            last["activation"] = spec.output_activation or ("softmax" if info.task == "classification" else None)
+            last["activation"] = spec.output_activation or ("softmax" if info.task == catalog.CLASSIFICATION else None)
         layers[-1] = make_layer({"Dense": last}, f"model.layers[{len(spec.layers) - 1}]", classes)
     inputs = keras.Input(shape=tuple(info.input_shape), dtype="int32" if text else None, name="inputs")
     x = inputs
@@ -167,7 +168,7 @@ def build(spec, info) -> keras.Model:
             hint="end with Flatten, GlobalAveragePooling1D/2D or a recurrent layer before the output",
         )
     if own_output:  # float32 output under mixed precision; regression learns the standardized target
-        if info.task == "regression":
+        if info.task == catalog.REGRESSION:
             x = keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(
                 x
             )

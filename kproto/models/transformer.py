@@ -11,6 +11,7 @@ from kproto.core.fields import Fraction, ModelBase, PositiveInt
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.models.common import activation, layer_kwargs, output_head
 
 
@@ -50,7 +51,7 @@ def build(spec, info) -> keras.Model:
 
     act = activation(spec.activation)
     shape = tuple(info.input_shape)
-    if info.kind == "text":
+    if info.kind == catalog.TEXT:
         inputs = keras.Input(shape=shape, dtype="int32", name="tokens")
         x = keras.layers.Embedding(info.vocab_size, spec.embed_dim, mask_zero=True, name="token_embedding")(inputs)
     else:

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.metrics.calibration import Decisions
 from kproto.metrics.conformal import Conformal, check_coverage, set_labels
 from kproto.runs import layout
 from kproto.runs.store import read_json
+
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
 
 PROBABILITY_PREFIX = "p_"
 
@@ -28,13 +33,13 @@ def read_conformal(folder: Path) -> Conformal | None:
     return Conformal.from_dict(read_json(path)) if path.exists() else None
 
 
-def run_decisions(run: Any, coverage: float | None = None, flag: str = "--coverage") -> tuple[Decisions, Any]:
+def run_decisions(run: LoadedRun, coverage: float | None = None, flag: str = "--coverage") -> tuple[Decisions, Any]:
     """A loaded run's decisions and, when `coverage` is asked for, its conformal scores (checked to exist)."""
     decisions = Decisions.from_metrics(run.metrics)
     if coverage is None:
         return decisions, read_conformal(run.path)
     check_coverage(coverage, flag)
-    if run.info.task not in ("classification", "regression"):
+    if run.info.task not in catalog.SUPERVISED_TASKS:
         raise KprotoError(
             f"{flag} gives prediction sets (classification) or intervals (regression); {run.path} is a "
             f"{run.info.task} run",
@@ -58,7 +63,7 @@ def missing_conformal(run_path: Any, flag: str = "--coverage") -> KprotoError:
 def answer_frame(
     outputs: np.ndarray,
     x: np.ndarray | None,
-    info: Any,
+    info: DataInfo,
     decode: Any,
     decisions: Decisions,
     conformal: Conformal | None = None,
@@ -73,9 +78,9 @@ def answer_frame(
     outputs = np.asarray(outputs)
     rows = len(outputs)
     result: dict[str, Any] = {}
-    if coverage is not None and conformal is None and info.task in ("classification", "regression"):
+    if coverage is not None and conformal is None and info.task in catalog.SUPERVISED_TASKS:
         raise missing_conformal("this run")
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         probabilities = decisions.probabilities(outputs)
         result["prediction"] = decode(decisions.classes(probabilities))
         names = info.class_names or list(range(probabilities.shape[1]))
@@ -83,20 +88,20 @@ def answer_frame(
             result[f"{PROBABILITY_PREFIX}{name}"] = probabilities[:, i]
         if coverage is not None:
             result["prediction_set"] = set_labels(conformal.sets(probabilities, coverage), names)
-    elif info.task == "regression":
+    elif info.task == catalog.REGRESSION:
         predicted = outputs.reshape(rows, -1)[:, 0]
         result["prediction"] = predicted
         if coverage is not None:
             lower, upper = conformal.intervals(predicted, coverage)
             result["lower"], result["upper"] = lower, upper
-    elif info.task == "ranking":  # implicit feedback: an interaction score per user–item row
+    elif info.task == catalog.RANKING:  # implicit feedback: an interaction score per user–item row
         result["score"] = outputs.reshape(rows, -1)[:, 0]
-    elif info.task == "seq2seq":  # the generated texts (the model call decodes)
+    elif info.task == catalog.SEQ2SEQ:  # the generated texts (the model call decodes)
         result["prediction"] = [str(text) for text in outputs]
-    elif info.task == "reconstruction" and x is not None:
+    elif info.task == catalog.RECONSTRUCTION and x is not None:
         flat_in, flat_out = np.asarray(x).reshape(rows, -1), outputs.reshape(rows, -1)
         result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
-    if getattr(info, "kind", None) == "interactions" and x is not None:  # cold-start rows are told apart
+    if getattr(info, "kind", None) == catalog.INTERACTIONS and x is not None:  # cold-start rows are told apart
         packed = np.asarray(x)
         result["known_user"], result["known_item"] = packed[:, 0] > 0, packed[:, 1] > 0
     return pd.DataFrame(result, index=range(rows))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kproto.core.options import DecodingOptions
 from kproto.data.pairs import END_ID, PAD_ID, START_ID, PairEncoder
 
 Predict = Callable[[np.ndarray], np.ndarray]  # [N, S + T] int32 → [N, T, V] probabilities
@@ -94,20 +95,13 @@ def model_predictor(model: object, batch_size: int = 1024) -> Predict:
 
 
 def decode(
-    predict: Predict, sources: np.ndarray, target_length: int, beam: int = 1, max_length: int | None = None
+    predict: Predict, sources: np.ndarray, target_length: int, options: DecodingOptions = DecodingOptions()
 ) -> np.ndarray:
-    """Greedy search (beam 1) or beam search."""
+    """Greedy search (beam 1, or no beam given) or beam search, at most `options.max_length` tokens."""
+    beam = options.beam or 1
     if beam > 1:
-        return beam_decode(predict, sources, target_length, beam, max_length)
-    return greedy_decode(predict, sources, target_length, max_length)
-
-
-def generate_texts(
-    predict: Predict, encoder: PairEncoder, texts: list[str], beam: int = 1, max_length: int | None = None
-) -> list[str]:
-    """The generated target text of each source text."""
-    ids = decode(predict, encoder.encode_sources(texts), encoder.target_length, beam, max_length)
-    return [encoder.target_text(row) for row in ids]
+        return beam_decode(predict, sources, target_length, beam, options.max_length)
+    return greedy_decode(predict, sources, target_length, options.max_length)
 
 
 def sequence_evaluation(
@@ -115,17 +109,16 @@ def sequence_evaluation(
     encoder: PairEncoder,
     x: np.ndarray,
     y: np.ndarray,
-    beam: int = 1,
-    max_length: int | None = None,
+    options: DecodingOptions = DecodingOptions(),
 ) -> dict[str, float]:
     """exact_match, token_error_rate (and BLEU for word targets) of generated sequences against `y`."""
     from kproto.metrics.sequence_metrics import sequence_report
 
     if len(x) == 0:
         return {}
-    ids = decode(predict, encoder.split_sources(x), encoder.target_length, beam, max_length)
+    ids = decode(predict, encoder.split_sources(x), encoder.target_length, options)
     references = [encoder.target_tokens(row) for row in y]
     hypotheses = [encoder.target_tokens(row) for row in ids]
     report = sequence_report(references, hypotheses, encoder.target_unit == "words")
-    report["beam"] = float(beam)
+    report["beam"] = float(options.beam or 1)
     return report

@@ -408,11 +408,11 @@ def _missing_hint(path: Path_) -> str | None:
 def _check_rules(recipe: Recipe, source: Source) -> None:
     """Cross-field rules that the per-field schema cannot express."""
     data, model = recipe.data, recipe.model
-    if catalog.family(model.type).needs_target and getattr(model, "needs_target", True) and not data.target:
+    if catalog.family(model.type).needs_target and model.needs_target and not data.target:
         raise source.error(
             ("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict"
         )
-    for name, meaning in getattr(type(model), "required_data", {}).items():  # columns a family cannot do without
+    for name, meaning in model.required_data.items():  # columns a family cannot do without
         if getattr(data, name) is None:
             raise source.error(("data",), f"`data.{name}` is required for a {model.type} model", hint=meaning)
     if data.text and data.window:
@@ -429,11 +429,11 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
     metrics = recipe.train.metrics or []
     task = data.task
     for i, name in enumerate(metrics):
-        if task == "regression" and name in catalog.CLASSIFICATION_METRICS:
+        if task == catalog.REGRESSION and name in catalog.CLASSIFICATION_METRICS:
             raise source.error(
                 ("train", "metrics", i), f"'{name}' is a classification metric but the task is regression"
             )
-        if task == "classification" and name in catalog.REGRESSION_METRICS - {"mse", "mae"}:
+        if task == catalog.CLASSIFICATION and name in catalog.REGRESSION_METRICS - {"mse", "mae"}:
             raise source.error(
                 ("train", "metrics", i), f"'{name}' is a regression metric but the task is classification"
             )
@@ -486,8 +486,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 def _absolute_model_paths(recipe: Recipe, source: Source, path: Path) -> None:
     """Model fields that hold local paths (a family's spec lists them in `path_fields()`) become absolute like
     data.path: relative to the recipe file that wrote them."""
-    path_fields = getattr(recipe.model, "path_fields", None)
-    for key in path_fields() if path_fields else ():
+    for key in recipe.model.path_fields():
         local = Path(getattr(recipe.model, key)).expanduser()
         if not local.is_absolute():
             written_in, _ = source.locate(("model", key))

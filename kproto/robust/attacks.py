@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import DataInfo
 
 METHODS = ("fgsm", "pgd")
 DEFAULT_PGD_STEPS = 10
@@ -25,7 +31,7 @@ def check_attack(method: str, epsilon: float, steps: int, kind: str, task: str, 
     """Refuse what cannot be attacked (text, autoencoders, GANs) and out-of-range settings, with the reason."""
     if method not in METHODS:
         raise KprotoError(f"unknown attack {method!r}", field=field_name, hint=f"expected one of: {', '.join(METHODS)}")
-    if kind == "text":
+    if kind == catalog.TEXT:
         raise KprotoError(
             "adversarial attacks are not supported for text: tokens are discrete, so there is no small step in the "
             "input space to take",
@@ -49,7 +55,7 @@ def check_attack(method: str, epsilon: float, steps: int, kind: str, task: str, 
         )
 
 
-def outputs_are_probabilities(model: Any) -> bool:
+def outputs_are_probabilities(model: keras.Model) -> bool:
     """True when the model ends in a softmax (kproto's default head); False for a linear (from_logits) head."""
     last = model.layers[-1] if getattr(model, "layers", None) else None
     activation = getattr(last, "activation", None)
@@ -64,7 +70,7 @@ def attack_loss(task: str, probabilities: bool) -> Callable[[Any, Any], Any]:
     """
     from keras import ops
 
-    if task == "classification":
+    if task == catalog.CLASSIFICATION:
 
         def cross_entropy(outputs: Any, labels: Any) -> Any:
             outputs = ops.cast(outputs, "float32")
@@ -97,7 +103,7 @@ class Attacker:
     in their valid range ((0, 1) for scaled pixels).
     """
 
-    model: Any
+    model: keras.Model
     task: str
     method: str
     epsilon: float
@@ -116,7 +122,7 @@ class Attacker:
         self._rng = np.random.default_rng(self.seed)
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
-        if self.task == "classification":
+        if self.task == catalog.CLASSIFICATION:
             return class_indices(y)
         return np.asarray(y, dtype=np.float32).reshape(len(y), -1)
 
@@ -150,16 +156,16 @@ class Attacker:
 
 def input_space(kind: str, preprocess: dict[str, Any] | None = None) -> tuple[tuple[float, float] | None, Any, str]:
     """(clip range, perturbation mask, a sentence naming the units of epsilon) for a kind of input."""
-    if kind in ("image", "image_folder"):
+    if kind in catalog.IMAGE_KINDS:
         return (0.0, 1.0), None, "scaled pixels in [0, 1]"
-    if kind == "tabular" and preprocess is not None:
+    if kind == catalog.TABLE and preprocess is not None:
         mask = numeric_mask(preprocess)
         if not mask.any():
             raise KprotoError(
                 "this run has no numeric input columns to perturb (one-hot columns are discrete)", field="--attack"
             )
         return None, mask, "standardized units of the numeric columns (one-hot columns unchanged)"
-    if kind == "window":
+    if kind == catalog.WINDOW:
         return None, None, "standardized units of the window's values"
     return None, None, "the model's input units"
 
@@ -180,7 +186,7 @@ def numeric_mask(preprocess: dict[str, Any]) -> np.ndarray:
 
 def task_score(task: str, outputs: np.ndarray, y: np.ndarray) -> tuple[str, float]:
     """(name, value): accuracy for classification, MAE for regression, from raw model outputs."""
-    if task == "classification":
+    if task == catalog.CLASSIFICATION:
         return "accuracy", float(np.mean(outputs.reshape(len(y), -1).argmax(axis=1) == class_indices(y)))
     return "mae", float(np.mean(np.abs(outputs.reshape(-1) - np.asarray(y, np.float64).reshape(-1))))
 
@@ -203,8 +209,8 @@ ATTACK_ROWS = 10_000  # rows attacked at most (the first ones of the split): PGD
 
 
 def evaluate_under_attack(
-    model: Any,
-    info: Any,
+    model: keras.Model,
+    info: DataInfo,
     preprocess: dict[str, Any],
     x: np.ndarray,
     y: np.ndarray,

@@ -8,9 +8,14 @@ batches. `input_gradients(model, x, target_index)` is the common case: d model(x
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from kproto.core import catalog
+
+if TYPE_CHECKING:
+    import keras
 
 # objective(outputs, extra) -> a scalar tensor, written with keras.ops so that every backend can differentiate it.
 Objective = Callable[[Any, Any], Any]
@@ -28,7 +33,7 @@ def selected_output(outputs: Any, target: Any) -> Any:
 class InputGradient:
     """d objective(model(x), extra) / d x for the backend Keras runs on, compiled once and reused across batches."""
 
-    def __init__(self, model: Any, objective: Objective) -> None:
+    def __init__(self, model: keras.Model, objective: Objective) -> None:
         import keras
 
         self.model = model
@@ -38,11 +43,11 @@ class InputGradient:
 
     def __call__(self, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
-        if self.backend == "tensorflow":
+        if self.backend == catalog.TENSORFLOW:
             return self._tensorflow(x, extra)
-        if self.backend == "jax":
+        if self.backend == catalog.JAX:
             return self._jax(x, extra)
-        if self.backend == "torch":
+        if self.backend == catalog.TORCH:
             return self._torch(x, extra)
         from kproto.core.errors import KprotoError
 
@@ -91,7 +96,7 @@ class InputGradient:
         return grad.detach().cpu().numpy()
 
 
-def input_gradients(model: Any, x: np.ndarray, target_index: int | np.ndarray | None = None) -> np.ndarray:
+def input_gradients(model: keras.Model, x: np.ndarray, target_index: int | np.ndarray | None = None) -> np.ndarray:
     """d model(x)[i, target_i] / d x_i for every row (same shape as x).
 
     `target_index` is one output unit for every row, one per row, or None for the first unit (a regression output).
@@ -103,7 +108,7 @@ def input_gradients(model: Any, x: np.ndarray, target_index: int | np.ndarray | 
     return InputGradient(model, selected_output)(x, targets)
 
 
-def model_outputs(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def model_outputs(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs as a 2-D NumPy array (rows, units), in inference mode.
 
     `predict_on_batch` reuses one compiled predict function, so the many small calls of permutation importance and

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kproto.core import catalog
 from kproto.core.catalog import lower_is_better
 from kproto.core.errors import KprotoError
 from kproto.runs import layout
@@ -41,7 +42,7 @@ class RunRecord:
     path: Path
     name: str
     stamp: str
-    status: str = "broken"
+    status: catalog.Status = catalog.BROKEN
     started: str = ""
     epochs: int | None = None
     best_epoch: int | None = None
@@ -185,7 +186,7 @@ def read_run(path: Path) -> RunRecord:
     record.seconds = _number(metrics.get("seconds"), float)
     if problems:
         record.problem = "; ".join(problems)
-        record.status = "broken"
+        record.status = catalog.BROKEN
     else:
         record.status = str(metrics.get("status") or "unknown")
     return record
@@ -198,20 +199,15 @@ def _number(value: Any, kind: type) -> Any:
         return None
 
 
-def is_run_dir(path: Path) -> bool:
-    """A folder holding a recipe or a metrics file (a run, finished or not, or a broken one)."""
-    return (path / layout.RECIPE).is_file() or (path / layout.METRICS).is_file()
-
-
 def scan_runs(root: Path) -> list[RunRecord]:
     """Every run folder under `root` (or `root` itself), oldest first."""
     root = Path(root)
     if not root.exists():
         raise KprotoError(f"no such folder: {root}", field="DIR", hint="runs are written under runs/ by kproto train")
-    if is_run_dir(root):
+    if layout.is_run_folder(root):
         return [read_run(root)]
     found: set[Path] = set()
-    for marker in (layout.RECIPE, layout.METRICS, layout.HISTORY):
+    for marker in layout.MARKERS:
         for file in root.rglob(marker):
             folder = file.parent
             if layout.CHECKPOINT in folder.relative_to(root).parts:
@@ -229,9 +225,9 @@ def resolve_run(path: Path) -> Path:
         raise KprotoError(f"no such run: {path}", field="RUN")
     if path.is_file():
         path = path.parent
-    if is_run_dir(path):
+    if layout.is_run_folder(path):
         return path
-    stamps = sorted(p for p in path.iterdir() if p.is_dir() and is_run_dir(p))
+    stamps = sorted(p for p in path.iterdir() if p.is_dir() and layout.is_run_folder(p))
     if not stamps:
         raise KprotoError(
             f"{path} is not a run folder", field="RUN", hint="pass runs/<name>/<stamp> (or runs/<name> for the newest)"
@@ -269,7 +265,7 @@ def metric_value(record: RunRecord, key: str) -> Any:
     if split == "recipe":
         return record.recipe.get(name)
     value = (record.metrics.get(split) or {}).get(name) if isinstance(record.metrics.get(split), dict) else None
-    if value is None and split == "validation" and key in record.recipe:
+    if value is None and split == catalog.VALIDATION and key in record.recipe:
         return record.recipe[key]
     return value
 
@@ -349,7 +345,7 @@ def key_metrics(records: list[RunRecord]) -> list[str]:
     """The metric names to show: loss, then the first other metric of each run (at most three)."""
     names = ["loss"]
     for record in records:
-        for split in ("validation", "test", "train"):
+        for split in (catalog.VALIDATION, catalog.TEST, catalog.TRAIN):
             others = [m for m in record.split_metrics(split) if m != "loss"]
             if others:
                 if others[0] not in names:
@@ -435,7 +431,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
     table.add_column("started", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("epochs", justify="right", no_wrap=True)
-    columns = [(split, name) for split in ("validation", "test") for name in names]
+    columns = [(split, name) for split in (catalog.VALIDATION, catalog.TEST) for name in names]
     for split, name in columns:
         table.add_column(f"{'val' if split == 'validation' else split} {name}", justify="right", no_wrap=True)
     table.add_column("seconds", justify="right", no_wrap=True)
@@ -443,7 +439,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
     params = shown
     for key in params:
         table.add_column(key, style="cyan", overflow="fold", max_width=28)
-    styles = {"completed": "green", "running": "yellow", "interrupted": "yellow", "failed": "red", "broken": "red"}
+    styles = catalog.STATUS_COLOURS
     for record in records:
         cells = [
             record.name,

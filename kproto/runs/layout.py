@@ -36,7 +36,8 @@ SWEEP_TABLE = "sweep.csv"  # a sweep folder's table of trials
 
 # The files every finished or interrupted run has; `kproto evaluate` and friends refuse a folder without them.
 REQUIRED = (RECIPE, MODEL, PREPROCESS, METRICS)
-STATUSES = ("running", "completed", "interrupted", "failed")
+# Any one of these makes a folder a run folder (a run writes its recipe first, its metrics and history as it goes).
+MARKERS = (RECIPE, METRICS, HISTORY)
 
 
 def checkpoint_model(epoch: int) -> str:
@@ -50,5 +51,8 @@ def sample_grid(epoch: int) -> str:
 
 
 def is_run_folder(path: Path) -> bool:
-    """A folder that holds a recipe and metrics file (finished or not)."""
-    return (path / RECIPE).is_file() and (path / METRICS).is_file()
+    """A folder written by `kproto train`: it holds any of MARKERS (a finished, interrupted or broken run).
+
+    The one rule every command uses to tell a run folder from a folder of runs; `kproto evaluate` and friends then
+    ask for REQUIRED on top."""
+    return any((Path(path) / marker).is_file() for marker in MARKERS)

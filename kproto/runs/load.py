@@ -5,11 +5,16 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kproto.core import catalog
 from kproto.core.errors import ModelFileError
 from kproto.runs import layout
 from kproto.runs.store import read_json
+
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+    from kproto.recipe.schema import Recipe
 
 
 @dataclass
@@ -17,9 +22,9 @@ class LoadedRun:
     """A finished (or interrupted) run read back from disk."""
 
     path: Path
-    recipe: Any
+    recipe: Recipe
     preprocess: dict[str, Any]
-    info: Any
+    info: DataInfo
     metrics: dict[str, Any]
     model_path: Path
 
@@ -68,11 +73,18 @@ def load_run(path: str | Path) -> LoadedRun:
     return LoadedRun(
         path=folder,
         recipe=recipe,
-        preprocess=preprocess["state"],
+        preprocess=upgrade_state(preprocess["state"]),
         info=DataInfo.from_dict(preprocess["info"]),
         metrics=read_json(folder / layout.METRICS),
         model_path=model_path,
     )
+
+
+def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A preprocessing state as this release writes it: older runs recorded `tabular` where the catalog says `table`."""
+    if isinstance(state.get("kind"), str):
+        state["kind"] = catalog.input_kind(state["kind"])
+    return state
 
 
 def check_model_file(path: Path, trust: bool = False) -> None:

@@ -10,16 +10,23 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError, ModelFileError
+from kproto.core.options import DecodingOptions
 from kproto.metrics.calibration import Decisions
 from kproto.metrics.conformal import Conformal
 from kproto.outputs.answers import answer_frame, answer_records, read_conformal
 from kproto.serve.rows import RequestProblem, RowChecker
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo
+    from kproto.runs.load import LoadedRun
 
 RUNTIMES = ("keras", "onnx")
 CHUNK_ROWS = 1024  # the largest single model call; bigger batches are split
@@ -31,8 +38,8 @@ class Predictor:
     """Everything a server needs to answer rows for one run."""
 
     name: str
-    info: Any
-    preprocessor: Any
+    info: DataInfo
+    preprocessor: Preprocessor
     model_call: Callable[[np.ndarray], np.ndarray]
     decisions: Decisions
     checker: RowChecker
@@ -56,7 +63,7 @@ class Predictor:
 
     def outputs(self, frames: list[pd.DataFrame]) -> list[tuple[np.ndarray, np.ndarray]]:
         """(inputs, outputs) per frame, with one model call for all rows (time-series runs: one per frame)."""
-        if self.kind == "window" or len(frames) == 1:
+        if self.kind == catalog.WINDOW or len(frames) == 1:
             results = []
             for frame in frames:
                 x = self.inputs(frame)
@@ -70,7 +77,7 @@ class Predictor:
 
     def warm_up(self, max_batch: int) -> None:
         """Compile the model call for the batch sizes a server will see, on rows of imputed nulls."""
-        if self.kind == "window" or self.info.task == "generation":
+        if self.kind == catalog.WINDOW or self.info.task == catalog.GENERATION:
             return
         frame = self.checker.frame([{c.name: None for c in self.checker.columns}])
         x = self.inputs(frame)
@@ -91,7 +98,7 @@ class Predictor:
 
     def answers(self, x: np.ndarray, outputs: np.ndarray, coverage: float | None = None) -> list[dict[str, Any]]:
         """The JSON answers for model outputs (with prediction sets or intervals at `coverage`)."""
-        if coverage is not None and self.conformal is None and self.info.task in ("classification", "regression"):
+        if coverage is not None and self.conformal is None and self.info.task in catalog.SUPERVISED_TASKS:
             raise RequestProblem(
                 422,
                 "this run has no conformal scores, so it cannot give prediction sets or intervals",
@@ -125,15 +132,15 @@ class Predictor:
         """What GET /metadata answers: input columns, output labels, recipe name, metrics, versions."""
         target = self.preprocessor.state.get("target", {})
         outputs: dict[str, Any] = {"task": self.info.task}
-        if self.info.task == "classification":
+        if self.info.task == catalog.CLASSIFICATION:
             outputs["labels"] = list(self.info.class_names or [])
             outputs["threshold"] = self.decisions.threshold
             outputs["calibration"] = self.decisions.calibration.to_dict()
-        elif self.info.task == "regression":
+        elif self.info.task == catalog.REGRESSION:
             outputs["target"] = target.get("name")
-        elif self.info.task == "ranking":
+        elif self.info.task == catalog.RANKING:
             outputs["score"] = "how likely the user is to interact with the item (compare scores within a user)"
-        if self.kind == "interactions":
+        if self.kind == catalog.INTERACTIONS:
             outputs["cold_start"] = "known_user and known_item say whether training saw them"
         if self.conformal is not None:
             outputs["coverage"] = "any value in (0, 1) as ?coverage=0.9"
@@ -144,7 +151,7 @@ class Predictor:
             "columns": [c.to_dict() for c in self.checker.columns],
             "target": target.get("name"),
             "outputs": outputs,
-            "metrics": {k: self.metrics.get(k) for k in ("validation", "test") if k in self.metrics},
+            "metrics": {k: self.metrics.get(k) for k in (catalog.VALIDATION, catalog.TEST) if k in self.metrics},
             "versions": self.metrics.get("versions", {}),
             "max_rows": self.checker.max_rows,
         }
@@ -159,7 +166,7 @@ def _bucket(rows: int) -> int:
     return size
 
 
-def generation_call(model: Any, pre: Any) -> Callable[[np.ndarray], np.ndarray]:
+def generation_call(model: Any, pre: Preprocessor) -> Callable[[np.ndarray], np.ndarray]:
     """seq2seq: packed inputs → the generated texts, an object array (the run's decoding: greedy or model.beam)."""
     from kproto.data.pairs import PairEncoder
     from kproto.outputs.decoding import decode
@@ -170,7 +177,7 @@ def generation_call(model: Any, pre: Any) -> Callable[[np.ndarray], np.ndarray]:
 
     def call(x: np.ndarray) -> np.ndarray:
         sources = encoder.split_sources(x)
-        ids = decode(step, sources, encoder.target_length, decoding.get("beam", 1), decoding.get("max_length"))
+        ids = decode(step, sources, encoder.target_length, DecodingOptions().resolved(decoding))
         return np.array([encoder.target_text(row) for row in ids], dtype=object)
 
     return call
@@ -240,7 +247,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     if run.info.task not in SERVABLE_TASKS:
         raise KprotoError(f"{run.path} is a {run.info.task} run, which kproto serve does not answer", field="PATH")
     pre = Preprocessor.from_dict(run.preprocess)
-    if pre.kind == "image_folder":
+    if pre.kind == catalog.IMAGE_FOLDER:
         raise KprotoError(
             f"{run.path} was trained on an image folder; kproto serve answers runs trained on tables",
             field="PATH",
@@ -249,7 +256,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     transform = None
     generate_rows = None
     if runtime == "onnx":
-        if run.info.task in ("generation", "seq2seq"):
+        if run.info.task in (catalog.GENERATION, catalog.SEQ2SEQ):
             raise KprotoError(f"{run.info.task} runs are served with --runtime keras", field="--runtime")
         from kproto.runs import layout
 
@@ -259,7 +266,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
                 f"{onnx_path} does not exist", hint=f"export it first: kproto export {run.path} --format onnx"
             )
         model_call = onnx_model_call(onnx_path)
-        if pre.kind == "text":
+        if pre.kind == catalog.TEXT:
 
             def transform(frame: pd.DataFrame) -> np.ndarray:
                 return text_tokens(pre.state, frame)
@@ -268,8 +275,8 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
         from kproto.runs.load import load_keras_model
 
         model = load_keras_model(run.model_path, trust=trust, compile=False)
-        model_call = keras_model_call(model) if pre.kind != "pairs" else generation_call(model, pre)
-        if run.info.task == "generation":
+        model_call = keras_model_call(model) if pre.kind != catalog.PAIRS else generation_call(model, pre)
+        if run.info.task == catalog.GENERATION:
             generate_rows = _sampler(model, run, pre)
     return Predictor(
         name=run.recipe.name or run.path.parent.name,
@@ -286,7 +293,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     )
 
 
-def _sampler(generator: Any, run: Any, pre: Any) -> Callable[[int, int | None], pd.DataFrame]:
+def _sampler(generator: Any, run: LoadedRun, pre: Preprocessor) -> Callable[[int, int | None], pd.DataFrame]:
     """Generated rows in the original columns (plus the label for conditional GANs)."""
 
     def sample(count: int, seed: int | None) -> pd.DataFrame:

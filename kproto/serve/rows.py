@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto.core import catalog
+
 
 @dataclass
 class RequestProblem(Exception):
@@ -61,13 +63,13 @@ class Column:
 def input_columns(state: dict[str, Any]) -> list[Column]:
     """The columns a request row carries, read from a run's preprocessing state."""
     kind = state["kind"]
-    if kind == "text":
+    if kind == catalog.TEXT:
         return [Column(state["text"]["column"], "text")]
-    if kind == "pairs":  # seq2seq: the input text
+    if kind == catalog.PAIRS:  # seq2seq: the input text
         return [Column(state["pairs"]["source_column"], "text")]
-    if kind == "image":
+    if kind == catalog.IMAGE:
         return [Column(name, "numeric") for name in state["features"]]
-    if kind == "interactions":  # recommenders: a user and an item id (unseen ones: the cold-start slot), sides
+    if kind == catalog.INTERACTIONS:  # recommenders: a user and an item id (unseen ones: the cold-start slot), sides
         pairs = state["interactions"]
         sides = [
             Column(c["name"], "numeric" if c["type"] == "numeric" else "text")
@@ -99,7 +101,7 @@ class RowChecker:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], missing: str = "impute", max_rows: int = 10_000) -> RowChecker:
-        shape = tuple(state["image"]["shape"]) if state["kind"] == "image" else None
+        shape = tuple(state["image"]["shape"]) if state["kind"] == catalog.IMAGE else None
         return cls(input_columns(state), state["kind"], missing, shape, max_rows)
 
     @property
@@ -148,9 +150,9 @@ class RowChecker:
         names = self.names
         cells: list[list[Any]] = [[] for _ in self.columns]
         for index, row in enumerate(rows):
-            if self.kind == "image" and isinstance(row, dict) and set(row) == {"image"}:
+            if self.kind == catalog.IMAGE and isinstance(row, dict) and set(row) == {"image"}:
                 row = self._image_row(index, row["image"])
-            elif isinstance(row, list) and self.kind != "text":  # a KServe-style positional instance
+            elif isinstance(row, list) and self.kind != catalog.TEXT:  # a KServe-style positional instance
                 if len(row) != len(names):
                     raise RequestProblem(
                         422,
@@ -160,7 +162,7 @@ class RowChecker:
                         received=len(row),
                     )
                 row = dict(zip(names, row))
-            elif isinstance(row, str) and self.kind == "text":
+            elif isinstance(row, str) and self.kind == catalog.TEXT:
                 row = {names[0]: row}
             if not isinstance(row, dict):
                 raise RequestProblem(

@@ -7,14 +7,16 @@ they touch only batches seen with training=True (model.fit), never validation, t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 
-IMAGE_KINDS = ("image", "image_folder")
-SEQUENCE_KINDS = ("text", "window")
+if TYPE_CHECKING:
+    from kproto.data.types import DataInfo
+
 IMAGE_ONLY = ("flip", "rotation", "zoom", "translation", "contrast")
 
 
@@ -58,7 +60,7 @@ def _refuse(name: str, kind: str, why: str) -> RecipeError:
     )
 
 
-def augmentation_layers(augment: Any, info: Any) -> list[keras.layers.Layer]:
+def augmentation_layers(augment: Any, info: DataInfo) -> list[keras.layers.Layer]:
     """The layers for `data.augment` on this data (in order: geometry, contrast, noise, masking); [] when none.
 
     Images (kind image/image_folder, [H, W, C] scaled to [0, 1]): flip, rotation, zoom, translation, contrast, noise.
@@ -67,7 +69,7 @@ def augmentation_layers(augment: Any, info: Any) -> list[keras.layers.Layer]:
     if augment is None:
         return []
     kind = info.kind
-    is_image = kind in IMAGE_KINDS and len(info.input_shape) == 3
+    is_image = kind in catalog.IMAGE_KINDS and len(info.input_shape) == 3
     layers: list[keras.layers.Layer] = []
     for name in IMAGE_ONLY:
         if getattr(augment, name) is not None and not is_image:
@@ -88,7 +90,7 @@ def augmentation_layers(augment: Any, info: Any) -> list[keras.layers.Layer]:
         if augment.contrast:
             layers.append(keras.layers.RandomContrast(augment.contrast, value_range=(0, 1), name="augment_contrast"))
     if augment.noise:
-        if kind == "text":
+        if kind == catalog.TEXT:
             raise _refuse("noise", kind, "token ids are integers; use mask to drop tokens instead")
         layers.append(keras.layers.GaussianNoise(augment.noise, name="augment_noise"))
     if augment.mask:
@@ -139,7 +141,7 @@ class Augmentation(keras.layers.Layer):
         return {**super().get_config(), "options": self.options, "kind": self.kind, "input_shape": self.data_shape}
 
 
-def augmentation_layer(augment: Any, info: Any) -> Augmentation | None:
+def augmentation_layer(augment: Any, info: DataInfo) -> Augmentation | None:
     """One `Augmentation` layer for `data.augment` (checked against the data), or None when nothing is asked."""
     if augment is None or not augmentation_layers(augment, info):
         return None
@@ -147,13 +149,13 @@ def augmentation_layer(augment: Any, info: Any) -> Augmentation | None:
     return Augmentation(options, info.kind, tuple(info.input_shape), name="augmentation")
 
 
-def apply_augmentation(x: Any, augment: Any, info: Any) -> Any:
+def apply_augmentation(x: Any, augment: Any, info: DataInfo) -> Any:
     """`x` through the `Augmentation` layer for `augment` (a family builder's first step after keras.Input)."""
     layer = augmentation_layer(augment, info)
     return x if layer is None else layer(x)
 
 
-def with_augmentation(model: keras.Model, augment: Any, info: Any) -> keras.Model:
+def with_augmentation(model: keras.Model, augment: Any, info: DataInfo) -> keras.Model:
     """`model` behind the `Augmentation` layer (a new functional model nesting it), or `model` when none is asked.
 
     The trainer applies this to every family's model, so builders need no augmentation code of their own.

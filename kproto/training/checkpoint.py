@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from kproto.core.errors import KprotoError
 from kproto.runs import layout
 from kproto.runs.load import check_model_file
 from kproto.runs.store import RunDir, read_json, save_model_atomic
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Checkpoint:
     model_file: str = ""
 
 
-def seed_generators(model: Any) -> list[Any]:
+def seed_generators(model: keras.Model) -> list[Any]:
     """The model's random seed generators (dropout, noise), in a stable order."""
     import keras
 
@@ -43,7 +46,7 @@ def seed_generators(model: Any) -> list[Any]:
     return found
 
 
-def save_checkpoint(run: RunDir, model: Any, state: Checkpoint, learning_rate: float) -> None:
+def save_checkpoint(run: RunDir, model: keras.Model, state: Checkpoint, learning_rate: float) -> None:
     """Model + optimizer in a new file, then the state that points to it, then the old file goes."""
     import keras
 
@@ -67,7 +70,7 @@ def checkpoint_epoch(run: RunDir) -> int:
     return int(read_json(path).get("epoch", 0)) if path.exists() else 0
 
 
-def load_checkpoint(run: RunDir, model: Any) -> Checkpoint:
+def load_checkpoint(run: RunDir, model: keras.Model) -> Checkpoint:
     """The counters of the run's last checkpoint, with its weights, optimizer state and seeds loaded into `model`."""
     path = run.path / layout.CHECKPOINT / layout.CHECKPOINT_STATE
     if not path.exists():

@@ -6,7 +6,7 @@ import importlib.util
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -14,6 +14,11 @@ import numpy as np
 from kproto.core import catalog
 from kproto.core.errors import CodeNotAllowedError, RecipeError, suggest
 from kproto.training.schedules import build_schedule
+
+if TYPE_CHECKING:
+    from kproto.core.fields import ModelBase
+    from kproto.data.types import DataInfo
+    from kproto.recipe.schema import Recipe
 
 LOSS_ALIASES = {
     "mse": "mean_squared_error",
@@ -108,7 +113,7 @@ def from_logits(train: Any) -> bool:
     return isinstance(train.loss, dict) and bool(train.loss.get("from_logits", False))
 
 
-def model_spec_for(recipe: Any) -> Any:
+def model_spec_for(recipe: Recipe) -> Any:
     """The model spec to build: with `from_logits: true` the output activation becomes linear.
 
     A recipe that asks for logits *and* names a squashing output activation contradicts itself: refused.
@@ -138,7 +143,7 @@ def _reject_unknown_options(args: dict[str, Any], allowed: list[str], what: str,
 
 
 def resolve_loss(
-    config: Any, info: Any, label_smoothing: float, allow_code: bool, base: Path | None, onehot: bool = False
+    config: Any, info: DataInfo, label_smoothing: float, allow_code: bool, base: Path | None, onehot: bool = False
 ) -> tuple[Any, str]:
     """A Keras loss object and its canonical name (`onehot`: labels will be one-hot, so sparse CE → categorical CE)."""
     if isinstance(config, dict) and "python" in config:
@@ -158,7 +163,7 @@ def resolve_loss(
     name = loss_name_of(config, info.task)
     _, args = _split(config, "loss")
     smoothing = args.pop("label_smoothing", label_smoothing) or 0.0
-    if info.task == "seq2seq" and name == "sparse_categorical_crossentropy":
+    if info.task == catalog.SEQ2SEQ and name == "sparse_categorical_crossentropy":
         args.setdefault("ignore_class", 0)  # padding after [END] is not a target
     if onehot and name == "sparse_categorical_crossentropy":  # the same loss on one-hot labels
         name = "categorical_crossentropy"
@@ -180,7 +185,7 @@ def resolve_loss(
         raise RecipeError(f"unknown loss '{name}'", field="train.loss")
     allowed = [p for p in inspect.signature(classes[name].__init__).parameters if p not in ("self", "args", "kwargs")]
     _reject_unknown_options(args, allowed, f"the loss '{name}'", "train.loss", "options")
-    if args.get("from_logits") and info.task != "classification":
+    if args.get("from_logits") and info.task != catalog.CLASSIFICATION:
         raise RecipeError("from_logits only applies to classification losses", field="train.loss.from_logits")
     try:
         return classes[name](**args), name
@@ -215,7 +220,7 @@ def metric_class(class_name: str) -> type:
     return getattr(keras.metrics, class_name)
 
 
-def resolve_metrics(names: list[str] | None, info: Any, label_mode: str, logits: bool = False) -> list[Any]:
+def resolve_metrics(names: list[str] | None, info: DataInfo, label_mode: str, logits: bool = False) -> list[Any]:
     """Keras metric objects named as kproto reports them (threshold metrics read probabilities, also from logits).
 
     Each name's Keras class, label form and options come from its `catalog.METRICS` entry.
@@ -240,14 +245,14 @@ def resolve_metrics(names: list[str] | None, info: Any, label_mode: str, logits:
     return metrics
 
 
-def label_mode_for(info: Any, loss_name: str, metric_names: list[str], custom_labels: str = "onehot") -> str:
+def label_mode_for(info: DataInfo, loss_name: str, metric_names: list[str], custom_labels: str = "onehot") -> str:
     """sparse (class indices), onehot, or value (regression and reconstruction).
 
     Every classification loss but sparse categorical cross-entropy compares the output vector with a label vector,
     so labels are one-hot encoded for them (and for metrics that need vectors). Hinge losses map the 0/1 entries
     to -1/+1 themselves. A custom Python loss gets one-hot rows unless it says `labels: sparse`.
     """
-    if info.task != "classification":
+    if info.task != catalog.CLASSIFICATION:
         return "value"
     if loss_name == "custom":
         return custom_labels
@@ -293,9 +298,9 @@ def resolve_optimizer(config: Any, schedule_spec: Any, steps_per_epoch: int, epo
     return optimizer, learning_rate
 
 
-def check_layer_regularizers(model: keras.Model, spec: Any) -> None:
+def check_layer_regularizers(model: keras.Model, spec: ModelBase) -> None:
     """Every layer named in `model.layer_regularizers` must exist and take regularizers."""
-    wanted = dict(getattr(spec, "layer_regularizers", None) or {})
+    wanted = dict(spec.layer_regularizers)
     if not wanted:
         return
     names = [layer.name for layer in model._flatten_layers(include_self=False) if hasattr(layer, "kernel_regularizer")]
@@ -312,8 +317,8 @@ def check_layer_regularizers(model: keras.Model, spec: Any) -> None:
 
 def compile_model(
     model: keras.Model,
-    recipe: Any,
-    info: Any,
+    recipe: Recipe,
+    info: DataInfo,
     steps_per_epoch: int,
     *,
     allow_code: bool = False,

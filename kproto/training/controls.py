@@ -6,9 +6,12 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core.catalog import lower_is_better
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
 
 
 @dataclass
@@ -50,7 +53,7 @@ def improved(monitor: str, value: float, best: float | None, min_delta: float = 
     return value < best - min_delta if lower_is_better(monitor) else value > best + min_delta
 
 
-def monitored(recipe: Any, has_validation: bool, own_engine: bool) -> tuple[Any, str]:
+def monitored(recipe: Recipe, has_validation: bool, own_engine: bool) -> tuple[Any, str]:
     """(early-stopping settings or None, the logged value that picks the best epoch).
 
     Without a validation split the training loss decides. A family with its own engine (a GAN) has no early stopping:

@@ -6,10 +6,11 @@ What this returns goes into metrics.json ("calibration", "threshold") and the ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.metrics.calibration import (
     Calibration,
     expected_calibration_error,
@@ -20,6 +21,11 @@ from kproto.metrics.calibration import (
 )
 from kproto.metrics.conformal import Conformal, classification_scores, regression_scores
 
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import DataInfo, Dataset
+
 
 @dataclass
 class FittedDecisions:
@@ -29,24 +35,24 @@ class FittedDecisions:
     conformal: Conformal | None = None
 
 
-def positive_class(info: Any) -> dict[str, Any]:
+def positive_class(info: DataInfo) -> dict[str, Any]:
     """metrics.json's `positive_class`: the label auc, pr_auc, precision, recall, f1 and the threshold are about
     (two-class runs only: the second class, which `train.positive_class` puts there)."""
     names = info.class_names or []
-    return {"positive_class": names[1]} if info.task == "classification" and len(names) == 2 else {}
+    return {"positive_class": names[1]} if info.task == catalog.CLASSIFICATION and len(names) == 2 else {}
 
 
-def _outputs(model: Any, x: Any, batch_size: int) -> np.ndarray:
+def _outputs(model: keras.Model, x: Any, batch_size: int) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
 
 
-def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size: int) -> FittedDecisions:
+def fit_decisions(model: keras.Model, dataset: Dataset, train: Any, outputs: str, batch_size: int) -> FittedDecisions:
     """Fit `train.calibrate`, `train.threshold` and split-conformal scores on the validation split; ECE and the
     threshold's metric are also measured on the test split."""
     from kproto.training.engines.streaming import is_streamed
 
     info = dataset.info
-    if info.task not in ("classification", "regression") or dataset.y_val is None or len(dataset.x_val) == 0:
+    if info.task not in catalog.SUPERVISED_TASKS or dataset.y_val is None or len(dataset.x_val) == 0:
         return FittedDecisions()
     if is_streamed(dataset.x_val):  # data on disk: decisions stay the plain ones
         return FittedDecisions()
@@ -55,7 +61,7 @@ def fit_decisions(model: Any, dataset: Any, train: Any, outputs: str, batch_size
     has_test = dataset.y_test is not None and len(dataset.x_test) > 0 and not is_streamed(dataset.x_test)
     test = _outputs(model, dataset.x_test, batch_size) if has_test else None
     y_test = np.asarray(dataset.y_test) if has_test else None
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         scores = regression_scores(val.reshape(len(val), -1)[:, 0], y_val)
         return FittedDecisions(conformal=Conformal.fit("regression", scores))
     logits = outputs == "logits"

@@ -23,10 +23,13 @@ import tempfile
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.errors import RecipeError
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Recipe
 
 TF_CONFIG_HINT = (
     'set TF_CONFIG on every worker, e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
@@ -224,7 +227,9 @@ class Distribution:
         }
 
 
-def make_distribution(recipe: Any, backend: str | None = None, environ: dict[str, str] | None = None) -> Distribution:
+def make_distribution(
+    recipe: Recipe, backend: str | None = None, environ: dict[str, str] | None = None
+) -> Distribution:
     """The Distribution for `recipe.train.distribute`; must run before the backend executes any operation
     (MultiWorkerMirroredStrategy configures collectives at start-up)."""
     train = recipe.train
@@ -266,7 +271,7 @@ def make_distribution(recipe: Any, backend: str | None = None, environ: dict[str
     )
 
 
-def scale_learning_rate(recipe: Any, factor: float) -> Any:
+def scale_learning_rate(recipe: Recipe, factor: float) -> Any:
     """A copy of `recipe` whose optimizer has its base learning rate multiplied by `factor` (schedules follow it)."""
     if factor == 1:
         return recipe

@@ -10,16 +10,17 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from kproto.core import catalog
 from kproto.core.backend import choose_precision, device_name, skip_tensorflow_probe, versions
-from kproto.core.errors import KprotoError, TrainingDiverged, TrainingInterrupted
+from kproto.core.errors import TrainingDiverged, TrainingInterrupted
 from kproto.data import Dataset, load_dataset
 from kproto.models import build_model
 from kproto.models.backbones import describe_source
@@ -27,17 +28,30 @@ from kproto.models.pretrained import data_preprocessing
 from kproto.recipe import Recipe, dump_recipe
 from kproto.report.tables import Reporter
 from kproto.runs import layout
-from kproto.runs.store import RunDir, copy_atomic, save_model_atomic
+from kproto.runs.store import RunDir, save_model_atomic
 from kproto.training.augment import with_augmentation
+from kproto.training.callbacks import (
+    BestEpoch,
+    Checkpoints,
+    EarlyStop,
+    EpochCallback,
+    FiniteLoss,
+    MonitorLogged,
+    PlateauSchedule,
+    TensorBoard,
+)
 from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkpoint, save_checkpoint
 from kproto.training.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
-from kproto.training.controls import Plateau, StopFlag, improved, monitored, stop_on_signals
+from kproto.training.controls import Plateau, StopFlag, monitored, stop_on_signals
 from kproto.training.distribute import Distribution, make_distribution, scale_learning_rate
-from kproto.training.engines.base import EngineContext
+from kproto.training.engines.base import Engine, EngineContext
 from kproto.training.engines.select import EnginePlan, get_engine
 from kproto.training.engines.streaming import epoch_order
 from kproto.training.phases import Phases
 from kproto.training.schedules import last_step_rate, plateau_options, plateau_warmup_rate
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import EarlyStopping as EarlyStoppingSettings
 
 
 @dataclass
@@ -50,7 +64,7 @@ class TrainResult:
 
 def seed_everything(seed: int) -> None:
     """keras.utils.set_random_seed, without importing TensorFlow (~4 s) on the JAX and torch backends."""
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if keras.backend.backend() == catalog.TENSORFLOW or "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
         return
     import random
@@ -62,7 +76,7 @@ def seed_everything(seed: int) -> None:
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
-    if keras.backend.backend() == "torch":
+    if keras.backend.backend() == catalog.TORCH:
         import torch
 
         torch.manual_seed(seed)
@@ -71,6 +85,18 @@ def seed_everything(seed: int) -> None:
 def current_learning_rate(optimizer: Any) -> float:
     """The rate the optimizer's latest step used (a schedule is read at that step, not the next one)."""
     return last_step_rate(optimizer)
+
+
+@dataclass
+class EpochInputs:
+    """What every epoch trains and validates on: the splits' inputs, their targets as the loss reads them, and the
+    per-row class weights (classification)."""
+
+    x_train: Any  # an array, or blocks streamed from disk (kproto.data.streaming)
+    y_train: np.ndarray | None
+    x_val: Any
+    y_val: np.ndarray | None
+    weights: np.ndarray | None  # per-row sample weights (train.class_weight)
 
 
 class Trainer:
@@ -114,7 +140,7 @@ class Trainer:
         steps = max(math.ceil(len(dataset.x_train) / recipe.train.batch_size), 1)
         jit = recipe.train.jit_compile
         if jit == "auto":
-            jit = "auto" if device == "gpu" else (keras.backend.backend() == "jax")
+            jit = "auto" if device == "gpu" else (keras.backend.backend() == catalog.JAX)
 
         def recompile(factor: float = 1.0) -> CompiledSetup:  # factor: a pretrained model's fine-tuning phase
             return compile_model(
@@ -190,7 +216,7 @@ class Trainer:
         facts = self._facts(dataset, model, setup, plan.name, run)
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
         run.update_metrics(
-            status="running",
+            status=catalog.RUNNING,
             started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             seed=recipe.seed,
             backend=facts["backend"],
@@ -206,16 +232,19 @@ class Trainer:
             with stop_on_signals(self.stop):
                 state = self._loop(run, dataset, model, setup, plan, state)
         except TrainingInterrupted:
-            run.update_metrics(status="interrupted", epochs=state.epoch, seconds=round(time.time() - started, 3))
+            run.update_metrics(status=catalog.INTERRUPTED, epochs=state.epoch, seconds=round(time.time() - started, 3))
             raise
         except TrainingDiverged:
             run.update_metrics(
-                status="failed", epochs=state.epoch, seconds=round(time.time() - started, 3), failure="non-finite loss"
+                status=catalog.FAILED,
+                epochs=state.epoch,
+                seconds=round(time.time() - started, 3),
+                failure="non-finite loss",
             )
             raise
         except BaseException as exc:
             run.update_metrics(
-                status="failed",
+                status=catalog.FAILED,
                 epochs=state.epoch,
                 seconds=round(time.time() - started, 3),
                 failure=f"{type(exc).__name__}: {exc}"[:500],
@@ -233,122 +262,146 @@ class Trainer:
         plan: EnginePlan,
         state: Checkpoint,
     ) -> Checkpoint:
-        recipe = self.recipe
-        train = recipe.train
+        train = self.recipe.train
         info = dataset.info
+        context = self._engine_context(run, dataset, model, setup)
+        engine = plan.build(context)
+        y_train, y_val = self._targets(dataset, plan, context.encode_labels)
+        weights = (
+            class_weights(train.class_weight, dataset.y_train, info.class_names or [])
+            if info.task == catalog.CLASSIFICATION
+            else None
+        )
+        inputs = EpochInputs(dataset.x_train, y_train, dataset.x_val, y_val, weights)
+        has_val = len(dataset.x_val) > 0
+        own_engine = catalog.family(self.recipe.model.type).engine is not None
+        stopping, monitor = monitored(self.recipe, has_val, own_engine=own_engine)
+        best = BestEpoch(model, monitor, stopping.min_delta if stopping else 0.0)
+        early = EarlyStop(stopping, monitor, self.phases.pending if self.phases else (lambda epoch: False))
+        checks, booked = self._callbacks(run, model, best, lambda: setup.learning_rate)
+        steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
+        for epoch in range(state.epoch, train.epochs):
+            if self.phases is not None:
+                entered = self._enter_phase(run, epoch)
+                if entered is not None:  # the backbone is unfrozen: a new optimizer at a lower rate, a new engine
+                    setup, state.wait = entered, 0
+                    engine = plan.build(context)
+            warm = plateau_warmup_rate(train.schedule, setup.learning_rate, epoch)
+            if warm is not None:
+                model.optimizer.learning_rate = warm
+            self.reporter.epoch_start(epoch + 1, train.epochs, steps)
+            row = self._train_epoch(run, engine, model, inputs, epoch, state)
+            for check in checks:
+                check.on_epoch_end(epoch, row, state)
+            state.epoch = epoch + 1
+            state.history.append(row)
+            for check in booked:
+                check.on_epoch_end(epoch, row, state)
+            engine.end_epoch(state.epoch, train.epochs)  # e.g. the GAN engine saves its discriminator and samples
+            self.reporter.epoch_end(row)
+            if early.should_stop(epoch, state):
+                self.reporter.message(early.message(state))
+                break
+        engine.finish()  # e.g. the fused engine swaps in EMA weights, as fit does at the end
+        self._keep_final_model(run, model, stopping, best.weights)
+        return state
+
+    def _callbacks(
+        self, run: RunDir, model: keras.Model, best: BestEpoch, base_rate: Callable[[], float]
+    ) -> tuple[list[EpochCallback], list[EpochCallback]]:
+        """The end-of-epoch checks, in order: those that run before the epoch is booked in the checkpoint state
+        (finite loss, monitored value logged, best epoch, plateau), and those after (TensorBoard, checkpoint)."""
+        from kproto.training.eventlog import EventLog
+
+        schedule = self.recipe.train.schedule
+        checks: list[EpochCallback] = [FiniteLoss(run.path), MonitorLogged(best.monitor), best]
+        options = plateau_options(schedule)
+        if options is not None:
+            checks.append(
+                PlateauSchedule(
+                    Plateau(**options),
+                    model,
+                    warming=lambda epoch: plateau_warmup_rate(schedule, base_rate(), epoch) is not None,
+                    current_rate=lambda: current_learning_rate(model.optimizer),
+                    report=self.reporter.message,
+                )
+            )
+        booked: list[EpochCallback] = [
+            TensorBoard(EventLog(run.path / layout.TENSORBOARD, report=self.reporter.message)),  # one append per epoch
+            Checkpoints(run, lambda saved: self._save_checkpoint(run, model, saved), best),
+        ]
+        return checks, booked
+
+    def _engine_context(self, run: RunDir, dataset: Dataset, model: keras.Model, setup: CompiledSetup) -> EngineContext:
+        """What every engine needs: the model, the data, the stop flag, and how labels are encoded."""
+        num_classes = dataset.info.num_classes
 
         def encode(y: np.ndarray) -> np.ndarray:
-            return encode_labels(y, setup.label_mode, info.num_classes)
+            return encode_labels(y, setup.label_mode, num_classes)
 
-        context = EngineContext(
+        return EngineContext(
             model,
-            train.batch_size,
+            self.recipe.train.batch_size,
             self.stop,
-            recipe=recipe,
+            recipe=self.recipe,
             dataset=dataset,
             distribution=self.dist,
             run_path=run.path,
             encode_labels=encode,
         )
-        engine = plan.build(context)
-        if plan.streamed:  # data on disk: blocks, labels encoded per block
-            y_train, y_val = dataset.y_train, dataset.y_val
-        else:
-            reconstruct = info.task == "reconstruction"
-            y_train = encode(dataset.x_train if reconstruct else dataset.y_train)
-            y_val = encode(dataset.x_val if reconstruct else dataset.y_val)
-        weights = (
-            class_weights(train.class_weight, dataset.y_train, info.class_names or [])
-            if info.task == "classification"
-            else None
-        )
-        has_val = len(dataset.x_val) > 0
-        stopping, monitor = monitored(recipe, has_val, own_engine=catalog.family(recipe.model.type).engine is not None)
-        options = plateau_options(train.schedule)
-        plateau = Plateau(**options) if options is not None else None
-        steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
-        best_weights = None
-        from kproto.training.eventlog import EventLog
 
-        events = EventLog(run.path / layout.TENSORBOARD, report=self.reporter.message)  # one append per epoch
-        for epoch in range(state.epoch, train.epochs):
-            if self.phases is not None:
-                entered = self.phases.start(epoch)
-                if entered is not None:  # the backbone is unfrozen: a new optimizer at a lower rate, a new engine
-                    setup, state.wait = entered, 0
-                    engine = plan.build(context)
-                    self.reporter.message(
-                        f"fine-tuning from epoch {epoch + 1}: the backbone trains too, learning rate {setup.learning_rate:.3g}"
-                    )
-                run.update_metrics(pretrained=self.phases.metrics())
-            warm = plateau_warmup_rate(train.schedule, setup.learning_rate, epoch)
-            if warm is not None:
-                model.optimizer.learning_rate = warm
-            order = epoch_order(dataset.x_train, recipe.seed, epoch)
-            self.reporter.epoch_start(epoch + 1, train.epochs, steps)
-            began = time.perf_counter()
-            logs = engine.train_epoch(dataset.x_train, y_train, order, weights, self.reporter.progress)
-            if self.stop():
-                raise self._interrupted(run, state)
-            if has_val:
-                logs.update({f"val_{k}": v for k, v in engine.evaluate(dataset.x_val, y_val).items()})
-            row = {
-                "epoch": epoch + 1,
-                **logs,
-                "learning_rate": current_learning_rate(model.optimizer),
-                "seconds": round(time.perf_counter() - began, 4),
-            }
-            bad = [k for k, v in logs.items() if "loss" in k and not math.isfinite(v)]
-            if bad:
-                kept = (
-                    f"the best model so far and the checkpoint of epoch {state.epoch} are kept in {run.path}"
-                    if state.epoch
-                    else "no epoch finished, so nothing was saved"
-                )
-                raise TrainingDiverged(
-                    f"the {bad[0]} became {logs[bad[0]]} in epoch {epoch + 1}; training stopped",
-                    hint="this usually means the learning rate is too high or the inputs are unscaled (try a 10x "
-                    f"smaller learning_rate); {kept}",
-                )
-            if monitor not in row:
-                raise KprotoError(
-                    f"early_stopping.monitor '{monitor}' is not a logged value",
-                    field="train.early_stopping.monitor",
-                    hint=f"logged: {', '.join(k for k in row if k not in ('epoch', 'seconds'))}",
-                )
-            value = float(row[monitor])
-            better = improved(monitor, value, state.best, stopping.min_delta if stopping else 0.0)
-            if better:
-                state.best, state.best_epoch, state.wait = value, epoch + 1, 0
-                best_weights = model.get_weights()
-            else:
-                state.wait += 1
-            if plateau is not None and plateau_warmup_rate(train.schedule, setup.learning_rate, epoch) is None:
-                rate = plateau.step(row, state, current_learning_rate(model.optimizer))
-                if rate is not None:
-                    model.optimizer.learning_rate = rate
-                    self.reporter.message(f"plateau: learning rate reduced to {rate:.3g}")
-            state.epoch = epoch + 1
-            state.history.append(row)
-            events.epoch(row)
-            self._save_checkpoint(run, model, state)
-            if better:  # the best model so far is this epoch's checkpoint: copy it rather than save twice
-                copy_atomic(run.checkpoints / state.model_file, run.path / layout.MODEL)
-            engine.end_epoch(state.epoch, train.epochs)  # e.g. the GAN engine saves its discriminator and samples
-            self.reporter.epoch_end(row)
-            if stopping and state.wait >= stopping.patience and not (self.phases and self.phases.pending(epoch)):
-                self.reporter.message(
-                    f"early stopping: {monitor} has not improved for {stopping.patience} epochs (best: epoch {state.best_epoch})"
-                )
-                break
-        engine.finish()  # e.g. the fused engine swaps in EMA weights, as fit does at the end
+    @staticmethod
+    def _targets(
+        dataset: Dataset, plan: EnginePlan, encode: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The training and validation targets as the loss reads them (streamed data: encoded per block)."""
+        if plan.streamed:
+            return dataset.y_train, dataset.y_val
+        reconstruct = dataset.info.task == catalog.RECONSTRUCTION
+        y_train = encode(dataset.x_train if reconstruct else dataset.y_train)
+        y_val = encode(dataset.x_val if reconstruct else dataset.y_val)
+        return y_train, y_val
+
+    def _enter_phase(self, run: RunDir, epoch: int) -> CompiledSetup | None:
+        """A pretrained model's phase for `epoch`: the new compiled setup when fine-tuning starts, else None."""
+        assert self.phases is not None
+        entered = self.phases.start(epoch)
+        if entered is not None:
+            self.reporter.message(
+                f"fine-tuning from epoch {epoch + 1}: the backbone trains too, learning rate {entered.learning_rate:.3g}"
+            )
+        run.update_metrics(pretrained=self.phases.metrics())
+        return entered
+
+    def _train_epoch(
+        self, run: RunDir, engine: Engine, model: keras.Model, inputs: EpochInputs, epoch: int, state: Checkpoint
+    ) -> dict[str, Any]:
+        """One epoch of training and validation: its history row (logs, learning rate, seconds)."""
+        order = epoch_order(inputs.x_train, self.recipe.seed, epoch)
+        began = time.perf_counter()
+        logs = engine.train_epoch(inputs.x_train, inputs.y_train, order, inputs.weights, self.reporter.progress)
+        if self.stop():
+            raise self._interrupted(run, state)
+        if len(inputs.x_val) > 0:
+            logs.update({f"val_{k}": v for k, v in engine.evaluate(inputs.x_val, inputs.y_val).items()})
+        return {
+            "epoch": epoch + 1,
+            **logs,
+            "learning_rate": current_learning_rate(model.optimizer),
+            "seconds": round(time.perf_counter() - began, 4),
+        }
+
+    @staticmethod
+    def _keep_final_model(
+        run: RunDir, model: keras.Model, stopping: EarlyStoppingSettings | None, best_weights: list[Any] | None
+    ) -> None:
+        """The run's model file: the last epoch's, or with restore_best the best epoch's (its weights in memory too)."""
         if stopping is None or not stopping.restore_best:
             save_model_atomic(model, run.path / layout.MODEL)
         elif best_weights is not None:
             model.set_weights(best_weights)
         elif (run.path / layout.MODEL).exists():
             model.load_weights(run.path / layout.MODEL)
-        return state
 
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, run: RunDir, model: keras.Model, state: Checkpoint) -> None:
@@ -411,7 +464,7 @@ class Trainer:
         )
         compared = baseline_block(self.recipe, dataset, results, setup.metric_names, seconds, self.reporter.message)
         metrics = run.update_metrics(
-            status="completed",
+            status=catalog.COMPLETED,
             **results,
             **decisions.metrics,
             **compared,

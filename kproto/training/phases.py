@@ -9,16 +9,23 @@ What trains in each phase is recorded in metrics.json under `pretrained.phases`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.models.pretrained import phase_of, set_phase, trainable_facts
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.recipe.schema import Recipe
 
 
 class Phases:
     """The phase bookkeeping of one pretrained run; `compile(factor)` recompiles at `factor` × the base rate."""
 
-    def __init__(self, recipe: Any, model: Any, compile: Callable[[float], Any], source: dict[str, Any]) -> None:
+    def __init__(
+        self, recipe: Recipe, model: keras.Model, compile: Callable[[float], Any], source: dict[str, Any]
+    ) -> None:
         self.spec = recipe.model
         self.model = model
         self.compile = compile
@@ -27,7 +34,7 @@ class Phases:
         self.records: list[dict[str, Any]] = []
 
     @staticmethod
-    def applies(recipe: Any) -> bool:
+    def applies(recipe: Recipe) -> bool:
         """Whether the recipe's family trains in phases (its catalog trait)."""
         return catalog.family(recipe.model.type).phased
 

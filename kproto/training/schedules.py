@@ -6,11 +6,14 @@ Custom schedules are registered with Keras so saved models reload in safe mode.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
 from kproto.core.errors import RecipeError
+
+if TYPE_CHECKING:
+    from kproto.recipe.schema import Schedule
 
 
 @keras.saving.register_keras_serializable(package="kproto")
@@ -91,7 +94,7 @@ def _take(args: dict[str, Any], allowed: dict[str, Any], name: str) -> dict[str,
     return {**allowed, **args}
 
 
-def build_schedule(spec: Any, learning_rate: float, steps_per_epoch: int, epochs: int) -> Any:
+def build_schedule(spec: Schedule | None, learning_rate: float, steps_per_epoch: int, epochs: int) -> Any:
     """A Keras schedule (or the plain rate) for `train.schedule`; `plateau` is handled by the training loop."""
     if spec is None:
         return learning_rate
@@ -161,7 +164,7 @@ def build_schedule(spec: Any, learning_rate: float, steps_per_epoch: int, epochs
     return schedule
 
 
-def plateau_warmup_rate(spec: Any, learning_rate: float, epoch: int) -> float | None:
+def plateau_warmup_rate(spec: Schedule | None, learning_rate: float, epoch: int) -> float | None:
     """For a `plateau` schedule with warmup_epochs W: the rate of epoch `epoch` (0-based) while it warms up.
 
     base * (epoch + 1) / W for the first ceil(W) epochs (the last of them reaches the base rate); None afterwards,
@@ -182,7 +185,7 @@ def last_step_rate(optimizer: Any) -> float:
     return float(keras.ops.convert_to_numpy(inner.learning_rate))
 
 
-def plateau_options(spec: Any) -> dict[str, Any] | None:
+def plateau_options(spec: Schedule | None) -> dict[str, Any] | None:
     """factor, patience, min_lr and monitor of a `plateau` schedule, or None."""
     if spec is None or spec.name != "plateau":
         return None

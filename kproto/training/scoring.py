@@ -3,10 +3,11 @@ generated-sample statistics. What training records in metrics.json and `kproto e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.data.streaming import evaluate_blocks, is_streamed
 from kproto.metrics.calibration import Calibration, Decisions
 from kproto.metrics.classification import SCORED, classification_metrics
@@ -14,10 +15,15 @@ from kproto.models.gan import generate
 from kproto.outputs.applications import PACKED_KINDS, packed_report
 from kproto.training.compile import encode_labels
 
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import DataInfo, Dataset
+
 JUDGE_SAMPLES = 1000  # generated rows scored at the end of a GAN run and by `kproto evaluate`
 
 
-def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray | None, batch_size: int) -> dict[str, float]:
+def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray | None, batch_size: int) -> dict[str, float]:
     """model.evaluate as a dict of floats (the numbers metrics.json and `kproto evaluate` report)."""
     if len(x) == 0:
         return {}
@@ -25,19 +31,19 @@ def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray | None, batch_size:
     return {k: float(v) for k, v in logs.items()}
 
 
-def _targets(dataset: Any, name: str, label_mode: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _targets(dataset: Dataset, name: str, label_mode: str) -> tuple[np.ndarray, np.ndarray | None]:
     x, y = dataset.split(name)
-    if dataset.info.task == "reconstruction":
+    if dataset.info.task == catalog.RECONSTRUCTION:
         y = x
     return x, encode_labels(y, label_mode, dataset.info.num_classes)
 
 
 def evaluate_splits(
-    model: Any,
-    dataset: Any,
+    model: keras.Model,
+    dataset: Dataset,
     label_mode: str,
     batch_size: int,
-    decisions: Any = None,
+    decisions: Decisions | None = None,
     metric_names: list[str] | None = None,
 ) -> dict[str, Any]:
     """{'train': {...}, 'validation': {...}, 'test': {...}} plus task-specific reports on the test split.
@@ -45,19 +51,19 @@ def evaluate_splits(
     Classifiers are scored with the run's `decisions` (calibration and threshold; argmax when None) by
     kproto.metrics.classification; `metric_names` (the recipe's) are the metrics shown per split.
     """
-    if dataset.info.task == "generation":
+    if dataset.info.task == catalog.GENERATION:
         return generation_metrics(model, dataset)
     if is_streamed(dataset.x_train):
         return _evaluate_streamed(model, dataset, label_mode, batch_size)
     results: dict[str, Any] = {}
-    classifier = dataset.info.task == "classification"
-    for name in ("train", "validation", "test"):
+    classifier = dataset.info.task == catalog.CLASSIFICATION
+    for name in catalog.SPLITS:
         x, y = _targets(dataset, name, label_mode)
         results[name] = evaluate_arrays(model, x, y, batch_size)
         if classifier and len(x):
             scores, _ = decided_scores(model, x, dataset.split(name)[1], decisions, batch_size)
             results[name] = shown_metrics(results[name], scores, metric_names)
-    reconstruction = dataset.info.task == "reconstruction"
+    reconstruction = dataset.info.task == catalog.RECONSTRUCTION
     y_test = dataset.x_test if reconstruction else dataset.y_test
     extra = task_report(model, dataset.info, dataset.x_test, y_test, batch_size, decisions)
     if dataset.preprocessor.kind in PACKED_KINDS:  # seq2seq and recommender reports
@@ -78,7 +84,7 @@ def plain_decisions() -> Decisions:
 
 
 def decided_scores(
-    model: Any, x: np.ndarray, y: np.ndarray, decisions: Any, batch_size: int
+    model: keras.Model, x: np.ndarray, y: np.ndarray, decisions: Decisions | None, batch_size: int
 ) -> tuple[dict[str, float], np.ndarray]:
     """(every classification metric at the run's decisions, the calibrated probabilities) for rows x, labels y."""
     decisions = decisions or plain_decisions()
@@ -99,7 +105,7 @@ def shown_metrics(keras_logs: dict[str, float], scores: dict[str, float], metric
 REPORT_ROWS = 100_000  # streamed test splits: the per-class report uses the first rows
 
 
-def _evaluate_streamed(model: Any, dataset: Any, label_mode: str, batch_size: int) -> dict[str, Any]:
+def _evaluate_streamed(model: keras.Model, dataset: Dataset, label_mode: str, batch_size: int) -> dict[str, Any]:
     """Metrics block by block for data on disk; the task report on the first REPORT_ROWS test rows."""
 
     def encode(y: np.ndarray) -> np.ndarray:
@@ -109,7 +115,7 @@ def _evaluate_streamed(model: Any, dataset: Any, label_mode: str, batch_size: in
         return evaluate_arrays(model, x, y, batch_size)
 
     results: dict[str, Any] = {}
-    for name in ("train", "validation", "test"):
+    for name in catalog.SPLITS:
         x, y = dataset.split(name)
         results[name] = evaluate_blocks(evaluate, x, y, encode) if len(x) else {}
     x_head = dataset.x_test[:REPORT_ROWS]
@@ -121,13 +127,18 @@ def _evaluate_streamed(model: Any, dataset: Any, label_mode: str, batch_size: in
 
 
 def task_report(
-    model: Any, info: Any, x: np.ndarray, y: np.ndarray | None, batch_size: int, decisions: Any = None
+    model: keras.Model,
+    info: DataInfo,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    batch_size: int,
+    decisions: Decisions | None = None,
 ) -> dict[str, Any]:
     """Per-class precision/recall, the confusion matrix and every classification metric at the run's decisions
     (classification), or error summaries."""
     if y is None or len(x) == 0:
         return {}
-    if info.task == "classification":
+    if info.task == catalog.CLASSIFICATION:
         decisions = decisions or plain_decisions()
         scores, probabilities = decided_scores(model, x, y, decisions, batch_size)
         names = info.class_names or list(range(info.num_classes))
@@ -136,7 +147,7 @@ def task_report(
         if decisions.threshold is not None and probabilities.shape[1] == 2:
             report["threshold"] = decisions.threshold
         return report
-    if info.task == "regression":
+    if info.task == catalog.REGRESSION:
         predicted = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0)).reshape(-1)
         errors = predicted - y.reshape(-1)
         total = float(np.sum((y - y.mean()) ** 2)) or 1.0
@@ -145,7 +156,7 @@ def task_report(
             "rmse": float(np.sqrt(np.mean(errors**2))),
             "r2": float(1 - np.sum(errors**2) / total),
         }
-    if info.task == "reconstruction":
+    if info.task == catalog.RECONSTRUCTION:
         rebuilt = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
         per_row = np.mean((rebuilt.reshape(len(x), -1) - x.reshape(len(x), -1)) ** 2, axis=1)
         return {
@@ -183,7 +194,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: l
     }
 
 
-def generation_metrics(generator: Any, dataset: Any, count: int = JUDGE_SAMPLES) -> dict[str, Any]:
+def generation_metrics(generator: Any, dataset: Dataset, count: int = JUDGE_SAMPLES) -> dict[str, Any]:
     """How generated rows compare with the real test rows: gaps in per-feature mean and spread, and how close
     generated rows come to the training rows (against the same distance for real test rows)."""
     real = dataset.x_test if len(dataset.x_test) else dataset.x_train

@@ -12,23 +12,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.training.engines.base import Engine
 
+if TYPE_CHECKING:
+    import keras
 
-def check_supported(recipe: Any, kind: str, task: str, engine: str, streamed: bool) -> None:
+    from kproto.data.types import DataInfo
+    from kproto.recipe.schema import Recipe
+
+
+def check_supported(recipe: Recipe, kind: str, task: str, engine: str, streamed: bool) -> None:
     """Raise a KprotoError naming the reason where adversarial training cannot run."""
     field = "train.adversarial"
-    if task not in ("classification", "regression"):
+    if task not in catalog.SUPERVISED_TASKS:
         raise KprotoError(
             f"adversarial training needs a classification or regression model; this recipe is a {task} task",
             field=field,
         )
-    if kind == "text":
+    if kind == catalog.TEXT:
         raise KprotoError(
             "adversarial training is not supported for text: tokens are discrete, so there is no small step in the "
             "input space to take",
@@ -63,7 +70,7 @@ class AdversarialEngine(Engine):
 
     def __init__(
         self,
-        model: Any,
+        model: keras.Model,
         batch_size: int,
         attacker: Any,
         ratio: float,
@@ -134,7 +141,7 @@ class AdversarialEngine(Engine):
         return {k: float(v) for k, v in logs.items()}
 
 
-def make_attacker(model: Any, setting: Any, info: Any, preprocess: dict[str, Any], seed: int) -> Any:
+def make_attacker(model: keras.Model, setting: Any, info: DataInfo, preprocess: dict[str, Any], seed: int) -> Any:
     """The Attacker for `train.adversarial` (method, epsilon, steps) in the model's input space."""
     from kproto.robust.attacks import Attacker, check_attack, input_space
 

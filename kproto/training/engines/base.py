@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+    from kproto.data.types import Dataset
+    from kproto.recipe.schema import Recipe
 
 Progress = Callable[[int, int], None]
 
@@ -54,11 +60,11 @@ class Engine:
 class EngineContext:
     """What building an engine needs beyond the plan: the compiled model and the run it trains in."""
 
-    model: Any
+    model: keras.Model
     batch_size: int
     should_stop: Callable[[], bool]
-    recipe: Any = None
-    dataset: Any = None
+    recipe: Recipe | None = None
+    dataset: Dataset | None = None
     distribution: Any = None
     run_path: Any = None
     encode_labels: Callable[[np.ndarray], np.ndarray] | None = None

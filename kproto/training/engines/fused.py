@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.training.engines.base import Engine
 
 try:
@@ -91,7 +92,7 @@ class FusedEngine(Engine):
         chunks: int = 10,
     ) -> None:
         super().__init__(should_stop)
-        if keras.backend.backend() != "jax":
+        if keras.backend.backend() != catalog.JAX:
             backend = keras.backend.backend()
             raise RuntimeError(f"FusedEngine needs the JAX backend (KERAS_BACKEND=jax), not {backend!r}")
         if not getattr(model, "compiled", False) or model.optimizer is None:

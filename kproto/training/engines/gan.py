@@ -10,13 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.runs import layout
 from kproto.training.engines.base import Engine, Progress
+
+if TYPE_CHECKING:
+    from kproto.data.preprocess import Preprocessor
+    from kproto.data.types import DataInfo, Dataset
+    from kproto.recipe.schema import Recipe
 
 
 class GanEngine(Engine):
@@ -34,8 +40,8 @@ class GanEngine(Engine):
         generator: Any,
         discriminator: Any,
         d_optimizer: Any,
-        info: Any,
-        pre: Any,
+        info: DataInfo,
+        pre: Preprocessor,
         batch_size: int,
         seed: int,
         should_stop: Callable[[], bool] = lambda: False,
@@ -47,7 +53,7 @@ class GanEngine(Engine):
 
         from kproto.models.gan import latent_layout
 
-        if keras.backend.backend() != "tensorflow":
+        if keras.backend.backend() != catalog.TENSORFLOW:
             raise KprotoError(
                 f"GANs train on the TensorFlow backend, not {keras.backend.backend()}",
                 field="train.backend",
@@ -71,7 +77,7 @@ class GanEngine(Engine):
 
     @classmethod
     def for_run(
-        cls, recipe: Any, dataset: Any, generator: Any, run_path: Path, should_stop: Callable[[], bool]
+        cls, recipe: Recipe, dataset: Dataset, generator: Any, run_path: Path, should_stop: Callable[[], bool]
     ) -> GanEngine:
         """The engine for one run: builds the discriminator and its optimizer; on resume, reloads them."""
         from kproto.models.gan import build_discriminator

@@ -7,11 +7,15 @@ data, the device and the backend, and returns a plan whose `build` makes the eng
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.training.engines.base import Engine, EngineContext
+
+if TYPE_CHECKING:
+    from kproto.data.types import Dataset
+    from kproto.recipe.schema import Recipe
 
 
 @dataclass
@@ -25,7 +29,7 @@ class EnginePlan:
 
     def steps_per_execution(self, requested: int | str, backend: str) -> int:
         """Steps compiled into one call: 1 for the fused engine (its loop is the whole epoch) and on torch."""
-        if backend == "torch" or self.name == "adversarial":  # one step per call (adversarial: one per batch)
+        if backend == catalog.TORCH or self.name == "adversarial":  # one step per call (adversarial: one per batch)
             return 1
         if requested == "auto":
             return 1 if self.name == "fused" else 16
@@ -67,7 +71,7 @@ def _build_inner(plan: EnginePlan, context: EngineContext) -> Engine:
     return FitEngine(context.model, context.batch_size, context.should_stop)
 
 
-def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = None) -> EnginePlan:
+def get_engine(recipe: Recipe, dataset: Dataset, device: str, backend: str | None = None) -> EnginePlan:
     """The engine for a recipe on this data, device and backend; a RecipeError for an impossible request.
 
     auto picks a family's own engine where it has one, else fused (one compiled JAX loop per epoch) for
@@ -82,14 +86,16 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
     family = catalog.family(recipe.model.type)
     streamed = _is_streamed(dataset)
     distributed = recipe.train.distribute != "none"
-    if requested == "fused" and backend != "jax":
+    if requested == "fused" and backend != catalog.JAX:
         raise RecipeError(
             "train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit"
         )
     if recipe.train.adversarial is not None:  # clean and attacked rows mixed in every batch
         from kproto.training.engines.adversarial import check_supported
 
-        kind, task = (dataset.info.kind, dataset.info.task) if dataset is not None else ("tabular", "classification")
+        kind, task = (
+            (dataset.info.kind, dataset.info.task) if dataset is not None else (catalog.TABLE, catalog.CLASSIFICATION)
+        )
         check_supported(recipe, kind, task, requested, streamed)
         return EnginePlan("adversarial", facts={"device": device})
     if family.engine is not None:
@@ -102,14 +108,14 @@ def get_engine(recipe: Any, dataset: Any, device: str, backend: str | None = Non
         return EnginePlan(family.engine, streamed=streamed, facts={"device": device})
     if requested != "auto":
         name = requested
-    elif backend == "jax" and not distributed and family.fused and getattr(recipe.model, "fused_capable", True):
+    elif backend == catalog.JAX and not distributed and family.fused and recipe.model.fused_capable:
         name = "fused"
     else:
         name = "fit"
     return EnginePlan(name, streamed=streamed, distributed=distributed, facts={"device": device})
 
 
-def _is_streamed(dataset: Any) -> bool:
+def _is_streamed(dataset: Dataset) -> bool:
     from kproto.data.streaming import is_streamed
 
     return dataset is not None and is_streamed(dataset.x_train)

@@ -114,7 +114,7 @@ def test_adversarial_training_refuses_what_it_cannot_do(
     from kproto.core.errors import KprotoError
 
     data = dataset(streamed, tmp_path)
-    data.info = SimpleNamespace(kind="tabular", task="classification")
+    data.info = SimpleNamespace(kind="table", task="classification")
     with pytest.raises(KprotoError) as err:
         get_engine(adversarial(engine=engine, distribute=distribute), data, "cpu", "jax")
     assert says in err.value.message and err.value.field == field
@@ -129,7 +129,7 @@ def test_no_dataset_means_in_memory() -> None:
 def test_auto_follows_the_catalog_traits(family: str) -> None:
     """On JAX, on one device, in memory: fused exactly for fused-capable families; a family's own engine first."""
     entry = catalog.FAMILIES[family]
-    spec = SimpleNamespace(type=family)  # no fused_capable attribute: the family's trait alone decides
+    spec = SimpleNamespace(type=family, fused_capable=True)  # the spec allows it: the family's trait decides
     plan = get_engine(SimpleNamespace(train=Train(), model=spec), None, "cpu", "jax")
     expected = entry.engine or ("fused" if entry.fused else "fit")
     assert plan.name == expected

@@ -1,0 +1,79 @@
+"""kproto.training.callbacks: each end-of-epoch concern on its own, without training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from kproto.core.errors import KprotoError, TrainingDiverged
+from kproto.training.callbacks import BestEpoch, EarlyStop, FiniteLoss, MonitorLogged, PlateauSchedule
+from kproto.training.checkpoint import Checkpoint
+from kproto.training.controls import Plateau
+
+
+class FakeModel:
+    def __init__(self) -> None:
+        self.weights = [1.0]
+        self.optimizer = SimpleNamespace(learning_rate=0.1)
+
+    def get_weights(self) -> list[float]:
+        return list(self.weights)
+
+
+@pytest.mark.parametrize(
+    ("row", "diverged"),
+    [
+        ({"epoch": 1, "loss": 0.5, "val_loss": 0.6, "seconds": 1.0}, False),
+        ({"epoch": 1, "loss": math.nan, "seconds": 1.0}, True),
+        ({"epoch": 1, "loss": 0.5, "val_loss": math.inf}, True),
+        ({"epoch": 1, "loss": 0.5, "accuracy": math.nan}, False),  # only losses are checked
+    ],
+)
+def test_finite_loss(row: dict[str, Any], diverged: bool, tmp_path: Path) -> None:
+    check = FiniteLoss(tmp_path)
+    if diverged:
+        with pytest.raises(TrainingDiverged, match="in epoch 1; training stopped") as err:
+            check.on_epoch_end(0, row, Checkpoint())
+        assert "nothing was saved" in (err.value.hint or "")
+    else:
+        check.on_epoch_end(0, row, Checkpoint())
+
+
+def test_the_monitored_value_must_be_logged() -> None:
+    MonitorLogged("val_loss").on_epoch_end(0, {"epoch": 1, "val_loss": 1.0}, Checkpoint())
+    with pytest.raises(KprotoError, match="'val_auc' is not a logged value") as err:
+        MonitorLogged("val_auc").on_epoch_end(0, {"epoch": 1, "loss": 1.0, "seconds": 2.0}, Checkpoint())
+    assert err.value.field == "train.early_stopping.monitor" and err.value.hint == "logged: loss"
+
+
+def test_best_epoch_and_early_stop_follow_the_monitor_direction() -> None:
+    model, state = FakeModel(), Checkpoint()
+    best = BestEpoch(model, "val_accuracy", min_delta=0.01)
+    early = EarlyStop(SimpleNamespace(patience=2), "val_accuracy")
+    for epoch, value in enumerate([0.5, 0.8, 0.805, 0.7]):
+        model.weights = [float(epoch)]
+        best.on_epoch_end(epoch, {"val_accuracy": value}, state)
+    assert (state.best, state.best_epoch, state.wait) == (0.8, 2, 2)
+    assert best.weights == [1.0] and not best.better
+    assert early.should_stop(3, state)
+    assert "has not improved for 2 epochs (best: epoch 2)" in early.message(state)
+    assert not EarlyStop(SimpleNamespace(patience=2), "val_accuracy", lambda epoch: True).should_stop(3, state)
+    assert not EarlyStop(None, "val_accuracy").should_stop(3, state)
+
+
+def test_plateau_cuts_the_rate_after_patience_but_not_while_warming() -> None:
+    model, state, said = FakeModel(), Checkpoint(), []
+    schedule = PlateauSchedule(
+        Plateau("loss", patience=1, factor=0.5, min_lr=0.0),
+        model,
+        warming=lambda epoch: epoch == 0,
+        current_rate=lambda: model.optimizer.learning_rate,
+        report=said.append,
+    )
+    for epoch in range(4):
+        schedule.on_epoch_end(epoch, {"loss": 1.0}, state)
+    assert model.optimizer.learning_rate < 0.1 and said and said[0].startswith("plateau: learning rate reduced")
