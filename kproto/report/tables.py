@@ -162,7 +162,10 @@ def decisions_summary(metrics: dict[str, Any]) -> Table | None:
         if before is not None and after is not None:
             change = "worse" if after > before else "better" if after < before else "unchanged"
             effect = f"ECE {fmt(before)} → {fmt(after)} ({change})"
-        table.add_row("calibration", f"temperature {temperature:.3f} ({where})", effect)
+        if temperature == 1.0:  # auto: scaling did not lower the validation ECE, so none was kept
+            table.add_row("calibration", f"none kept: temperature scaling did not help ({where})", effect)
+        else:
+            table.add_row("calibration", f"temperature {temperature:.3f} ({where})", effect)
     return table
 
 
