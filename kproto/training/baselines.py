@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kproto.core import catalog
 from kproto.metrics.classification import SCORED, classification_metrics
 from kproto.metrics.verdict import baseline_label, verdict
 
@@ -63,12 +64,12 @@ class Outcome:
 # ----------------------------------------------------------------------------- which baselines
 def applicable(task: str, kind: str) -> tuple[str, ...]:
     """The baselines that apply to a task and kind of input, in the order they run."""
-    if task == "classification":
-        return ("majority", "tfidf_linear") if kind == "text" else ("majority", "linear", "gradient_boosting")
-    if task == "regression":
-        if kind == "window":
+    if task == catalog.CLASSIFICATION:
+        return ("majority", "tfidf_linear") if kind == catalog.TEXT else ("majority", "linear", "gradient_boosting")
+    if task == catalog.REGRESSION:
+        if kind == catalog.WINDOW:
             return ("last_value", "seasonal_naive", "linear_ar")
-        return ("mean", "tfidf_linear") if kind == "text" else ("mean", "linear", "gradient_boosting")
+        return ("mean", "tfidf_linear") if kind == catalog.TEXT else ("mean", "linear", "gradient_boosting")
     return ()
 
 
@@ -95,10 +96,16 @@ MODULES = {  # the scikit-learn modules each baseline imports
 }
 
 
-def prefetch_imports(recipe: Any, info: Any) -> threading.Thread | None:
-    """Import the scikit-learn modules the run's baselines will need in a background thread, while the model trains
-    (about a second that would otherwise be added to the end of `kproto train`); None when none are needed."""
-    names = chosen(getattr(recipe.train, "baselines", "auto"), applicable(info.task, info.kind))
+def prefetch_imports(recipe: Any, info: Any = None) -> threading.Thread | None:
+    """Import the scikit-learn modules the run's baselines will need in a background thread, while the data loads
+    and the model trains (a second or two that would otherwise be added to the end of `kproto train`); None when
+    none are needed. Without `info` (before the data is read) the recipe says which apply."""
+    if info is not None:
+        task, kind = info.task, info.kind
+    else:
+        task = catalog.family(recipe.model.type).task or recipe.data.task or catalog.CLASSIFICATION
+        kind = catalog.WINDOW if recipe.data.window is not None else catalog.TEXT if recipe.data.text else catalog.TABLE
+    names = chosen(getattr(recipe.train, "baselines", "auto"), applicable(task, kind))
     modules = list(dict.fromkeys(m for name in names for m in MODULES.get(name, ())))
     if not modules:
         return None
@@ -134,7 +141,7 @@ def _token_counts(x: np.ndarray, vocabulary: int) -> Any:
 
 def _estimator(name: str, task: str, seed: int) -> Any:
     """The scikit-learn model behind a baseline's name (defaults, seeded); each imports only what it needs."""
-    classify = task == "classification"
+    classify = task == catalog.CLASSIFICATION
     if name in ("majority", "mean"):
         from sklearn.dummy import DummyClassifier, DummyRegressor
 
@@ -181,7 +188,7 @@ def regression_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]
 
 
 def _score(model: Any, task: str, x: Any, y: np.ndarray, classes: int) -> dict[str, float]:
-    if task == "classification":
+    if task == catalog.CLASSIFICATION:
         return classification_metrics(y, _probabilities(model, x, classes))
     return regression_metrics(y, model.predict(x))
 
@@ -383,21 +390,21 @@ def _baseline_block(
 ) -> dict[str, Any]:
     setting = getattr(recipe.train, "baselines", "auto")
     info = dataset.info
-    if setting == "none" or info.task == "generation":
+    if setting == "none" or info.task == catalog.GENERATION:
         return {}
     split = _split_of(results)
     shown = [m for m in results.get(split, {}) if m != "loss"]  # baselines are scored on the model's shown metrics
     model = _model_scores(results, split)
-    if dataset.preprocessor.kind in ("pairs", "interactions") or info.task == "reconstruction":
+    if dataset.preprocessor.kind in (catalog.PAIRS, catalog.INTERACTIONS) or info.task == catalog.RECONSTRUCTION:
         outcome = reference_baselines(dataset, setting)
-        if info.task == "reconstruction":
+        if info.task == catalog.RECONSTRUCTION:
             model = {**model, "mse": float(results.get("report", {}).get("reconstruction_mse", float("nan")))}
         return judged_block(outcome, split, info.rows.get("test", 0), dataset, metric_names, model, say)
     names = chosen(setting, applicable(info.task, info.kind))
     if not names:
         return {}
     keep = kept_metrics(info.task, shown)
-    if info.kind == "window":
+    if info.kind == catalog.WINDOW:
         season = getattr(getattr(recipe.data, "window", None), "season", None)
         outcome, note = window_baselines(dataset, names, keep, season)
         return judged_block(outcome, split, len(dataset.x_test), dataset, metric_names, model, say, note)
@@ -415,15 +422,15 @@ def _baseline_block(
 
 def kept_metrics(task: str, shown: list[str]) -> tuple[str, ...]:
     """The metrics baselines are scored on: those the model shows (accuracy or mae when none applies)."""
-    keep = tuple(m for m in shown if m in (SCORED if task == "classification" else REGRESSION_SCORED))
-    return keep or (("accuracy",) if task == "classification" else ("mae",))
+    keep = tuple(m for m in shown if m in (SCORED if task == catalog.CLASSIFICATION else REGRESSION_SCORED))
+    return keep or (("accuracy",) if task == catalog.CLASSIFICATION else ("mae",))
 
 
 def reference_baselines(dataset: Any, setting: Any) -> Outcome:
     """The seq2seq, recommender and autoencoder baselines the data layer scored on the test split."""
     flat = dict(dataset.baselines)
     scores = packed_baselines(flat)
-    if dataset.info.task == "reconstruction":
+    if dataset.info.task == catalog.RECONSTRUCTION:
         scores = {"pca": {"mse": float(flat["pca_mse"])}} if "pca_mse" in flat else {}
     if setting not in (None, "auto"):
         scores = {k: v for k, v in scores.items() if k in setting}
@@ -469,7 +476,7 @@ def baselines_on_rows(
     setting = getattr(recipe.train, "baselines", "auto")
     info = dataset.info
     names = chosen(setting, applicable(info.task, info.kind))
-    if not names or info.kind == "window" or y_eval is None:
+    if not names or info.kind == catalog.WINDOW or y_eval is None:
         return {}
     prepared = _rows(dataset, x_eval, y_eval, source)
     if prepared is None:
@@ -499,7 +506,7 @@ def _rows(dataset: Any, x_eval: Any, y_eval: Any, split: str) -> tuple[Rows, str
             f"streamed data: fitted on the first {len(x_train)} training rows, scored on the first "
             f"{len(x_eval)} {split} rows"
         )
-    if dataset.info.kind == "text":
+    if dataset.info.kind == catalog.TEXT:
         vocabulary = int(max(np.max(x_train, initial=0), np.max(x_eval, initial=0))) + 1
         train_features, eval_features = _token_counts(x_train, vocabulary), _token_counts(x_eval, vocabulary)
     else:

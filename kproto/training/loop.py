@@ -194,12 +194,12 @@ class Trainer:
             self.dist.cleanup()
 
     def _run(self, resume: Path | None) -> TrainResult:
+        from kproto.training.baselines import prefetch_imports
+
+        prefetch_imports(self.recipe)  # scikit-learn loads while the data loads and the model trains
         with self.dist.scope():  # build and compile under the strategy
             dataset, model, setup, plan = self._prepare()
         recipe = self.recipe
-        from kproto.training.baselines import prefetch_imports
-
-        prefetch_imports(recipe, dataset.info)  # scikit-learn loads while the model trains
         if resume is None:
             run = RunDir.create(self.dist.output_folder(self.out), recipe.name)
             state = Checkpoint()
