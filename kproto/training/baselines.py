@@ -33,6 +33,7 @@ PILOT_FROM = 5_000
 BUDGET_SHARE = 0.02  # each baseline may take this share of the training time ...
 MIN_BUDGET = 0.5  # ... but at least this many seconds
 MAX_BUDGET = 60.0  # ... and at most this many
+BACKGROUND_BUDGET = 5.0  # each baseline fitted while the model trains (BaselineJob) may take this many seconds
 MIN_SAMPLE = 500  # a baseline that fits within its budget only on fewer rows is skipped
 STREAMED_ROWS = 100_000  # streamed data: baselines score the first rows of the split, as the model's report does
 REGRESSION_SCORED = ("mae", "mse", "rmse", "r2", "mape")
@@ -361,6 +362,69 @@ def packed_baselines(flat: dict[str, float]) -> dict[str, dict[str, float]]:
         if prefix is not None and isinstance(value, (int, float)):
             block.setdefault(prefix, {})[key[len(prefix) + 1 :]] = float(value)
     return block
+
+
+class BaselineJob:
+    """The scikit-learn baselines of a table, image or text run, fitted in a background thread while the model
+    trains (each within BACKGROUND_BUDGET seconds); `block` waits for them and judges. Streamed data, forecasting
+    windows and the families' own references are scored at the end instead, as `baseline_block` does."""
+
+    def __init__(self, recipe: Any, dataset: Any, metric_names: list[str]) -> None:
+        from kproto.data.streaming import is_streamed
+
+        self.recipe, self.dataset, self.metric_names = recipe, dataset, list(metric_names)
+        self.outcome: Outcome | None = None
+        self.rows, self.note, self.seconds = 0, "", 0.0
+        self.thread: threading.Thread | None = None
+        info = dataset.info
+        names = chosen(getattr(recipe.train, "baselines", "auto"), applicable(info.task, info.kind))
+        if not names or info.kind == catalog.WINDOW or is_streamed(dataset.x_train) or dataset.y_train is None:
+            return
+        self.split = catalog.TEST if len(dataset.x_test) else catalog.VALIDATION
+        self.names = names
+        self.thread = threading.Thread(target=self._fit, name="kproto-baselines", daemon=True)
+        self.thread.start()
+
+    def _fit(self) -> None:
+        began = time.perf_counter()
+        try:
+            info = self.dataset.info
+            prepared = _rows(self.dataset, *self.dataset.split(self.split), self.split)
+            if prepared is None:
+                return
+            sample, self.note = prepared
+            keep = kept_metrics(info.task, self.metric_names)
+            classes = info.num_classes or 0
+            self.outcome = fit_baselines(
+                self.names, info.task, sample, classes, BACKGROUND_BUDGET, self.recipe.seed, keep
+            )
+            self.rows = sample.x_eval.shape[0]
+        except Exception as exc:  # noqa: BLE001 - a baseline never breaks training
+            self.outcome = Outcome(failed=dict.fromkeys(self.names, f"{type(exc).__name__}: {exc}"[:300]))
+        finally:
+            self.seconds = time.perf_counter() - began
+
+    def block(
+        self,
+        results: dict[str, Any],
+        train_seconds: float,
+        say: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """metrics.json's `baselines`, `baselines_info` and `verdict`; `baselines_info.waited_seconds` is how long
+        the end of training waited for the background fits (what they added to the command)."""
+        if self.thread is None or _split_of(results) != self.split:
+            return baseline_block(self.recipe, self.dataset, results, self.metric_names, train_seconds, say)
+        began = time.perf_counter()
+        self.thread.join()
+        if self.outcome is None:
+            return {}
+        model = _model_scores(results, self.split)
+        block = judged_block(
+            self.outcome, self.split, self.rows, self.dataset, self.metric_names, model, say, self.note
+        )
+        block["baselines_info"]["total_seconds"] = round(self.seconds, 3)
+        block["baselines_info"]["waited_seconds"] = round(time.perf_counter() - began, 3)
+        return block
 
 
 def baseline_block(

@@ -30,6 +30,7 @@ from kproto.report.tables import Reporter
 from kproto.runs import layout
 from kproto.runs.store import RunDir, save_model_atomic
 from kproto.training.augment import with_augmentation
+from kproto.training.baselines import BaselineJob, baseline_block, prefetch_imports
 from kproto.training.callbacks import (
     BestEpoch,
     Checkpoints,
@@ -121,6 +122,7 @@ class Trainer:
         self.stop = StopFlag()
         self.dist = Distribution()
         self.phases: Phases | None = None  # a pretrained model's training phases
+        self.baselines: BaselineJob | None = None  # the baselines, fitted in the background while the model trains
 
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, EnginePlan]:
@@ -194,12 +196,11 @@ class Trainer:
             self.dist.cleanup()
 
     def _run(self, resume: Path | None) -> TrainResult:
-        from kproto.training.baselines import prefetch_imports
-
         prefetch_imports(self.recipe)  # scikit-learn loads while the data loads and the model trains
         with self.dist.scope():  # build and compile under the strategy
             dataset, model, setup, plan = self._prepare()
         recipe = self.recipe
+        self.baselines = BaselineJob(recipe, dataset, setup.metric_names)  # fitted while the model trains
         if resume is None:
             run = RunDir.create(self.dist.output_folder(self.out), recipe.name)
             state = Checkpoint()
@@ -452,7 +453,6 @@ class Trainer:
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)
         from kproto.metrics.calibration import Decisions
-        from kproto.training.baselines import baseline_block
         from kproto.training.decisions import fit_decisions, positive_class
 
         decisions = fit_decisions(model, dataset, self.recipe.train, setup.outputs, self.recipe.train.batch_size)
@@ -462,7 +462,10 @@ class Trainer:
         results = evaluate_splits(
             model, dataset, setup.label_mode, self.recipe.train.batch_size, decided, setup.metric_names
         )
-        compared = baseline_block(self.recipe, dataset, results, setup.metric_names, seconds, self.reporter.message)
+        if self.baselines is not None:
+            compared = self.baselines.block(results, seconds, self.reporter.message)
+        else:
+            compared = baseline_block(self.recipe, dataset, results, setup.metric_names, seconds, self.reporter.message)
         metrics = run.update_metrics(
             status=catalog.COMPLETED,
             **results,
