@@ -250,3 +250,29 @@ def test_prefetch_imports_what_the_baselines_need() -> None:
     none = SimpleNamespace(train=SimpleNamespace(baselines="none"))
     assert module.prefetch_imports(none, DataInfo(task="classification", kind="table", input_shape=(3,))) is None
     assert module.prefetch_imports(spec, DataInfo(task="generation", kind="table", input_shape=(3,))) is None
+
+
+def test_baseline_job_fits_in_the_background_and_judges_at_the_end(tiny_classification: Path) -> None:
+    from kproto.training.baselines import BaselineJob
+
+    spec = recipe({"path": str(tiny_classification), "target": "label"}, metrics=["accuracy"])
+    dataset = load_dataset(spec)
+    job = BaselineJob(spec, dataset, ["accuracy"])
+    assert job.thread is not None  # started at once
+    block = job.block({"test": {"loss": 0.5, "accuracy": 0.2}}, train_seconds=1.0)
+    check_block(block, {"majority", "linear", "gradient_boosting"}, "accuracy")
+    assert block["verdict"]["model_wins"] is False
+    assert block["baselines_info"]["waited_seconds"] >= 0 and block["baselines_info"]["total_seconds"] > 0
+
+
+def test_baseline_job_scores_windows_at_the_end(tmp_path: Path) -> None:
+    from kproto.training.baselines import BaselineJob
+
+    t = np.arange(400)
+    pd.DataFrame({"value": 10 + np.sin(2 * np.pi * t / 12) * 3}).to_csv(tmp_path / "s.csv", index=False)
+    spec = recipe(
+        {"path": str(tmp_path / "s.csv"), "target": "value", "window": {"length": 24}}, {"type": "lstm", "units": [4]}
+    )
+    job = BaselineJob(spec, load_dataset(spec), ["mae"])
+    assert job.thread is None
+    check_block(job.block({"test": {"mae": 0.1}}, 1.0), {"last_value", "linear_ar"}, "mae")
