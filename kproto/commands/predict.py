@@ -14,6 +14,7 @@ from kproto.core.options import DecodingOptions
 if TYPE_CHECKING:
     from kproto.data.preprocess import Preprocessor
     from kproto.data.types import DataInfo
+    from kproto.outputs.answers import Answering
 
 
 def predict_frame(
@@ -24,17 +25,14 @@ def predict_frame(
     batch_size: int = 256,
     keep_columns: bool = True,
     encode: bool = False,
-    logits: bool = False,
     decoding: DecodingOptions = DecodingOptions(),
-    decisions: Any = None,
-    conformal: Any = None,
-    coverage: float | None = None,
+    answering: Answering | None = None,
 ) -> pd.DataFrame:
     """A DataFrame of predictions (plus the input columns when rows line up one to one).
 
-    Classifiers: calibrated probabilities and the run's threshold (`decisions`, kproto.metrics.calibration.Decisions);
-    with `coverage`, a `prediction_set` column of labels joined by '|' (regression: `lower` and `upper`) from the
-    run's `conformal` scores.
+    Classifiers: calibrated probabilities and the run's threshold (`answering.decisions`; without `answering`, the
+    model's raw probabilities); with `answering.coverage`, a `prediction_set` column of labels joined by '|'
+    (regression: `lower` and `upper`) from the run's conformal scores.
 
     For an autoencoder: the per-row reconstruction error (an anomaly score), and with `encode` the bottleneck
     codes as columns code_0 … code_{k-1}. For seq2seq: the generated text (`decoding`: greedy, or beam
@@ -50,11 +48,12 @@ def predict_frame(
     result = pd.DataFrame(index=range(len(x)))
     if info.task in (catalog.CLASSIFICATION, catalog.REGRESSION, catalog.RANKING):
         from kproto.metrics.calibration import Calibration, Decisions
-        from kproto.outputs.answers import answer_frame
+        from kproto.outputs.answers import Answering, answer_frame
 
-        if decisions is None:  # a from_logits model outputs raw scores: probabilities are still reported
-            decisions = Decisions(Calibration("none"), None, logits)
-        result = answer_frame(outputs, x, info, pre.decode, decisions, conformal, coverage)
+        answering = answering or Answering(Decisions(Calibration("none"), None, False))
+        result = answer_frame(
+            outputs, x, info, pre.decode, answering.decisions, answering.conformal, answering.coverage
+        )
     elif info.task == catalog.RECONSTRUCTION:
         flat_in, flat_out = x.reshape(len(x), -1), outputs.reshape(len(x), -1)
         result["reconstruction_error"] = np.mean((flat_out - flat_in) ** 2, axis=1)
@@ -109,7 +108,7 @@ def predict_run(
             field="--data",
             hint="use kproto predict RUN --samples N [--out FILE]",
         )
-    from kproto.outputs.answers import run_decisions
+    from kproto.outputs.answers import Answering, run_decisions
 
     decisions, conformal = run_decisions(run, coverage)
     model = load_keras_model(run.model_path, trust=trust, compile=False)
@@ -120,11 +119,8 @@ def predict_run(
         run.info,
         frame,
         encode=encode,
-        logits=run.metrics.get("outputs") == "logits",
         decoding=decoding,
-        decisions=decisions,
-        conformal=conformal,
-        coverage=coverage,
+        answering=Answering(decisions, conformal, coverage),
     )
 
 

@@ -7,6 +7,7 @@ prediction sets or intervals, reconstruction errors. No Keras import: the ONNX s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,16 @@ def read_conformal(folder: Path) -> Conformal | None:
     """A run's conformal scores (layout.CONFORMAL), or None for runs trained without them."""
     path = Path(folder) / layout.CONFORMAL
     return Conformal.from_dict(read_json(path)) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class Answering:
+    """How a run's outputs become answers: its decisions (calibration, binary threshold, logits), its conformal
+    scores, and the coverage of the prediction sets or intervals asked for (None: none)."""
+
+    decisions: Decisions
+    conformal: Conformal | None = None
+    coverage: float | None = None
 
 
 def run_decisions(run: LoadedRun, coverage: float | None = None, flag: str = "--coverage") -> tuple[Decisions, Any]:
