@@ -276,3 +276,25 @@ def test_baseline_job_scores_windows_at_the_end(tmp_path: Path) -> None:
     job = BaselineJob(spec, load_dataset(spec), ["mae"])
     assert job.thread is None
     check_block(job.block({"test": {"mae": 0.1}}, 1.0), {"last_value", "linear_ar"}, "mae")
+
+
+def test_recommender_rows_get_no_scikit_learn_baselines() -> None:
+    from kproto.training.baselines import BaselineJob
+
+    info = DataInfo(task="regression", kind="interactions", input_shape=(4,), rows={"train": 10, "test": 5})
+    dataset = SimpleNamespace(
+        info=info,
+        baselines={"global_mean_rmse": 1.1, "user_item_bias_rmse": 0.9},
+        preprocessor=SimpleNamespace(kind="interactions", state={}),
+        x_train=np.zeros((10, 4)),
+        y_train=np.zeros(10),
+        x_test=np.zeros((5, 4)),
+    )
+    spec = SimpleNamespace(seed=0, train=SimpleNamespace(baselines="auto"))
+    assert applicable("regression", "interactions") == ()
+    job = BaselineJob(spec, dataset, ["mae"])
+    assert job.thread is None
+    assert set(job.block({"test": {"mae": 0.7}, "report": {"rmse": 0.95}}, 1.0)["baselines"]) == {
+        "global_mean",
+        "user_item_bias",
+    }

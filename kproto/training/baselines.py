@@ -64,7 +64,10 @@ class Outcome:
 
 # ----------------------------------------------------------------------------- which baselines
 def applicable(task: str, kind: str) -> tuple[str, ...]:
-    """The baselines that apply to a task and kind of input, in the order they run."""
+    """The scikit-learn and forecasting baselines that apply to a task and kind of input, in the order they run (the
+    seq2seq and recommender families bring their own: see `reference_baselines`)."""
+    if kind in (catalog.PAIRS, catalog.INTERACTIONS):
+        return ()
     if task == catalog.CLASSIFICATION:
         return ("majority", "tfidf_linear") if kind == catalog.TEXT else ("majority", "linear", "gradient_boosting")
     if task == catalog.REGRESSION:
