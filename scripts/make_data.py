@@ -121,6 +121,20 @@ def make_co2() -> pd.DataFrame:
     )
 
 
+def make_airpassengers() -> pd.DataFrame:
+    """Monthly international airline passengers 1949-1960, in thousands (R datasets::AirPassengers)."""
+    raw = _rdata("datasets", "AirPassengers")
+    years = raw["time"].astype(float)
+    year = years.round(6).astype(int)
+    month = ((years - year) * 12).round().astype(int) + 1
+    return pd.DataFrame(
+        {
+            "month": [f"{y:04d}-{m:02d}-01" for y, m in zip(year, month)],
+            "passengers": raw["value"].astype(int),
+        }
+    )
+
+
 def make_reviews() -> pd.DataFrame:
     """Amazon fine-food reviews labelled great/other (modeldata small_fine_foods).
 
@@ -190,6 +204,7 @@ MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "diabetes.csv": make_diabetes,
     "sunspots.csv": make_sunspots,
     "co2.csv": make_co2,
+    "airpassengers.csv": make_airpassengers,
     "reviews.csv": make_reviews,
     "credit.csv": make_credit,
     "pronunciations.csv": make_pronunciations,

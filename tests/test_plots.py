@@ -41,7 +41,18 @@ def test_plot_functions_directly(tmp_path: Path) -> None:
     for path in (
         plots.predicted_vs_actual(actual, predicted, tmp_path / "pva.png"),
         plots.residuals(actual, predicted, tmp_path / "res.png"),
-        plots.forecast(actual, predicted, tmp_path / "fc.png", naive=np.roll(actual, 1)),
+        plots.forecast(
+            (np.arange(60), actual),
+            [(np.arange(50, 55), predicted[:5]), (np.arange(55, 60), predicted[5:10])],
+            tmp_path / "fc.png",
+            future={
+                "x": np.arange(60, 65),
+                "prediction": predicted[:5],
+                "lower": predicted[:5] - 1,
+                "upper": predicted[:5] + 1,
+                "coverage": 0.9,
+            },
+        ),
         plots.reconstruction(rng.normal(size=(5, 6)), rng.normal(size=(5, 6)), tmp_path / "rec.png"),
         plots.reconstruction(rng.uniform(size=(5, 8, 8, 1)), rng.uniform(size=(5, 8, 8, 1)), tmp_path / "rec-img.png"),
         plots.sample_grid(rng.uniform(size=(10, 64)), tmp_path / "grid.png"),

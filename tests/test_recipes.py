@@ -20,6 +20,7 @@ def test_recipes_are_shipped() -> None:
     assert {"digits_pretrain_04", "digits_finetune_59", "digits_scratch_59", "digits_mobilenet"} <= names
     assert "reviews_bert" in names
     assert {"pronunciations_seq2seq", "spellings_seq2seq", "movielens_mf", "movielens_ranking"} <= names
+    assert {"co2_forecast", "airpassengers_forecast"} <= names
 
 
 def _prerequisites(runner, recipe: Path, folder: Path) -> list[str]:

@@ -150,7 +150,15 @@ def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
         screen.print(single_metrics_table(report, "Reconstruction (test split)"))
     if "token_error_rate" in report or "cold_start_rows" in report:  # seq2seq: generated text; recommenders
         screen.print(single_metrics_table(report, "Report (test split)"))
-    if metrics.get("baselines"):
+    if "forecast" in metrics:  # windows: the forecasts beside last value, seasonal naive and linear AR
+        from kproto.report.tables import forecast_steps_table, forecast_table
+
+        if len(metrics["forecast"].get("per_step", [])) > 1:
+            screen.print(forecast_steps_table(metrics["forecast"]))
+        screen.print(forecast_table(metrics))
+        for note in metrics["forecast"].get("notes", []):  # rows sorted, gaps filled, cells interpolated
+            screen.print(f"[yellow]data:[/] {note}")
+    elif metrics.get("baselines"):
         info = metrics.get("baselines_info", {})
         split = info.get("split", "test")
         model = {**(metrics.get(split) or {}), **(report if split == "test" else {})}
@@ -358,7 +366,12 @@ def print_evaluation(screen: Any, result: Any) -> None:
         from kproto.report.tables import attack_table
 
         screen.print(attack_table(result.attack))
-    if result.baselines:
+    if result.forecast:  # windows: per step, and beside the baselines on the same windows
+        from kproto.report.tables import forecast_steps_table, forecast_table
+
+        screen.print(forecast_steps_table(result.forecast["forecast"]))
+        screen.print(forecast_table(result.forecast))
+    elif result.baselines:
         model = {**result.metrics, **{k: v for k, v in result.report.items() if isinstance(v, (int, float))}}
         if "reconstruction_mse" in result.report:
             model["mse"] = result.report["reconstruction_mse"]
@@ -390,6 +403,12 @@ def print_evaluation(screen: Any, result: Any) -> None:
     metavar="N",
     help="Items listed by --user/--similar.",
 )
+@click.option(
+    "--horizon",
+    type=click.IntRange(min=1),
+    metavar="H",
+    help="Time-series runs: forecast the H steps after the last row of --data (per series), with their times.",
+)
 @COVERAGE
 @decoding_options
 @BACKEND
@@ -403,13 +422,15 @@ def predict_command(
     user: str | None,
     similar: str | None,
     top: int,
+    horizon: int | None,
     coverage: float | None,
     decoding: DecodingOptions,
     backend: str | None,
     trust: bool,
 ) -> None:
-    """Predictions for the rows of --data as CSV (original labels; class probabilities; generated text), --samples N
-    from a GAN, or a recommender's items for --user U or --similar ITEM."""
+    """Predictions for the rows of --data as CSV (original labels; class probabilities; generated text; a time
+    series' forecasts of the steps after its last row with --horizon H), --samples N from a GAN, or a recommender's
+    items for --user U or --similar ITEM."""
     if sum(option is not None for option in (data, samples, user, similar)) != 1:
         raise click.UsageError(
             "give one of --data FILE (rows to predict), --samples N (a GAN run), --user U or --similar ITEM "
@@ -417,8 +438,15 @@ def predict_command(
         )
     if coverage is not None and data is None:
         raise click.UsageError("--coverage adds prediction sets or intervals to --data FILE predictions")
+    if horizon is not None and data is None:
+        raise click.UsageError("--horizon forecasts the steps after the rows of --data FILE")
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    if user is not None or similar is not None:
+    if horizon is not None:
+        from kproto.commands.forecasting import forecast_run
+
+        frame = forecast_run(path, data, horizon, coverage=coverage, trust=trust)
+        grid = None
+    elif user is not None or similar is not None:
         from kproto.commands.predict import recommend_run, similar_run
 
         frame = recommend_run(path, user, top, trust) if user is not None else similar_run(path, similar, top, trust)

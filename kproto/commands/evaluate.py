@@ -53,6 +53,7 @@ class Evaluation:
     task: str = ""
     attack: dict[str, Any] = field(default_factory=dict)  # metrics clean and under attack (--attack)
     decisions: dict[str, Any] = field(default_factory=dict)  # calibration, threshold and --coverage on these rows
+    forecast: dict[str, Any] = field(default_factory=dict)  # windows: "forecast", "baselines" and "verdict"
 
     def to_json(self) -> dict[str, Any]:
         """`kproto evaluate --json`: the metrics, then the report, baselines, verdict, attack and decisions."""
@@ -63,6 +64,7 @@ class Evaluation:
             if getattr(self, key):
                 extra[key] = getattr(self, key)
         extra.update(self.decisions)
+        extra.update(self.forecast)
         return {**self.metrics, **extra}
 
 
@@ -105,6 +107,9 @@ def decision_summary(
             }
         if coverage is not None:
             summary["conformal"] = {"asked": coverage, **set_coverage(conformal.sets(probabilities, coverage), labels)}
+    elif info.task == catalog.REGRESSION and coverage is not None and getattr(conformal, "steps", None) is not None:
+        lower, upper = conformal.step_intervals(np.asarray(outputs).reshape(y.shape), coverage)  # per forecast step
+        summary["conformal"] = {"asked": coverage, **interval_coverage(lower.reshape(-1), upper.reshape(-1), y)}
     elif info.task == catalog.REGRESSION and coverage is not None:
         lower, upper = conformal.intervals(np.asarray(outputs).reshape(len(y), -1)[:, 0], coverage)
         summary["conformal"] = {"asked": coverage, **interval_coverage(lower, upper, y)}
@@ -169,7 +174,7 @@ def evaluate_run(path: Path, options: EvaluateOptions | None = None) -> Evaluati
     if report and rows.dataset is not None and "pca_mse" in rows.dataset.baselines:  # autoencoders, same split
         report["pca_mse"] = rows.dataset.baselines["pca_mse"]
     evaluation = Evaluation(source=rows.source, metrics=metrics, report=report, task=run.info.task, decisions=summary)
-    _compare(run, rows, evaluation)
+    _compare(run, model, rows, evaluation)
     if options.attack.method is not None:
         evaluation.attack = _attack(run, model, rows, decisions, options.attack)
     return evaluation
@@ -253,13 +258,18 @@ def _packed(run: Any, model: Any, rows: Rows, options: EvaluateOptions) -> dict[
     return packed_report(model, pre, run.info, train, (rows.x, rows.y), options.decoding)
 
 
-def _compare(run: Any, rows: Rows, evaluation: Evaluation) -> None:
+def _compare(run: Any, model: Any, rows: Rows, evaluation: Evaluation) -> None:
     """Baselines and the verdict: the run's own on its test split, refitted on its training split for --data."""
     from kproto.metrics.verdict import verdict
 
     scores = {**evaluation.metrics, **{k: v for k, v in evaluation.report.items() if isinstance(v, (int, float))}}
     if "reconstruction_mse" in evaluation.report:
         scores["mse"] = evaluation.report["reconstruction_mse"]
+    if rows.dataset is not None and getattr(rows.dataset, "forecast", None) is not None:  # windows: per step
+        from kproto.training.forecasting import forecast_results
+
+        evaluation.forecast = forecast_results(model, rows.dataset, run.recipe.train.batch_size)
+        return
     stored = run.metrics.get("baselines")
     if rows.dataset is not None:
         info = run.metrics.get("baselines_info", {})
@@ -277,10 +287,10 @@ def _compare(run: Any, rows: Rows, evaluation: Evaluation) -> None:
 
     dataset = load_dataset(run.recipe, Preprocessor.from_dict(run.preprocess))
     names = run.recipe.train.metrics or default_metrics(run.info.task)
-    model = {k: v for k, v in evaluation.metrics.items() if k != "loss"}
+    shown = {k: v for k, v in evaluation.metrics.items() if k != "loss"}
     source = Path(evaluation.source).name
     seconds = float(run.metrics.get("seconds") or 0.0)
-    block = baselines_on_rows(run.recipe, dataset, rows.x, rows.y, model, names, source, seconds)
+    block = baselines_on_rows(run.recipe, dataset, rows.x, rows.y, shown, names, source, seconds)
     evaluation.baselines = block.get("baselines", {})
     evaluation.baselines_info = block.get("baselines_info", {})
     evaluation.verdict = block.get("verdict", {})

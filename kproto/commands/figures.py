@@ -53,6 +53,12 @@ def plot_run(path: Path, trust: bool = False) -> tuple[list[Path], list[str]]:
     draw = TASK_FIGURES.get(run.info.task)
     if draw is not None:
         draw(run, model, x, y, folder, written, skipped)
+    if getattr(dataset, "forecast", None) is not None:
+        from kproto.commands.forecasting import forecast_figure
+
+        written.append(forecast_figure(run, model, dataset, folder / layout.FORECAST, folder.parent.name))
+        skipped.append(f"{layout.ROBUSTNESS}: not drawn for forecasts")
+        return written, skipped
     if run.info.task in catalog.SUPERVISED_TASKS:
         _robustness(run, model, x, y, folder, written, skipped)
     return written, skipped
@@ -131,11 +137,9 @@ def _regression(
     recipe, name = run.recipe, folder.parent.name
     target = recipe.data.target or "target"
     predicted = _predict(model, x).reshape(-1)
+    y = np.asarray(y).reshape(-1)  # a forecast's [windows, horizon]: every step is a point
     written.append(plots.predicted_vs_actual(y, predicted, folder / layout.PREDICTED_VS_ACTUAL, target, name))
     written.append(plots.residuals(y, predicted, folder / layout.RESIDUALS, target, name))
-    if run.info.kind == catalog.WINDOW:
-        horizon = recipe.data.window.horizon if recipe.data.window else 1
-        written.append(plots.forecast(y, predicted, folder / layout.FORECAST, target, horizon, title=name))
 
 
 def _reconstruction(

@@ -40,6 +40,15 @@ def predict_frame(
     """
     from kproto.data import transform_rows
 
+    if pre.kind == catalog.WINDOW:  # every window whose future the rows hold, labelled with the time of each step
+        from kproto.commands.forecasting import in_sample_forecasts
+
+        def call(x: np.ndarray) -> np.ndarray:
+            return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+
+        if answering is None:
+            return in_sample_forecasts(call, pre, frame)
+        return in_sample_forecasts(call, pre, frame, answering.conformal, answering.coverage)
     x, _ = transform_rows(pre, frame, need_target=False)
     if pre.kind == catalog.PAIRS:  # the generated text beside each input row
         generated = pd.DataFrame({"prediction": _generated(model, pre, x, decoding)})

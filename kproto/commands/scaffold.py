@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kproto.core import catalog
 from kproto.core.errors import DataError, KprotoError, RecipeError, not_one_of
@@ -41,6 +42,7 @@ class DataGuess:
     shape: list[int] | None = None
     sequence_length: int = 200
     window: int | None = None
+    time: str | None = None  # a column of dates (or years) beside a series
 
 
 def image_shape(count: int) -> list[int] | None:
@@ -120,7 +122,32 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
             "regression" if frame[guess.target].dtype.kind == "f" or frame[guess.target].nunique() > 20 else guess.task
         )
         guess.window = max(4, min(24, len(frame) // 20))
+        guess.time = time_column(frame, [c for c in columns if c != guess.target])
     return guess
+
+
+TIME_NAMES = ("date", "time", "timestamp", "month", "year", "day", "week", "ds", "period", "datetime")
+
+
+def time_column(frame: Any, candidates: list[str]) -> str | None:
+    """The first column that reads as dates (by name, or text that parses as dates) and has no repeated value."""
+    import pandas as pd
+
+    from kproto.core.errors import KprotoError
+    from kproto.data.series import parse_times
+
+    for name in candidates:
+        column = frame[name]
+        named = name.lower() in TIME_NAMES
+        if not named and not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
+            continue
+        try:
+            times = parse_times(column, name)
+        except (KprotoError, ValueError, TypeError, OverflowError):
+            continue
+        if not times.duplicated().any():
+            return name
+    return None
 
 
 def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
@@ -135,9 +162,15 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
     ]
     if guess.window:
         lines += [
-            f"  target: {guess.target}    # the series to forecast (a numeric column, rows in time order)",
-            f"  window: {{length: {guess.window}, horizon: 1}}    # {guess.window} rows predict the next",
-            "  split: {validation: 0.15, test: 0.15}    # time-ordered: the last rows are the test split",
+            f"  target: {guess.target}    # the series to forecast (a numeric column)",
+            *(
+                [f"  time: {guess.time}    # parsed as dates: rows sorted and checked, calendar features added"]
+                if guess.time
+                else []
+            ),
+            f"  window: {{length: {guess.window}, horizon: 1}}    # {guess.window} rows forecast the next (horizon: the"
+            " next H at once)",
+            "  split: {validation: 0.15, test: 0.15}    # in time order: the last rows are the test split",
         ]
         return lines
     if guess.target and learns_inputs_only(family):

@@ -134,8 +134,8 @@ FAMILIES: dict[str, Family] = {
             "cnn",
             "kproto.models.cnn",
             "CNN",
-            "Conv2D blocks with pooling and batch norm, then a dense head (images from pixel columns or folders).",
-            inputs=("image", "image_folder"),
+            "Conv2D blocks with pooling and batch norm, then a dense head (images); Conv1D over time for windows.",
+            inputs=("image", "image_folder", "window"),
             example_data="digits.csv",
         ),
         Family(

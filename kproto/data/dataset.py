@@ -14,7 +14,7 @@ from kproto.core.errors import DataError
 from kproto.data.preprocess import Preprocessor, infer_task, is_text_column, positive_last
 from kproto.data.readers import check_path, check_target, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
-from kproto.data.splits import split_indices, time_order_bounds
+from kproto.data.splits import split_indices
 from kproto.data.types import DataInfo, Dataset
 from kproto.recipe.schema import Recipe
 
@@ -70,6 +70,8 @@ def _task(recipe: Recipe, frame: pd.DataFrame | None) -> str:
         return fixed
     if recipe.data.task:
         return recipe.data.task
+    if recipe.data.window is not None and frame is not None:
+        return "regression"  # a forecast of the series' values
     if frame is None:
         return "classification"
     return infer_task(frame[recipe.data.target], recipe.data.max_classes)
@@ -215,33 +217,10 @@ def _baselines(dataset: Dataset) -> dict[str, float]:
 def _window_dataset(
     recipe: Recipe, frame: pd.DataFrame, features: list[str], task: str, preprocessor: Preprocessor | None = None
 ) -> Dataset:
-    from kproto.data.windows import make_windows
+    from kproto.data.forecasting import window_dataset
 
-    window = recipe.data.window
-    split = recipe.data.split
-    train_end, val_end = time_order_bounds(len(frame), split.validation, split.test)
-    pre = preprocessor or Preprocessor.fit(frame, np.arange(train_end), recipe.data, task, "window", features)
-    arrays, naive = {}, {}
-    for name, part in (
-        ("train", frame.iloc[:train_end]),
-        ("validation", frame.iloc[train_end:val_end]),
-        ("test", frame.iloc[val_end:]),
-    ):
-        x, y, last = make_windows(pre, part, window.length, window.horizon, window.stride, recipe.data.missing)
-        if name == catalog.TRAIN and len(x) == 0:
-            raise DataError(
-                f"the training part has {len(part)} rows, too few for windows of length {window.length} + horizon {window.horizon}",
-                field="data.window.length",
-                hint="use a shorter window or a larger training share",
-            )
-        arrays[name] = (x, y)
-        naive[name] = last
-    info = _info(pre, arrays, task, "window", recipe)
-    dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
-    dataset.baselines = _baselines(dataset)
-    if task == catalog.REGRESSION and len(arrays["test"][0]):
-        dataset.baselines["naive_last_value_mae"] = float(np.mean(np.abs(arrays["test"][1] - naive["test"])))
-    return dataset
+    covariates = list(recipe.data.features or [])
+    return window_dataset(recipe, frame, covariates, task, preprocessor)
 
 
 def _image_folder_dataset(recipe: Recipe) -> Dataset:

@@ -28,6 +28,7 @@ class DataInfo:
     target_std: float = 1.0
     rows: dict[str, int] = field(default_factory=dict)
     layout: dict[str, int] = field(default_factory=dict)  # how one packed input array is read (seq2seq, recommender)
+    forecast: dict[str, Any] = field(default_factory=dict)  # windows: horizon, normalize, linear, target channel
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -37,7 +38,8 @@ class DataInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataInfo:
         kind = catalog.input_kind(data["kind"])  # older runs recorded `tabular`
-        return cls(**{**data, "kind": kind, "input_shape": tuple(data["input_shape"])})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "kind": kind, "input_shape": tuple(data["input_shape"])})
 
 
 @dataclass
@@ -52,7 +54,8 @@ class Dataset:
     y_test: np.ndarray | None
     info: DataInfo
     preprocessor: Preprocessor
-    baselines: dict[str, float] = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)
+    forecast: Any = None  # windows: kproto.data.forecasting.ForecastData
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
         return {

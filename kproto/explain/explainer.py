@@ -461,7 +461,10 @@ def _explain_window(context: _Context) -> Explanation:
     targets = _targets_for_rows(context, windows)
     attributions, outputs, baseline = _integrated(context, windows, targets)
     length, width = attributions.shape[1:3]
-    features = [c["name"] for c in run.preprocess.get("columns", [])] or [f"feature {i}" for i in range(width)]
+    calendar = (run.preprocess.get("time") or {}).get("calendar", [])  # forecasting windows' calendar features
+    features = [c["name"] for c in run.preprocess.get("columns", [])] + list(calendar)
+    if len(features) != width:
+        features = [f"feature {i}" for i in range(width)]
     names = [f"{features[f]} t-{length - 1 - s}" for s in range(length) for f in range(width)]
     ranking = attribution_ranking(names, attributions.reshape(len(sample), -1))
     records = []

@@ -104,18 +104,24 @@ class Conformal:
     scores: np.ndarray
     quantiles: dict[str, float] = field(default_factory=dict)
     score: str = APS
+    steps: list[np.ndarray] | None = None  # forecasts: each step's sorted scores, so intervals widen with the step
 
     @classmethod
-    def fit(cls, task: str, scores: np.ndarray) -> Conformal:
-        """Keep the sorted scores (thinned evenly beyond MAX_STORED_SCORES) and the usual quantiles."""
+    def fit(cls, task: str, scores: np.ndarray, steps: np.ndarray | None = None) -> Conformal:
+        """Keep the sorted scores (thinned evenly beyond MAX_STORED_SCORES) and the usual quantiles; `steps`
+        [windows, horizon] are a forecast's scores per step (`scores` then pools them)."""
         ordered = np.sort(np.asarray(scores, dtype=np.float64)[np.isfinite(scores)])
         if len(ordered) > MAX_STORED_SCORES:
             ordered = ordered[np.linspace(0, len(ordered) - 1, MAX_STORED_SCORES).astype(int)]
         quantiles = {f"{c:g}": conformal_quantile(ordered, c) for c in STORED_COVERAGES}
-        return cls(task=task, scores=ordered, quantiles=quantiles)
+        per_step = None
+        if steps is not None:
+            steps = np.asarray(steps, np.float64).reshape(len(steps), -1)
+            per_step = [np.sort(column[np.isfinite(column)]) for column in steps.T]
+        return cls(task=task, scores=ordered, quantiles=quantiles, steps=per_step)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "method": "split",
             "task": self.task,
             "score": self.score if self.task == catalog.CLASSIFICATION else "|y - prediction|",
@@ -124,16 +130,34 @@ class Conformal:
             "quantiles": {k: (None if math.isinf(v) else v) for k, v in self.quantiles.items()},
             "scores": [float(s) for s in self.scores],
         }
+        if self.steps is not None:
+            data["score"] = "|y - prediction| per forecast step (validation windows)"
+            data["steps"] = [[float(s) for s in column] for column in self.steps]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conformal:
         quantiles = {k: (math.inf if v is None else float(v)) for k, v in data.get("quantiles", {}).items()}
+        steps = data.get("steps")
         return cls(
             task=str(data["task"]),
             scores=np.asarray(data.get("scores", []), np.float64),
             quantiles=quantiles,
             score=str(data.get("score", APS)),
+            steps=None if steps is None else [np.asarray(column, np.float64) for column in steps],
         )
+
+    def step_intervals(self, predicted: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+        """Forecasts [n, horizon] ∓ each step's quantile of absolute validation errors (the pooled one without
+        per-step scores)."""
+        predicted = np.asarray(predicted, dtype=np.float64)
+        predicted = predicted.reshape(len(predicted), -1)
+        coverage = check_coverage(coverage)
+        if self.steps is None:
+            half = np.full(predicted.shape[1], conformal_quantile(self.scores, coverage))
+        else:
+            half = np.asarray([conformal_quantile(self.steps[h], coverage) for h in range(predicted.shape[1])])
+        return predicted - half[None, :], predicted + half[None, :]
 
     def quantile(self, coverage: float) -> float:
         return conformal_quantile(self.scores, check_coverage(coverage))

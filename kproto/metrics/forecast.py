@@ -6,6 +6,8 @@ from, oldest first), and returns [n, horizon]: column h-1 is the forecast h step
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 # Observations per season by the first letter of a pandas frequency (after a leading "B" for business frequencies).
@@ -114,3 +116,67 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
     if not np.isfinite(scale) or scale <= 0:
         return float("nan")
     return float(np.mean(np.abs(actual - forecast)) / scale)
+
+
+# ----------------------------------------------------------------------------- scores of forecast windows
+FORECAST_METRICS = ("mae", "rmse", "smape", "mase")
+
+
+def forecast_scores(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> dict[str, Any]:
+    """MAE, RMSE, sMAPE and MASE of forecasts [n, horizon], averaged over every window and step, and per step.
+
+    `scales` [n] is each window's MASE denominator (its series' in-sample seasonal-naive MAE).
+    """
+    if len(actual) == 0:
+        return {}
+    actual = np.asarray(actual, np.float64).reshape(len(actual), -1)
+    forecast = np.asarray(forecast, np.float64).reshape(actual.shape)
+    scales = np.asarray(scales, np.float64).reshape(-1)
+    errors = forecast - actual
+    usable = np.isfinite(scales) & (scales > 0)
+    scaled = np.abs(errors[usable]) / scales[usable, None] if usable.any() else np.full((0, actual.shape[1]), np.nan)
+
+    def summary(columns: slice | int) -> dict[str, float]:
+        e = errors[:, columns]
+        return {
+            "mae": float(np.mean(np.abs(e))),
+            "rmse": float(np.sqrt(np.mean(e**2))),
+            "smape": smape(actual[:, columns], forecast[:, columns]),
+            "mase": float(np.mean(scaled[:, columns])) if len(scaled) else float("nan"),
+        }
+
+    scores = summary(slice(None))
+    scores["per_step"] = [{"step": h + 1, **summary(h)} for h in range(actual.shape[1])]
+    return scores
+
+
+def window_baselines(
+    train_history: np.ndarray,
+    train_future: np.ndarray,
+    test_history: np.ndarray,
+    test_future: np.ndarray,
+    test_reach: np.ndarray,
+    season: int | None,
+    scales: np.ndarray,
+) -> dict[str, dict[str, float]]:
+    """The forecasting baselines on the test windows: last value, seasonal naive (when a season is known and every
+    test window reaches back one season) and linear autoregression fitted on the training windows.
+
+    Histories are raw target values [n, length]; `test_reach` [n, max(length, season)] reaches back further for
+    the seasonal naive; `scales` [n] are the test windows' MASE denominators. Each baseline gets the averaged
+    scores of `forecast_scores` (per step too).
+    """
+    test_future = np.asarray(test_future, np.float64)
+    if len(test_future) == 0:
+        return {}
+    horizon = test_future.shape[1]
+    baselines: dict[str, dict[str, Any]] = {
+        "last_value": forecast_scores(test_future, last_value(test_history, horizon), scales)
+    }
+    if season and season > 1 and np.isfinite(test_reach).all() and test_reach.shape[1] >= season:
+        naive = seasonal_naive(test_reach, horizon, season)
+        baselines["seasonal_naive"] = forecast_scores(test_future, naive, scales)
+    if len(train_history) >= 2:  # ridge: fewer windows than lags still give a (shrunk) fit
+        ar = LinearAutoregression().fit(train_history, train_future)
+        baselines["linear_ar"] = forecast_scores(test_future, ar.predict(test_history), scales)
+    return baselines

@@ -40,6 +40,12 @@ def check_input(spec: ModelBase, info: DataInfo) -> None:
 
 
 def build_model(spec: ModelBase, info: DataInfo) -> keras.Model:
-    """Build the Keras model for a recipe's `model` section and its data (after checking the family takes it)."""
+    """Build the Keras model for a recipe's `model` section and its data (after checking the family takes it); a
+    forecaster of windows normalised per window is the family's network inside kproto.models.forecaster's wrapping."""
     check_input(spec, info)
+    forecast = getattr(info, "forecast", None) or {}
+    if info.kind == catalog.WINDOW and info.task == catalog.REGRESSION and forecast.get("normalize") == "window":
+        from kproto.models.forecaster import window_forecaster
+
+        return window_forecaster(get_builder(spec.type), spec, info)
     return get_builder(spec.type)(spec, info)

@@ -11,6 +11,7 @@ from kproto.core.fields import Fraction, ModelBase, PositiveInt
 if TYPE_CHECKING:
     import keras
 
+from kproto.core import catalog
 from kproto.core.errors import RecipeError
 from kproto.models.common import activation, layer_kwargs, output_head
 
@@ -69,17 +70,23 @@ def _image_input(info) -> tuple[keras.KerasTensor, keras.KerasTensor]:
 
 
 def build(spec, info) -> keras.Model:
-    """`len(filters)` blocks of `convs_per_block` convolutions, each block halving the image (never below 1×1)."""
+    """`len(filters)` blocks of `convs_per_block` convolutions, each block halving the image (never below 1×1);
+    time-series windows get the same blocks in one dimension (causal convolutions over time)."""
     import keras
 
     act = activation(spec.activation)
-    inputs, x = _image_input(info)
+    if info.kind == catalog.WINDOW:
+        inputs = keras.Input(shape=tuple(info.input_shape), name="sequence")
+        x, dims = inputs, 1
+    else:
+        (inputs, x), dims = _image_input(info), 2
+    conv = keras.layers.Conv1D if dims == 1 else keras.layers.Conv2D
     for b, filters in enumerate(spec.filters):
         for c in range(spec.convs_per_block):
-            x = keras.layers.Conv2D(
+            x = conv(
                 filters,
                 spec.kernel_size,
-                padding="same",
+                padding="causal" if dims == 1 else "same",
                 use_bias=not spec.batch_norm,
                 name=f"block{b}_conv{c}",
                 **layer_kwargs(spec),
@@ -87,11 +94,14 @@ def build(spec, info) -> keras.Model:
             if spec.batch_norm:
                 x = keras.layers.BatchNormalization(name=f"block{b}_bn{c}")(x)
             x = keras.layers.Activation(act, name=f"block{b}_act{c}")(x)
-        if spec.pooling != "none" and min(x.shape[1], x.shape[2]) >= 2:
-            x = getattr(keras.layers, POOLS[spec.pooling])(pool_size=2, name=f"block{b}_pool")(x)
+        if spec.pooling != "none" and min(x.shape[1 : 1 + dims]) >= 2:
+            pool = POOLS[spec.pooling].replace("2D", "1D") if dims == 1 else POOLS[spec.pooling]
+            x = getattr(keras.layers, pool)(pool_size=2, name=f"block{b}_pool")(x)
         if spec.spatial_dropout:
-            x = keras.layers.SpatialDropout2D(spec.spatial_dropout, name=f"block{b}_spatial_dropout")(x)
-    x = getattr(keras.layers, HEADS[spec.head])(name="head")(x)
+            dropout = keras.layers.SpatialDropout1D if dims == 1 else keras.layers.SpatialDropout2D
+            x = dropout(spec.spatial_dropout, name=f"block{b}_spatial_dropout")(x)
+    head = HEADS[spec.head].replace("2D", "1D") if dims == 1 else HEADS[spec.head]
+    x = getattr(keras.layers, head)(name="head")(x)
     for i, units in enumerate(spec.dense):
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout)(x)

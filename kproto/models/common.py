@@ -57,7 +57,8 @@ def output_head(x: Any, info: DataInfo, spec: ModelBase) -> Any:
         act = spec.output_activation or "softmax"
         return keras.layers.Dense(info.num_classes, activation=act, dtype="float32", name="output")(x)
     if info.task == catalog.REGRESSION:
-        y = keras.layers.Dense(1, activation=spec.output_activation, dtype="float32", name="output_raw")(x)
+        units = info.output_dim if info.kind == catalog.WINDOW else 1  # a forecast: one output per step of the horizon
+        y = keras.layers.Dense(units, activation=spec.output_activation, dtype="float32", name="output_raw")(x)
         return keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(y)
     raise RecipeError(f"a {spec.type} model cannot be used for a {info.task} task", field="model.type")
 

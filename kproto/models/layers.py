@@ -188,3 +188,67 @@ class GatedLinearUnit(keras.layers.Layer):
     def compute_output_shape(self, input_shape: Any) -> Any:
         last = input_shape[-1]
         return (*input_shape[:-1], None if last is None else last // 2)
+
+
+def _window_level(inputs: Any, channel: int) -> tuple[Any, Any, Any]:
+    """(the target channel [batch, length], its last value [batch, 1], its mean absolute step [batch, 1])."""
+    values = inputs[:, :, channel]
+    last = values[:, -1:]
+    steps = ops.abs(values[:, 1:] - values[:, :-1])
+    scale = ops.mean(steps, axis=1, keepdims=True) if values.shape[1] and values.shape[1] > 1 else ops.ones_like(last)
+    return values, last, scale + 1e-3
+
+
+@register
+class WindowNormalize(keras.layers.Layer):
+    """Replaces a window's target channel by its values relative to the window's last value, in units of the
+    window's mean absolute step (reversible: WindowRestore undoes it on the forecasts)."""
+
+    def __init__(self, channel: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.channel = int(channel)
+
+    def call(self, inputs: Any) -> Any:
+        values, last, scale = _window_level(inputs, self.channel)
+        relative = ((values - last) / scale)[:, :, None]
+        parts = [inputs[:, :, : self.channel], relative, inputs[:, :, self.channel + 1 :]]
+        return ops.concatenate([p for p in parts if p.shape[-1] != 0], axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "channel": self.channel}
+
+
+@register
+class TargetChannel(keras.layers.Layer):
+    """The target channel of windows [batch, length, features] as [batch, length]."""
+
+    def __init__(self, channel: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.channel = int(channel)
+
+    def call(self, inputs: Any) -> Any:
+        return inputs[:, :, self.channel]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "channel": self.channel}
+
+
+@register
+class WindowRestore(keras.layers.Layer):
+    """Forecasts made relative to each window ([batch, horizon]) back in the target's units:
+    mean + std · (last + scale · forecast), where the window's target channel is (value − mean) / std."""
+
+    def __init__(self, channel: int = 0, mean: float = 0.0, std: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.channel, self.mean, self.std = int(channel), float(mean), float(std)
+
+    def call(self, inputs: Any) -> Any:
+        relative, windows = inputs
+        _, last, scale = _window_level(windows, self.channel)
+        return self.mean + self.std * (last + scale * ops.cast(relative, last.dtype))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "channel": self.channel, "mean": self.mean, "std": self.std}

@@ -396,6 +396,34 @@ def _translate(exc: ValidationError, raw: dict[str, Any], source: Source) -> Rec
     return source.error(path, message)
 
 
+def _check_window_rules(data: Any, source: Source) -> None:
+    """data.time, data.series and step counts in data.split belong to windowed series."""
+    for name in ("time", "series"):
+        if getattr(data, name) is not None and data.window is None:
+            raise source.error(
+                ("data", name),
+                f"data.{name} names a column of a time series, but the recipe has no data.window",
+                hint="add `window: {length: 24, horizon: 12}` to forecast, or remove data." + name,
+            )
+    for name in ("validation", "test"):
+        if isinstance(getattr(data.split, name), int) and data.window is None:
+            raise source.error(
+                ("data", "split", name),
+                f"a whole number of held-out rows ({getattr(data.split, name)}) is for time series with "
+                "data.window; other data is split by shares",
+                hint=f"use a share below 1, e.g. {name}: 0.15",
+            )
+    if data.window is not None and data.features is not None:
+        for name in ("time", "series"):
+            column = getattr(data, name)
+            if column is not None and column in data.features:
+                raise source.error(
+                    ("data", "features"),
+                    f"'{column}' is data.{name}; it is not a covariate",
+                    hint="calendar features come from data.time by themselves; leave it out of data.features",
+                )
+
+
 def _missing_hint(path: Path_) -> str | None:
     hints = {
         ("data",): "add `data: {path: file.csv, target: column}`",
@@ -424,6 +452,7 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
             + ("time-series windows" if data.window is not None else "streamed data"),
             hint="use train.class_weight: balanced instead",
         )
+    _check_window_rules(data, source)
     if data.features is not None and data.target and data.target in data.features:
         raise source.error(("data", "features"), f"the target '{data.target}' is also listed as a feature")
     metrics = recipe.train.metrics or []

@@ -12,11 +12,21 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from kproto.core import catalog
 from kproto.core.fields import Fraction, PositiveInt, Strict
 
-
 # ----------------------------------------------------------------------------- data
+Steps = Annotated[int, Field(gt=0, strict=True)]  # a whole number of time steps held out (windowed series)
+
+
 class Split(Strict):
-    validation: Fraction = Field(0.15, description="Share of rows held out for validation.")
-    test: Fraction = Field(0.15, description="Share of rows held out for the final test.")
+    validation: Fraction | Steps = Field(
+        0.15,
+        description="Share of rows held out for validation; with data.window also a whole number of time steps "
+        "(per series), e.g. 24.",
+    )
+    test: Fraction | Steps = Field(
+        0.15,
+        description="Share of rows held out for the final test; with data.window also a whole number of time steps "
+        "(per series), e.g. 12 to hold out the last year of a monthly series.",
+    )
     by: Literal["random", "user", "time"] = Field(
         "random",
         description="Recommenders: random rows, each user's latest share (user), or a cut in time (time: every "
@@ -26,6 +36,8 @@ class Split(Strict):
 
     @model_validator(mode="after")
     def _leaves_training_rows(self) -> Split:
+        if isinstance(self.validation, int) or isinstance(self.test, int):
+            return self  # time steps: checked against each series' length when the data is read
         if self.validation + self.test >= 0.95:
             raise ValueError(
                 f"validation + test = {self.validation + self.test:g} leaves no training data; "
@@ -36,8 +48,26 @@ class Split(Strict):
 
 class Window(Strict):
     length: PositiveInt = Field(description="Time steps in each input window.")
-    horizon: PositiveInt = Field(1, description="Predict the target this many steps after the window's last step.")
+    horizon: PositiveInt = Field(
+        1, description="Forecast this many steps after the window's last step, all at once (direct multi-step)."
+    )
     stride: PositiveInt = Field(1, description="Steps between the starts of consecutive windows.")
+    normalize: Literal["window", "global", "none"] = Field(
+        "window",
+        description="window: each window's target relative to its own last value (the model predicts changes, so a "
+        "trending series can leave the training range); global: standardized with the training rows' mean and "
+        "spread; none: raw values.",
+    )
+    season: PositiveInt | None = Field(
+        None,
+        description="Observations per season for the seasonal-naive baseline and MASE (12 for monthly data); "
+        "default: from the frequency of data.time, else from the autocorrelation of the training rows.",
+    )
+    linear: bool = Field(
+        True,
+        description="normalize: window only: a linear autoregressive path (one Dense layer over the window's "
+        "target) beside the network; the network learns what the linear forecast misses.",
+    )
 
 
 class Augment(Strict):
@@ -61,6 +91,16 @@ class Data(Strict):
     vocab_size: PositiveInt = Field(20000, description="Largest vocabulary kept by the tokenizer.")
     sequence_length: PositiveInt = Field(200, description="Tokens per text after padding/truncation.")
     window: Window | None = Field(None, description="Turn a time series into supervised windows.")
+    time: str | None = Field(
+        None,
+        description="Windows: the time column (dates, or whole years); rows are sorted by it, duplicates refused, "
+        "gaps filled (data.missing: impute) or refused, and calendar features added.",
+    )
+    series: str | None = Field(
+        None,
+        description="Windows: the column naming each series of a long file; windows never cross series, one model "
+        "learns them all.",
+    )
     missing: Literal["impute", "error"] = Field("impute", description="Impute missing values or refuse them.")
     categorical: Literal["onehot", "index"] = Field("onehot", description="How string feature columns are encoded.")
     max_classes: PositiveInt = Field(

@@ -274,33 +274,41 @@ def residuals(actual: Any, predicted: Any, path: Path, target: str = "target", t
 
 
 def forecast(
-    actual: Any,
-    predicted: Any,
+    history: tuple[Any, Any],
+    tests: list[tuple[Any, Any]],
     path: Path,
     target: str = "target",
-    horizon: int = 1,
-    naive: Any = None,
+    future: dict[str, Any] | None = None,
     title: str = "",
 ) -> Path:
-    """A time series' test targets and the model's forecasts in time order (optionally the last-value forecast)."""
+    """A series' history (x positions or times, values), its test forecasts (one line per drawn test window) and
+    the forecast of the steps after the data, with its conformal interval when `future` has lower and upper."""
     import numpy as np
 
-    actual, predicted = np.asarray(actual, float).reshape(-1), np.asarray(predicted, float).reshape(-1)
-    steps = np.arange(len(actual))
-    mae = float(np.mean(np.abs(predicted - actual))) if len(actual) else 0.0
-    fig, axes = _figure(size=(9, 4.2))
+    fig, axes = _figure(size=(10, 4.4))
     ax = axes[0][0]
-    ax.plot(steps, actual, color="black", linewidth=1.6, label="actual")
-    ax.plot(steps, predicted, color="tab:red", linewidth=1.4, label=f"forecast (MAE {mae:.3g})")
-    if naive is not None:
-        ax.plot(steps, np.asarray(naive, float).reshape(-1), color="gray", linestyle=":", label="last value (naive)")
-    ax.set_xlabel("test window (time order)")
+    ax.plot(history[0], np.asarray(history[1], float), color="black", linewidth=1.3, label="history")
+    for i, (when, values) in enumerate(tests):
+        ax.plot(when, values, color="tab:red", linewidth=1.4, label="test forecasts" if i == 0 else None)
+    if future is not None:
+        ax.plot(future["x"], future["prediction"], color="tab:blue", linewidth=1.6, label="forecast")
+        if future.get("lower") is not None:
+            ax.fill_between(
+                future["x"],
+                future["lower"],
+                future["upper"],
+                color="tab:blue",
+                alpha=0.2,
+                label=f"{future['coverage']:.0%} conformal interval",
+            )
+    ax.set_xlabel("time")
     ax.set_ylabel(target)
     ax.set_title(
-        f"Forecast vs actual, {horizon} step(s) ahead (test split)" + (f" — {title}" if title else ""), fontsize=10
+        "History, test forecasts and the forecast after the data" + (f" — {title}" if title else ""), fontsize=10
     )
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.autofmt_xdate()
     return save(fig, path)
 
 

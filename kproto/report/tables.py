@@ -319,3 +319,37 @@ class RichReporter(Reporter):
             if self.history:
                 self.console.print(epoch_table(self.history))
         time.sleep(0)
+
+
+def forecast_table(metrics: dict[str, Any]) -> Table:
+    """A window run's test forecasts beside its baselines on the same windows: MAE, RMSE, sMAPE (%) and MASE,
+    averaged over every window and step; the verdict as the caption."""
+    forecast = metrics.get("forecast", {})
+    windows, horizon = forecast.get("windows", 0), forecast.get("horizon", 1)
+    table = Table(
+        title=f"Forecasts ({windows} test window(s) × {horizon} step(s), averaged over every step)",
+        title_justify="left",
+        header_style="bold",
+    )
+    table.add_column("forecaster")
+    names = ("mae", "rmse", "smape", "mase")
+    for name in names:
+        table.add_column({"smape": "sMAPE %", "mase": "MASE"}.get(name, name.upper()), justify="right")
+    table.add_row("this model", *(fmt(forecast.get(n, "")) for n in names), style="bold")
+    for baseline, scores in (metrics.get("baselines") or {}).items():
+        if isinstance(scores, dict):
+            table.add_row(baseline.replace("_", " "), *(fmt(scores.get(n, "")) for n in names))
+    verdict = metrics.get("verdict")
+    if verdict:
+        table.caption = verdict["message"]
+    return table
+
+
+def forecast_steps_table(forecast: dict[str, Any]) -> Table:
+    """The model's test scores at each step of the horizon."""
+    table = Table(title="Forecast error by step ahead (test windows)", title_justify="left", header_style="bold")
+    for column in ("step", "MAE", "RMSE", "sMAPE %", "MASE"):
+        table.add_column(column, justify="right")
+    for row in forecast.get("per_step", []):
+        table.add_row(str(row["step"]), *(fmt(row[n]) for n in ("mae", "rmse", "smape", "mase")))
+    return table

@@ -1,4 +1,4 @@
-"""The HTTP app (FastAPI; imported only by `kproto serve`): GET /health, GET /metadata, POST /predict (JSON rows or a CSV body), built around a Predictor.
+"""The HTTP app (FastAPI; imported only by `kproto serve`): GET /health, GET /metadata, POST /predict (JSON rows or a CSV body) and, for time-series runs, POST /forecast, built around a Predictor.
 
 Bad requests are answered 400 (unreadable body), 413 (too large), 415 (unknown content type) or 422 (rows that do
 not fit the model) with {"error": {"message", "row", "column", "expected", "received"}}; never 500.
@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from kproto.core import catalog
 from kproto.core.errors import KprotoError
 from kproto.serve.batching import MicroBatcher
 from kproto.serve.rows import RequestProblem, parse_json
@@ -21,6 +22,7 @@ from kproto.serve.rows import RequestProblem, parse_json
 LOG = logging.getLogger("kproto.serve")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_SAMPLES = 10_000
+MAX_HORIZON = 10_000  # forecast steps one request may ask for
 # curl -d sends form encoding unless told otherwise: such bodies are read as JSON too
 JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
 
@@ -46,6 +48,26 @@ def _coverage(query: Any) -> float | None:
             received=raw[:40],
         )
     return value
+
+
+def _horizon(value: Any, query: Any) -> int | None:
+    """A forecast's horizon from the JSON body's "horizon" or ?horizon=; None when neither gives one."""
+    raw = value if value is not None else query.get("horizon")
+    if raw is None or raw == "":
+        return None
+    try:
+        number = int(raw) if not isinstance(raw, (bool, float)) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < 1 or number > MAX_HORIZON:
+        raise RequestProblem(
+            422,
+            f"horizon must be a whole number of steps from 1 to {MAX_HORIZON}; received {raw!r}",
+            column="horizon",
+            expected=f"a whole number from 1 to {MAX_HORIZON}, such as 12",
+            received=str(raw)[:40],
+        )
+    return number
 
 
 async def _read_body(request: Any, limit: int) -> bytes:
@@ -84,6 +106,18 @@ def _batch_runner(predictor: Any) -> Any:
             except (KprotoError, ValueError) as exc:
                 results.append(exc)
         return results
+
+    return run
+
+
+def _forecast_runner(predictor: Any) -> Any:
+    """A forecast for the batcher's worker: its answers, or the error (answered 422)."""
+
+    def run(frame: Any, horizon: int | None, coverage: float | None) -> Any:
+        try:
+            return predictor.forecast(frame, horizon, coverage)
+        except (KprotoError, ValueError, RequestProblem) as exc:
+            return exc
 
     return run
 
@@ -151,20 +185,70 @@ def create_app(
         """Input columns with types and categories, output labels, the recipe's name, metrics and versions."""
         return predictor.metadata()
 
+    @app.post("/forecast")
+    async def forecast(request: Request) -> Any:
+        """Time-series runs: the rows of one or more series (JSON or CSV, oldest first) and `horizon` (in the body
+        or as ?horizon=; default the run's) give the steps after the last row of each series, with their times;
+        `?coverage=0.9` adds conformal intervals."""
+        if predictor.kind != catalog.WINDOW:
+            raise RequestProblem(
+                422,
+                f"/forecast answers time-series runs; this is a {predictor.info.task} run on {predictor.kind} data",
+                expected="POST /predict",
+            )
+        frame, data = await _request_frame(request)
+        horizon = _horizon(data.get("horizon") if isinstance(data, dict) else None, request.query_params)
+        trained = int(predictor.preprocessor.state["window"]["horizon"])
+        return await _forecast(request, frame, horizon or trained)
+
+    async def _forecast(request: Request, frame: Any, horizon: int | None) -> Any:
+        coverage = _coverage(request.query_params)
+        request.state.rows = len(frame)
+        result = await batcher.run_alone(_forecast_runner(predictor), frame, horizon, coverage)
+        if isinstance(result, RequestProblem):
+            raise result
+        if isinstance(result, Exception):
+            raise _as_problem(result)
+        return {"forecasts" if horizon is not None else "predictions": result}
+
+    async def _request_frame(request: Request) -> tuple[Any, Any]:
+        """The checked rows of a JSON or CSV body, and the parsed JSON (None for CSV)."""
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        body = await _read_body(request, max_body_bytes)
+        checker = predictor.checker
+        if content_type in ("text/csv", "application/csv"):
+            return checker.frame_from_csv(body), None
+        if content_type in JSON_TYPES or content_type.endswith("+json"):
+            data = parse_json(body)
+            return checker.frame(checker.rows_from_json(data)), data
+        raise RequestProblem(
+            415,
+            f"unsupported content type {content_type!r}",
+            expected="application/json or text/csv",
+            received=content_type,
+        )
+
     @app.post("/predict")
     async def predict(request: Request) -> Any:
         """Rows as JSON ({"rows": [...]} or {"instances": [...]}) or a CSV body; `?coverage=0.9` adds prediction
-        sets (classifiers) or intervals (regression). GAN runs take {"samples": N}."""
+        sets (classifiers) or intervals (regression). GAN runs take {"samples": N}. Time-series runs: in-sample
+        forecasts of the windows whose future the rows hold, or with "horizon" the steps after the last row."""
         coverage = _coverage(request.query_params)
         content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         body = await _read_body(request, max_body_bytes)
         checker = predictor.checker
         if content_type in ("text/csv", "application/csv"):
             frame = checker.frame_from_csv(body)
+            if predictor.kind == catalog.WINDOW:
+                return await _forecast(request, frame, _horizon(None, request.query_params))
         elif content_type in JSON_TYPES or content_type.endswith("+json"):
             data = parse_json(body)
             if isinstance(data, dict) and "samples" in data:
                 return await _samples(data)
+            if predictor.kind == catalog.WINDOW:
+                frame = checker.frame(checker.rows_from_json(data))
+                horizon = _horizon(data.get("horizon") if isinstance(data, dict) else None, request.query_params)
+                return await _forecast(request, frame, horizon)
             frame = checker.frame(checker.rows_from_json(data))
         else:
             raise RequestProblem(

@@ -108,6 +108,32 @@ class Predictor:
         frame = answer_frame(outputs, x, self.info, self.preprocessor.decode, self.decisions, self.conformal, coverage)
         return answer_records(frame)
 
+    def forecast(self, frame: pd.DataFrame, horizon: int | None, coverage: float | None = None) -> list[dict[str, Any]]:
+        """A window run's answers: the `horizon` steps after the rows (per series), or without a horizon the
+        in-sample forecasts of every window whose future the rows hold; `coverage` adds conformal intervals."""
+        from kproto.commands.forecasting import forecast_frame, in_sample_forecasts
+
+        if coverage is not None and self.conformal is None:
+            raise RequestProblem(
+                422,
+                "this run has no conformal scores, so it cannot give intervals",
+                column="coverage",
+                expected="a run trained with conformal scores (retrain it with this version of kproto)",
+            )
+        missing = self.checker.missing
+        if horizon is None:
+            answers = in_sample_forecasts(
+                self.call, self.preprocessor, frame, self.conformal, coverage, missing, "rows"
+            )
+        else:
+            answers = forecast_frame(
+                self.call, self.preprocessor, frame, horizon, self.conformal, coverage, missing, "rows"
+            )
+        time = (self.preprocessor.state.get("time") or {}).get("column")
+        if time and time in answers:
+            answers[time] = pd.to_datetime(answers[time]).dt.strftime("%Y-%m-%dT%H:%M:%S").str.replace("T00:00:00", "")
+        return answer_records(answers)
+
     def records(self, frame: pd.DataFrame, coverage: float | None = None) -> list[dict[str, Any]]:
         """Answers for checked rows in one call (no batching)."""
         ((x, y),) = self.outputs([frame])
@@ -138,6 +164,16 @@ class Predictor:
             outputs["calibration"] = self.decisions.calibration.to_dict()
         elif self.info.task == catalog.REGRESSION:
             outputs["target"] = target.get("name")
+        if self.kind == catalog.WINDOW:
+            window, time = self.preprocessor.state["window"], self.preprocessor.state.get("time") or {}
+            outputs["forecast"] = {
+                "horizon": window["horizon"],
+                "window_length": window["length"],
+                "time": time.get("column"),
+                "frequency": time.get("frequency"),
+                "series": (self.preprocessor.state.get("series") or {}).get("column"),
+                "how": 'POST /forecast {"rows": [the last rows, oldest first], "horizon": H}',
+            }
         elif self.info.task == catalog.RANKING:
             outputs["score"] = "how likely the user is to interact with the item (compare scores within a user)"
         if self.kind == catalog.INTERACTIONS:

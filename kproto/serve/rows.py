@@ -77,10 +77,15 @@ def input_columns(state: dict[str, Any]) -> list[Column]:
             for c in pairs[part]["columns"]
         ]
         return [Column(pairs["user_column"], "id"), Column(pairs["item_column"], "id"), *sides]
-    return [
+    columns = [
         Column(c["name"], c["type"], list(c["values"]) if c["type"] == "categorical" else None)
         for c in state.get("columns", [])
     ]
+    if kind == catalog.WINDOW:  # a series' rows also carry their time and, in a long file, their series
+        series = (state.get("series") or {}).get("column")
+        time = (state.get("time") or {}).get("column")
+        columns = [*([Column(series, "id")] if series else []), *([Column(time, "text")] if time else []), *columns]
+    return columns
 
 
 def _received(value: Any) -> Any:

@@ -1,5 +1,6 @@
 """Baselines beside every result: what a practitioner would try first, fitted on the run's training split and scored
-on the same rows as the model, and the verdict that compares them.
+on the same rows as the model, and the verdict that compares them (forecasting windows get theirs, last value,
+seasonal naive and linear autoregression, from kproto.training.forecasting).
 
 metrics.json holds three entries (see README, "Baselines and the verdict"):
   baselines       {name: {metric: value}}, on the split `baselines_info.split` names (test, else validation)
@@ -277,55 +278,6 @@ def fit_baselines(
     return outcome
 
 
-# ----------------------------------------------------------------------------- forecasting windows
-def window_baselines(
-    dataset: Any, names: list[str], keep: tuple[str, ...], season: int | None = None
-) -> tuple[Outcome, str]:
-    """Last value, seasonal naive (season from `data.window.season` or the training series' autocorrelation) and
-    a linear autoregression on the same windows, scored on the test windows. Returns (outcome, note)."""
-    from kproto.metrics.forecast import LinearAutoregression, last_value, season_from_autocorrelation, seasonal_naive
-
-    outcome = Outcome()
-    history = {name: _target_history(dataset, name) for name in ("train", "test")}
-    if history["train"] is None or history["test"] is None:
-        return outcome, "the target's past values are not a numeric column of the windows"
-    horizon = int(dataset.preprocessor.state.get("window", {}).get("horizon", 1))
-    y_train, y_test = np.asarray(dataset.y_train, np.float64), np.asarray(dataset.y_test, np.float64)
-    season = season or season_from_autocorrelation(y_train)
-    note = f"season {season}" if season else ""
-    for name in names:
-        try:
-            if name == "last_value":
-                forecast = last_value(history["test"], horizon)[:, -1]
-            elif name == "seasonal_naive":
-                if not season or season > history["test"].shape[1]:
-                    outcome.skipped[name] = "no season detected (set data.window.season)"
-                    continue
-                forecast = seasonal_naive(history["test"], horizon, season)[:, -1]
-            else:
-                model = LinearAutoregression().fit(history["train"], y_train[:, None])
-                forecast = model.predict(history["test"])[:, -1]
-            outcome.scores[name] = {m: v for m, v in regression_metrics(y_test, forecast).items() if m in keep}
-        except Exception as exc:  # noqa: BLE001 - a baseline never breaks training
-            outcome.failed[name] = f"{type(exc).__name__}: {exc}"[:300]
-    return outcome, note
-
-
-def _target_history(dataset: Any, split: str) -> np.ndarray | None:
-    """The target's raw values in each window [rows, length] (undoing the column's standardization)."""
-    state = dataset.preprocessor.state
-    target = state.get("target", {}).get("name")
-    columns = state.get("columns", [])
-    if any(c.get("type") != "numeric" for c in columns):
-        return None
-    position = next((i for i, c in enumerate(columns) if c["name"] == target), None)
-    x, _ = dataset.split(split)
-    if position is None or len(x) == 0:
-        return None
-    column = columns[position]
-    return np.asarray(x, np.float64)[:, :, position] * column["std"] + column["mean"]
-
-
 # ----------------------------------------------------------------------------- the block in metrics.json
 def _split_of(results: dict[str, Any]) -> str:
     return "test" if results.get("test") else "validation"
@@ -457,8 +409,8 @@ def _baseline_block(
 ) -> dict[str, Any]:
     setting = getattr(recipe.train, "baselines", "auto")
     info = dataset.info
-    if setting == "none" or info.task == catalog.GENERATION:
-        return {}
+    if setting == "none" or info.task == catalog.GENERATION or info.kind == catalog.WINDOW:
+        return {}  # forecasting windows: kproto.training.forecasting scores them (results' baselines and verdict)
     split = _split_of(results)
     shown = [m for m in results.get(split, {}) if m != "loss"]  # baselines are scored on the model's shown metrics
     model = _model_scores(results, split)
@@ -471,10 +423,6 @@ def _baseline_block(
     if not names:
         return {}
     keep = kept_metrics(info.task, shown)
-    if info.kind == catalog.WINDOW:
-        season = getattr(getattr(recipe.data, "window", None), "season", None)
-        outcome, note = window_baselines(dataset, names, keep, season)
-        return judged_block(outcome, split, len(dataset.x_test), dataset, metric_names, model, say, note)
     prepared = _rows(dataset, *dataset.split(split), split)
     if prepared is None:
         return {}

@@ -61,6 +61,13 @@ def fit_decisions(model: keras.Model, dataset: Dataset, train: Any, outputs: str
     has_test = dataset.y_test is not None and len(dataset.x_test) > 0 and not is_streamed(dataset.x_test)
     test = _outputs(model, dataset.x_test, batch_size) if has_test else None
     y_test = np.asarray(dataset.y_test) if has_test else None
+    if info.task == catalog.REGRESSION and getattr(dataset, "forecast", None) is not None:  # per forecast step
+        from kproto.training.forecasting import step_scores
+
+        steps = step_scores(model, dataset, batch_size)
+        if steps is None:
+            return FittedDecisions()
+        return FittedDecisions(conformal=Conformal.fit("regression", steps.reshape(-1), steps=steps))
     if info.task == catalog.REGRESSION:
         scores = regression_scores(val.reshape(len(val), -1)[:, 0], y_val)
         return FittedDecisions(conformal=Conformal.fit("regression", scores))

@@ -75,6 +75,10 @@ def evaluate_splits(
         extra["pca_mse"] = dataset.baselines["pca_mse"]
     if extra:
         results["report"] = extra
+    if getattr(dataset, "forecast", None) is not None:  # windows: scores per step, baselines and the verdict
+        from kproto.training.forecasting import forecast_results
+
+        results.update(forecast_results(model, dataset, batch_size))
     return results
 
 
@@ -149,6 +153,7 @@ def task_report(
         return report
     if info.task == catalog.REGRESSION:
         predicted = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0)).reshape(-1)
+        y = np.asarray(y).reshape(-1)  # a forecast's [windows, horizon] targets: every step counts
         errors = predicted - y.reshape(-1)
         total = float(np.sum((y - y.mean()) ** 2)) or 1.0
         return {
