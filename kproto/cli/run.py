@@ -155,7 +155,7 @@ def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
 
         if len(metrics["forecast"].get("per_step", [])) > 1:
             screen.print(forecast_steps_table(metrics["forecast"]))
-        screen.print(forecast_table(metrics))
+        screen.print(forecast_table({**metrics, "verdict": None}))  # the verdict follows, in words
         for note in metrics["forecast"].get("notes", []):  # rows sorted, gaps filled, cells interpolated
             screen.print(f"[yellow]data:[/] {note}")
     elif metrics.get("baselines"):
@@ -370,14 +370,15 @@ def print_evaluation(screen: Any, result: Any) -> None:
         from kproto.report.tables import forecast_steps_table, forecast_table
 
         screen.print(forecast_steps_table(result.forecast["forecast"]))
-        screen.print(forecast_table(result.forecast))
+        screen.print(forecast_table({**result.forecast, "verdict": None}))  # the verdict follows, in words
     elif result.baselines:
         model = {**result.metrics, **{k: v for k, v in result.report.items() if isinstance(v, (int, float))}}
         if "reconstruction_mse" in result.report:
             model["mse"] = result.report["reconstruction_mse"]
         screen.print(baselines_table(result.baselines, result.baselines_info, model))
-    if result.verdict:
-        screen.print(verdict_text(result.verdict))
+    verdict = result.verdict or result.forecast.get("verdict")
+    if verdict:
+        screen.print(verdict_text(verdict))
 
 
 @click.command("predict")
