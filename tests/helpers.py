@@ -264,3 +264,55 @@ def train_recipe(runner: Any, recipe: Path, out: Path, name: str, *extra: str) -
     result = runner.invoke(cli, ["train", str(recipe), "--out", str(out), *extra])
     assert result.exit_code == 0, result.output
     return only_run(out, name)
+
+
+# ----------------------------------------------------------------------------- a live `kproto serve`
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A `kproto serve RUN` process on a free loopback port: `url`, and `stop()` (SIGTERM) → its stderr."""
+
+    def __init__(self, run: Path, *options: str, startup: float = 120.0) -> None:
+        import os
+        import subprocess
+        import sys
+
+        import httpx
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        command = [sys.executable, "-m", "kproto", "serve", str(run), "--port", str(self.port), *options]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + startup
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.kill()
+                raise RuntimeError(f"kproto serve did not start: {self.process.stderr.read()[-2000:]}")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 60.0) -> str:
+        """SIGTERM, wait for the process to end; its stderr (the request log)."""
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=timeout)
+        return err
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()

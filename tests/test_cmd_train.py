@@ -556,3 +556,31 @@ def test_train_evaluate_predict_make_no_network_connection(
     assert runner.invoke(cli, ["evaluate", str(run)]).exit_code == 0
     assert runner.invoke(cli, ["predict", str(run), "--data", str(folder / "data.csv")]).exit_code == 0
     assert attempts == []
+
+
+# ----------------------------------------------------------------------------- owner, lock, permissions
+@pytest.mark.slow
+def test_a_run_records_its_owner_holds_a_lock_and_writes_one_file_mode(runner, tmp_path: Path) -> None:
+    """metrics.json names the process that trained the run; the lock file is gone afterwards; every file of the
+    run folder has the same permissions (0666 less the umask; model.keras too); a completed run resumes only
+    for more epochs; a run whose process is gone shows as stale."""
+    from kproto.runs import index, layout
+
+    write_data(tmp_path, table(80))
+    run = train(runner, tmp_path, recipe_for(tmp_path / "data.csv", epochs=1), *TF)
+    owner = metrics(run)["owner"]
+    assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
+    assert not (run / layout.LOCK).exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.relative_to(run).as_posix(): p.stat().st_mode & 0o777 for p in run.rglob("*") if p.is_file()}
+    assert set(modes.values()) == {0o666 & ~umask}, modes
+    assert modes[layout.MODEL] == modes[layout.METRICS]
+    more = runner.invoke(cli, ["train", "--resume", str(run), "--set", "train.epochs=2", *TF])
+    assert more.exit_code == 0, more.output
+    assert metrics(run)["epochs"] == 2 and metrics(run)["status"] == "completed"
+    data = metrics(run)
+    data["status"] = "running"
+    data["owner"] = {**owner, "pid": 2**22 + 12345}  # above the default pid_max: no such process
+    (run / layout.METRICS).write_text(json.dumps(data))
+    assert index.read_run(run).status == "stale"

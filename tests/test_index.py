@@ -300,6 +300,58 @@ def test_one_rule_tells_a_run_folder(tmp_path: Path, files: tuple[str, ...], is_
             index.resolve_run(tmp_path)
 
 
+# ----------------------------------------------------------------------------- stale runs, untrusted text
+def _running(owner: dict[str, object]) -> dict[str, object]:
+    return {**finished_metrics({"accuracy": 0.5}, {"accuracy": 0.5}), "status": "running", "owner": owner}
+
+
+@pytest.mark.parametrize(
+    ("owner", "status"),
+    [
+        ({"pid": 2**22 + 12345, "host": None, "started": 0.0}, "stale"),  # no such process on this host
+        ({"pid": None, "host": None, "started": 0.0}, "running"),  # None: filled in below with this process
+        ({"pid": 1, "host": "another-host.example", "started": 0.0}, "running"),  # cannot be checked from here
+    ],
+    ids=["gone", "alive", "other-host"],
+)
+def test_a_running_run_whose_process_is_gone_is_stale(tmp_path: Path, owner: dict, status: str) -> None:
+    import os
+    import socket
+
+    from kproto.runs.schemas import this_owner
+
+    me = this_owner()
+    owner = {**owner, "host": owner["host"] or socket.gethostname()}
+    if owner["pid"] is None:
+        owner = me
+    assert os.getpid() == me["pid"]
+    folder = write_run(tmp_path, "r", "20260101-000001", recipe=tiny_recipe("r", [8], 0.01), metrics=_running(owner))
+    record = index.read_run(folder)
+    assert record.status == status
+    if status == "stale":
+        assert "is gone" in record.problem
+        assert "stale" in _invoke(["runs", tmp_path])
+
+
+def test_untrusted_text_in_run_folders_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    """Terminal sequences and Rich markup from metrics.json and recipe.yaml are shown as text, a 1 MB value cut."""
+    recipe = tiny_recipe("r", [8], 0.01)
+    recipe["name"] = "r"
+    recipe["data"]["target"] = "\x1b]0;pwned\x07[bold red]label[/]"
+    recipe["model"]["note"] = "x" * 1_000_000
+    metrics = finished_metrics({"accuracy\x1b[2J": 0.5}, {"accuracy": 0.5})
+    metrics["started"] = "\x1b]0;title\x07\x1b[2J[blink]now"
+    folder = write_run(tmp_path, "r", "20260101-000001", recipe=recipe, metrics=metrics)
+    other = write_run(tmp_path, "r", "20260101-000002", recipe=tiny_recipe("r", [16], 0.01), metrics=metrics)
+    listing = _invoke(["runs", tmp_path])
+    compared = _invoke(["runs", "--compare", folder, other])
+    for shown in (listing, compared):
+        assert "\x1b" not in shown and "\x07" not in shown
+        assert len(shown) < 20_000
+    assert "\\x1b" in listing and "[blink]" in listing
+    assert "[bold red]" in compared
+
+
 def verdict_of(model: float, baseline: float) -> dict[str, object]:
     from kproto.metrics.verdict import verdict
 

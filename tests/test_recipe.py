@@ -370,3 +370,154 @@ def test_random_yaml_text_never_crashes(runner, folder: Path, text: str) -> None
     result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
     assert result.exit_code in (0, 2), f"{text!r}\n{result.output}"
     assert "Unexpected error" not in result.output, f"{text!r}\n{result.output}"
+
+
+# ----------------------------------------------------------------------------- hostile recipes
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../escape",
+        "/abs/dir",
+        "..",
+        ".",
+        "a/b",
+        "a\\b",
+        "",
+        " lead",
+        "x" * 101,
+        "tab\there",
+        "\x1b]0;t\x07",
+        "-dash",
+    ],
+)
+@pytest.mark.parametrize("where", ["recipe", "--set"])
+def test_a_run_name_is_one_safe_folder_name(runner, folder: Path, name: str, where: str) -> None:
+    """A name that is not one path component would put runs outside --out: exit 2, nothing written."""
+    out = folder / "deep" / "runs"
+    text = GOOD + (
+        "name: " + yaml.safe_dump(name).strip().removesuffix("...").strip() + "\n" if where == "recipe" else ""
+    )
+    (folder / "recipe.yaml").write_text(text)
+    extra = ["--set", f"name={yaml.safe_dump(name).strip().removesuffix('...').strip()}"] if where == "--set" else []
+    result = runner.invoke(cli, ["train", str(folder / "recipe.yaml"), "--out", str(out), *extra])
+    _assert_clean_error(result, field="name", line=None, says="a run name is one folder name")
+    assert "\x1b" not in result.output
+    assert not out.exists() and sorted(p.name for p in folder.iterdir()) == ["d.csv", "recipe.yaml"]
+
+
+@pytest.mark.parametrize("name", ["iris-mlp", "run_2", "v1.2", "Ünïcode-run", "a" * 100])
+def test_safe_run_names_are_kept(folder: Path, name: str) -> None:
+    (folder / "recipe.yaml").write_text(GOOD + f"name: {name}\n")
+    assert load_recipe(folder / "recipe.yaml").recipe.name == name
+
+
+def test_a_recipe_file_name_that_is_no_run_name_asks_for_name(folder: Path) -> None:
+    (folder / "..yaml").write_text(GOOD)
+    with pytest.raises(RecipeError, match="cannot name its runs"):
+        load_recipe(folder / "..yaml")
+
+
+@pytest.mark.parametrize(
+    ("parent", "says"),
+    [
+        ("/etc", "is a folder, not a recipe file"),
+        ("/etc/shadow", "is not a recipe: `extends` names a .yaml or .yml file"),
+        ("/etc/passwd", "is not a recipe: `extends` names a .yaml or .yml file"),
+        ("/proc/self/environ", "is not a recipe: `extends` names a .yaml or .yml file"),
+        ("fifo.yaml", "is not a regular file (a FIFO, socket or device)"),
+        ("/dev/zero", "is not a regular file"),
+        ("missing.yaml", "parent recipe not found"),
+    ],
+)
+def test_extends_reads_only_recipes(runner, folder: Path, parent: str, says: str) -> None:
+    """`extends` never shows another file's contents, never hangs on a FIFO or a device."""
+    import os
+
+    os.mkfifo(folder / "fifo.yaml")
+    (folder / "recipe.yaml").write_text(f"extends: {parent}\n" + GOOD)
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
+    _assert_clean_error(result, field="extends", line=1, says=says)
+    assert "root:" not in result.output and "PATH=" not in result.output
+
+
+def test_a_fifo_recipe_is_refused_without_waiting(runner, folder: Path) -> None:
+    import os
+
+    os.mkfifo(folder / "pipe.yaml")
+    result = runner.invoke(cli, ["validate", str(folder / "pipe.yaml")])
+    _assert_clean_error(result, field="", line=None, says="not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("model.units.0=3", "model.units.0"),
+        ("model.dropout.rate=0.1", "model.dropout"),  # a section the option made: its error is the option's
+        ("data.target.x=1", "data.target.x"),
+        ("train.epochs=[", "train.epochs"),
+        ("train.epochs", None),
+    ],
+)
+def test_set_errors_name_the_option_not_a_recipe_line(runner, folder: Path, override: str, field: str | None) -> None:
+    (folder / "recipe.yaml").write_text(GOOD)
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml"), "--set", override])
+    _assert_clean_error(result, field=field or "", line=None, says=f"in --set {override}")
+    assert "line " not in result.output.split("\n")[0]
+
+
+@pytest.mark.parametrize(
+    ("override", "shown"),
+    [
+        ("data.target=\x1b]0;pwned\x07\x1b[2J", "\\x1b]0;pwned\\x07\\x1b[2J"),
+        ("data.target=" + "y" * 1_000_000, "more characters"),
+    ],
+    ids=["escape-sequences", "1MB"],
+)
+def test_bad_values_are_escaped_and_shortened_in_messages(runner, folder: Path, override: str, shown: str) -> None:
+    (folder / "recipe.yaml").write_text(GOOD)
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml"), "--set", override])
+    assert result.exit_code == 2, result.output[:2000]
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert shown in result.output and len(result.output) < 12_000
+
+
+def test_a_header_of_200001_columns_is_read_whole(runner, folder: Path) -> None:
+    names = [f"x{i}" for i in range(200_000)] + ["label"]
+    (folder / "wide.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * 200_001) + "\n")
+    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv"))
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
+    assert result.exit_code == 0 and "200001 columns" in result.output, result.output[-500:]
+    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv").replace("target: label", "target: nope"))
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
+    _assert_clean_error(result, field="data.target", line=None, says="the column 'nope' is not in wide.csv")
+
+
+def test_a_fifo_data_file_is_not_called_empty(runner, folder: Path) -> None:
+    import os
+
+    os.mkfifo(folder / "pipe.csv")
+    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "pipe.csv"))
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
+    _assert_clean_error(result, field="data.path", line=None, says="not a regular file (a FIFO, socket or device)")
+    assert "empty" not in result.output
+
+
+def test_a_training_cell_of_400_digits_is_a_data_error(runner, folder: Path) -> None:
+    rows = ["x1,x2,label"] + [f"{i},{i % 7},{'ab'[i % 2]}" for i in range(40)]
+    rows[5] = "1" + "0" * 400 + ",3,a"
+    (folder / "big.csv").write_text("\n".join(rows) + "\n")
+    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "big.csv"))
+    result = runner.invoke(cli, ["train", str(folder / "recipe.yaml"), "--out", str(folder / "runs")])
+    _assert_clean_error(result, field="data.path", line=None, says="holds a number of more than 300 digits at row 4")
+
+
+@pytest.mark.parametrize(
+    ("saved", "read"), [("my run", "my-run"), ("../x", "x"), ("\x1b[2J", "2J"), ("...", "run"), ("ok-name", "ok-name")]
+)
+def test_a_saved_recipe_with_an_old_style_name_still_loads(saved: str, read: str) -> None:
+    """Runs saved before names were checked stay readable; their name is only shown, never a path."""
+    from kproto.recipe.loader import recipe_from_dict
+
+    raw = yaml.safe_load(GOOD)
+    raw["data"]["path"] = "/data/d.csv"
+    assert recipe_from_dict({**raw, "name": saved}).name == read

@@ -106,3 +106,52 @@ def test_corrupt_json_is_a_model_file_error(tmp_path: Path, text: str) -> None:
 def test_atomic_write_into_a_missing_folder_is_a_run_error(tmp_path: Path) -> None:
     with pytest.raises(RunError):
         atomic_write_text(tmp_path / "no" / "such" / "file.txt", "x")
+
+
+# ----------------------------------------------------------------------------- lock, one file mode
+def test_the_lock_admits_one_writer(tmp_path: Path) -> None:
+    from kproto.runs import layout
+    from kproto.runs.schemas import this_owner
+
+    run = RunDir.create(tmp_path, "locked")
+    with run.lock() as owner:
+        assert json.loads((run.path / layout.LOCK).read_text()) == owner == this_owner()
+        with pytest.raises(RunError, match=rf"is being trained by process {os.getpid()}"), run.lock():
+            pass
+        assert (run.path / layout.LOCK).exists(), "a refused writer leaves the holder's lock"
+    assert not (run.path / layout.LOCK).exists()
+
+
+@pytest.mark.parametrize(
+    ("held", "taken"),
+    [({"pid": 2**22 + 12345, "host": None, "started": 0.0}, True), ("not json", False)],
+    ids=["stale", "unreadable"],
+)
+def test_a_stale_lock_is_taken_over(tmp_path: Path, held: object, taken: bool) -> None:
+    import socket
+
+    from kproto.runs import layout
+
+    run = RunDir.create(tmp_path, "stale")
+    text = held if isinstance(held, str) else json.dumps({**held, "host": socket.gethostname()})
+    (run.path / layout.LOCK).write_text(text)
+    if taken:
+        with run.lock() as owner:
+            assert owner["pid"] == os.getpid()
+    else:
+        with pytest.raises(RunError, match="unreadable lock"), run.lock():
+            pass
+
+
+def test_copies_get_the_same_mode_as_every_other_file(tmp_path: Path) -> None:
+    from kproto.core.files import copy_atomic
+
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"x")
+    source.chmod(0o600)
+    copy_atomic(source, tmp_path / "b.bin")
+    write_json(tmp_path / "c.json", {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "b.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "c.json").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -12,6 +12,7 @@ import click
 
 from kproto.core import catalog
 from kproto.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, KprotoError
+from kproto.core.text import clean
 
 if TYPE_CHECKING:
     from kproto.recipe.schema import Recipe
@@ -41,7 +42,7 @@ class KprotoGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if (ctx.obj or {}).get("debug"):
                 raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            first = clean(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
             click.echo(f"Unexpected error: {type(exc).__name__}: {first}", err=True)
             click.echo("This is a bug or an unhandled case; rerun with --debug for the traceback.", err=True)
             ctx.exit(EXIT_FAILURE)

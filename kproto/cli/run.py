@@ -63,8 +63,11 @@ def train_command(
         recipe_path = resume / layout.RECIPE
         if recipe is not None:
             raise click.UsageError("give either RECIPE or --resume RUN_DIR, not both")
-        if not recipe_path.exists():
+        if not recipe_path.exists() and not recipe_path.is_symlink():
             raise KprotoError(f"{resume} has no {layout.RECIPE}; it is not a kproto run", field="--resume")
+        from kproto.runs.schemas import check_inside
+
+        check_inside(resume, recipe_path)  # never a link out of the run folder
         bad = [o for o in overrides if not o.startswith("train.epochs=")]
         if bad:
             raise click.UsageError(f"with --resume only --set train.epochs=N is allowed, not {bad[0]!r}")
@@ -76,9 +79,9 @@ def train_command(
     if resume is not None:
         loaded.recipe.name = resume.parent.name
         if backend is None and (resume / layout.METRICS).exists():  # continue on the backend the run started on
-            from kproto.runs.store import read_json
+            from kproto.runs.schemas import read_run_json
 
-            backend = read_json(resume / layout.METRICS).get("backend")
+            backend = read_run_json(resume, layout.METRICS).get("backend")
     setup_backend(backend, device, loaded.recipe)
     from kproto.report.tables import RichReporter
 
@@ -213,16 +216,26 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
     )
 
 
+FORCE = click.option("--force", is_flag=True, help="Replace an existing --out file (never the input data).")
+
+
 @click.command("schema")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of printing.")
-def schema_command(out: Path | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this new file instead of printing (an existing file needs --force).",
+)
+@FORCE
+def schema_command(out: Path | None, force: bool) -> None:
     """Print the recipe's JSON Schema (for editor completion and checking)."""
     from kproto.recipe.schema import Recipe
 
     text = json.dumps(Recipe.model_json_schema(), indent=2)
     if out:
+        from kproto.core.files import check_output
         from kproto.runs.store import atomic_write_text
 
+        check_output(out, force=force)
         atomic_write_text(out, text + "\n")
         click.echo(f"wrote {out}")
     else:
@@ -385,8 +398,11 @@ def print_evaluation(screen: Any, result: Any) -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Raw rows to predict.")
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write predictions to this CSV (default: print)."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write predictions to this new CSV (default: print); never the --data file, an existing file needs --force.",
 )
+@FORCE
 @click.option("--encode", is_flag=True, help="Autoencoder runs: add the bottleneck codes as columns code_0, code_1, …")
 @click.option(
     "--samples",
@@ -418,6 +434,7 @@ def predict_command(
     path: Path,
     data: Path | None,
     out: Path | None,
+    force: bool,
     encode: bool,
     samples: int | None,
     user: str | None,
@@ -441,6 +458,12 @@ def predict_command(
         raise click.UsageError("--coverage adds prediction sets or intervals to --data FILE predictions")
     if horizon is not None and data is None:
         raise click.UsageError("--horizon forecasts the steps after the rows of --data FILE")
+    if out:  # before any work: the input is never replaced, an existing file only with --force
+        from kproto.core.files import check_output
+
+        check_output(out, inputs=(data, path), force=force)
+        if samples is not None:
+            check_output(out.with_suffix(".png"), inputs=(data, path), force=force)
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
     if horizon is not None:
         from kproto.commands.forecasting import forecast_run

@@ -35,9 +35,42 @@ from kproto.core import catalog
     show_default=True,
     help="Longest wait for more requests to join a batch.",
 )
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0, 3600, min_open=True),
+    default=5.0,
+    show_default=True,
+    metavar="S",
+    help="Close a connection whose request headers are not complete after S seconds.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(0, 3600, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="Answer 408 when a request's body has not arrived after S seconds.",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(0, 3600, min_open=True),
+    default=5.0,
+    show_default=True,
+    metavar="S",
+    help="On SIGINT/SIGTERM, let requests in flight finish for up to S seconds, then stop.",
+)
 @TRUST
 def serve_command(
-    path: Path, host: str, port: int, runtime: str, max_batch: int, max_delay_ms: float, trust: bool
+    path: Path,
+    host: str,
+    port: int,
+    runtime: str,
+    max_batch: int,
+    max_delay_ms: float,
+    header_timeout: float,
+    body_timeout: float,
+    shutdown_timeout: float,
+    trust: bool,
 ) -> None:
     """Serve a run over HTTP: POST /predict (JSON rows or CSV), GET /metadata, GET /health, docs at /docs."""
     try:
@@ -56,8 +89,10 @@ def serve_command(
         recorded = load_run(path).metrics.get("backend")  # the backend it was trained on, when installed here
         usable = recorded in catalog.KERAS_BACKENDS and installed(recorded)
         setup_backend(recorded if usable else "tensorflow", "cpu")
+    from kproto.serve.limits import Limits
     from kproto.serve.server import serve_run
 
+    limits = Limits(header_timeout=header_timeout, body_timeout=body_timeout, shutdown_timeout=shutdown_timeout)
     serve_run(
         path,
         host=host,
@@ -67,4 +102,5 @@ def serve_command(
         max_delay_ms=max_delay_ms,
         trust=trust,
         echo=lambda line: click.echo(line, err=True),
+        limits=limits,
     )

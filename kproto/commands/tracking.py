@@ -126,5 +126,5 @@ class MlflowTracker:
                     mlflow.log_metrics(values)
             mlflow.set_tags({"kproto.status": record.status, "kproto.run_dir": str(record.path)})
             for name in MLFLOW_ARTIFACTS:
-                if (record.path / name).is_file():
+                if (record.path / name).is_file() and not (record.path / name).is_symlink():  # never a linked file
                     mlflow.log_artifact(str(record.path / name))

@@ -62,15 +62,16 @@ TRAIN: Final = "train"
 VALIDATION: Final = "validation"
 TEST: Final = "test"
 
-# Where a run or a sweep trial stands; `broken` is a run folder whose files cannot be read, `pending` a trial not
-# started yet.
-Status = Literal["running", "completed", "interrupted", "failed", "broken", "pending"]
+# Where a run or a sweep trial stands; `broken` is a run folder whose files cannot be read, `stale` a run left
+# `running` by a process that is gone, `pending` a trial not started yet.
+Status = Literal["running", "completed", "interrupted", "failed", "broken", "stale", "pending"]
 STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 RUNNING: Final = "running"
 COMPLETED: Final = "completed"
 INTERRUPTED: Final = "interrupted"
 FAILED: Final = "failed"
 BROKEN: Final = "broken"
+STALE: Final = "stale"
 PENDING: Final = "pending"
 STATUS_COLOURS: Final[dict[str, str]] = {
     RUNNING: "yellow",
@@ -78,6 +79,7 @@ STATUS_COLOURS: Final[dict[str, str]] = {
     INTERRUPTED: "yellow",
     FAILED: "red",
     BROKEN: "red",
+    STALE: "red",
     PENDING: "dim",
 }
 

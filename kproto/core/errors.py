@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import IO
 
+from kproto.core.text import LINE_LIMIT, clean, clean_message
+
 # One exit code per meaning.
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an unexpected error (a bug or an unhandled case), a diverged training, a failed export
@@ -31,12 +33,13 @@ class KprotoError(Exception):
         field: str | None = None,
         hint: str | None = None,
     ) -> None:
+        message = clean_message(message)  # values from files and recipes: no terminal sequences, no 1 MB lines
         super().__init__(message)
         self.message = message
-        self.file = file
+        self.file = None if file is None else clean(file, LINE_LIMIT)
         self.line = line
-        self.field = field
-        self.hint = hint
+        self.field = None if field is None else clean(field)
+        self.hint = None if hint is None else clean_message(hint)
 
     def where(self) -> str:
         """'recipe.yaml, line 4, field model.units' (the parts that are known)."""

@@ -25,6 +25,41 @@ def _file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(
+    target: Path, *, inputs: tuple[Path | None, ...] = (), force: bool = False, option: str = "--out"
+) -> None:
+    """Refuse to write `target` over one of `inputs` (whatever `force` says), over a folder, or over an existing
+    file unless `force`."""
+    target = Path(target)
+    for source in inputs:
+        if source is not None and (_same_file(target, Path(source)) or target.resolve() == Path(source).resolve()):
+            raise RunError(
+                f"{target} is the input file {source}; writing there would replace the data with the output",
+                field=option,
+                hint=f"choose another {option}",
+            )
+    if target.is_dir():
+        raise RunError(f"{target} is a folder", field=option, hint=f"give {option} a file name")
+    if target.exists() or target.is_symlink():
+        if not force:
+            raise RunError(
+                f"{target} already exists; kproto does not overwrite files",
+                field=option,
+                hint=f"choose another {option}, or add --force to replace it",
+            )
+        if not target.is_file():
+            raise RunError(f"{target} is not a regular file; --force replaces only files", field=option)
+    if not target.parent.is_dir():
+        raise RunError(f"the folder of {target} does not exist", field=option, hint="create it first")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it."""
     path = Path(path)
@@ -84,6 +119,7 @@ def copy_atomic(source: Path, target: Path) -> None:
         shutil.copyfile(source, tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode(target))  # one rule for every file kproto writes (mkstemp alone gives 0o600)
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kproto.core.errors import DataError
 
+HEADER_BYTES = 64 << 20  # the longest header row read (200,000 columns of 10-character names: 2 MB)
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None, ".parquet": None, ".pq": None, ".npz": None}
 
 
@@ -24,6 +25,12 @@ def check_path(path: str | Path) -> Path:
         )
     if path.is_dir():
         return path
+    if not path.is_file():  # reading a FIFO would wait for a writer, a device may never end
+        raise DataError(
+            f"{path} is not a regular file (a FIFO, socket or device)",
+            field="data.path",
+            hint="save the data to a .csv, .tsv, .parquet or .npz file",
+        )
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise DataError(
             f"unsupported data file type '{path.suffix}'",
@@ -69,7 +76,13 @@ def read_header(path: str | Path) -> list[str]:
         except zipfile.BadZipFile:
             raise DataError(f"{path} is not a valid .npz file", field="data.path") from None
     with path.open("rb") as handle:
-        first = handle.readline(1 << 20)
+        first = handle.readline(HEADER_BYTES + 1)
+    if len(first) > HEADER_BYTES and not first.endswith(b"\n"):
+        raise DataError(
+            f"the header row of {path} is longer than {HEADER_BYTES >> 20} MB, so its column names were not read",
+            field="data.path",
+            hint="is it really a CSV with a header row? Keep the columns you need, or use Parquet",
+        )
     text = decode(first, path)
     delimiter = TABLE_SUFFIXES[suffix] or sniff(text)
     try:

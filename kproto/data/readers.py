@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,28 @@ def _load_npz(path: Path) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def _refuse_huge_numbers(frame: pd.DataFrame, path: Path) -> None:
+    """A cell of more than 300 digits (a float holds at most 309): a DataError naming its column and row, before
+    any conversion fails with an OverflowError."""
+    number = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?\s*")
+
+    def huge(value: object) -> bool:
+        if isinstance(value, int) and not isinstance(value, bool):  # pandas keeps a 400-digit integer as an int
+            return value.bit_length() > 1000
+        return isinstance(value, str) and len(value) > 300 and number.fullmatch(value) is not None
+
+    for name in [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)]:
+        found = frame[name].dropna().map(huge)
+        if found.any():
+            row = found.index[found.to_numpy().argmax()]
+            raise DataError(
+                f"column '{name}' holds a number of more than 300 digits at row {row}, "
+                "beyond what a float can hold (about 1.8e308)",
+                field="data.path",
+                hint="fix or remove that cell (leave it empty to have it imputed)",
+            )
+
+
 def read_table(path: str | Path, limit: int | None = None) -> pd.DataFrame:
     """Read a csv/tsv/parquet/npz file into a DataFrame; refuse empty, header-only or garbled files."""
     path = check_path(path)
@@ -77,6 +100,7 @@ def read_table(path: str | Path, limit: int | None = None) -> pd.DataFrame:
                 field="data.path",
                 hint="the file seems to use another delimiter (tab, ';' or '|'); save it as comma-separated or use a .tsv suffix",
             )
+        _refuse_huge_numbers(frame, path)
     if limit is not None:
         frame = frame.iloc[:limit]
     if frame.shape[1] == 0:

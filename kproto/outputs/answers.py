@@ -19,7 +19,7 @@ from kproto.core.errors import KprotoError
 from kproto.metrics.calibration import Decisions
 from kproto.metrics.conformal import Conformal, check_coverage, set_labels
 from kproto.runs import layout
-from kproto.runs.store import read_json
+from kproto.runs.schemas import read_run_json
 
 if TYPE_CHECKING:
     from kproto.data.types import DataInfo
@@ -31,7 +31,7 @@ PROBABILITY_PREFIX = "p_"
 def read_conformal(folder: Path) -> Conformal | None:
     """A run's conformal scores (layout.CONFORMAL), or None for runs trained without them."""
     path = Path(folder) / layout.CONFORMAL
-    return Conformal.from_dict(read_json(path)) if path.exists() else None
+    return Conformal.from_dict(read_run_json(Path(folder), layout.CONFORMAL)) if path.exists() else None
 
 
 @dataclass(frozen=True)

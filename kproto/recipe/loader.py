@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from kproto.core import catalog
 from kproto.core.errors import RecipeError, not_one_of
-from kproto.recipe.schema import MODEL_CLASSES, Recipe
+from kproto.core.text import clean
+from kproto.recipe.schema import MODEL_CLASSES, Recipe, name_problem, safe_name
 
 Path_ = tuple[Any, ...]
 
@@ -136,7 +137,10 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, file: str, sour
 def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
     """Parse YAML text safely, recording the line of every field."""
     source = Source()
-    loader = RecipeLoader(text)
+    try:
+        loader = RecipeLoader(text)
+    except yaml.YAMLError as exc:  # e.g. a NUL byte: the reader refuses the text before parsing starts
+        raise _yaml_error(exc, file) from None
     try:
         node = loader.get_single_node()
         value = None if node is None else _walk(loader, node, (), file, source)
@@ -150,6 +154,12 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Source]:
 def read_yaml_file(path: Path) -> tuple[dict[str, Any], Source]:
     """Read one recipe file (no `extends` processing)."""
     file = str(path)
+    try:
+        special = path.exists() and not path.is_dir() and not path.is_file()
+    except (OSError, ValueError):
+        special = False
+    if special:  # reading a FIFO would wait for a writer; a device may never end
+        raise RecipeError("not a regular file (a FIFO, socket or device), so it cannot be a recipe", file=file)
     try:
         raw_bytes = path.read_bytes()
     except FileNotFoundError:
@@ -179,6 +189,36 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def _check_parent(parent_path: Path, source: Source) -> None:
+    """`extends` names an existing regular .yaml/.yml file (never a folder, a device, a FIFO or a system file)."""
+    try:
+        found, folder = parent_path.exists(), parent_path.is_dir()
+        regular = parent_path.is_file()
+    except (OSError, ValueError):  # e.g. a NUL byte or an over-long name
+        found = folder = regular = False
+    if not found:
+        raise source.error(
+            ("extends",), f"parent recipe not found: {parent_path}", hint="paths are relative to this recipe"
+        )
+    if folder:
+        raise source.error(("extends",), f"{parent_path} is a folder, not a recipe file", hint="name a .yaml recipe")
+    if not regular:
+        raise source.error(
+            ("extends",),
+            f"{parent_path} is not a regular file (a FIFO, socket or device), so it cannot be a recipe",
+            hint="name a .yaml recipe",
+        )
+    if parent_path.suffix.lower() not in RECIPE_SUFFIXES:
+        raise source.error(
+            ("extends",),
+            f"{parent_path} is not a recipe: `extends` names a .yaml or .yml file",
+            hint="its contents are not read, so that a recipe cannot make kproto show another file's text",
+        )
+
+
 def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Source]:
     path = path.resolve()
     if path in chain:
@@ -191,14 +231,7 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str
     if not isinstance(parent_name, str):
         raise source.error(("extends",), f"expected a file path, received {parent_name!r}")
     parent_path = path.parent / parent_name
-    try:
-        found = parent_path.is_file()
-    except (OSError, ValueError):  # e.g. a NUL byte or an over-long name
-        found = False
-    if not found:
-        raise source.error(
-            ("extends",), f"parent recipe not found: {parent_path}", hint="paths are relative to this recipe"
-        )
+    _check_parent(parent_path, source)
     if parent_path.resolve() in (*chain, path):
         cycle = " -> ".join(p.name for p in (*chain, path, parent_path.resolve()))
         raise source.error(
@@ -226,12 +259,16 @@ def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None
     """Apply one `--set a.b.c=VALUE` (VALUE is YAML) to a raw recipe, in place."""
     key, sep, text = assignment.partition("=")
     key = key.strip()
+    option = f"--set {clean(assignment, 200)}"  # where its errors are: the option, never a recipe line
     if not sep or not key:
-        raise RecipeError(f"--set expects FIELD=VALUE, received {assignment!r}", hint="e.g. --set train.epochs=3")
+        raise RecipeError(
+            f"--set expects FIELD=VALUE, received {assignment!r}", file=option, hint="e.g. --set train.epochs=3"
+        )
     try:
         value = load_value(text) if text.strip() else None
     except yaml.YAMLError as exc:
-        raise RecipeError(f"--set {key}: the value {text!r} is not valid YAML ({exc})") from None
+        problem = " ".join(str(exc).split())
+        raise RecipeError(f"the value {text!r} is not valid YAML ({problem})", file=option, field=key) from None
     parts = key.split(".")
     node: dict[str, Any] = raw
     for i, part in enumerate(parts[:-1]):
@@ -243,11 +280,12 @@ def apply_override(raw: dict[str, Any], source: Source, assignment: str) -> None
         if child is None:
             default = NAMED_DEFAULTS.get(tuple(parts[: i + 1]))  # e.g. the default optimizer: adam → {name: adam}
             child = node[part] = {"name": default} if default else {}
+            source.locations[tuple(parts[: i + 1])] = (option, None)  # a section this option made
         if not isinstance(child, dict):
-            raise RecipeError(f"--set {key}: '{'.'.join(parts[: i + 1])}' is {child!r}, not a section")
+            raise RecipeError(f"'{'.'.join(parts[: i + 1])}' is {child!r}, not a section", file=option, field=key)
         node = child
     node[parts[-1]] = value
-    source.locations[tuple(parts)] = (f"--set {assignment}", None)
+    source.locations[tuple(parts)] = (option, None)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -491,6 +529,13 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     recipe = validate_raw(raw, source)
     if recipe.name is None:
         recipe.name = path.stem.replace("_", "-")
+        if name_problem(recipe.name):
+            raise RecipeError(
+                f"the recipe file's name {clean(recipe.name)!r} cannot name its runs: {name_problem(recipe.name)}",
+                file=str(path),
+                field="name",
+                hint="add `name: my-run` to the recipe",
+            )
     if "\x00" in recipe.data.path or not recipe.data.path.strip():
         raise source.error(
             ("data", "path"),
@@ -527,6 +572,8 @@ def _absolute_model_paths(recipe: Recipe, source: Source, path: Path) -> None:
 def recipe_from_dict(raw: dict[str, Any], origin: str = "<recipe>") -> Recipe:
     """Validate an in-memory recipe mapping (used when a run's saved recipe is reloaded)."""
     source = Source({(): (origin, None)})
+    if isinstance(raw.get("name"), str) and name_problem(raw["name"]):  # a run saved before names were checked
+        raw = {**raw, "name": safe_name(raw["name"])}
     return validate_raw(raw, source)
 
 

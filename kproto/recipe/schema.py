@@ -5,6 +5,7 @@ Importing this module never imports Keras or TensorFlow.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -222,13 +223,45 @@ class Train(Strict):
         return None if value is False else value
 
 
+# A run name is one folder name under --out: letters, digits, '.', '_' and '-', starting with a letter or digit.
+SAFE_NAME = re.compile(r"[^\W_][\w.-]{0,99}")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a run name (a single, safe path component), or None."""
+    if SAFE_NAME.fullmatch(name) and ".." not in name:
+        return None
+    return (
+        "a run name is one folder name: 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+        "(no '/', '..', spaces or control characters)"
+    )
+
+
+def safe_name(name: str) -> str:
+    """`name` made into a run name (for recipes saved before names were checked): unsafe characters become '-'."""
+    cleaned = re.sub(r"[^\w.-]+", "-", name).replace("..", "-").strip(".-_")[:100]
+    return cleaned if cleaned and not name_problem(cleaned) else "run"
+
+
 class Recipe(Strict):
-    name: str | None = Field(None, description="Run name; default: the recipe file's stem.")
+    name: str | None = Field(
+        None,
+        description="Run name (one folder name under --out: letters, digits, '.', '_', '-'); default: the recipe "
+        "file's stem.",
+    )
     seed: Annotated[int, Field(ge=0)] = 42
     extends: str | None = Field(None, description="A parent recipe, deep-merged beneath this one.")
     data: Data
     model: ModelSpec
     train: Train = Field(default_factory=Train)
+
+    @field_validator("name")
+    @classmethod
+    def _one_path_component(cls, value: str | None) -> str | None:
+        problem = None if value is None else name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 # `model.type` → its pydantic class.

@@ -14,6 +14,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kproto.core.text import no_markup
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -32,8 +34,9 @@ def header_panel(facts: dict[str, Any]) -> Panel:
     grid.add_column()
     for key, value in facts.items():
         if key != "recipe":
-            grid.add_row(key, str(value))
-    return Panel(grid, title=f"kproto train · {facts.get('recipe', '')}", title_align="left", border_style="cyan")
+            grid.add_row(key, no_markup(value, None))  # file names and recipe values are shown as text
+    title = f"kproto train · {no_markup(facts.get('recipe', ''))}"
+    return Panel(grid, title=title, title_align="left", border_style="cyan")
 
 
 def epoch_columns(row: dict[str, Any]) -> list[str]:
@@ -87,6 +90,8 @@ def baselines_table(
     """This model and each baseline, one row each, on the same rows (`info`: metrics.json's baselines_info).
 
     Runs from before the baselines block stored one number per name: shown as it is."""
+    from rich.markup import escape
+
     info = info or {}
     split = info.get("split", "test")
     rows = f"the {info['rows']} {split} rows" if info.get("rows") else f"the {split} split"
@@ -101,13 +106,13 @@ def baselines_table(
     if flat and not nested:
         names = ["value"]
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(escape(str(name)), justify="right")
     if model and nested:
         table.add_row("this model", *(fmt(model[n]) if n in model else "" for n in names), style="bold")
     for name, scores in nested.items():
-        table.add_row(name.replace("_", " "), *(fmt(scores[n]) if n in scores else "" for n in names))
+        table.add_row(escape(name.replace("_", " ")), *(fmt(scores[n]) if n in scores else "" for n in names))
     for name, value in flat.items():
-        table.add_row(name.replace("_", " "), fmt(value))
+        table.add_row(escape(name.replace("_", " ")), fmt(value))
     notes = []
     for name, rows_used in info.get("sampled", {}).items():
         notes.append(f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows (time budget)")
@@ -119,7 +124,7 @@ def baselines_table(
     if info.get("note"):
         notes.append(info["note"])
     if notes:
-        table.caption = "\n".join(notes)
+        table.caption = escape("\n".join(notes))
         table.caption_justify = "left"
     return table
 
@@ -128,9 +133,12 @@ def verdict_text(verdict: dict[str, Any] | None) -> str:
     """The verdict in words with rich markup: green when the model wins, bold yellow (a warning) when not."""
     if not verdict:
         return ""
+    from rich.markup import escape
+
+    message = escape(str(verdict.get("message", "")))  # names read from a run folder are never markup
     if verdict.get("model_wins"):
-        return f"[green]Verdict:[/] {verdict['message']}"
-    return f"[bold yellow]Verdict: a baseline wins.[/] [yellow]{verdict['message']}[/]"
+        return f"[green]Verdict:[/] {message}"
+    return f"[bold yellow]Verdict: a baseline wins.[/] [yellow]{message}[/]"
 
 
 def decisions_summary(metrics: dict[str, Any]) -> Table | None:

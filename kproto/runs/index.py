@@ -19,8 +19,10 @@ from typing import Any
 
 from kproto.core import catalog
 from kproto.core.catalog import lower_is_better
-from kproto.core.errors import KprotoError
+from kproto.core.errors import KprotoError, ModelFileError
+from kproto.core.text import no_markup
 from kproto.runs import layout
+from kproto.runs.schemas import check_inside, owner_alive, read_run_json
 
 SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {
@@ -107,10 +109,13 @@ def show(value: Any) -> str:
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
-    """A history CSV as rows of floats (`epoch` as int); [] when the file is absent or unreadable."""
+    """A history CSV as rows of floats (`epoch` as int); [] when the file is absent, unreadable, or a symbolic link
+    (a run's files are read only from inside its folder)."""
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        check_inside(path.parent, path)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ModelFileError):
         return []
     rows = []
     for row in csv.DictReader(io.StringIO(text)):
@@ -162,24 +167,23 @@ def read_run(path: Path) -> RunRecord:
     record = RunRecord(path=path, name=path.parent.name, stamp=path.name, started=_stamp_time(path.name))
     problems = []
     try:
+        check_inside(path, path / layout.RECIPE)  # never a link that leads out of the run folder
         raw = read_recipe_fields(path / layout.RECIPE)
         record.recipe = flatten(raw)
         record.name = str(raw.get("name") or record.name)
     except FileNotFoundError:
         problems.append(f"{layout.RECIPE} is missing")
+    except ModelFileError as exc:
+        problems.append(f"{layout.RECIPE} is unreadable ({_problem(exc, path)})")
     except (OSError, ValueError):
         problems.append(f"{layout.RECIPE} is unreadable")
+    metrics: dict[str, Any] = {}
     try:
-        metrics = json.loads((path / layout.METRICS).read_text(encoding="utf-8"))
-        if not isinstance(metrics, dict):
-            raise ValueError("not an object")
+        metrics = read_run_json(path, layout.METRICS)
         record.metrics = metrics
-    except FileNotFoundError:
-        problems.append(f"{layout.METRICS} is missing")
-        metrics = {}
-    except (OSError, UnicodeDecodeError, ValueError):
-        problems.append(f"{layout.METRICS} is unreadable")
-        metrics = {}
+    except ModelFileError as exc:
+        missing = not (path / layout.METRICS).exists() and not (path / layout.METRICS).is_symlink()
+        problems.append(f"{layout.METRICS} is " + ("missing" if missing else f"unreadable ({_problem(exc, path)})"))
     record.started = str(metrics.get("started") or record.started)
     record.epochs = _number(metrics.get("epochs"), int)
     record.best_epoch = _number(metrics.get("best_epoch"), int)
@@ -189,7 +193,16 @@ def read_run(path: Path) -> RunRecord:
         record.status = catalog.BROKEN
     else:
         record.status = str(metrics.get("status") or "unknown")
+    owner = metrics.get("owner")
+    if record.status == catalog.RUNNING and isinstance(owner, dict) and owner_alive(owner) is False:
+        record.status = catalog.STALE  # its process is gone (killed, or its last write failed): resume it or delete it
+        record.problem = f"the process that ran it (pid {owner.get('pid')} on {owner.get('host')}) is gone"
     return record
+
+
+def _problem(exc: ModelFileError, folder: Path) -> str:
+    """A run file's problem, its path shown relative to the run folder (the listing shows the folder)."""
+    return exc.message.replace(f"{folder}/", "").replace(str(folder), ".")
 
 
 def _number(value: Any, kind: type) -> Any:
@@ -387,11 +400,16 @@ def verdict_words(verdict: dict[str, Any] | None, markup: bool = False) -> str:
     if not verdict:
         return ""
     label = str(verdict.get("best_baseline", "")).replace("_", " ")
-    metric = verdict.get("metric", "")
+    metric = str(verdict.get("metric", ""))
+    if markup:  # a run folder's text is never markup
+        label, metric = no_markup(label, 60), no_markup(metric, 60)
     if verdict.get("model_wins"):
         text = f"beats {label} ({metric})"
         return f"[green]{text}[/]" if markup else text
-    text = f"{label} wins ({metric} {verdict['baseline']:.4g} vs {verdict['model']:.4g})"
+    try:
+        text = f"{label} wins ({metric} {float(verdict['baseline']):.4g} vs {float(verdict['model']):.4g})"
+    except (KeyError, TypeError, ValueError):  # a hand-edited or truncated metrics.json
+        text = f"{label} wins ({metric})"
     return f"[yellow]{text}[/]" if markup else text
 
 
@@ -433,30 +451,32 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
     table.add_column("epochs", justify="right", no_wrap=True)
     columns = [(split, name) for split in (catalog.VALIDATION, catalog.TEST) for name in names]
     for split, name in columns:
-        table.add_column(f"{'val' if split == 'validation' else split} {name}", justify="right", no_wrap=True)
+        table.add_column(
+            f"{'val' if split == 'validation' else split} {no_markup(name, 60)}", justify="right", no_wrap=True
+        )
     table.add_column("seconds", justify="right", no_wrap=True)
     table.add_column("verdict", overflow="fold", max_width=52)
     params = shown
     for key in params:
-        table.add_column(key, style="cyan", overflow="fold", max_width=28)
+        table.add_column(no_markup(key, 60), style="cyan", overflow="fold", max_width=28)
     styles = catalog.STATUS_COLOURS
     for record in records:
         cells = [
-            record.name,
-            record.started.replace("T", " "),
-            f"[{styles.get(record.status, 'white')}]{record.status}[/]",
+            no_markup(record.name),
+            no_markup(record.started.replace("T", " ")),
+            f"[{styles.get(record.status, 'white')}]{no_markup(record.status)}[/]",
             "" if record.epochs is None else str(record.epochs),
         ]
         for split, name in columns:
             value = record.split_metrics(split).get(name)
-            cells.append("" if value is None else fmt(value))
+            cells.append("" if value is None else no_markup(fmt(value)))
         cells.append("" if record.seconds is None else f"{record.seconds:.1f}")
         cells.append(verdict_words(record.verdict(), markup=True))
         for key in params:
             value = record.recipe.get(key, "")
             if key.endswith("path") and isinstance(value, str) and value:
                 value = Path(value).name  # the file name tells runs apart; --json/--csv keep the full path
-            cells.append(show(value) if key in record.recipe else "")
+            cells.append(no_markup(show(value)) if key in record.recipe else "")
         table.add_row(*cells)
     return table
 
@@ -493,13 +513,13 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     from kproto.report.tables import fmt
 
     a, b = comparison.a, comparison.b
-    label_a, label_b = f"A: {a.name}/{a.stamp}", f"B: {b.name}/{b.stamp}"
+    label_a, label_b = no_markup(f"A: {a.name}/{a.stamp}"), no_markup(f"B: {b.name}/{b.stamp}")
     recipe = Table(title="Recipe fields that differ", title_justify="left", header_style="bold")
     recipe.add_column("field", style="cyan")
     recipe.add_column(label_a)
     recipe.add_column(label_b)
     for key, va, vb in comparison.fields:
-        recipe.add_row(key, show(va), show(vb))
+        recipe.add_row(no_markup(key), no_markup(show(va)), no_markup(show(vb)))
     if not comparison.fields:
         recipe.add_row("(none)", "", "")
     metrics = Table(title="Metrics (delta = B − A)", title_justify="left", header_style="bold")
@@ -516,18 +536,19 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
             delta = f"{diff:+.4g}"
             if diff:
                 better = "B" if (diff < 0) == lower_is_better(name) else "A"
-        metrics.add_row(split, name, "" if va is None else fmt(va), "" if vb is None else fmt(vb), delta, better)
+        shown_a, shown_b = ("" if v is None else no_markup(fmt(v)) for v in (va, vb))
+        metrics.add_row(split, no_markup(name), shown_a, shown_b, delta, better)
     facts = Table(title="Runs", title_justify="left", header_style="bold")
     for name in ("", "status", "epochs", "best epoch", "seconds", "verdict", "path"):
         facts.add_column(name)
     for label, record in (("A", a), ("B", b)):
         facts.add_row(
             label,
-            record.status,
+            no_markup(record.status),
             str(record.epochs or ""),
             str(record.best_epoch or ""),
             "" if record.seconds is None else f"{record.seconds:.1f}",
             verdict_words(record.verdict(), markup=True) or "(no baselines)",
-            str(record.path),
+            no_markup(record.path),
         )
     return [facts, recipe, metrics]

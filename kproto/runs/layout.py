@@ -16,6 +16,7 @@ HISTORY = "history.csv"  # one row per epoch
 CURVES = "curves.png"  # learning curves drawn at the end of training
 TENSORBOARD = "tensorboard"  # TensorBoard event files, one scalar per metric and epoch
 CHECKPOINT = "checkpoint"  # resumable state: the latest epoch's model and optimizer
+LOCK = "train.lock"  # while a process trains the run: its pid, host and start time (one writer at a time)
 CHECKPOINT_STATE = "state.json"  # inside CHECKPOINT: epoch, history, early-stopping and plateau counters
 DISCRIMINATOR = "discriminator.keras"  # GAN runs: the discriminator beside the generator in MODEL
 SAMPLES = "samples"  # GAN runs: sample grids written during training

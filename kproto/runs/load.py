@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 from kproto.core import catalog
 from kproto.core.errors import ModelFileError
 from kproto.runs import layout
-from kproto.runs.store import read_json
+from kproto.runs.schemas import (
+    MAX_BYTES,
+    PreprocessFile,
+    check_inside,
+    parse_strict_json,
+    read_run_json,
+    validate_run_json,
+)
 
 if TYPE_CHECKING:
     from kproto.data.types import DataInfo
@@ -58,24 +65,29 @@ def load_run(path: str | Path) -> LoadedRun:
         )
     from kproto.recipe.loader import parse_yaml
 
+    if folder == path:  # a run's model is checked; a .keras file passed by its own path is the user's choice
+        check_inside(folder, model_path)
+    recipe_file = check_inside(folder, folder / layout.RECIPE)
+    if recipe_file.stat().st_size > MAX_BYTES:
+        raise ModelFileError(f"{recipe_file} is larger than {MAX_BYTES:,} bytes", hint="the run may be corrupted")
     try:  # the recipe's own safe reader: no tags, bounded alias expansion
-        raw, _ = parse_yaml((folder / layout.RECIPE).read_text(encoding="utf-8"), str(folder / layout.RECIPE))
+        raw, _ = parse_yaml(recipe_file.read_text(encoding="utf-8"), str(recipe_file))
     except UnicodeDecodeError as exc:
-        raise ModelFileError(f"{folder / layout.RECIPE} is not text: {exc}", hint="the run may be corrupted") from None
+        raise ModelFileError(f"{recipe_file} is not text: {exc}", hint="the run may be corrupted") from None
     if not isinstance(raw, dict):
-        raise ModelFileError(f"{folder / layout.RECIPE} does not hold a recipe", hint="the run may be corrupted")
-    recipe = recipe_from_dict(raw, str(folder / layout.RECIPE))
-    preprocess = read_json(folder / layout.PREPROCESS)
+        raise ModelFileError(f"{recipe_file} does not hold a recipe", hint="the run may be corrupted")
+    recipe = recipe_from_dict(raw, str(recipe_file))
+    preprocess_file = check_inside(folder, folder / layout.PREPROCESS)
+    preprocess = parse_strict_json(preprocess_file)
     if not isinstance(preprocess, dict) or "info" not in preprocess or "state" not in preprocess:
-        raise ModelFileError(
-            f"{folder / layout.PREPROCESS} lacks the preprocessing state", hint="the run may be corrupted"
-        )
+        raise ModelFileError(f"{preprocess_file} lacks the preprocessing state", hint="the run may be corrupted")
+    validate_run_json(preprocess_file, preprocess, PreprocessFile)
     return LoadedRun(
         path=folder,
         recipe=recipe,
         preprocess=upgrade_state(preprocess["state"]),
         info=DataInfo.from_dict(preprocess["info"]),
-        metrics=read_json(folder / layout.METRICS),
+        metrics=read_run_json(folder, layout.METRICS),
         model_path=model_path,
     )
 
@@ -113,6 +125,53 @@ def check_model_file(path: Path, trust: bool = False) -> None:
     if bad is not None or "config.json" not in names:
         raise ModelFileError(
             f"{path} is corrupted ({bad or 'no config.json'})", hint="retrain, or use the run's checkpoint"
+        )
+    if not trust:
+        _refuse_code(path)
+
+
+TRUSTED_MODULES = ("keras", "keras_hub", "kproto")  # where a model's classes and functions may come from
+
+
+def code_in_config(config: Any) -> str | None:
+    """What in a .keras model's config would run code or name code outside Keras and kproto, or None."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        kind, module = item.get("class_name"), item.get("module")
+        if kind == "Lambda":
+            return "contains Python code: a Lambda layer (its function is stored as bytecode, `__lambda__`)"
+        if kind == "__lambda__":
+            return "contains Python code: `__lambda__` (a function stored as bytecode)"
+        if isinstance(module, str) and module.split(".")[0] not in TRUSTED_MODULES:
+            if kind == "function":
+                name = item.get("config")
+                return f"names a function outside Keras: {module}.{name if isinstance(name, str) else '?'}"
+            if isinstance(kind, str) and not str(item.get("registered_name") or "").startswith("kproto>"):
+                return f"names a class outside Keras: {module}.{kind}"
+        stack.extend(v for k, v in item.items() if k != "compile_config")  # a custom loss is the recipe's choice
+    return None
+
+
+def _refuse_code(path: Path) -> None:
+    """A model whose config carries code, refused before Keras reads it (safe mode would refuse it too)."""
+    import json
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, RecursionError):
+        raise ModelFileError(f"{path} has an unreadable config.json", hint="the file may be corrupted") from None
+    found = code_in_config(config)
+    if found:
+        raise ModelFileError(
+            f"{path.name} {found}, and was refused",
+            hint="loading it would run or import that code; pass --trust only if you trust the file's author",
         )
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,43 @@ class RunDir:
             return cls(path)
         raise RunError(f"too many runs started in the same second under {parent}")
 
+    @contextmanager
+    def lock(self) -> Iterator[dict[str, Any]]:
+        """Hold the run's lock file (created exclusively, holding this process's pid, host and start time) while
+        training: a second writer is refused; a lock whose process is gone is taken over."""
+        from kproto.runs.schemas import owner_alive, this_owner
+
+        path = self.path / layout.LOCK
+        owner = this_owner()
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            except FileExistsError:
+                held = _read_lock(path)
+                if held is not None and owner_alive(held) is False:
+                    path.unlink(missing_ok=True)  # its process is gone: the lock is stale
+                    continue
+                who = (
+                    f"process {held.get('pid')} on {held.get('host')}" if held else "another process (unreadable lock)"
+                )
+                raise RunError(
+                    f"{self.path} is being trained by {who}; two writers would corrupt it",
+                    field="--resume",
+                    hint=f"wait for it to finish or stop it; if no kproto process runs it, delete {path}",
+                ) from None
+            except OSError as exc:
+                raise RunError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(owner) + "\n")
+            break
+        else:
+            raise RunError(f"cannot take the lock file {path}", hint="another process took it at the same moment")
+        try:
+            yield owner
+        finally:
+            if _read_lock(path) == owner:
+                path.unlink(missing_ok=True)
+
     def remove_temporaries(self) -> list[Path]:
         """Delete the dot-prefixed temporary files a killed save leaves behind (never a finished file)."""
         removed = []
@@ -75,10 +115,22 @@ class RunDir:
         atomic_write_text(self.path / name, text)
 
     def metrics(self) -> dict[str, Any]:
+        """metrics.json checked against its schema ({} before the first write)."""
+        from kproto.runs.schemas import read_run_json
+
         path = self.path / layout.METRICS
-        return read_json(path) if path.exists() else {}
+        return read_run_json(self.path, layout.METRICS) if path.exists() or path.is_symlink() else {}
 
     def update_metrics(self, **fields: Any) -> dict[str, Any]:
         data = {**self.metrics(), **fields}
         self.write_json(layout.METRICS, data)
         return data
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    """The owner a lock file names, or None when it is unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")[:4096])
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

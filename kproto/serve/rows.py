@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kproto.core import catalog
+from kproto.core.text import clean
 
 
 @dataclass
@@ -88,10 +89,45 @@ def input_columns(state: dict[str, Any]) -> list[Column]:
     return columns
 
 
-def _received(value: Any) -> Any:
-    """A short, JSON-safe echo of a received value."""
-    text = value if isinstance(value, (int, float, bool)) or value is None else str(value)
-    return text[:80] if isinstance(text, str) else text
+def received(value: Any) -> Any:
+    """A short, JSON-safe echo of a received value: never NaN or infinity, never a 5,000-digit number or a deeply
+    nested list (the answer must always render)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Unusable):
+        return value.describe()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, int):
+        return value if abs(value) < 10**15 else f"an integer of {_digits(value)} digits"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return clean(value, 80)
+
+
+def _kind(value: Any) -> str:
+    """The JSON kind of a received value, for messages."""
+    if isinstance(value, Unusable) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return "number"
+    names = {str: "string", bool: "boolean", dict: "object", list: "list"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _digits(value: int) -> str:
+    """How many decimal digits `value` has (without converting it to text, which Python limits)."""
+    return f"about {int(abs(value).bit_length() * 0.30103) + 1:,}"
+
+
+def _number(text: str) -> float | None:
+    """A string holding a decimal number (as a CSV cell does) as a float, or None."""
+    if len(text) > 400:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -129,7 +165,7 @@ class RowChecker:
                 422,
                 'the body needs exactly one of "rows" or "instances" (a list of rows)',
                 expected='{"rows": [...]} or {"instances": [...]}',
-                received=sorted(map(str, body))[:10],
+                received=[clean(k, 80) for k in sorted(map(str, body))[:10]],
             )
         rows = body[keys[0]]
         if not isinstance(rows, list):
@@ -181,9 +217,9 @@ class RowChecker:
             if unknown:
                 raise RequestProblem(
                     422,
-                    f"row {index} has the column {unknown[0]!r}, which the model was not trained on",
+                    f"row {index} has the column {clean(unknown[0], 80)!r}, which the model was not trained on",
                     row=index,
-                    column=str(unknown[0]),
+                    column=clean(unknown[0], 80),
                     expected=names[:50],
                 )
             absent = [n for n in names if n not in row]
@@ -206,41 +242,54 @@ class RowChecker:
         return pd.DataFrame(data, columns=names)
 
     def _cell(self, index: int, column: Column, value: Any) -> Any:
+        """One cell under the rule of types (README, "kproto serve"): a numeric column takes a number or a string
+        holding one (a CSV cell is text), finite and within float range; a categorical column takes a string, or a
+        number whose text is one of its training categories; a text or id column (a time, a user) takes a string or
+        a number, as its text; null is imputed. Anything else is a 422 that names the row and column."""
         if value is None:
             return None
+        if isinstance(value, Unusable):
+            raise self._wrong_type(index, column, value, "a finite number (at most about 1.8e308) or null")
         if column.type == "numeric":
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise self._wrong_type(index, column, value, "a number or null")
-            if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise self._wrong_type(index, column, value, "a number or null") from None
-            if not math.isfinite(float(value)):
-                raise self._wrong_type(index, column, value, "a finite number or null")
-            return float(value)
-        if isinstance(value, (dict, list)):
+            number = _number(value) if isinstance(value, str) else _float(value)
+            if number is None and isinstance(value, str):
+                raise self._wrong_type(index, column, value, "a number or null")
+            if number is None or not math.isfinite(number):
+                raise self._wrong_type(index, column, value, "a finite number (at most about 1.8e308) or null")
+            return number
+        if isinstance(value, bool) or isinstance(value, (dict, list)):
             raise self._wrong_type(index, column, value, "a string or null")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = _number_text(value)
+            allowed = column.type != "categorical" or text in (column.categories or [])
+            if text is None or not allowed:
+                expected = "a string or null" + (
+                    " (a number only when its text is a training category)" if column.type == "categorical" else ""
+                )
+                raise self._wrong_type(index, column, value, expected)
+            return text
         text = str(value)
         if column.type == "categorical" and self.missing == "error" and text not in (column.categories or []):
             raise RequestProblem(
                 422,
-                f"row {index}, column {column.name!r}: the category {text!r} was never seen in training",
+                f"row {index}, column {column.name!r}: the category {clean(text, 80)!r} was never seen in training",
                 row=index,
                 column=column.name,
                 expected=(column.categories or [])[:50],
-                received=_received(value),
+                received=received(value),
             )
         return text
 
     def _wrong_type(self, index: int, column: Column, value: Any, expected: str) -> RequestProblem:
         return RequestProblem(
             422,
-            f"row {index}, column {column.name!r}: expected {expected}, received {type(value).__name__} {_received(value)!r}",
+            f"row {index}, column {column.name!r}: expected {expected}, received {_kind(value)} {received(value)!r}",
             row=index,
             column=column.name,
             expected=expected,
-            received=_received(value),
+            received=received(value),
         )
 
     def _image_row(self, index: int, image: Any) -> dict[str, Any]:
@@ -251,10 +300,14 @@ class RowChecker:
         else:
             try:
                 pixels = np.asarray(image, dtype=np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise RequestProblem(
                     422, f"row {index}: the image is not a numeric array", row=index, column="image"
                 ) from None
+        if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
+            raise RequestProblem(
+                422, f"row {index}: the image holds a value that is not finite", row=index, column="image"
+            )
         size = int(np.prod(shape)) if shape else len(self.columns)
         if pixels.size != size:
             raise RequestProblem(
@@ -279,6 +332,21 @@ class RowChecker:
         return self.frame(rows)
 
 
+def _float(value: int | float) -> float | None:
+    """A JSON number as a float, or None when it is past float range (a 400-digit integer)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def _number_text(value: int | float) -> str | None:
+    """A number's text as a category would hold it ("3" for 3, "2.5" for 2.5), or None for a huge one."""
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**18 else None
+    return repr(value) if math.isfinite(value) else None
+
+
 def _decode_png(index: int, text: str) -> np.ndarray:
     """A base64 PNG (optionally a data: URL) as a float array of pixel values 0-255."""
     if text.startswith("data:"):
@@ -299,13 +367,43 @@ def _decode_png(index: int, text: str) -> np.ndarray:
         ) from None
 
 
+@dataclass(frozen=True)
+class Unusable:
+    """A JSON token Python would read but a model cannot use: NaN, Infinity, -Infinity (not JSON, though Python's
+    parser accepts them) or an integer of more than MAX_DIGITS digits. Kept in place so the 422 names its field."""
+
+    text: str
+
+    def describe(self) -> str:
+        if self.text in ("NaN", "Infinity", "-Infinity"):
+            return f"{self.text} (not a JSON number)"
+        return f"an integer of {len(self.text.lstrip('-')):,} digits"
+
+
+MAX_DIGITS = 300  # a float holds at most 309 integer digits; longer integers can only be refused
+
+
+def _parse_int(text: str) -> Any:
+    return int(text) if len(text) <= MAX_DIGITS else Unusable(text[:1] + "0" * (len(text) - 1))
+
+
 def parse_json(body: bytes) -> Any:
-    """JSON, or a 400 naming the line and column of the syntax error."""
+    """JSON, or a 400 naming what is wrong: a syntax error (line and column), nesting past Python's recursion
+    limit (about 1,000 levels), text that is not UTF-8. NaN, Infinity and integers of more than MAX_DIGITS digits
+    stay in place as `Unusable`, so the 422 names their field."""
     try:
-        return json.loads(body)
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise RequestProblem(400, "the body is not UTF-8 text") from None
+    try:
+        return json.loads(text, parse_constant=Unusable, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise RequestProblem(
             400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise RequestProblem(
+            400, "the body nests lists or objects too deeply", expected="at most 1,000 levels"
+        ) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise RequestProblem(400, f"the body holds a number JSON cannot give here: {clean(exc, 120)}") from None

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from kproto.core.errors import KprotoError
+from kproto.serve.limits import Limits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-GRACEFUL_SECONDS = 30
 
 
 def configure_logging() -> None:
@@ -33,18 +33,24 @@ def loopback_note(host: str) -> str:
     return f"listening on {host}: reachable from other machines; kproto serve has no authentication"
 
 
-def make_server(app: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> Any:
-    """A uvicorn Server for `app`: no access log of its own (the app logs each request with its latency),
-    in-flight requests finished on SIGINT/SIGTERM (up to GRACEFUL_SECONDS)."""
+def make_server(app: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, limits: Limits | None = None) -> Any:
+    """A uvicorn Server for `app`: no access log of its own (the app logs each request with its latency), request
+    headers bounded by `limits.header_timeout`, idle connections by `limits.keep_alive`, and on SIGINT/SIGTERM
+    in-flight requests finished for up to `limits.shutdown_timeout` seconds (then cancelled)."""
     import uvicorn
 
+    from kproto.serve.protocol import protocol_class
+
+    limits = limits or getattr(getattr(app, "state", None), "limits", None) or Limits()
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        http=protocol_class(limits.header_timeout),
+        timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # uvicorn takes any number of seconds
+        timeout_graceful_shutdown=limits.shutdown_timeout,  # type: ignore[arg-type]
         lifespan="on",
     )
     return uvicorn.Server(config)
@@ -59,6 +65,7 @@ def serve_run(
     max_delay_ms: float = 5.0,
     trust: bool = False,
     echo: Callable[[str], None] = print,
+    limits: Limits | None = None,
 ) -> None:
     """Load the run and serve it until SIGINT or SIGTERM."""
     if not 0 <= port <= 65535:
@@ -69,9 +76,10 @@ def serve_run(
     from kproto.serve.app import create_app
 
     predictor.warm_up(max_batch)
-    app = create_app(predictor, max_batch=max_batch, max_delay_ms=max_delay_ms)
+    limits = limits or Limits()
+    app = create_app(predictor, max_batch=max_batch, max_delay_ms=max_delay_ms, limits=limits)
     configure_logging()
-    server = make_server(app, host, port)
+    server = make_server(app, host, port, limits)
     shown = f"[{host}]" if ":" in host else host
     echo(
         f"serving {predictor.name} ({predictor.info.task}, {runtime}) on http://{shown}:{port}  ({loopback_note(host)})"

@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kproto.core.errors import KprotoError
+from kproto.core.errors import KprotoError, RunError
 from kproto.runs import layout
 from kproto.runs.load import check_model_file
-from kproto.runs.store import RunDir, read_json, save_model_atomic
+from kproto.runs.schemas import check_inside, read_run_json
+from kproto.runs.store import RunDir, save_model_atomic
+
+STATE_FILE = f"{layout.CHECKPOINT}/{layout.CHECKPOINT_STATE}"
 
 if TYPE_CHECKING:
     import keras
@@ -57,7 +60,7 @@ def save_checkpoint(run: RunDir, model: keras.Model, state: Checkpoint, learning
     state.model_file = name
     state.learning_rate = learning_rate
     state.seeds = [np.asarray(keras.ops.convert_to_numpy(g.state)).tolist() for g in seed_generators(model)]
-    run.write_json(f"{layout.CHECKPOINT}/{layout.CHECKPOINT_STATE}", asdict(state))
+    run.write_json(STATE_FILE, asdict(state))
     write_history(run, state.history)
     run.update_metrics(epochs=state.epoch, best_epoch=state.best_epoch)
     if previous and previous != name:
@@ -67,23 +70,33 @@ def save_checkpoint(run: RunDir, model: keras.Model, state: Checkpoint, learning
 def checkpoint_epoch(run: RunDir) -> int:
     """The epochs the run's last checkpoint completed (0 without one)."""
     path = run.path / layout.CHECKPOINT / layout.CHECKPOINT_STATE
-    return int(read_json(path).get("epoch", 0)) if path.exists() else 0
+    return int(read_run_json(run.path, STATE_FILE)["epoch"]) if path.exists() or path.is_symlink() else 0
 
 
 def load_checkpoint(run: RunDir, model: keras.Model) -> Checkpoint:
     """The counters of the run's last checkpoint, with its weights, optimizer state and seeds loaded into `model`."""
     path = run.path / layout.CHECKPOINT / layout.CHECKPOINT_STATE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise KprotoError(
             f"{run.path} has no checkpoint to resume from",
             field="--resume",
             hint="the run stopped before its first epoch finished; start it again with kproto train",
         )
-    state = Checkpoint(**read_json(path))
-    model_file = run.path / layout.CHECKPOINT / state.model_file
+    state = Checkpoint(**read_run_json(run.path, STATE_FILE))  # model_file: a checkpoint name, nothing else
+    if not state.model_file:
+        raise RunError(f"{path} names no checkpoint model", field="--resume", hint="the run may be corrupted")
+    model_file = check_inside(run.path, run.path / layout.CHECKPOINT / state.model_file)
     model.optimizer.build(model.trainable_variables)
-    check_model_file(model_file)
-    model.load_weights(model_file)
+    check_model_file(model_file)  # refuses a model that carries code (a Lambda) before Keras reads it
+    try:
+        model.load_weights(model_file)
+    except (ValueError, KeyError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(
+            f"the checkpoint {model_file} does not fit this run's model: {first}",
+            field="--resume",
+            hint="the checkpoint was replaced or corrupted; start the run again with kproto train",
+        ) from None
     for generator, value in zip(seed_generators(model), state.seeds):
         generator.state.assign(np.asarray(value, dtype=generator.state.dtype))
     return state

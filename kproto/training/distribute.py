@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.errors import RecipeError
+from kproto.runs import layout
 
 if TYPE_CHECKING:
     from kproto.recipe.schema import Recipe
@@ -191,7 +192,7 @@ class Distribution:
         if self.is_chief:
             return Path(run)
         copy = self._new_scratch() / Path(run).name
-        shutil.copytree(run, copy)
+        shutil.copytree(run, copy, ignore=shutil.ignore_patterns(layout.LOCK))  # the chief's lock stays its own
         return copy
 
     def _new_scratch(self) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 
 from kproto.core import catalog
 from kproto.core.backend import choose_precision, device_name, skip_tensorflow_probe, versions
-from kproto.core.errors import TrainingDiverged, TrainingInterrupted
+from kproto.core.errors import RunError, TrainingDiverged, TrainingInterrupted
 from kproto.data import Dataset, load_dataset
 from kproto.models import build_model
 from kproto.models.backbones import describe_source
@@ -197,17 +197,42 @@ class Trainer:
 
     def _run(self, resume: Path | None) -> TrainResult:
         prefetch_imports(self.recipe)  # scikit-learn loads while the data loads and the model trains
+        if resume is not None:  # one writer at a time, checked before any work
+            run = RunDir(self.dist.resume_folder(Path(resume)))
+            with run.lock() as owner:
+                self._check_resumable(run)
+                return self._train(run, owner, resume)
         with self.dist.scope():  # build and compile under the strategy
-            dataset, model, setup, plan = self._prepare()
+            prepared = self._prepare()
+        run = RunDir.create(self.dist.output_folder(self.out), self.recipe.name)
+        with run.lock() as owner:
+            return self._train(run, owner, None, prepared)
+
+    def _check_resumable(self, run: RunDir) -> None:
+        """A completed run is continued only when --set train.epochs asks for more epochs than it has."""
+        metrics = run.metrics()
+        done = metrics.get("epochs") or 0
+        if metrics.get("status") == catalog.COMPLETED and self.recipe.train.epochs <= done:
+            raise RunError(
+                f"{run.path} already completed {done} epochs; resuming it would only save it again",
+                field="--resume",
+                hint=f"to train more, add --set train.epochs=N with N > {done}",
+            )
+
+    def _train(
+        self, run: RunDir, owner: dict[str, Any], resume: Path | None, prepared: tuple[Any, ...] | None = None
+    ) -> TrainResult:
+        if prepared is None:
+            with self.dist.scope():  # build and compile under the strategy
+                prepared = self._prepare()
+        dataset, model, setup, plan = prepared
         recipe = self.recipe
         self.baselines = BaselineJob(recipe, dataset, setup.metric_names)  # fitted while the model trains
         if resume is None:
-            run = RunDir.create(self.dist.output_folder(self.out), recipe.name)
             state = Checkpoint()
             run.write_text(layout.RECIPE, dump_recipe(recipe))
             run.write_json(layout.PREPROCESS, {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
         else:
-            run = RunDir(self.dist.resume_folder(Path(resume)))
             run.remove_temporaries()  # half-written files of a killed save
             if self.phases is not None:  # enter the phase the checkpoint was written in, so its optimizer fits
                 setup = self.phases.resume(checkpoint_epoch(run), run.metrics().get("pretrained")) or setup
@@ -218,6 +243,7 @@ class Trainer:
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
         run.update_metrics(
             status=catalog.RUNNING,
+            owner=owner,  # a run left "running" by a process that is gone shows as stale in `kproto runs`
             started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             seed=recipe.seed,
             backend=facts["backend"],
