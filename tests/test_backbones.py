@@ -314,3 +314,28 @@ def test_sequences_longer_than_the_backbone_are_refused(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="longer than the backbone's 32 positions") as caught:
         build(Pretrained(type="pretrained", source=str(preset)), _info("text", (64,)))
     assert caught.value.field == "data.sequence_length"
+
+
+@pytest.mark.parametrize(
+    ("sequence_length", "expected", "source"), [(None, 64, "the preset's own limit"), (16, 16, "set")]
+)
+def test_text_preset_packs_its_own_limit_unless_set(
+    tmp_path: Path, sequence_length: int | None, expected: int, source: str
+) -> None:
+    from types import SimpleNamespace
+
+    from kproto.models.backbone_loader import text_state
+    from kproto.models.backbones import PRESET_FOLDER, preset_sequence_limit
+
+    preset = bert_preset(tmp_path / "preset", max_sequence_length=64)
+    assert preset_sequence_limit(str(preset), PRESET_FOLDER) == 64
+    state = text_state(SimpleNamespace(source=str(preset)), "review", sequence_length)
+    assert state["sequence_length"] == expected
+    assert state["sequence_length_source"].startswith(source)
+
+
+def test_preset_without_a_limit_says_so(tmp_path: Path) -> None:
+    from kproto.models.backbones import PRESET_FOLDER, preset_sequence_limit
+
+    (tmp_path / "config.json").write_text('{"class_name": "Backbone", "config": {"hidden_dim": 8}}')
+    assert preset_sequence_limit(str(tmp_path), PRESET_FOLDER) is None

@@ -77,3 +77,59 @@ def test_plateau_cuts_the_rate_after_patience_but_not_while_warming() -> None:
     for epoch in range(4):
         schedule.on_epoch_end(epoch, {"loss": 1.0}, state)
     assert model.optimizer.learning_rate < 0.1 and said and said[0].startswith("plateau: learning rate reduced")
+
+
+# ----------------------------------------------------------------------------------------------- precise batch norm
+
+
+def bn_model(nested: bool) -> Any:
+    """Inputs -> Dense -> BatchNormalization (optionally inside a nested model) -> a frozen BatchNormalization."""
+    import keras
+
+    inputs = keras.Input((3,))
+    x = keras.layers.Dense(4, kernel_initializer="ones", name="dense")(inputs)
+    bn = keras.layers.BatchNormalization(name="bn")
+    if nested:
+        inner_in = keras.Input((4,))
+        x = keras.Model(inner_in, bn(inner_in), name="inner")(x)
+    else:
+        x = bn(x)
+    frozen = keras.layers.BatchNormalization(name="frozen")
+    frozen.trainable = False
+    return keras.Model(inputs, frozen(x)), bn, frozen
+
+
+@pytest.mark.parametrize("nested", [False, True])
+@pytest.mark.parametrize(("rows", "batch_size", "used"), [(100, 16, 96), (10, 16, 10), (5000, 32, 4096)])
+def test_precise_batch_norm_sets_population_statistics(nested: bool, rows: int, batch_size: int, used: int) -> None:
+    import numpy as np
+
+    from kproto.training.callbacks import PreciseBatchNorm, trainable_batch_norms
+
+    model, bn, frozen = bn_model(nested)
+    assert trainable_batch_norms(model) == [bn]
+    x = np.random.default_rng(0).normal(loc=5.0, scale=2.0, size=(rows, 3)).astype("float32")
+    order = np.random.default_rng(1).permutation(rows)
+    precise = PreciseBatchNorm(model, batch_size)
+    assert precise.rows_used(rows) == used
+    momentum = bn.momentum
+    precise.refresh(x, order)
+    features = x[order[:used]].sum(axis=1)  # every unit of the dense layer (all-ones kernel, zero bias) sums the row
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), np.full(4, features.mean()), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), np.full(4, features.var()), rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(frozen.moving_mean), np.zeros(4))  # a frozen layer keeps its statistics
+    np.testing.assert_allclose(np.asarray(frozen.moving_variance), np.ones(4))
+    assert bn.momentum == momentum  # training goes on with the recipe's momentum
+
+
+def test_precise_batch_norm_without_batch_norm_changes_nothing() -> None:
+    import keras
+    import numpy as np
+
+    from kproto.training.callbacks import PreciseBatchNorm
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    before = [np.asarray(w).copy() for w in model.get_weights()]
+    PreciseBatchNorm(model, 8).refresh(np.ones((20, 3), "float32"), np.arange(20))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))

@@ -18,9 +18,12 @@ from click.testing import CliRunner
 from helpers import (
     assert_clean_error,
     fail_fsync,
+    history,
     leftovers,
+    metrics,
     recipe_text,
     table,
+    train,
     write_data,
 )
 
@@ -291,3 +294,41 @@ def test_a_fast_test_cannot_fit_a_model() -> None:
         Trainer._loop(None)
     with pytest.raises(RuntimeError, match="mark it slow"):
         AdversarialEngine.train_epoch(None, None, None, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "precise"), [("tensorflow", True), ("tensorflow", False), ("jax", True)])
+def test_batch_norm_is_right_after_one_short_epoch(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, precise: bool
+) -> None:
+    """Digits with a batch-normalized CNN, one epoch of ~40 steps: validation accuracy is close to training accuracy
+    with statistics re-estimated after the epoch; with only the moving averages (momentum 0.99) it stays near chance."""
+    from kproto.training import loop
+
+    if not precise:
+        monkeypatch.setattr(loop, "trainable_batch_norms", lambda model: [])
+    data = tmp_path / "digits.csv"
+    pd.read_csv(ROOT / "data" / "digits.csv").head(900).to_csv(data, index=False)
+    recipe = {
+        "name": "bn",
+        "seed": 1,
+        "data": {"path": str(data), "target": "label", "shape": [8, 8, 1]},
+        "model": {"type": "cnn", "filters": [8, 16], "dense": [32], "dropout": 0.0, "spatial_dropout": 0.0},
+        "train": {"epochs": 1, "batch_size": 16, "optimizer": {"name": "adam", "learning_rate": 0.01}},
+    }
+    if backend == "jax":  # Keras cannot switch backends within the test process
+        import yaml
+
+        (tmp_path / "bn.yaml").write_text(yaml.safe_dump(recipe))
+        done = kproto("train", "bn.yaml", "--backend", "jax", "--out", "out", cwd=tmp_path, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        (run,) = (p.parent for p in (tmp_path / "out").glob("*/*/metrics.json"))
+    else:
+        run = train(runner, tmp_path / "out", recipe, "--backend", backend)
+    row = history(run).iloc[0]
+    if precise:
+        assert row["val_accuracy"] >= row["accuracy"] - 0.1, row.to_dict()
+        assert "re-estimated after each epoch" in metrics(run)["batch_norm"]
+    else:
+        assert row["val_accuracy"] < row["accuracy"] - 0.2, row.to_dict()
+        assert "batch_norm" not in metrics(run)

@@ -128,3 +128,22 @@ def test_one_numeric_rule_for_every_table(values: list, fill: float, mean: float
     assert (column["fill"], column["mean"]) == (fill, mean) and column["std"] == pytest.approx(std)
     scaled = standardize(pd.Series(values, dtype=float).fillna(fill).to_numpy(), column)
     assert scaled.shape == (len(values), 1) and np.isfinite(scaled).all()
+
+
+@pytest.mark.parametrize(
+    ("sequence_length", "expected", "source"),
+    [
+        (None, 48, "from the data: 95th percentile of the training texts' word counts is 42"),
+        (12, 12, "set by data.sequence_length"),
+    ],
+)
+def test_text_sequence_length_comes_from_the_data_unless_set(
+    sequence_length: int | None, expected: int, source: str
+) -> None:
+    texts = [" ".join(["good coffee"] * 21)] * 30 + ["awful tea"] * 10  # 42 words in 75% of the rows
+    frame = pd.DataFrame({"review": texts, "label": ["a", "b"] * 20})
+    spec = Data(path="reviews.csv", target="label", text="review", sequence_length=sequence_length)
+    fitted = Preprocessor.fit(frame, np.arange(len(frame)), spec, "classification", "text", ["review"])
+    text = fitted.state["text"]
+    assert text["sequence_length"] == expected
+    assert text["sequence_length_source"].startswith(source)

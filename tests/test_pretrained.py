@@ -216,3 +216,21 @@ def test_text_preset_folder_fine_tunes_and_predicts_raw_text(runner, make_recipe
     result = runner.invoke(cli, ["export", str(run), "--format", "savedmodel"])
     assert result.exit_code == 0, result.output
     assert "does not carry the tokenizer" in result.output
+
+
+@pytest.mark.slow
+def test_text_preset_without_sequence_length_trains_at_the_presets_limit(runner, make_recipe, tmp_path: Path) -> None:
+    """A preset whose backbone accepts 64 tokens, a recipe that does not set data.sequence_length: 64 tokens."""
+    preset = bert_preset(tmp_path / "preset", max_sequence_length=64)
+    texts, labels = review_texts(40)
+    data = tmp_path / "reviews.csv"
+    pd.DataFrame({"review": texts, "score": labels}).to_csv(data, index=False)
+    recipe = make_recipe(
+        f"data: {{path: {data}, target: score, text: review}}\n"
+        f"model: {{type: pretrained, source: {preset}, head: {{units: []}}}}\n"
+        "train: {epochs: 1, batch_size: 8}\n"
+    )
+    run = _train(runner, recipe, tmp_path / "runs")
+    text = json.loads((run / "preprocess.json").read_text())["state"]["text"]
+    assert text["sequence_length"] == 64
+    assert text["sequence_length_source"] == "the preset's own limit (its backbone's max_sequence_length, 64)"

@@ -148,3 +148,13 @@ def test_new_recipe_validates_trains_and_plots(family: str, tmp_path: Path) -> N
     for name in ["curves.png", *plots]:
         assert name in output, output
         _check_png(run / name)
+
+
+def test_new_proposes_the_sequence_length_training_would_choose(tmp_path: Path) -> None:
+    from kproto.data.text_length import length_from_texts
+
+    texts = [" ".join(["word"] * n) for n in range(1, 101)]
+    pd.DataFrame({"review": texts, "label": ["a", "b"] * 50}).to_csv(tmp_path / "reviews.csv", index=False)
+    output = _invoke(["new", "lstm", "--data", tmp_path / "reviews.csv"])
+    assert length_from_texts(texts)[0] == 96  # the 95th percentile, 95.05 words, rounded up to a multiple of 8
+    assert "sequence_length: 96 " in output

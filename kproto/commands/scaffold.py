@@ -10,6 +10,7 @@ from typing import Any
 
 from kproto.core import catalog
 from kproto.core.errors import DataError, KprotoError, RecipeError, not_one_of
+from kproto.data.text_length import length_from_texts
 
 TARGET_NAMES = ("label", "target", "class", "y")
 RECURRENT = ("rnn", "gru", "lstm")  # their starter always forecasts a numeric column when there is no text
@@ -105,9 +106,7 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
     if not guess.categorical and guess.numeric:
         guess.shape = image_shape(len(guess.numeric))
     if guess.text:
-        words = frame[guess.text].dropna().astype(str).str.split().str.len()
-        p95 = float(words.quantile(0.95)) if len(words) else 100
-        guess.sequence_length = int(min(200, max(16, math.ceil(p95 / 8) * 8)))
+        guess.sequence_length = length_from_texts(frame[guess.text].dropna())[0]  # what training would choose
     elif is_sequence_family(family) and (family in RECURRENT or guess.shape is None):
         if guess.target is None or frame[guess.target].dtype.kind not in "biuf":
             numeric = [c for c in columns if frame[c].dtype.kind in "biuf"]
@@ -188,7 +187,7 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
     if guess.text:
         lines += [
             f"  text: {guess.text}    # free text, tokenized with TextVectorization",
-            f"  sequence_length: {guess.sequence_length}    # tokens per text (95% of the texts are no longer)",
+            f"  sequence_length: {guess.sequence_length}    # tokens per text (95% of the texts are no longer; the default when unset)",
             "  vocab_size: 20000",
         ]
     else:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kproto.core.errors import DataError
+from kproto.data.text_length import UNSET
 
 if TYPE_CHECKING:
     from kproto.data.preprocess import Preprocessor
@@ -218,7 +219,7 @@ def pair_splits(
             source_unit=getattr(data, "source_tokens", "auto"),
             target_unit=data.target_tokens or "words",
             max_tokens=data.vocab_size,
-            max_length=data.sequence_length,
+            max_length=data.sequence_length or UNSET,  # unset: the longest training text, up to 200 tokens
         )
     arrays = {
         name: encoder.arrays([sources[i] for i in index], [targets[i] for i in index]) for name, index in rows.items()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError
+from kproto.data.text_length import length_from_texts
 
 TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
 
@@ -219,11 +220,20 @@ class Preprocessor:
         texts = train[spec.text].fillna("").astype(str)
         if texts.str.strip().eq("").all():
             raise DataError(f"the text column '{spec.text}' is empty in every training row", field="data.text")
+        if spec.sequence_length is None:
+            length, source = length_from_texts(texts)
+        else:
+            length, source = spec.sequence_length, "set by data.sequence_length"
         vectorizer = keras.layers.TextVectorization(
-            max_tokens=spec.vocab_size, output_mode="int", output_sequence_length=spec.sequence_length
+            max_tokens=spec.vocab_size, output_mode="int", output_sequence_length=length
         )
         vectorizer.adapt(texts.to_numpy())
-        return {"column": spec.text, "vocabulary": vectorizer.get_vocabulary(), "sequence_length": spec.sequence_length}
+        return {
+            "column": spec.text,
+            "vocabulary": vectorizer.get_vocabulary(),
+            "sequence_length": length,
+            "sequence_length_source": source,
+        }
 
     # ------------------------------------------------------------------ transforming
     def check_columns(self, frame: pd.DataFrame, need_target: bool) -> None:

@@ -22,6 +22,7 @@ from kproto.models.backbones import (
     classify_source,
     describe_source,
     download_guard,
+    preset_sequence_limit,
     resolve_run,
     text_preprocessor,
 )
@@ -184,13 +185,27 @@ def _hub_backbone(spec: Any, kind: str) -> Backbone:
 
 
 # ----------------------------------------------------------------------------- preprocessing a backbone brings
-def text_state(spec: Any, column: str, sequence_length: int) -> dict[str, Any]:
-    """The preprocessing state for `model.source`, a KerasHub text backbone: its preset's preprocessor."""
+def text_state(spec: Any, column: str, sequence_length: int | None) -> dict[str, Any]:
+    """The preprocessing state for `model.source`, a KerasHub text backbone: its preset's preprocessor, packing
+    `sequence_length` tokens (unset: the preset's own limit)."""
     from kproto.data.hub_text import preprocessor_state
+    from kproto.data.text_length import UNSET
 
     kind = classify_source(spec.source)
     source = str(Path(spec.source).expanduser()) if kind == PRESET_FOLDER else spec.source
-    return preprocessor_state(text_preprocessor(source, kind, sequence_length), column, sequence_length)
+    if sequence_length is not None:
+        length, why = sequence_length, "set by data.sequence_length"
+    else:
+        limit = preset_sequence_limit(source, kind)
+        length = limit or UNSET
+        why = (
+            f"the preset's own limit (its backbone's max_sequence_length, {limit})"
+            if limit
+            else f"the preset states no limit: the default {UNSET}"
+        )
+    state = preprocessor_state(text_preprocessor(source, kind, length), column, length)
+    state["sequence_length_source"] = why
+    return state
 
 
 def adopted_preprocessing(spec: Any, data: Any, kind: str) -> dict[str, Any] | None:

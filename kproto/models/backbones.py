@@ -284,6 +284,22 @@ def preset_version(source: str) -> str:
 
 
 # ----------------------------------------------------------------------------- text
+def preset_sequence_limit(source: str, kind: str) -> int | None:
+    """The longest token sequence a KerasHub text preset's backbone accepts (its config's max_sequence_length);
+    None when the preset does not say."""
+    from keras_hub.src.utils.preset_utils import load_json
+
+    def load() -> Any:
+        return load_json(source)
+
+    try:
+        config = load() if kind == PRESET_FOLDER else download_guard(source, kind, load)
+    except (OSError, ValueError):
+        return None
+    limit = (config.get("config") or {}).get("max_sequence_length") if isinstance(config, dict) else None
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
 def text_preprocessor(source: str, kind: str, sequence_length: int) -> Any:
     import keras_hub
 

@@ -90,7 +90,11 @@ class Data(Strict):
     shape: list[PositiveInt] | None = Field(None, description="Reshape pixel columns into an image, e.g. [8, 8, 1].")
     text: str | None = Field(None, description="A free-text column, tokenized with TextVectorization.")
     vocab_size: PositiveInt = Field(20000, description="Largest vocabulary kept by the tokenizer.")
-    sequence_length: PositiveInt = Field(200, description="Tokens per text after padding/truncation.")
+    sequence_length: PositiveInt | None = Field(
+        None,
+        description="Tokens per text after padding/truncation; default: a pretrained text preset's own limit, else "
+        "the 95th percentile of the training texts' word counts (a multiple of 8, 16 to 256).",
+    )
     window: Window | None = Field(None, description="Turn a time series into supervised windows.")
     time: str | None = Field(
         None,

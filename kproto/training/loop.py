@@ -39,7 +39,9 @@ from kproto.training.callbacks import (
     FiniteLoss,
     MonitorLogged,
     PlateauSchedule,
+    PreciseBatchNorm,
     TensorBoard,
+    trainable_batch_norms,
 )
 from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkpoint, save_checkpoint
 from kproto.training.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
@@ -123,6 +125,7 @@ class Trainer:
         self.dist = Distribution()
         self.phases: Phases | None = None  # a pretrained model's training phases
         self.baselines: BaselineJob | None = None  # the baselines, fitted in the background while the model trains
+        self.precise_bn: PreciseBatchNorm | None = None  # re-estimates batch-norm statistics after each epoch
 
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, EnginePlan]:
@@ -239,7 +242,14 @@ class Trainer:
             with self.dist.scope():  # the optimizer's variables are created under the strategy too
                 state = self._load_checkpoint(run, model)
             run.write_text(layout.RECIPE, dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
+        self.precise_bn = self._precise_bn(dataset, model, plan)
         facts = self._facts(dataset, model, setup, plan.name, run)
+        text = dataset.preprocessor.state.get("text") or {}
+        if text.get("sequence_length_source"):
+            facts["sequence length"] = f"{text['sequence_length']} tokens per text ({text['sequence_length_source']})"
+        if self.precise_bn is not None:
+            rows = self.precise_bn.rows_used(len(dataset.x_train))
+            facts["batch norm"] = f"statistics re-estimated after each epoch on {rows} training rows"
         started = time.time() - float(run.metrics().get("seconds", 0.0) if resume else 0.0)
         run.update_metrics(
             status=catalog.RUNNING,
@@ -250,6 +260,7 @@ class Trainer:
             device=self.device,
             precision=self.precision,
             engine=plan.name,
+            **({"batch_norm": facts["batch norm"]} if "batch norm" in facts else {}),
             parameters=model.count_params(),
             versions=versions(),
             **self.dist.metrics(),
@@ -333,6 +344,16 @@ class Trainer:
         self._keep_final_model(run, model, stopping, best.weights)
         return state
 
+    def _precise_bn(self, dataset: Dataset, model: keras.Model, plan: EnginePlan) -> PreciseBatchNorm | None:
+        """Precise BN for a model with trainable batch norm whose training rows are in memory on one replica
+        (not streamed, not distributed, not a family's own engine such as the GAN's)."""
+        if plan.streamed or plan.distributed or catalog.family(self.recipe.model.type).engine is not None:
+            return None
+        layers = trainable_batch_norms(model)
+        if not layers:
+            return None
+        return PreciseBatchNorm(model, self.recipe.train.batch_size, layers=layers)
+
     def _callbacks(
         self, run: RunDir, model: keras.Model, best: BestEpoch, base_rate: Callable[[], float]
     ) -> tuple[list[EpochCallback], list[EpochCallback]]:
@@ -409,6 +430,8 @@ class Trainer:
         logs = engine.train_epoch(inputs.x_train, inputs.y_train, order, inputs.weights, self.reporter.progress)
         if self.stop():
             raise self._interrupted(run, state)
+        if self.precise_bn is not None:  # validation sees statistics of this epoch's weights
+            self.precise_bn.refresh(inputs.x_train, order)
         if len(inputs.x_val) > 0:
             logs.update({f"val_{k}": v for k, v in engine.evaluate(inputs.x_val, inputs.y_val).items()})
         return {
