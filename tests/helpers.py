@@ -32,19 +32,23 @@ def leftovers(folder: Path) -> list[str]:
 
 def untrained_run(recipe_path: Path, out: Path) -> Path:
     """A complete run folder for `recipe_path` under `out`, as `kproto train` writes it, but with the freshly built
-    model: recipe.yaml, preprocess.json, model.keras, metrics.json, history.csv and a checkpoint of "epoch 1".
+    model: recipe.yaml, preprocess.json, model.keras, metrics.json (decisions and baselines included), history.csv
+    and a checkpoint of "epoch 1".
 
     For tests of what reads runs (evaluate, predict, export, the safe loader) that must not train.
     """
     import keras
 
     from kproto.data import load_dataset
+    from kproto.metrics.calibration import Decisions
     from kproto.models import build_model
     from kproto.recipe import dump_recipe, load_recipe
     from kproto.runs import layout
     from kproto.runs.store import RunDir, save_model_atomic
+    from kproto.training.baselines import baseline_block
     from kproto.training.checkpoint import Checkpoint, save_checkpoint
     from kproto.training.compile import compile_model, model_spec_for
+    from kproto.training.decisions import fit_decisions, positive_class
     from kproto.training.scoring import evaluate_splits
 
     recipe = load_recipe(recipe_path).recipe
@@ -59,7 +63,12 @@ def untrained_run(recipe_path: Path, out: Path) -> Path:
     run.write_json(layout.PREPROCESS, {"info": dataset.info.to_dict(), "state": dataset.preprocessor.to_dict()})
     if dataset.audit is not None:
         run.write_json(layout.AUDIT, dataset.audit.to_dict())
-    results = evaluate_splits(model, dataset, setup.label_mode, recipe.train.batch_size)
+    decisions = fit_decisions(model, dataset, recipe.train, setup.outputs, recipe.train.batch_size)
+    if decisions.conformal is not None:
+        run.write_json(layout.CONFORMAL, decisions.conformal.to_dict())
+    decided = Decisions.from_metrics({**decisions.metrics, "outputs": setup.outputs})
+    results = evaluate_splits(model, dataset, setup.label_mode, recipe.train.batch_size, decided, setup.metric_names)
+    compared = baseline_block(recipe, dataset, results, setup.metric_names, 0.0)
     row = {"epoch": 1, "loss": results["train"]["loss"], "val_loss": results["validation"]["loss"]}
     save_checkpoint(run, model, Checkpoint(epoch=1, history=[row], best=row["val_loss"], best_epoch=1), 0.001)
     save_model_atomic(model, run.path / layout.MODEL)
@@ -72,6 +81,9 @@ def untrained_run(recipe_path: Path, out: Path) -> Path:
         engine="fit",
         parameters=model.count_params(),
         **results,
+        **decisions.metrics,
+        **compared,
+        **positive_class(dataset.info),
         epochs=1,
         best_epoch=1,
         seconds=0.0,

@@ -57,7 +57,7 @@ train: {{epochs: 2, batch_size: 32}}
     run = train_recipe(runner, recipe, tmp_path / "runs", "ae")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed"
-    assert metrics["report"]["pca_mse"] == metrics["baselines"]["pca_mse"] > 0
+    assert metrics["report"]["pca_mse"] == metrics["baselines"]["pca"]["mse"] > 0
     assert metrics["report"]["reconstruction_mse"] == pytest.approx(metrics["test"]["loss"], rel=1e-3)
 
     rows = pd.read_csv(digits).head(12)

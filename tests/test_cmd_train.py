@@ -169,7 +169,7 @@ def test_the_minimal_recipe_learns_ordinary_tabular_data(tmp_path: Path) -> None
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads(next((tmp_path / "runs").glob("plain/*/metrics.json")).read_text())
-    assert metrics["test"]["accuracy"] >= metrics["baselines"]["majority_class_accuracy"] + 0.2
+    assert metrics["test"]["accuracy"] >= metrics["baselines"]["majority"]["accuracy"] + 0.2
 
 
 # ----------------------------------------------------------------------------- training controls
@@ -201,7 +201,17 @@ def test_metrics_reach_history_and_metrics_json(
     runner: Any, tmp_path: Path, tiny_classification: Path, tiny_regression: Path, task: str
 ) -> None:
     if task == "classification":
-        names = ["accuracy", "precision", "recall", "auc", "f1", "top_k_accuracy"]
+        names = [
+            "accuracy",
+            "precision",
+            "recall",
+            "auc",
+            "pr_auc",
+            "f1",
+            "macro_f1",
+            "balanced_accuracy",
+            "top_k_accuracy",
+        ]
         recipe = recipe_for(tiny_classification, epochs=1, metrics=names)
     else:
         names = ["mae", "rmse", "r2", "mse", "mape"]

@@ -129,6 +129,10 @@ def test_label_smoothing_refused_for_a_loss_without_it() -> None:
 
 
 def test_from_logits_makes_the_output_linear_and_metrics_read_probabilities() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from kproto.metrics.classification import decision_scores
+
     net, setup, _ = make(
         {
             "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
@@ -137,15 +141,17 @@ def test_from_logits_makes_the_output_linear_and_metrics_read_probabilities() ->
     )
     assert net.get_layer("output").activation is keras.activations.linear
     assert net.loss.from_logits and setup.outputs == "logits"
+    assert setup.label_mode == "sparse"  # kproto's class metrics read class indices as they are
     x, y = data(CLASSES)
-    onehot = encode_labels(y, setup.label_mode, 3)
-    assert isinstance(net.loss, keras.losses.CategoricalCrossentropy)  # precision needs one-hot rows
-    net.train_on_batch(x, onehot)
-    logs = net.evaluate(x, onehot, verbose=0, return_dict=True)
+    labels = encode_labels(y, setup.label_mode, 3)
+    net.train_on_batch(x, labels)
+    logs = net.evaluate(x, labels, verbose=0, return_dict=True)
     probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(net.predict(x, verbose=0)))
-    expected = keras.metrics.Precision()
-    expected.update_state(onehot, probabilities)
-    assert logs["precision"] == pytest.approx(float(expected.result()), abs=1e-6)
+    expected = decision_scores(y, probabilities.argmax(axis=1), 3)
+    assert logs["precision"] == pytest.approx(expected["precision"], abs=1e-6)  # macro precision at argmax
+    assert logs["recall"] == pytest.approx(expected["recall"], abs=1e-6)
+    ovr = roc_auc_score(y, probabilities, multi_class="ovr", average="macro")
+    assert logs["auc"] == pytest.approx(ovr, abs=0.03)  # Keras's AUC: 200 thresholds, one-vs-rest per class
 
 
 def test_from_logits_with_a_squashing_output_is_refused() -> None:
@@ -210,7 +216,8 @@ def test_code_not_allowed_in_the_library(tmp_path: Path) -> None:
 
 def test_label_modes() -> None:
     assert label_mode_for(CLASSES, "sparse_categorical_crossentropy", ["accuracy"]) == "sparse"
-    assert label_mode_for(CLASSES, "sparse_categorical_crossentropy", ["f1"]) == "onehot"
+    assert label_mode_for(CLASSES, "sparse_categorical_crossentropy", ["f1"]) == "sparse"
+    assert label_mode_for(CLASSES, "sparse_categorical_crossentropy", ["top_k_accuracy"]) == "onehot"
     assert label_mode_for(CLASSES, "hinge", ["accuracy"]) == "onehot"
     assert label_mode_for(REGRESSION, "mean_squared_error", ["mae"]) == "value"
     assert encode_labels(np.array([2, 0]), "onehot", 3).tolist() == [[0, 0, 1], [1, 0, 0]]

@@ -72,7 +72,8 @@ def test_trained_run_records_calibration_threshold_and_conformal(runner, tmp_pat
     run = train(runner, tmp_path, recipe)
     metrics = json.loads((run / layout.METRICS).read_text())
     calibration = metrics["calibration"]
-    assert set(calibration) == {"method", "temperature", "ece_before", "ece_after"}
+    assert set(calibration) == {"method", "temperature", "ece_before", "ece_after", "chosen_on"}
+    assert calibration["chosen_on"] == "validation"  # ece_before and ece_after are its effect on the test split
     assert calibration["method"] == "temperature" and calibration["temperature"] > 0
     threshold = metrics["threshold"]
     assert 0 <= threshold["value"] <= 1 and threshold["metric"] == "f1"
@@ -91,7 +92,7 @@ def test_trained_run_records_calibration_threshold_and_conformal(runner, tmp_pat
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.output[evaluated.output.index("{") :])
     assert 0 <= report["conformal"]["coverage"] <= 1 and report["conformal"]["mean_set_size"] >= 0
-    assert set(report["threshold"]) == {"value", "metric", "at_0.5", "at_threshold"}
+    assert set(report["threshold"]) == {"value", "metric", "at_0.5", "at_threshold", "chosen_on"}
     assert report["calibration"]["temperature"] == pytest.approx(calibration["temperature"])
     table = runner.invoke(cli, ["evaluate", str(run)])
     assert "Decisions" in table.output and "at threshold" in table.output
@@ -123,8 +124,10 @@ def test_coverage_without_conformal_scores_is_a_clean_error(runner, tmp_path):
     from helpers import assert_clean_error, tiny_untrained_run
 
     from kproto.cli import cli
+    from kproto.runs import layout
 
     run = tiny_untrained_run(tmp_path)
+    (run / layout.CONFORMAL).unlink()  # as a run trained before conformal scores existed
     result = runner.invoke(cli, ["predict", str(run), "--data", str(tmp_path / "tiny.csv"), "--coverage", "0.9"])
     assert_clean_error(result, says="no conformal scores", field="--coverage")
     result = runner.invoke(cli, ["evaluate", str(run), "--coverage", "0.9"])

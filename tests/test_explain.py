@@ -170,7 +170,8 @@ def test_permutation_importance_ranks_the_deciding_column_first() -> None:
         ("rmse", [0.0, 0.0], [[3.0], [4.0]], np.sqrt(12.5)),
         ("r2", [1.0, 2.0, 3.0], [[1.0], [2.0], [3.0]], 1.0),
         ("auc", [0, 1, 0, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], 1.0),
-        ("f1", [0, 1], [[0.9, 0.1], [0.9, 0.1]], (2 / 3 + 0) / 2),
+        ("f1", [0, 1], [[0.9, 0.1], [0.9, 0.1]], 0.0),  # the positive class (the second) is never predicted
+        ("macro_f1", [0, 1], [[0.9, 0.1], [0.9, 0.1]], (2 / 3 + 0) / 2),
     ],
 )
 def test_score(metric: str, y, outputs, expected: float) -> None:
@@ -372,3 +373,12 @@ def test_explain_refuses_a_method_that_does_not_apply(runner, tmp_path, tiny_cla
     run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
     result = runner.invoke(cli, ["explain", str(run), "--method", "occlusion"])
     assert_clean_error(result, says="does not apply to table input", field="--method")
+
+
+def test_score_uses_the_runs_threshold() -> None:
+    from kproto.metrics.calibration import Calibration, Decisions
+
+    y, outputs = [0, 1, 1], [[0.9, 0.1], [0.7, 0.3], [0.6, 0.4]]
+    assert score("accuracy", y, outputs) == pytest.approx(1 / 3)  # argmax: every row is class 0
+    decided = Decisions(Calibration("none"), threshold=0.25)
+    assert score("accuracy", y, outputs, decided) == pytest.approx(1.0)  # p(class 1) ≥ 0.25: rows 2 and 3

@@ -350,3 +350,36 @@ def test_untrusted_text_in_run_folders_reaches_the_terminal_escaped(tmp_path: Pa
         assert len(shown) < 20_000
     assert "\\x1b" in listing and "[blink]" in listing
     assert "[bold red]" in compared
+
+
+def verdict_of(model: float, baseline: float) -> dict[str, object]:
+    from kproto.metrics.verdict import verdict
+
+    return verdict("accuracy", model, {"gradient_boosting": {"accuracy": baseline}})
+
+
+def test_runs_and_compare_name_the_verdict(tmp_path: Path) -> None:
+    for stamp, model in (("20260101-000000", 0.937), ("20260102-000000", 0.99)):
+        metrics = {**finished_metrics({"accuracy": model}, {"accuracy": model}), "verdict": verdict_of(model, 0.978)}
+        write_run(tmp_path, "t", stamp, recipe=tiny_recipe("t", [8], 0.01), metrics=metrics)
+    write_run(
+        tmp_path, "old", "20250101-000000", recipe=tiny_recipe("old", [8], 0.01), metrics=finished_metrics({}, {})
+    )
+    result = CliRunner().invoke(cli, ["runs", str(tmp_path)], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "verdict" in result.output
+    assert "gradient boosting wins (accuracy 0.978 vs 0.937)" in result.output
+    assert "beats gradient boosting (accuracy)" in result.output
+    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(cli, ["runs", str(tmp_path), "--csv"]).output)))
+    assert {row["verdict"] for row in rows} == {
+        "",
+        "beats gradient boosting (accuracy)",
+        "gradient boosting wins (accuracy 0.978 vs 0.937)",
+    }
+    listed = json.loads(CliRunner().invoke(cli, ["runs", str(tmp_path), "--json"]).output)
+    assert sorted(str((r["verdict"] or {}).get("model_wins")) for r in listed) == ["False", "None", "True"]
+    a, b = tmp_path / "t" / "20260101-000000", tmp_path / "t" / "20260102-000000"
+    compared = CliRunner().invoke(cli, ["runs", "--compare", str(a), str(b)], terminal_width=250)
+    assert "gradient boosting wins" in compared.output and "beats gradient boosting" in compared.output
+    data = json.loads(CliRunner().invoke(cli, ["runs", "--compare", str(a), str(b), "--json"]).output)
+    assert data["verdict"]["a"]["model_wins"] is False and data["verdict"]["b"]["model_wins"] is True

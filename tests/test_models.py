@@ -232,7 +232,8 @@ def test_text_run_end_to_end(text_run: tuple[Path, pd.DataFrame]) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
-    assert "majority_class_accuracy" in metrics["baselines"]
+    assert {"majority", "tfidf_linear"} <= set(metrics["baselines"])  # TF-IDF + logistic regression on the tokens
+    assert metrics["verdict"]["metric"] == "accuracy"
     assert 0.0 <= metrics["report"]["macro_f1"] <= 1.0
 
 

@@ -260,7 +260,7 @@ def test_train_evaluate_predict_through_the_cli(runner, make_recipe, tmp_path) -
     (metrics_file,) = out.glob("*/*/metrics.json")
     metrics = json.loads(metrics_file.read_text())
     assert {"exact_match", "token_error_rate", "bleu"} <= set(metrics["report"])
-    assert "copy_input_token_error_rate" in metrics["baselines"]
+    assert "token_error_rate" in metrics["baselines"]["copy_input"]
     assert "token_accuracy" in metrics["validation"]
     run = metrics_file.parent
     state = json.loads((run / "preprocess.json").read_text())["state"]

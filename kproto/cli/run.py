@@ -83,7 +83,7 @@ def train_command(
 
             backend = read_run_json(resume, layout.METRICS).get("backend")
     setup_backend(backend, device, loaded.recipe)
-    from kproto.report.tables import RichReporter, baselines_table, metrics_table, per_class_table
+    from kproto.report.tables import RichReporter
 
     screen = console()
     reporter: Any = RichReporter(screen)
@@ -115,34 +115,61 @@ def train_command(
         raise
     finally:
         reporter.close()
-    screen.print(metrics_table(result.metrics))
-    if "forecast" in result.metrics:  # windows: the forecasts beside last value, seasonal naive and linear AR
-        from kproto.report.tables import forecast_steps_table, forecast_table
-
-        if len(result.metrics["forecast"].get("per_step", [])) > 1:
-            screen.print(forecast_steps_table(result.metrics["forecast"]))
-        screen.print(forecast_table(result.metrics))
-        for note in result.metrics["forecast"].get("notes", []):  # rows sorted, gaps filled, cells interpolated
-            screen.print(f"[yellow]data:[/] {note}")
-    elif result.metrics.get("baselines"):
-        screen.print(baselines_table(result.metrics["baselines"]))
-    report = result.metrics.get("report", {})
-    if "per_class" in report and len(report["per_class"]) <= 20:
-        screen.print(per_class_table(report))
-    if "reconstruction_mse" in report:  # an autoencoder beside PCA with as many components as its bottleneck
-        from kproto.report.tables import single_metrics_table
-
-        screen.print(single_metrics_table(report, "Reconstruction (test split)"))
-    if "token_error_rate" in report or "cold_start_rows" in report:  # seq2seq: generated text; recommenders
-        from kproto.report.tables import single_metrics_table
-
-        screen.print(single_metrics_table(report, "Report (test split)"))
+    print_summary(screen, result.metrics)
     if not getattr(result, "chief", True):
         screen.print("[bold green]Worker finished[/]; the chief wrote the run directory (this worker kept no files)")
         return
     screen.print(f"[bold green]Run saved to[/] {result.run}")
     if trackers:
         reporter.finished(result)
+
+
+def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
+    """The end of `kproto train`: final metrics (with what each measures), the decisions, the per-class table,
+    the baselines beside the model and the verdict in words."""
+    from kproto.metrics.classification import legend
+    from kproto.report.tables import (
+        baselines_table,
+        decisions_summary,
+        legend_text,
+        metrics_table,
+        per_class_table,
+        single_metrics_table,
+        verdict_text,
+    )
+
+    screen.print(metrics_table(metrics))
+    shown = [name for split in ("train", "validation", "test") for name in (metrics.get(split) or {})]
+    described = legend_text(list(dict.fromkeys(shown)), legend(metrics))
+    if described:
+        screen.print(described)
+    decisions = decisions_summary(metrics)
+    if decisions is not None:
+        screen.print(decisions)
+    report = metrics.get("report", {})
+    if "per_class" in report and len(report["per_class"]) <= 20:
+        screen.print(per_class_table(report))
+    if "reconstruction_mse" in report:  # an autoencoder beside PCA with as many components as its bottleneck
+        screen.print(single_metrics_table(report, "Reconstruction (test split)"))
+    if "token_error_rate" in report or "cold_start_rows" in report:  # seq2seq: generated text; recommenders
+        screen.print(single_metrics_table(report, "Report (test split)"))
+    if "forecast" in metrics:  # windows: the forecasts beside last value, seasonal naive and linear AR
+        from kproto.report.tables import forecast_steps_table, forecast_table
+
+        if len(metrics["forecast"].get("per_step", [])) > 1:
+            screen.print(forecast_steps_table(metrics["forecast"]))
+        screen.print(forecast_table({**metrics, "verdict": None}))  # the verdict follows, in words
+        for note in metrics["forecast"].get("notes", []):  # rows sorted, gaps filled, cells interpolated
+            screen.print(f"[yellow]data:[/] {note}")
+    elif metrics.get("baselines"):
+        info = metrics.get("baselines_info", {})
+        split = info.get("split", "test")
+        model = {**(metrics.get(split) or {}), **(report if split == "test" else {})}
+        if "reconstruction_mse" in report:
+            model["mse"] = report["reconstruction_mse"]
+        screen.print(baselines_table(metrics["baselines"], info, model))
+    if metrics.get("verdict"):
+        screen.print(verdict_text(metrics["verdict"]))
 
 
 def _stop_tracking(reporter: Any) -> None:
@@ -316,54 +343,67 @@ def evaluate_command(
 ) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data (and under --attack)."""
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    from kproto.commands.evaluate import evaluate_run
+    from kproto.commands.evaluate import EvaluateOptions, evaluate_run
 
-    result = evaluate_run(
-        path,
-        data,
+    options = EvaluateOptions(
+        data=data,
         trust=trust,
         judge=judge,
         allow_code=allow_code,
-        attack=attack.method,
-        epsilon=attack.epsilon,
-        steps=attack.steps,
-        beam=decoding.beam,
-        max_length=decoding.max_length,
+        attack=attack,
+        decoding=decoding,
         coverage=coverage,
     )
+    result = evaluate_run(path, options)
     if as_json:
-        extra = {"report": result.report} if result.report else {}
-        if result.attack:
-            extra["attack"] = result.attack
-        extra.update(result.decisions)
-        extra.update(getattr(result, "forecast", None) or {})
-        click.echo(json.dumps({**result.metrics, **extra}, indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
         return
-    from kproto.report.tables import baselines_table, confusion_table, per_class_table, single_metrics_table
+    print_evaluation(console(), result)
 
-    screen = console()
+
+def print_evaluation(screen: Any, result: Any) -> None:
+    """`kproto evaluate`'s tables: metrics (with what each measures), the per-class table and confusion matrix at
+    the run's decisions, the decisions on these rows, the baselines beside the model and the verdict in words."""
+    from kproto.metrics.classification import legend
+    from kproto.report.tables import (
+        baselines_table,
+        confusion_table,
+        decisions_table,
+        legend_text,
+        per_class_table,
+        single_metrics_table,
+        verdict_text,
+    )
+
     screen.print(single_metrics_table(result.metrics, f"Metrics on {result.source}"))
+    described = legend_text(list(result.metrics), legend({"report": result.report, **result.decisions}))
+    if described:
+        screen.print(described)
     if "per_class" in result.report:
-        screen.print(per_class_table(result.report))
+        screen.print(per_class_table(result.report, result.source))
         if len(result.report["classes"]) <= 20:
             screen.print(confusion_table(result.report))
     elif result.report:
         screen.print(single_metrics_table(result.report, "Report"))
-    if result.baselines:
-        screen.print(baselines_table(result.baselines))
-    if getattr(result, "forecast", None):  # windows: per step, and beside the baselines on the same windows
-        from kproto.report.tables import forecast_steps_table, forecast_table
-
-        screen.print(forecast_steps_table(result.forecast["forecast"]))
-        screen.print(forecast_table(result.forecast))
+    if result.decisions:
+        screen.print(decisions_table(result.decisions))
     if result.attack:
         from kproto.report.tables import attack_table
 
         screen.print(attack_table(result.attack))
-    if result.decisions:
-        from kproto.report.tables import decisions_table
+    if result.forecast:  # windows: per step, and beside the baselines on the same windows
+        from kproto.report.tables import forecast_steps_table, forecast_table
 
-        screen.print(decisions_table(result.decisions))
+        screen.print(forecast_steps_table(result.forecast["forecast"]))
+        screen.print(forecast_table({**result.forecast, "verdict": None}))  # the verdict follows, in words
+    elif result.baselines:
+        model = {**result.metrics, **{k: v for k, v in result.report.items() if isinstance(v, (int, float))}}
+        if "reconstruction_mse" in result.report:
+            model["mse"] = result.report["reconstruction_mse"]
+        screen.print(baselines_table(result.baselines, result.baselines_info, model))
+    verdict = result.verdict or result.forecast.get("verdict")
+    if verdict:
+        screen.print(verdict_text(verdict))
 
 
 @click.command("predict")

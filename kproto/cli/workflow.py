@@ -14,7 +14,17 @@ from kproto.cli.common import DEVICE, SET, backend_option, console, locate, setu
 from kproto.core import catalog
 from kproto.runs import layout
 
-SECTIONS = ("families", "losses", "optimizers", "schedules", "activations", "metrics", "augmentations", "engines")
+SECTIONS = (
+    "families",
+    "losses",
+    "optimizers",
+    "schedules",
+    "activations",
+    "metrics",
+    "baselines",
+    "augmentations",
+    "engines",
+)
 
 
 def describe(entry: Any) -> str:
@@ -129,6 +139,7 @@ def runs_command(
                             "b": str(comparison.b.path),
                             "fields": [{"field": k, "a": va, "b": vb} for k, va, vb in comparison.fields],
                             "metrics": rows,
+                            "verdict": {"a": comparison.a.verdict(), "b": comparison.b.verdict()},
                         },
                         indent=2,
                         default=str,

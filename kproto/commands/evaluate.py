@@ -1,20 +1,43 @@
-"""Metrics of a trained model: on the run's own splits, or on a new file of raw rows."""
+"""Metrics of a trained model: on the run's own splits, or on a new file of raw rows.
+
+Classifiers are scored as `kproto predict` answers: with the run's calibrated probabilities and threshold, by
+kproto.metrics.classification, so `evaluate --data F` accuracy is the accuracy of `predict --data F`'s predictions.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from kproto.core import catalog
-from kproto.core.options import DecodingOptions
+from kproto.core.errors import KprotoError
+from kproto.core.options import AttackOptions, DecodingOptions
 from kproto.outputs.applications import PACKED_KINDS, packed_report
-from kproto.training.compile import encode_labels
-from kproto.training.scoring import REPORT_ROWS, classification_report, evaluate_arrays, task_report
+from kproto.training.compile import default_metrics, encode_labels
+from kproto.training.scoring import (
+    REPORT_ROWS,
+    classification_report,
+    evaluate_arrays,
+    plain_decisions,
+    shown_metrics,
+    task_report,
+)
 
-if TYPE_CHECKING:
-    from kproto.data.types import DataInfo
-    from kproto.runs.load import LoadedRun
+
+@dataclass
+class EvaluateOptions:
+    """What `kproto evaluate` was asked besides the run: other rows, a judge, an attack, decoding, coverage."""
+
+    data: Path | None = None
+    trust: bool = False
+    judge: Path | None = None
+    allow_code: bool = False
+    attack: AttackOptions = field(default_factory=AttackOptions)
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
+    coverage: float | None = None
 
 
 @dataclass
@@ -24,35 +47,51 @@ class Evaluation:
     source: str
     metrics: dict[str, float]
     report: dict[str, Any] = field(default_factory=dict)
-    baselines: dict[str, float] = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)  # {name: {metric: value}} on the same rows
+    baselines_info: dict[str, Any] = field(default_factory=dict)
+    verdict: dict[str, Any] = field(default_factory=dict)
     task: str = ""
     attack: dict[str, Any] = field(default_factory=dict)  # metrics clean and under attack (--attack)
     decisions: dict[str, Any] = field(default_factory=dict)  # calibration, threshold and --coverage on these rows
     forecast: dict[str, Any] = field(default_factory=dict)  # windows: "forecast", "baselines" and "verdict"
 
+    def to_json(self) -> dict[str, Any]:
+        """`kproto evaluate --json`: the metrics, then the report, baselines, verdict, attack and decisions."""
+        extra: dict[str, Any] = {"source": self.source}
+        if self.report:
+            extra["report"] = self.report
+        for key in ("baselines", "baselines_info", "verdict", "attack"):
+            if getattr(self, key):
+                extra[key] = getattr(self, key)
+        extra.update(self.decisions)
+        extra.update(self.forecast)
+        return {**self.metrics, **extra}
 
-def decision_report(
-    outputs: Any, y: Any, info: DataInfo, decisions: Any, conformal: Any, coverage: float | None, metric: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(classification report with the run's calibrated probabilities and threshold, decision summary).
 
-    The summary holds the calibration error before and after calibration, the threshold metric at 0.5 and at
-    the run's threshold, and with `coverage` the empirical coverage and mean set size or interval width.
-    """
-    import numpy as np
+@dataclass
+class Rows:
+    """The rows evaluated: model inputs, raw targets, where they come from and the run's dataset when loaded."""
 
+    x: Any
+    y: Any
+    source: str
+    dataset: Any = None
+
+
+def decision_summary(
+    outputs: Any, y: Any, info: Any, decisions: Any, conformal: Any, coverage: float | None, metric: str
+) -> dict[str, Any]:
+    """The decisions on these rows: calibration error before and after calibration, the threshold metric at 0.5
+    and at the run's threshold, and with `coverage` the empirical coverage and mean set size or interval width."""
     from kproto.metrics.calibration import expected_calibration_error, log_probabilities, threshold_score
     from kproto.metrics.conformal import interval_coverage, set_coverage
 
     summary: dict[str, Any] = {}
-    report: dict[str, Any] = {}
     y = np.asarray(y)
     if info.task == catalog.CLASSIFICATION:
         labels = y.astype(int)
         log_probs = log_probabilities(outputs, decisions.logits)
         probabilities = decisions.calibration.apply(log_probs)
-        names = info.class_names or list(range(probabilities.shape[1]))
-        report = classification_report(labels, decisions.classes(probabilities), names)
         summary["calibration"] = {
             "method": decisions.calibration.method,
             "temperature": decisions.calibration.temperature,
@@ -74,10 +113,24 @@ def decision_report(
     elif info.task == catalog.REGRESSION and coverage is not None:
         lower, upper = conformal.intervals(np.asarray(outputs).reshape(len(y), -1)[:, 0], coverage)
         summary["conformal"] = {"asked": coverage, **interval_coverage(lower, upper, y)}
-    return report, summary
+    return summary
 
 
-def _load_for_evaluation(run: LoadedRun, trust: bool, allow_code: bool) -> Any:
+def decided_report(outputs: Any, y: Any, info: Any, decisions: Any) -> dict[str, Any]:
+    """The classification report and every classification metric of these outputs at the run's decisions."""
+    from kproto.metrics.classification import classification_metrics
+
+    labels = np.asarray(y).astype(int)
+    probabilities = decisions.probabilities(outputs)
+    names = info.class_names or list(range(probabilities.shape[1]))
+    report = classification_report(labels, decisions.classes(probabilities), names)
+    report.update(classification_metrics(labels, probabilities, decisions.threshold))
+    if decisions.threshold is not None and probabilities.shape[1] == 2:
+        report["threshold"] = decisions.threshold
+    return report
+
+
+def _load_for_evaluation(run: Any, trust: bool, allow_code: bool) -> Any:
     """The run's model, compiled as in training; a custom (Python) loss is re-loaded only with --allow-code."""
     from kproto.runs.load import load_keras_model
 
@@ -91,137 +144,185 @@ def _load_for_evaluation(run: LoadedRun, trust: bool, allow_code: bool) -> Any:
     return model
 
 
-def evaluate_run(
-    path: Path,
-    data: Path | None = None,
-    trust: bool = False,
-    judge: Path | None = None,
-    allow_code: bool = False,
-    attack: str | None = None,
-    epsilon: float | None = None,
-    steps: int | None = None,
-    beam: int | None = None,
-    max_length: int | None = None,
-    coverage: float | None = None,
-) -> Evaluation:
-    """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `data`.
+def evaluate_run(path: Path, options: EvaluateOptions | None = None) -> Evaluation:
+    """Evaluate a run (or its .keras file) on its own test split, or on the raw rows of `options.data`.
 
     Classifiers are scored with the run's calibrated probabilities and threshold; `coverage` adds the empirical
-    coverage and mean size (width) of conformal prediction sets (intervals).
-
-    seq2seq runs generate the outputs (greedy, or beam search of width `beam`, at most `max_length` tokens) and
-    score them; recommender runs rank unseen items or score ratings.
-
-    A GAN run is scored on generated samples instead (and by the classifier run `judge`, when given). With `attack`
-    (fgsm or pgd), the metrics are also computed on adversarial versions of the rows at radius `epsilon`.
+    coverage and mean size (width) of conformal prediction sets (intervals). seq2seq runs generate the outputs and
+    score them; recommender runs rank unseen items or score ratings. A GAN run is scored on generated samples
+    (and by the classifier run `judge`). With `attack` the metrics are also computed on adversarial rows.
+    Baselines: the run's own (its test split), or refitted on its training split and scored on `data`'s rows.
     """
-    from kproto.data import Preprocessor, load_dataset, transform_rows
-    from kproto.data.readers import read_table
+    from kproto.outputs.answers import run_decisions
     from kproto.runs.load import load_run
 
+    options = options or EvaluateOptions()
     run = load_run(path)
-    if attack is not None:
-        _check_attack_flags(attack, epsilon, steps, run.info)
-    from kproto.outputs.answers import run_decisions
-
-    decisions, conformal = run_decisions(run, coverage)
-    model = _load_for_evaluation(run, trust, allow_code)
-    if run.info.task == "generation":
+    _check_flags(run, options)
+    decisions, conformal = run_decisions(run, options.coverage)
+    model = _load_for_evaluation(run, options.trust, options.allow_code)
+    if run.info.task == catalog.GENERATION:
         from kproto.commands.generate import evaluate_generator
 
-        metrics, report = evaluate_generator(run, model, judge, trust)
-        return Evaluation(source="generated samples vs test split", metrics=metrics, report=report, task="generation")
-    if judge is not None:
-        from kproto.core.errors import KprotoError
+        metrics, report = evaluate_generator(run, model, options.judge, options.trust)
+        return Evaluation(
+            source="generated samples vs test split", metrics=metrics, report=report, task=catalog.GENERATION
+        )
+    rows = _rows(run, options.data)
+    metrics, report, summary, rows = _scores(run, model, rows, decisions, conformal, options.coverage)
+    report = {**report, **_packed(run, model, rows, options)}
+    if report and rows.dataset is not None and "pca_mse" in rows.dataset.baselines:  # autoencoders, same split
+        report["pca_mse"] = rows.dataset.baselines["pca_mse"]
+    evaluation = Evaluation(source=rows.source, metrics=metrics, report=report, task=run.info.task, decisions=summary)
+    _compare(run, model, rows, evaluation)
+    if options.attack.method is not None:
+        evaluation.attack = _attack(run, model, rows, decisions, options.attack)
+    return evaluation
 
+
+def _check_flags(run: Any, options: EvaluateOptions) -> None:
+    if options.attack.method is not None:
+        _check_attack_flags(options.attack.method, options.attack.epsilon, options.attack.steps, run.info)
+    if options.judge is not None and run.info.task != catalog.GENERATION:
         raise KprotoError(
             f"--judge scores generated samples; {run.path} is a {run.info.task} run",
             field="--judge",
             hint="pass --judge only when evaluating a GAN run",
         )
+
+
+def _rows(run: Any, data: Path | None) -> Rows:
+    """The run's test split (its dataset loaded with the saved preprocessing), or the raw rows of `data`."""
+    from kproto.data import Preprocessor, load_dataset, transform_rows
+    from kproto.data.readers import read_table
+
     pre = Preprocessor.from_dict(run.preprocess)
-    label_mode = run.metrics.get("label_mode") or ("sparse" if run.info.task == "classification" else "value")
-    batch_size = run.recipe.train.batch_size
     if data is None:
         dataset = load_dataset(run.recipe, pre)
-        x, y_raw = dataset.x_test, dataset.y_test
-        source = "test split"
-        baselines = dataset.baselines
-    else:
-        frame = read_table(data, encoding=run.recipe.data.encoding)
-        needs_target = run.info.task in ("classification", "regression", "seq2seq", "ranking")
-        x, y_raw = transform_rows(pre, frame, need_target=needs_target)
-        source = str(data)
-        baselines = {}
+        return Rows(dataset.x_test, dataset.y_test, "test split", dataset)
+    needs_target = run.info.task in (*catalog.SUPERVISED_TASKS, catalog.SEQ2SEQ, catalog.RANKING)
+    x, y = transform_rows(pre, read_table(data, encoding=run.recipe.data.encoding), need_target=needs_target)
+    return Rows(x, y, str(data))
+
+
+def _label_mode(run: Any) -> str:
+    return run.metrics.get("label_mode") or ("sparse" if run.info.task == catalog.CLASSIFICATION else "value")
+
+
+def _scores(
+    run: Any, model: Any, rows: Rows, decisions: Any, conformal: Any, coverage: float | None
+) -> tuple[dict[str, float], dict[str, Any], dict[str, Any], Rows]:
+    """(metrics, report, decision summary, the rows reported on: the first REPORT_ROWS of a streamed split)."""
     from kproto.data.streaming import evaluate_blocks, is_streamed
 
+    info, batch_size, label_mode = run.info, run.recipe.train.batch_size, _label_mode(run)
+    x, y = rows.x, rows.y
     if is_streamed(x):  # a streamed run's test split, on disk
         metrics = evaluate_blocks(
             lambda xb, yb: evaluate_arrays(model, xb, yb, batch_size),
             x,
-            y_raw,
-            lambda y: encode_labels(y, label_mode, run.info.num_classes),
+            y,
+            lambda labels: encode_labels(labels, label_mode, info.num_classes),
         )
-        x = x[:REPORT_ROWS]
-        y_raw = None if y_raw is None else y_raw[:REPORT_ROWS]
-    else:
-        y = x if run.info.task == "reconstruction" else y_raw
-        metrics = evaluate_arrays(model, x, encode_labels(y, label_mode, run.info.num_classes), batch_size)
-    report = task_report(model, run.info, x, y_raw if run.info.task != "reconstruction" else x, batch_size)
-    if run.info.task == "reconstruction" and report and "pca_mse" in baselines:
-        report["pca_mse"] = baselines["pca_mse"]  # PCA with as many components as the bottleneck, same split
-    summary: dict[str, Any] = {}
-    if run.info.task in ("classification", "regression") and y_raw is not None and len(x):
-        import numpy as np
+        rows = Rows(x[:REPORT_ROWS], None if y is None else y[:REPORT_ROWS], rows.source, rows.dataset)
+        report = task_report(model, info, rows.x, rows.y if info.task != catalog.RECONSTRUCTION else rows.x, batch_size)
+        return metrics, report, {}, rows
+    targets = x if info.task == catalog.RECONSTRUCTION else y
+    metrics = evaluate_arrays(model, x, encode_labels(targets, label_mode, info.num_classes), batch_size)
+    if info.task not in catalog.SUPERVISED_TASKS or y is None or len(x) == 0:
+        return metrics, task_report(model, info, x, targets, batch_size), {}, rows
+    outputs = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
+    metric = run.recipe.train.threshold_metric
+    summary = decision_summary(outputs, y, info, decisions, conformal, coverage, metric)
+    for key in ("calibration", "threshold"):  # where training chose them (validation, or the recipe)
+        chosen = run.metrics.get(key)
+        if key in summary and isinstance(chosen, dict) and chosen.get("method", "") != "none":
+            summary[key]["chosen_on"] = chosen.get("chosen_on", "recipe")
+    if info.task == catalog.REGRESSION:
+        return metrics, task_report(model, info, x, y, batch_size), summary, rows
+    report = decided_report(outputs, y, info, decisions or plain_decisions())
+    names = run.recipe.train.metrics or default_metrics(info.task)
+    return shown_metrics(metrics, report, names), report, summary, rows
 
-        outputs = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
-        decided, summary = decision_report(
-            outputs, y_raw, run.info, decisions, conformal, coverage, run.recipe.train.threshold_metric
-        )
-        report = {**report, **decided}
-    if pre.kind in PACKED_KINDS:  # generated sequences; ranked or rated items (seen ones from the training split)
-        ranking = run.info.task == "ranking"
-        train = (
-            (dataset if data is None else load_dataset(run.recipe, pre)).split("train") if ranking else (x[:0], None)
-        )
-        report = {**report, **packed_report(model, pre, run.info, train, (x, y_raw), DecodingOptions(beam, max_length))}
-    block: dict[str, Any] = {}
-    if attack is not None:
-        from kproto.robust.attacks import evaluate_under_attack
 
-        if y_raw is None:
-            from kproto.core.errors import KprotoError
+def _packed(run: Any, model: Any, rows: Rows, options: EvaluateOptions) -> dict[str, Any]:
+    """seq2seq: generated sequences; recommenders: ranked or rated items (seen ones from the training split)."""
+    from kproto.data import Preprocessor, load_dataset
 
-            raise KprotoError(f"--attack needs the target column in {source}", field="--data")
+    pre = Preprocessor.from_dict(run.preprocess)
+    if pre.kind not in PACKED_KINDS:
+        return {}
+    train: tuple[Any, Any] = (rows.x[:0], None)
+    if run.info.task == catalog.RANKING:
+        train = (rows.dataset or load_dataset(run.recipe, pre)).split("train")
+    return packed_report(model, pre, run.info, train, (rows.x, rows.y), options.decoding)
 
-        def score(inputs: Any) -> dict[str, float]:
-            targets = encode_labels(y_raw[: len(inputs)], label_mode, run.info.num_classes)
-            return evaluate_arrays(model, inputs, targets, batch_size)
 
-        block = evaluate_under_attack(
-            model, run.info, pre.state, x, y_raw, score, attack, float(epsilon or 0), steps, seed=run.recipe.seed
-        )
-    forecast = {}
-    if data is None and getattr(dataset, "forecast", None) is not None:  # scores per step beside the baselines
+def _compare(run: Any, model: Any, rows: Rows, evaluation: Evaluation) -> None:
+    """Baselines and the verdict: the run's own on its test split, refitted on its training split for --data."""
+    from kproto.metrics.verdict import verdict
+
+    scores = {**evaluation.metrics, **{k: v for k, v in evaluation.report.items() if isinstance(v, (int, float))}}
+    if "reconstruction_mse" in evaluation.report:
+        scores["mse"] = evaluation.report["reconstruction_mse"]
+    if rows.dataset is not None and getattr(rows.dataset, "forecast", None) is not None:  # windows: per step
         from kproto.training.forecasting import forecast_results
 
-        forecast = forecast_results(model, dataset, batch_size)
-        baselines = {}
-    return Evaluation(
-        source=source,
-        metrics=metrics,
-        report=report,
-        forecast=forecast,
-        baselines=baselines,
-        task=run.info.task,
-        attack=block,
-        decisions=summary,
+        evaluation.forecast = forecast_results(model, rows.dataset, run.recipe.train.batch_size)
+        return
+    stored = run.metrics.get("baselines")
+    if rows.dataset is not None:
+        info = run.metrics.get("baselines_info", {})
+        if not isinstance(stored, dict) or not stored or info.get("split", "test") != "test":
+            return
+        evaluation.baselines, evaluation.baselines_info = stored, info
+        metric = (run.metrics.get("verdict") or {}).get("metric")
+        if metric in scores and all(isinstance(v, dict) for v in stored.values()):
+            evaluation.verdict = verdict(metric, float(scores[metric]), stored, "test") or {}
+        return
+    if run.info.task not in catalog.SUPERVISED_TASKS or rows.y is None or len(rows.x) == 0:
+        return
+    from kproto.data import Preprocessor, load_dataset
+    from kproto.training.baselines import baselines_on_rows
+
+    dataset = load_dataset(run.recipe, Preprocessor.from_dict(run.preprocess))
+    names = run.recipe.train.metrics or default_metrics(run.info.task)
+    shown = {k: v for k, v in evaluation.metrics.items() if k != "loss"}
+    source = Path(evaluation.source).name
+    seconds = float(run.metrics.get("seconds") or 0.0)
+    block = baselines_on_rows(run.recipe, dataset, rows.x, rows.y, shown, names, source, seconds)
+    evaluation.baselines = block.get("baselines", {})
+    evaluation.baselines_info = block.get("baselines_info", {})
+    evaluation.verdict = block.get("verdict", {})
+
+
+def _attack(run: Any, model: Any, rows: Rows, decisions: Any, attack: AttackOptions) -> dict[str, Any]:
+    """Metrics on clean and adversarial rows (classifiers at the run's decisions)."""
+    from kproto.data import Preprocessor
+    from kproto.robust.attacks import evaluate_under_attack
+
+    if rows.y is None:
+        raise KprotoError(f"--attack needs the target column in {rows.source}", field="--data")
+    info, batch_size, label_mode = run.info, run.recipe.train.batch_size, _label_mode(run)
+    names = run.recipe.train.metrics or default_metrics(info.task)
+
+    def score(inputs: Any) -> dict[str, float]:
+        labels = rows.y[: len(inputs)]
+        logs = evaluate_arrays(model, inputs, encode_labels(labels, label_mode, info.num_classes), batch_size)
+        if info.task != catalog.CLASSIFICATION:
+            return logs
+        outputs = np.asarray(model.predict(inputs, batch_size=max(batch_size, 256), verbose=0))
+        return shown_metrics(logs, decided_report(outputs, labels, info, decisions or plain_decisions()), names)
+
+    state = Preprocessor.from_dict(run.preprocess).state
+    epsilon = float(attack.epsilon or 0)
+    return evaluate_under_attack(
+        model, info, state, rows.x, rows.y, score, attack.method, epsilon, attack.steps, seed=run.recipe.seed
     )
 
 
-def _check_attack_flags(attack: str, epsilon: float | None, steps: int | None, info: DataInfo) -> None:
+def _check_attack_flags(attack: str, epsilon: float | None, steps: int | None, info: Any) -> None:
     """--attack needs --epsilon; text, autoencoders and GANs are refused before the model loads."""
-    from kproto.core.errors import KprotoError
     from kproto.robust.attacks import DEFAULT_PGD_STEPS, check_attack
 
     if epsilon is None:

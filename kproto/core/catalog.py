@@ -248,7 +248,7 @@ FAMILIES: dict[str, Family] = {
 
 
 # Modules that register serializable Keras objects any kproto model may use, besides each family's own.
-CUSTOM_OBJECT_MODULES = ("kproto.models.layers", "kproto.training.schedules")
+CUSTOM_OBJECT_MODULES = ("kproto.models.layers", "kproto.models.class_metrics", "kproto.training.schedules")
 
 
 def custom_object_modules() -> list[str]:
@@ -367,12 +367,16 @@ class Metric:
     options: tuple[tuple[str, object], ...] = ()  # constructor arguments besides the name
 
 
+# kproto's own Keras metrics for the classification scores (kproto.models.class_metrics): they take `num_classes`.
+CLASS_SCORE = "kproto.models.class_metrics:ClassScore"
+CLASS_AUC = "kproto.models.class_metrics:ClassAUC"
+
 METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
         Metric(
             "accuracy",
-            "Share of correct predictions.",
+            "Share of rows decided right: at the run's threshold (two classes) or argmax.",
             "classification",
             "max",
             "CategoricalAccuracy",
@@ -380,31 +384,62 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "precision",
-            "Of predicted positives, the share that are positive (micro over classes).",
+            "Two classes: of the rows decided positive (at the run's threshold), the share that are; more: the "
+            "macro average over classes.",
             "classification",
             "max",
-            "Precision",
-            one_hot=True,
-            on_probabilities=True,
+            CLASS_SCORE,
+            options=(("statistic", "precision"),),
         ),
         Metric(
             "recall",
-            "Of actual positives, the share found (micro over classes).",
+            "Two classes: of the positive rows, the share decided positive (at the run's threshold); more: the "
+            "macro average over classes.",
             "classification",
             "max",
-            "Recall",
-            one_hot=True,
-            on_probabilities=True,
+            CLASS_SCORE,
+            options=(("statistic", "recall"),),
         ),
-        Metric("auc", "Area under the ROC curve.", "classification", "max", "AUC", one_hot=True, on_probabilities=True),
         Metric(
             "f1",
-            "Macro-averaged F1 score over classes.",
+            "Two classes: F1 of the positive class at the run's threshold; more: macro F1 over classes.",
             "classification",
             "max",
-            "F1Score",
-            one_hot=True,
-            options=(("average", "macro"),),
+            CLASS_SCORE,
+            options=(("statistic", "f1"),),
+        ),
+        Metric(
+            "macro_f1",
+            "F1 of each class at the run's decisions, averaged over the classes.",
+            "classification",
+            "max",
+            CLASS_SCORE,
+            options=(("statistic", "macro_f1"),),
+        ),
+        Metric(
+            "balanced_accuracy",
+            "Recall of each class at the run's decisions, averaged over the classes.",
+            "classification",
+            "max",
+            CLASS_SCORE,
+            options=(("statistic", "balanced_accuracy"),),
+        ),
+        Metric(
+            "auc",
+            "Two classes: ROC AUC of the positive class's probability; more: one-vs-rest ROC AUC, macro over classes.",
+            "classification",
+            "max",
+            CLASS_AUC,
+            options=(("curve", "ROC"),),
+        ),
+        Metric(
+            "pr_auc",
+            "Two classes: average precision (area under the precision-recall curve) of the positive class; more: "
+            "one-vs-rest, macro over classes.",
+            "classification",
+            "max",
+            CLASS_AUC,
+            options=(("curve", "PR"),),
         ),
         Metric(
             "top_k_accuracy",
@@ -507,7 +542,7 @@ def metric_direction(monitor: str) -> str:
         return "max"
     if name in LOWER_IS_BETTER:
         return "min"
-    if any(word in name for word in ("accuracy", "auc", "iou", "precision", "recall", "f1", "r2", "ndcg")):
+    if any(word in name for word in ("accuracy", "auc", "iou", "precision", "recall", "f1", "r2", "ndcg", "hit_rate")):
         return "max"
     return "min"  # losses and errors of any other name
 
@@ -538,6 +573,23 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 CALIBRATIONS = ("auto", "temperature", "none")
 # train.threshold_metric: what `train.threshold: auto` maximises on the validation split (binary classifiers).
 THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy", "precision", "recall", "mcc")
+# train.baselines: the baselines a run is compared with (which apply depends on the task and the input).
+BASELINES: dict[str, str] = {
+    "majority": "classification: the training split's class frequencies, whatever the input",
+    "mean": "regression: the training split's mean target",
+    "linear": "logistic regression (classification) or ridge (regression) on the preprocessed columns",
+    "gradient_boosting": "scikit-learn's histogram gradient boosting on the preprocessed columns, defaults",
+    "tfidf_linear": "text: TF-IDF of the tokens, then logistic regression (classification) or ridge",
+    "last_value": "forecasting windows: the window's last value",
+    "seasonal_naive": "forecasting windows: the value one season earlier (data.window.season, or detected)",
+    "linear_ar": "forecasting windows: a ridge autoregression on the same window",
+    "copy_input": "seq2seq: the input text as the answer",
+    "most_frequent": "seq2seq: the training split's most frequent output",
+    "global_mean": "rating recommenders: the training mean rating",
+    "user_item_bias": "rating recommenders: mean + user bias + item bias",
+    "most_popular": "ranking recommenders: the most popular unseen items",
+    "pca": "autoencoders: PCA with as many components as the bottleneck",
+}
 # data.balance: how the training split of a classification recipe is rebalanced.
 BALANCE = ("none", "oversample", "undersample")
 # train.distribute modes and the backend each one needs (None: any).

@@ -11,7 +11,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError
-from kproto.data.preprocess import Preprocessor, infer_task, is_text_column
+from kproto.data.preprocess import Preprocessor, infer_task, is_text_column, positive_last
 from kproto.data.readers import check_path, check_target, missing_column_error, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
 from kproto.data.splits import check_held_out, split_indices
@@ -215,7 +215,9 @@ def load_dataset(
     train_rows, val_rows, test_rows, fit_rows = _split(recipe, frame, _labels(recipe, frame, task), task)
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
     roles = _roles(recipe, audit, features) if kind == catalog.TABLE else None
-    pre = preprocessor or Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles)
+    pre = preprocessor or positive_last(
+        Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles), recipe
+    )
     pre.state.setdefault("categorical", recipe.data.categorical)
     if adopted is not None:
         pre.check_columns(frame, need_target=False)

@@ -536,3 +536,29 @@ def feature_groups(state: dict[str, Any]) -> list[FeatureGroup]:
         groups.append(FeatureGroup(column["name"], start, start + width))
         start += width
     return groups
+
+
+def positive_last(pre: Preprocessor, recipe: Any) -> Preprocessor:
+    """`train.positive_class` becomes the second of two classes (the one thresholds and positive-class metrics
+    are about); without it the sorted order stays."""
+    positive = getattr(recipe.train, "positive_class", None)
+    classes = pre.state.get("target", {}).get("classes")
+    if positive is None or classes is None:
+        return pre
+    names = [str(c) for c in classes]
+    if str(positive) not in names:
+        raise DataError(
+            f"train.positive_class is {positive!r}, which is not a class of the target '{recipe.data.target}'",
+            field="train.positive_class",
+            hint=f"classes: {', '.join(names[:20])}",
+        )
+    if len(classes) != 2:
+        raise DataError(
+            f"train.positive_class names the positive class of a two-class target; '{recipe.data.target}' has "
+            f"{len(classes)} classes",
+            field="train.positive_class",
+            hint="leave train.positive_class out for multi-class targets (their metrics average over classes)",
+        )
+    index = names.index(str(positive))
+    pre.state["target"]["classes"] = [classes[1 - index], classes[index]]
+    return pre

@@ -22,7 +22,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError, RecipeError
-from kproto.data.preprocess import Preprocessor, infer_task
+from kproto.data.preprocess import Preprocessor, infer_task, positive_last
 from kproto.data.readers import check_target
 from kproto.data.splits import check_held_out
 from kproto.data.types import DataInfo, Dataset
@@ -265,6 +265,7 @@ def _fit(recipe: Recipe, sample: _Sample, preprocessor: Preprocessor | None) -> 
         if len(classes) < 2:
             raise DataError(f"the target '{data.target}' has only one class in the training rows", field="data.target")
         pre.state["target"]["classes"] = classes
+        positive_last(pre, recipe)
     return pre, task
 
 

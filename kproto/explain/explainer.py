@@ -169,6 +169,12 @@ class _Context:
 
         return model_outputs(self.model, x)
 
+    def decisions(self) -> Any:
+        """The run's decisions (calibration and threshold), as `kproto predict` applies them."""
+        from kproto.metrics.calibration import Decisions
+
+        return Decisions.from_metrics(self.run.metrics)
+
     def label(self, index: int | None) -> Any:
         if index is None:
             return None
@@ -228,8 +234,9 @@ def raw_test_rows(recipe: Recipe, pre: Preprocessor) -> Any:
 
 def _targets_for_rows(context: _Context, x: np.ndarray) -> np.ndarray:
     """The output unit explained per row: the predicted class, or the single regression output."""
-    if context.run.info.task == catalog.CLASSIFICATION:
-        return context.predictions(x).argmax(axis=1).astype(np.int32)
+    if context.run.info.task == catalog.CLASSIFICATION:  # the class the run answers: its calibration and threshold
+        decisions = context.decisions()
+        return decisions.classes(decisions.probabilities(context.predictions(x))).astype(np.int32)
     return np.zeros(len(x), np.int32)
 
 
@@ -296,7 +303,14 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
             return context.predictions(pre.features(rows, run.recipe.data.missing))
 
         ranking = permutation_importance(
-            predict, frame, names, y, metric, seed=run.recipe.seed, on_progress=context.report("permutation")
+            predict,
+            frame,
+            names,
+            y,
+            metric,
+            seed=run.recipe.seed,
+            on_progress=context.report("permutation"),
+            decisions=context.decisions(),
         )
         title = f"Permutation importance: drop of {metric} when a column is shuffled ({context.source}, 5 repeats)"
     else:

@@ -19,21 +19,24 @@ DEFAULT_REPEATS = 5
 LOWER_IS_BETTER = frozenset({"loss", "mae", "mse", "rmse", "mape"})
 
 
-def score(metric: str, y: np.ndarray, outputs: np.ndarray) -> float:
-    """The value of `metric` (a recipe metric name) for targets y and model outputs (probabilities or values)."""
+def score(metric: str, y: np.ndarray, outputs: np.ndarray, decisions: Any = None) -> float:
+    """The value of `metric` (a recipe metric name) for targets y and model outputs (probabilities or values).
+
+    Classifiers are scored at the run's `decisions` (calibration and threshold; argmax when None) by
+    kproto.metrics.classification, as `kproto evaluate` scores them."""
+    from kproto.metrics.calibration import Calibration, Decisions
+    from kproto.metrics.classification import SCORED, classification_metrics
+
     y = np.asarray(y)
     outputs = np.asarray(outputs, dtype=np.float64).reshape(len(y), -1)
-    if metric in ("accuracy", "f1", "precision", "recall", "top_k_accuracy", "auc"):
+    if metric in SCORED or metric == "top_k_accuracy":
         labels = y.astype(int).reshape(-1)
-        predicted = outputs.argmax(axis=1)
-        if metric == "accuracy":
-            return float(np.mean(predicted == labels))
         if metric == "top_k_accuracy":
             top = np.argsort(-outputs, axis=1)[:, :5]
             return float(np.mean((top == labels[:, None]).any(axis=1)))
-        if metric == "auc":
-            return _macro_auc(labels, outputs)
-        return _macro(metric, labels, predicted, outputs.shape[1])
+        decisions = decisions or Decisions(Calibration("none"))
+        scores = classification_metrics(labels, decisions.probabilities(outputs), decisions.threshold)
+        return float(scores.get(metric, 0.5 if "auc" in metric else 0.0))
     values = outputs.reshape(-1)
     target = y.astype(np.float64).reshape(-1)
     errors = values - target
@@ -51,36 +54,9 @@ def score(metric: str, y: np.ndarray, outputs: np.ndarray) -> float:
     raise KprotoError(
         f"permutation importance cannot score the metric {metric!r}",
         field="train.metrics",
-        hint="accuracy, f1, precision, recall, auc, top_k_accuracy, mae, mse, rmse, r2 or mape",
+        hint="accuracy, auc, pr_auc, f1, precision, recall, macro_f1, balanced_accuracy, top_k_accuracy, mae, mse, "
+        "rmse, r2 or mape",
     )
-
-
-def _macro(metric: str, labels: np.ndarray, predicted: np.ndarray, classes: int) -> float:
-    values = []
-    for c in range(classes):
-        tp = float(np.sum((predicted == c) & (labels == c)))
-        precision = tp / max(float(np.sum(predicted == c)), 1.0)
-        recall = tp / max(float(np.sum(labels == c)), 1.0)
-        if metric == "precision":
-            values.append(precision)
-        elif metric == "recall":
-            values.append(recall)
-        else:
-            values.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return float(np.mean(values))
-
-
-def _macro_auc(labels: np.ndarray, outputs: np.ndarray) -> float:
-    """One-vs-rest ROC AUC averaged over the classes present (rank formula, ties averaged)."""
-    values = []
-    for c in range(outputs.shape[1]):
-        positive = labels == c
-        if positive.all() or not positive.any():
-            continue
-        ranks = pd.Series(outputs[:, c]).rank().to_numpy()
-        n_pos, n_neg = positive.sum(), (~positive).sum()
-        values.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return float(np.mean(values)) if values else 0.5
 
 
 def permutation_importance(
@@ -92,6 +68,7 @@ def permutation_importance(
     repeats: int = DEFAULT_REPEATS,
     seed: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    decisions: Any = None,
 ) -> list[dict[str, Any]]:
     """[{"feature", "importance", "spread"}, ...], most important first.
 
@@ -100,14 +77,14 @@ def permutation_importance(
     """
     rng = np.random.default_rng(seed)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    reference = score(metric, y, predict(frame))
+    reference = score(metric, y, predict(frame), decisions)
     results = []
     for n, column in enumerate(columns):
         drops = []
         for _ in range(repeats):
             shuffled = frame.copy()
             shuffled[column] = frame[column].to_numpy()[rng.permutation(len(frame))]
-            drops.append(sign * (reference - score(metric, y, predict(shuffled))))
+            drops.append(sign * (reference - score(metric, y, predict(shuffled), decisions)))
         results.append({"feature": column, "importance": float(np.mean(drops)), "spread": float(np.std(drops))})
         if on_progress is not None:
             on_progress(n + 1, len(columns))

@@ -241,6 +241,16 @@ class Train(Strict):
     threshold_metric: Literal[catalog.THRESHOLD_METRICS] = Field(
         "f1", description="What threshold: auto maximises on the validation split."
     )
+    positive_class: str | int | None = Field(
+        None,
+        description="Binary classifiers: the label of the positive class (auc, pr_auc, precision, recall, f1 and "
+        "the threshold are about it); default: the second class in sorted order.",
+    )
+    baselines: Literal["auto", "none"] | list[Literal[tuple(catalog.BASELINES)]] = Field(
+        "auto",
+        description="Baselines fitted on the training split and scored on the same rows as the model: auto (all "
+        "that apply, each within a small time budget), none, or a list of names.",
+    )
 
     @field_validator("early_stopping", mode="before")
     @classmethod

@@ -79,12 +79,101 @@ def metrics_table(metrics: dict[str, Any], title: str = "Final metrics") -> Tabl
     return table
 
 
-def baselines_table(baselines: dict[str, float]) -> Table:
-    table = Table(title="Baselines (test split)", title_justify="left", header_style="bold")
-    table.add_column("baseline")
-    table.add_column("value", justify="right")
-    for name, value in baselines.items():
-        table.add_row(name.replace("_", " "), fmt(value))
+def legend_text(names: list[str], legend: dict[str, str]) -> str:
+    """What each shown metric measures, one dim line each ("" when none is described)."""
+    return "\n".join(f"[dim]{name}: {legend[name]}[/]" for name in names if legend.get(name))
+
+
+def baselines_table(
+    baselines: dict[str, Any], info: dict[str, Any] | None = None, model: dict[str, Any] | None = None
+) -> Table:
+    """This model and each baseline, one row each, on the same rows (`info`: metrics.json's baselines_info).
+
+    Runs from before the baselines block stored one number per name: shown as it is."""
+    from rich.markup import escape
+
+    info = info or {}
+    split = info.get("split", "test")
+    rows = f"the {info['rows']} {split} rows" if info.get("rows") else f"the {split} split"
+    title = f"Baselines on {rows} (fitted on the training split)"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("")
+    flat = {name: value for name, value in baselines.items() if not isinstance(value, dict)}
+    nested = {name: value for name, value in baselines.items() if isinstance(value, dict)}
+    names: list[str] = []
+    for scores in nested.values():
+        names += [m for m in scores if m not in names]
+    if flat and not nested:
+        names = ["value"]
+    for name in names:
+        table.add_column(escape(str(name)), justify="right")
+    if model and nested:
+        table.add_row("this model", *(fmt(model[n]) if n in model else "" for n in names), style="bold")
+    for name, scores in nested.items():
+        table.add_row(escape(name.replace("_", " ")), *(fmt(scores[n]) if n in scores else "" for n in names))
+    for name, value in flat.items():
+        table.add_row(escape(name.replace("_", " ")), fmt(value))
+    notes = []
+    for name, rows_used in info.get("sampled", {}).items():
+        notes.append(f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows (time budget)")
+    for name, why in info.get("stopped", {}).items():
+        notes.append(f"{name.replace('_', ' ')}: {why}")
+    for key in ("skipped", "failed"):
+        for name, why in info.get(key, {}).items():
+            notes.append(f"{name.replace('_', ' ')} {key}: {why}")
+    if info.get("note"):
+        notes.append(info["note"])
+    if notes:
+        table.caption = escape("\n".join(notes))
+        table.caption_justify = "left"
+    return table
+
+
+def verdict_text(verdict: dict[str, Any] | None) -> str:
+    """The verdict in words with rich markup: green when the model wins, bold yellow (a warning) when not."""
+    if not verdict:
+        return ""
+    from rich.markup import escape
+
+    message = escape(str(verdict.get("message", "")))  # names read from a run folder are never markup
+    if verdict.get("model_wins"):
+        return f"[green]Verdict:[/] {message}"
+    return f"[bold yellow]Verdict: a baseline wins.[/] [yellow]{message}[/]"
+
+
+def decisions_summary(metrics: dict[str, Any]) -> Table | None:
+    """The run's decisions as training recorded them: the threshold (and where it was chosen) with its effect on
+    the test split, and calibration with its test ECE before → after; None when the run has neither."""
+    threshold, calibration = metrics.get("threshold"), metrics.get("calibration")
+    if not isinstance(threshold, dict) and not (isinstance(calibration, dict) and calibration.get("method") != "none"):
+        return None
+    table = Table(title="Decisions (every number above uses them)", title_justify="left", header_style="bold")
+    table.add_column("decision")
+    table.add_column("value")
+    table.add_column("effect on the test split", justify="right")
+    if isinstance(threshold, dict):
+        where = "chosen on validation" if threshold.get("chosen_on") == "validation" else "set in the recipe"
+        effect = ""
+        if threshold.get("test_at_threshold") is not None:
+            effect = (
+                f"{threshold['metric']} {fmt(threshold.get('test_at_0.5'))} at 0.5 → "
+                f"{fmt(threshold['test_at_threshold'])}"
+            )
+        positive = metrics.get("positive_class")
+        label = f" on p({positive})" if positive is not None else ""
+        table.add_row("threshold", f"{threshold['value']:.4g}{label} ({where})", effect)
+    if isinstance(calibration, dict) and calibration.get("method") != "none":
+        temperature = calibration.get("temperature", 1.0)
+        where = "chosen on validation" if calibration.get("chosen_on") == "validation" else "set in the recipe"
+        effect = ""
+        before, after = calibration.get("ece_before"), calibration.get("ece_after")
+        if before is not None and after is not None:
+            change = "worse" if after > before else "better" if after < before else "unchanged"
+            effect = f"ECE {fmt(before)} → {fmt(after)} ({change})"
+        if temperature == 1.0:  # auto: scaling did not lower the validation ECE, so none was kept
+            table.add_row("calibration", f"none kept: temperature scaling did not help ({where})", effect)
+        else:
+            table.add_row("calibration", f"temperature {temperature:.3f} ({where})", effect)
     return table
 
 
@@ -100,7 +189,7 @@ def single_metrics_table(metrics: dict[str, float], title: str) -> Table:
 def decisions_table(decisions: dict[str, Any]) -> Table:
     """Calibration error before and after, the threshold metric at 0.5 and at the run's threshold, and the
     empirical coverage of conformal sets or intervals (what `kproto evaluate` adds for classifiers and regression)."""
-    table = Table(title="Decisions", title_justify="left", header_style="bold")
+    table = Table(title="Decisions on these rows", title_justify="left", header_style="bold")
     table.add_column("what")
     table.add_column("value", justify="right")
     calibration = decisions.get("calibration")
@@ -108,13 +197,16 @@ def decisions_table(decisions: dict[str, Any]) -> Table:
         method = calibration["method"]
         if method == "temperature":
             method = f"temperature {calibration['temperature']:.3f}"
+        if calibration.get("chosen_on"):
+            method += f" (chosen on {calibration['chosen_on']})"
         table.add_row("calibration", method)
         table.add_row(
             "ECE, uncalibrated → calibrated", f"{fmt(calibration['ece_before'])} → {fmt(calibration['ece_after'])}"
         )
     threshold = decisions.get("threshold")
     if threshold:
-        table.add_row("threshold", fmt(threshold["value"]))
+        where = f" (chosen on {threshold['chosen_on']})" if threshold.get("chosen_on") else ""
+        table.add_row("threshold", fmt(threshold["value"]) + where)
         table.add_row(
             f"{threshold['metric']} at 0.5 → at threshold",
             f"{fmt(threshold['at_0.5'])} → {fmt(threshold['at_threshold'])}",
@@ -144,8 +236,9 @@ def attack_table(attack: dict[str, Any]) -> Table:
     return table
 
 
-def per_class_table(report: dict[str, Any]) -> Table:
-    table = Table(title="Per class (test)", title_justify="left", header_style="bold")
+def per_class_table(report: dict[str, Any], source: str = "test split") -> Table:
+    at = f"threshold {report['threshold']:.4g} on p({report['classes'][-1]})" if "threshold" in report else "argmax"
+    table = Table(title=f"Per class ({source}, decided at {at})", title_justify="left", header_style="bold")
     for name in ("class", "precision", "recall", "f1", "support"):
         table.add_column(name, justify="left" if name == "class" else "right")
     for name, row in report["per_class"].items():

@@ -57,6 +57,11 @@ class RunRecord:
         value = self.metrics.get(split)
         return value if isinstance(value, dict) else {}
 
+    def verdict(self) -> dict[str, Any] | None:
+        """The run's verdict against its best baseline (metrics.json), or None for runs without one."""
+        value = self.metrics.get("verdict")
+        return value if isinstance(value, dict) and "model_wins" in value else None
+
     def history(self) -> list[dict[str, Any]]:
         """The run's history file as a list of rows of floats ([] when absent or unreadable)."""
         return read_history(self.path / layout.HISTORY)
@@ -71,6 +76,7 @@ class RunRecord:
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
             **{split: self.split_metrics(split) for split in SPLITS},
+            "verdict": self.verdict(),
             "params": {key: self.recipe.get(key) for key in (params or [])},
             **({"problem": self.problem} if self.problem else {}),
         }
@@ -377,6 +383,7 @@ def runs_rows(records: list[RunRecord], params: list[str]) -> list[dict[str, Any
             "status": record.status,
             "epochs": record.epochs,
             "seconds": record.seconds,
+            "verdict": verdict_words(record.verdict()),
         }
         for key in metric_keys:
             split, _, name = key.partition(".")
@@ -385,6 +392,25 @@ def runs_rows(records: list[RunRecord], params: list[str]) -> list[dict[str, Any
             row[key] = show(record.recipe[key]) if key in record.recipe else ""
         rows.append(row)
     return rows
+
+
+def verdict_words(verdict: dict[str, Any] | None, markup: bool = False) -> str:
+    """A verdict in a few words: "beats gradient boosting (accuracy)" or "gradient boosting wins (accuracy 0.978
+    vs 0.937)"; "" without one. `markup`: green or yellow for a rich table."""
+    if not verdict:
+        return ""
+    label = str(verdict.get("best_baseline", "")).replace("_", " ")
+    metric = str(verdict.get("metric", ""))
+    if markup:  # a run folder's text is never markup
+        label, metric = no_markup(label, 60), no_markup(metric, 60)
+    if verdict.get("model_wins"):
+        text = f"beats {label} ({metric})"
+        return f"[green]{text}[/]" if markup else text
+    try:
+        text = f"{label} wins ({metric} {float(verdict['baseline']):.4g} vs {float(verdict['model']):.4g})"
+    except (KeyError, TypeError, ValueError):  # a hand-edited or truncated metrics.json
+        text = f"{label} wins ({metric})"
+    return f"[yellow]{text}[/]" if markup else text
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -429,6 +455,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
             f"{'val' if split == 'validation' else split} {no_markup(name, 60)}", justify="right", no_wrap=True
         )
     table.add_column("seconds", justify="right", no_wrap=True)
+    table.add_column("verdict", overflow="fold", max_width=52)
     params = shown
     for key in params:
         table.add_column(no_markup(key, 60), style="cyan", overflow="fold", max_width=28)
@@ -444,6 +471,7 @@ def runs_table(records: list[RunRecord], params: list[str], title: str = "Runs",
             value = record.split_metrics(split).get(name)
             cells.append("" if value is None else no_markup(fmt(value)))
         cells.append("" if record.seconds is None else f"{record.seconds:.1f}")
+        cells.append(verdict_words(record.verdict(), markup=True))
         for key in params:
             value = record.recipe.get(key, "")
             if key.endswith("path") and isinstance(value, str) and value:
@@ -511,7 +539,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
         shown_a, shown_b = ("" if v is None else no_markup(fmt(v)) for v in (va, vb))
         metrics.add_row(split, no_markup(name), shown_a, shown_b, delta, better)
     facts = Table(title="Runs", title_justify="left", header_style="bold")
-    for name in ("", "status", "epochs", "best epoch", "seconds", "path"):
+    for name in ("", "status", "epochs", "best epoch", "seconds", "verdict", "path"):
         facts.add_column(name)
     for label, record in (("A", a), ("B", b)):
         facts.add_row(
@@ -520,6 +548,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
             str(record.epochs or ""),
             str(record.best_epoch or ""),
             "" if record.seconds is None else f"{record.seconds:.1f}",
+            verdict_words(record.verdict(), markup=True) or "(no baselines)",
             no_markup(record.path),
         )
     return [facts, recipe, metrics]

@@ -239,6 +239,8 @@ def resolve_metrics(names: list[str] | None, info: DataInfo, label_mode: str, lo
         options: dict[str, Any] = dict(entry.options)
         if "TopK" in class_name:  # the top 5, or fewer with few classes
             options["k"] = min(5, max(info.num_classes - 1, 1))
+        if class_name in (catalog.CLASS_SCORE, catalog.CLASS_AUC):  # kproto's own: positive class or macro
+            options.update(num_classes=max(int(info.num_classes or 2), 2), logits=logits)
         metrics.append(cls(name=name, **options))
     return metrics
 

@@ -24,7 +24,7 @@ from kproto.metrics.conformal import Conformal, classification_scores, regressio
 if TYPE_CHECKING:
     import keras
 
-    from kproto.data.types import Dataset
+    from kproto.data.types import DataInfo, Dataset
 
 
 @dataclass
@@ -33,6 +33,13 @@ class FittedDecisions:
 
     metrics: dict[str, Any] = field(default_factory=dict)
     conformal: Conformal | None = None
+
+
+def positive_class(info: DataInfo) -> dict[str, Any]:
+    """metrics.json's `positive_class`: the label auc, pr_auc, precision, recall, f1 and the threshold are about
+    (two-class runs only: the second class, which `train.positive_class` puts there)."""
+    names = info.class_names or []
+    return {"positive_class": names[1]} if info.task == catalog.CLASSIFICATION and len(names) == 2 else {}
 
 
 def _outputs(model: keras.Model, x: Any, batch_size: int) -> np.ndarray:
@@ -73,6 +80,8 @@ def fit_decisions(model: keras.Model, dataset: Dataset, train: Any, outputs: str
         calibration = Calibration("none", 1.0, plain, plain)
     val_p = calibration.apply(val_log)
     metrics: dict[str, Any] = {"calibration": calibration.to_dict()}
+    if calibration.method != "none":  # its ECE before and after are the test split's: the decision's test effect
+        metrics["calibration"]["chosen_on"] = "validation"
     threshold = fit_threshold(train.threshold, train.threshold_metric, val_p, y_val.astype(int))
     if threshold is not None:
         if test_log is not None:

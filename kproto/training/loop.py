@@ -31,6 +31,7 @@ from kproto.report.tables import Reporter
 from kproto.runs import layout
 from kproto.runs.store import RunDir, save_model_atomic
 from kproto.training.augment import with_augmentation
+from kproto.training.baselines import BaselineJob, baseline_block, prefetch_imports
 from kproto.training.callbacks import (
     BestEpoch,
     Checkpoints,
@@ -124,6 +125,7 @@ class Trainer:
         self.stop = StopFlag()
         self.dist = Distribution()
         self.phases: Phases | None = None  # a pretrained model's training phases
+        self.baselines: BaselineJob | None = None  # the baselines, fitted in the background while the model trains
         self.precise_bn: PreciseBatchNorm | None = None  # re-estimates batch-norm statistics after each epoch
 
     # ------------------------------------------------------------------ setup
@@ -200,6 +202,7 @@ class Trainer:
             self.dist.cleanup()
 
     def _run(self, resume: Path | None) -> TrainResult:
+        prefetch_imports(self.recipe)  # scikit-learn loads while the data loads and the model trains
         if resume is not None:  # one writer at a time, checked before any work
             run = RunDir(self.dist.resume_folder(Path(resume)))
             with run.lock() as owner:
@@ -230,6 +233,7 @@ class Trainer:
                 prepared = self._prepare()
         dataset, model, setup, plan = prepared
         recipe = self.recipe
+        self.baselines = BaselineJob(recipe, dataset, setup.metric_names)  # fitted while the model trains
         if resume is None:
             state = Checkpoint()
             run.write_text(layout.RECIPE, dump_recipe(recipe))
@@ -263,7 +267,6 @@ class Trainer:
             engine=plan.name,
             **({"batch_norm": facts["batch norm"]} if "batch norm" in facts else {}),
             parameters=model.count_params(),
-            baselines=dataset.baselines,
             versions=versions(),
             **self.dist.metrics(),
         )
@@ -505,22 +508,32 @@ class Trainer:
 
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)
-        results = evaluate_splits(model, dataset, setup.label_mode, self.recipe.train.batch_size)
-        from kproto.training.decisions import fit_decisions
+        from kproto.metrics.calibration import Decisions
+        from kproto.training.decisions import fit_decisions, positive_class
 
         decisions = fit_decisions(model, dataset, self.recipe.train, setup.outputs, self.recipe.train.batch_size)
         if decisions.conformal is not None:
             run.write_json(layout.CONFORMAL, decisions.conformal.to_dict())
+        decided = Decisions.from_metrics({**decisions.metrics, "outputs": setup.outputs})
+        results = evaluate_splits(
+            model, dataset, setup.label_mode, self.recipe.train.batch_size, decided, setup.metric_names
+        )
+        if self.baselines is not None:
+            compared = self.baselines.block(results, seconds, self.reporter.message)
+        else:
+            compared = baseline_block(self.recipe, dataset, results, setup.metric_names, seconds, self.reporter.message)
         metrics = run.update_metrics(
             status=catalog.COMPLETED,
             **results,
             **decisions.metrics,
+            **compared,
             epochs=state.epoch,
             best_epoch=state.best_epoch,
             seconds=round(seconds, 3),
             finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
             label_mode=setup.label_mode,
             outputs=setup.outputs,
+            **positive_class(dataset.info),
         )
         try:
             from kproto.report.plots import learning_curves

@@ -9,6 +9,8 @@ import numpy as np
 
 from kproto.core import catalog
 from kproto.data.streaming import evaluate_blocks, is_streamed
+from kproto.metrics.calibration import Calibration, Decisions
+from kproto.metrics.classification import SCORED, classification_metrics
 from kproto.models.gan import generate
 from kproto.outputs.applications import PACKED_KINDS, packed_report
 from kproto.training.compile import encode_labels
@@ -36,19 +38,34 @@ def _targets(dataset: Dataset, name: str, label_mode: str) -> tuple[np.ndarray, 
     return x, encode_labels(y, label_mode, dataset.info.num_classes)
 
 
-def evaluate_splits(model: keras.Model, dataset: Dataset, label_mode: str, batch_size: int) -> dict[str, Any]:
-    """{'train': {...}, 'validation': {...}, 'test': {...}} plus task-specific reports on the test split."""
+def evaluate_splits(
+    model: keras.Model,
+    dataset: Dataset,
+    label_mode: str,
+    batch_size: int,
+    decisions: Decisions | None = None,
+    metric_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """{'train': {...}, 'validation': {...}, 'test': {...}} plus task-specific reports on the test split.
+
+    Classifiers are scored with the run's `decisions` (calibration and threshold; argmax when None) by
+    kproto.metrics.classification; `metric_names` (the recipe's) are the metrics shown per split.
+    """
     if dataset.info.task == catalog.GENERATION:
         return generation_metrics(model, dataset)
     if is_streamed(dataset.x_train):
         return _evaluate_streamed(model, dataset, label_mode, batch_size)
     results: dict[str, Any] = {}
+    classifier = dataset.info.task == catalog.CLASSIFICATION
     for name in catalog.SPLITS:
         x, y = _targets(dataset, name, label_mode)
         results[name] = evaluate_arrays(model, x, y, batch_size)
+        if classifier and len(x):
+            scores, _ = decided_scores(model, x, dataset.split(name)[1], decisions, batch_size)
+            results[name] = shown_metrics(results[name], scores, metric_names)
     reconstruction = dataset.info.task == catalog.RECONSTRUCTION
     y_test = dataset.x_test if reconstruction else dataset.y_test
-    extra = task_report(model, dataset.info, dataset.x_test, y_test, batch_size)
+    extra = task_report(model, dataset.info, dataset.x_test, y_test, batch_size, decisions)
     if dataset.preprocessor.kind in PACKED_KINDS:  # seq2seq and recommender reports
         extra = {
             **extra,
@@ -63,6 +80,30 @@ def evaluate_splits(model: keras.Model, dataset: Dataset, label_mode: str, batch
 
         results.update(forecast_results(model, dataset, batch_size))
     return results
+
+
+def plain_decisions() -> Decisions:
+    """Argmax on uncalibrated probabilities: the decisions of a run that has none recorded."""
+    return Decisions(Calibration("none"))
+
+
+def decided_scores(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, decisions: Decisions | None, batch_size: int
+) -> tuple[dict[str, float], np.ndarray]:
+    """(every classification metric at the run's decisions, the calibrated probabilities) for rows x, labels y."""
+    decisions = decisions or plain_decisions()
+    outputs = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
+    probabilities = decisions.probabilities(outputs)
+    return classification_metrics(np.asarray(y).astype(int), probabilities, decisions.threshold), probabilities
+
+
+def shown_metrics(keras_logs: dict[str, float], scores: dict[str, float], metric_names: list[str] | None) -> dict:
+    """A split's numbers: the loss (and any metric kproto does not compute) from Keras, then the recipe's metrics
+    (accuracy when none are named) from kproto.metrics.classification."""
+    names = list(metric_names) if metric_names else ["accuracy"]
+    shown = {k: v for k, v in keras_logs.items() if k not in SCORED}
+    shown.update({name: scores[name] for name in names if name in scores})
+    return shown
 
 
 REPORT_ROWS = 100_000  # streamed test splits: the per-class report uses the first rows
@@ -90,14 +131,26 @@ def _evaluate_streamed(model: keras.Model, dataset: Dataset, label_mode: str, ba
 
 
 def task_report(
-    model: keras.Model, info: DataInfo, x: np.ndarray, y: np.ndarray | None, batch_size: int
+    model: keras.Model,
+    info: DataInfo,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    batch_size: int,
+    decisions: Decisions | None = None,
 ) -> dict[str, Any]:
-    """Per-class precision/recall and the confusion matrix (classification), or error summaries."""
+    """Per-class precision/recall, the confusion matrix and every classification metric at the run's decisions
+    (classification), or error summaries."""
     if y is None or len(x) == 0:
         return {}
     if info.task == catalog.CLASSIFICATION:
-        probabilities = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
-        return classification_report(y, probabilities.argmax(axis=1), info.class_names or list(range(info.num_classes)))
+        decisions = decisions or plain_decisions()
+        scores, probabilities = decided_scores(model, x, y, decisions, batch_size)
+        names = info.class_names or list(range(info.num_classes))
+        report = classification_report(np.asarray(y).astype(int), decisions.classes(probabilities), names)
+        report.update(scores)
+        if decisions.threshold is not None and probabilities.shape[1] == 2:
+            report["threshold"] = decisions.threshold
+        return report
     if info.task == catalog.REGRESSION:
         predicted = np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0)).reshape(-1)
         y = np.asarray(y).reshape(-1)  # a forecast's [windows, horizon] targets: every step counts
