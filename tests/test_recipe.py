@@ -502,6 +502,7 @@ def test_bad_values_are_escaped_and_shortened_in_messages(runner, folder: Path, 
     assert shown in result.output and len(result.output) < 12_000
 
 
+@pytest.mark.slow  # the audit profiles 200,000 columns (about 40 s)
 def test_a_header_of_200001_columns_is_read_whole(runner, folder: Path) -> None:
     names = [f"x{i}" for i in range(200_000)] + ["label"]
     (folder / "wide.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * 200_001) + "\n")

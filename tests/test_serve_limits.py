@@ -179,6 +179,7 @@ def test_a_trickling_header_is_cut_off_too(server: LiveServer) -> None:
     assert closed
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_slow_body_is_408(server: LiveServer) -> None:
     sock = _connect(server)
     head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
@@ -196,6 +197,7 @@ def test_limits_are_checked() -> None:
         Limits(shutdown_timeout=1e9)
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_disconnects_and_stop_are_logged_cleanly(run: Path) -> None:
     """A client that hangs up mid-body is logged as a disconnect, not a 500; SIGTERM with a client that sends its
     body slowly stops the server within the 2 s graceful timeout (plus start-up of the stop), without a traceback."""

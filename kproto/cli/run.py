@@ -219,13 +219,10 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
         + ")"
     )
     if audit is not None:
-        dropped = audit.dropped()
-        if dropped:
-            click.echo("dropped by the data audit: " + ", ".join(f"{k} ({v})" for k, v in dropped.items()))
-        for warning in audit.all_warnings():
-            click.echo(
-                f"warning [{warning.code}]" + (f" {warning.column}" if warning.column else "") + f": {warning.message}"
-            )
+        if audit.dropped():
+            click.echo("dropped by the data audit: " + audit.dropped_line())
+        for line in audit.warning_lines():
+            click.echo(line)
 
 
 FORCE = click.option("--force", is_flag=True, help="Replace an existing --out file (never the input data).")

@@ -57,6 +57,9 @@ DATE_PATTERN = re.compile(
 ID_NAMES = {"id", "index", "key", "uuid", "guid", "rownames", "unnamed: 0", "row", "row_id"}
 
 
+SHOWN_PER_CODE = 5  # warnings of one code printed by validate and train before the rest are counted
+
+
 @dataclass
 class Finding:
     """One warning: a stable `code` for scripts, the column it is about, and what it means and what to do."""
@@ -135,6 +138,30 @@ class Audit:
 
     def roles(self) -> dict[str, str]:
         return {c.name: c.role for c in self.columns}
+
+    def dropped_line(self, limit: int = SHOWN_PER_CODE * 4) -> str:
+        """The dropped columns and why, as one line: at most `limit` named, then how many more."""
+        items = [f"{name} ({why})" for name, why in self.dropped().items()]
+        more = f", … and {len(items) - limit} more" if len(items) > limit else ""
+        return ", ".join(items[:limit]) + more
+
+    def warning_lines(self, per_code: int = SHOWN_PER_CODE) -> list[str]:
+        """The warnings as printed lines: at most `per_code` of each code, then one line counting the rest."""
+        lines: list[str] = []
+        by_code: dict[str, list[Finding]] = {}
+        for warning in self.all_warnings():
+            by_code.setdefault(warning.code, []).append(warning)
+        for code, found in by_code.items():
+            for warning in found[:per_code]:
+                lines.append(
+                    f"warning [{code}]" + (f" {warning.column}" if warning.column else "") + f": {warning.message}"
+                )
+            if len(found) > per_code:
+                lines.append(
+                    f"warning [{code}]: {len(found) - per_code} more columns like these "
+                    "(kproto inspect --json lists every one)"
+                )
+        return lines
 
 
 @dataclass

@@ -562,14 +562,11 @@ def dropped_fact(dataset: Dataset) -> dict[str, str]:
     """The header's `dropped` line: each column the audit left out, and why."""
     if dataset.audit is None or not dataset.audit.dropped():
         return {}
-    return {"dropped": ", ".join(f"{name} ({why})" for name, why in dataset.audit.dropped().items())}
+    return {"dropped": dataset.audit.dropped_line()}
 
 
 def audit_lines(dataset: Dataset) -> list[str]:
     """The audit's warnings, one line each, as training prints them before the first epoch."""
     if dataset.audit is None:
         return []
-    return [
-        f"warning [{w.code}]" + (f" {w.column}" if w.column else "") + f": {w.message}"
-        for w in dataset.audit.all_warnings()
-    ]
+    return dataset.audit.warning_lines()
