@@ -321,3 +321,17 @@ def test_inspect_file_profiles_a_latin1_file_and_says_so(tmp_path: Path) -> None
 )
 def test_guess_target(frame: pd.DataFrame, target: str) -> None:
     assert guess_target(frame) == target
+
+
+def test_many_warnings_of_one_code_are_counted_not_listed() -> None:
+    frame = pd.DataFrame({f"c{i}": [7] * 30 for i in range(40)})
+    frame["x"] = np.arange(30) % 5
+    frame["label"] = ["a", "b"] * 15
+    audit = audit_frame(frame, AuditSettings(target="label"))
+    assert len([w for w in audit.all_warnings() if w.code == "constant"]) == 40
+    lines = audit.warning_lines(per_code=5)
+    constant = [line for line in lines if line.startswith("warning [constant]")]
+    assert len(constant) == 6
+    assert constant[-1] == "warning [constant]: 35 more columns like these (kproto inspect --json lists every one)"
+    line = audit.dropped_line(limit=3)
+    assert line.startswith("c0 (") and line.endswith("… and 37 more")
