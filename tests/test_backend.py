@@ -58,7 +58,7 @@ def test_jax_run_evaluates_on_tensorflow(runner: Any, tmp_path: Path, tiny_class
         assert again[name] == pytest.approx(value, abs=1e-5), name
     predicted = runner.invoke(cli, ["predict", str(run), "--data", str(tiny_classification), "--backend", "tensorflow"])
     assert predicted.exit_code == 0, predicted.output
-    assert predicted.output.splitlines()[0].count("p_") == 3
+    assert predicted.stdout.splitlines()[0].count("p_") == 3  # the CSV on stdout; notes go to stderr
     if engine == "fit":
         exported = runner.invoke(cli, ["export", str(run), "--format", "savedmodel"])
         assert exported.exit_code == 0, exported.output

@@ -86,7 +86,7 @@ def test_trained_run_records_calibration_threshold_and_conformal(runner, tmp_pat
 
     predicted = runner.invoke(cli, ["predict", str(run), "--data", str(data), "--coverage", "0.9"])
     assert predicted.exit_code == 0, predicted.output
-    header, first = predicted.output.splitlines()[:2]
+    header, first = predicted.stdout.splitlines()[:2]
     assert header.split(",")[-1] == "prediction_set" and first
     evaluated = runner.invoke(cli, ["evaluate", str(run), "--coverage", "0.9", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
@@ -113,7 +113,7 @@ def test_regression_intervals(runner, tmp_path):
     from kproto.cli import cli
 
     predicted = runner.invoke(cli, ["predict", str(run), "--data", str(path), "--coverage", "0.8"])
-    header = predicted.output.splitlines()[0].split(",")
+    header = predicted.stdout.splitlines()[0].split(",")
     assert header[-2:] == ["lower", "upper"]
     evaluated = runner.invoke(cli, ["evaluate", str(run), "--coverage", "0.8", "--json"])
     report = json.loads(evaluated.output[evaluated.output.index("{") :])

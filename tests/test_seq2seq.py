@@ -278,7 +278,8 @@ def test_train_evaluate_predict_through_the_cli(runner, make_recipe, tmp_path) -
     from kproto.serve.predictor import load_predictor
 
     served = load_predictor(run).records(pd.DataFrame({"word": ["abc"]}))
-    assert list(served[0]) == ["prediction"] and isinstance(served[0]["prediction"], str)
+    assert list(served[0]) == ["prediction", "warnings"] and isinstance(served[0]["prediction"], str)
+    assert served[0]["warnings"] == []
 
 
 def test_new_writes_a_recipe_that_validates(runner, tmp_path) -> None:
