@@ -23,7 +23,12 @@ from kproto.data.series import (
 )
 from kproto.data.types import DataInfo, Dataset
 from kproto.data.windows import Windows, cut_windows, drop_unknown, model_inputs, origins_between
-from kproto.metrics.forecast import naive_scale, season_from_autocorrelation, season_from_frequency
+from kproto.metrics.forecast import (
+    naive_scale,
+    season_from_autocorrelation,
+    season_from_frequency,
+    seasonal_columns,
+)
 
 SPLITS = catalog.SPLITS
 
@@ -239,8 +244,7 @@ def _reference_kernel(length: int, horizon: int, season: int | None) -> np.ndarr
     """[length, horizon] weights of the seasonal-naive forecast on relative histories (zero: the last value)."""
     kernel = np.zeros((length, horizon))
     if season and 1 < season <= length:
-        for step in range(horizon):
-            kernel[length - season + step % season, step] = 1.0
+        kernel[seasonal_columns(length, horizon, season), np.arange(horizon)] = 1.0
     return kernel
 
 

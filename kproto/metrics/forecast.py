@@ -47,14 +47,18 @@ def last_value(history: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(history[:, -1:], horizon, axis=1)
 
 
+def seasonal_columns(length: int, horizon: int, season: int) -> list[int]:
+    """The window column each future step repeats under the seasonal-naive rule: one season before that step."""
+    return [length - season + (step % season) for step in range(horizon)]
+
+
 def seasonal_naive(history: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """Step h equals the value one season before it (the same month last year); needs windows of ≥ `season` rows."""
     history = np.asarray(history, np.float64)
     length = history.shape[1]
     if season < 1 or season > length:
         raise ValueError(f"a season of {season} needs windows of at least {season} rows (they have {length})")
-    columns = [length - season + (step % season) for step in range(horizon)]
-    return history[:, columns]
+    return history[:, seasonal_columns(length, horizon, season)]
 
 
 class LinearAutoregression:
