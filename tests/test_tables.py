@@ -91,3 +91,12 @@ def test_per_class_table_says_where_it_decides_and_legend_lines() -> None:
     assert legend_text(["auc", "loss"], {"auc": "ROC AUC of the positive class 'yes'"}) == (
         "[dim]auc: ROC AUC of the positive class 'yes'[/]"
     )
+
+
+def test_names_from_a_run_folder_reach_the_terminal_escaped() -> None:
+    hostile = {"evil\x1b]0;title\x07[bold red]": {"accuracy": 0.5}}
+    shown = render(baselines_table(hostile, {"note": "see \x1b[2J[red]here[/]"}, {"accuracy": 0.6}))
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\\x1b" in shown and "[bold red]" in shown and "[red]here[/]" in flat(shown)
+    words = render(verdict_text({"model_wins": False, "message": "gradient\x1b[2J [blink]boosting[/] wins"}))
+    assert "\x1b" not in words and "[blink]boosting[/]" in words

@@ -90,8 +90,6 @@ def baselines_table(
     """This model and each baseline, one row each, on the same rows (`info`: metrics.json's baselines_info).
 
     Runs from before the baselines block stored one number per name: shown as it is."""
-    from rich.markup import escape
-
     info = info or {}
     split = info.get("split", "test")
     rows = f"the {info['rows']} {split} rows" if info.get("rows") else f"the {split} split"
@@ -106,13 +104,13 @@ def baselines_table(
     if flat and not nested:
         names = ["value"]
     for name in names:
-        table.add_column(escape(str(name)), justify="right")
+        table.add_column(no_markup(str(name)), justify="right")
     if model and nested:
         table.add_row("this model", *(fmt(model[n]) if n in model else "" for n in names), style="bold")
     for name, scores in nested.items():
-        table.add_row(escape(name.replace("_", " ")), *(fmt(scores[n]) if n in scores else "" for n in names))
+        table.add_row(no_markup(name.replace("_", " ")), *(fmt(scores[n]) if n in scores else "" for n in names))
     for name, value in flat.items():
-        table.add_row(escape(name.replace("_", " ")), fmt(value))
+        table.add_row(no_markup(name.replace("_", " ")), fmt(value))
     notes = []
     for name, rows_used in info.get("sampled", {}).items():
         notes.append(f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows (time budget)")
@@ -124,7 +122,7 @@ def baselines_table(
     if info.get("note"):
         notes.append(info["note"])
     if notes:
-        table.caption = escape("\n".join(notes))
+        table.caption = "\n".join(no_markup(note, None) for note in notes)  # from a run folder: never markup
         table.caption_justify = "left"
     return table
 
@@ -133,9 +131,7 @@ def verdict_text(verdict: dict[str, Any] | None) -> str:
     """The verdict in words with rich markup: green when the model wins, bold yellow (a warning) when not."""
     if not verdict:
         return ""
-    from rich.markup import escape
-
-    message = escape(str(verdict.get("message", "")))  # names read from a run folder are never markup
+    message = no_markup(verdict.get("message", ""), None)  # read from a run folder: never markup or control codes
     if verdict.get("model_wins"):
         return f"[green]Verdict:[/] {message}"
     return f"[bold yellow]Verdict: a baseline wins.[/] [yellow]{message}[/]"
