@@ -188,13 +188,15 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
     from kproto.core.errors import DataError, suggest
     from kproto.data.header import read_header
     from kproto.recipe import load_recipe
+    from kproto.recipe.targets import target_names
 
     loaded = load_recipe(recipe, overrides)
     spec = loaded.recipe
     try:
         columns = read_header(spec.data.path)
         data = spec.data
-        named = {data.target: "data.target", data.text: "data.text", data.user: "data.user", data.item: "data.item"}
+        named = {name: "data.target" for name in target_names(data)}
+        named.update({data.text: "data.text", data.user: "data.user", data.item: "data.item"})
         named[data.split.column] = "data.split.column"
         named.update({name: f"data.columns.{name}" for name in data.columns or {}})
         wanted = [c for c in [*named, *(data.features or [])] if c]

@@ -15,7 +15,7 @@ from kproto.core.errors import RecipeError, not_one_of
 # --- Vocabularies: every name below is spelled here once; other modules import the constant or ask a predicate. ---
 
 # What a model learns. A recipe's task is inferred from its target column, or fixed by its family.
-Task = Literal["classification", "regression", "reconstruction", "generation", "seq2seq", "ranking"]
+Task = Literal["classification", "regression", "reconstruction", "generation", "seq2seq", "ranking", "multi_target"]
 TASKS: Final[tuple[Task, ...]] = get_args(Task)
 CLASSIFICATION: Final = "classification"
 REGRESSION: Final = "regression"
@@ -23,6 +23,7 @@ RECONSTRUCTION: Final = "reconstruction"  # autoencoders
 GENERATION: Final = "generation"  # GANs
 SEQ2SEQ: Final = "seq2seq"  # text to text
 RANKING: Final = "ranking"  # recommenders on implicit feedback
+MULTI_TARGET: Final = "multi_target"  # several target columns, one output head each (kproto.data.targets)
 SUPERVISED_TASKS: Final[tuple[Task, ...]] = (CLASSIFICATION, REGRESSION)
 
 
@@ -113,6 +114,7 @@ class Family:
     example_data: str = "iris.csv"  # the shipped data `kproto new` starts a recipe from
     custom_objects: tuple[str, ...] = ()  # modules registering the Keras layers its saved models need to load
     phased: bool = False  # trains in phases (a frozen backbone first, then fine-tuning: kproto.training.phases)
+    multi_output: bool = False  # can predict several targets (data.target: [a, b]) with one head per target
 
     @property
     def generative(self) -> bool:
@@ -131,6 +133,7 @@ FAMILIES: dict[str, Family] = {
             "Dense layers for tabular data (units, activation, dropout, normalization).",
             inputs=("table", "image", "image_folder", "window"),
             fused=True,
+            multi_output=True,
         ),
         Family(
             "cnn",
@@ -139,6 +142,7 @@ FAMILIES: dict[str, Family] = {
             "Conv2D blocks with pooling and batch norm, then a dense head (images); Conv1D over time for windows.",
             inputs=("image", "image_folder", "window"),
             example_data="digits.csv",
+            multi_output=True,
         ),
         Family(
             "rnn",
@@ -147,6 +151,7 @@ FAMILIES: dict[str, Family] = {
             "Stacked SimpleRNN layers for sequences (text tokens or time-series windows).",
             inputs=_SEQUENCES,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "gru",
@@ -155,6 +160,7 @@ FAMILIES: dict[str, Family] = {
             "Stacked GRU layers, optionally bidirectional.",
             inputs=_SEQUENCES,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "lstm",
@@ -163,6 +169,7 @@ FAMILIES: dict[str, Family] = {
             "Stacked LSTM layers, optionally bidirectional.",
             inputs=_SEQUENCES,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "transformer",
@@ -173,6 +180,7 @@ FAMILIES: dict[str, Family] = {
             backend="tensorflow",  # TensorFlow's oneDNN kernels train it faster on CPU
             example_data="reviews.csv",
             custom_objects=("kproto.models.layers",),
+            multi_output=True,
         ),
         Family(
             "autoencoder",
@@ -229,6 +237,7 @@ FAMILIES: dict[str, Family] = {
             "Sequential",
             "An explicit list of Keras layers by class name, for anything the families don't cover.",
             inputs=("table", "image", "image_folder", "text", "window"),
+            multi_output=True,
         ),
         Family(
             "pretrained",

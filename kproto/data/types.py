@@ -29,10 +29,13 @@ class DataInfo:
     rows: dict[str, int] = field(default_factory=dict)
     layout: dict[str, int] = field(default_factory=dict)  # how one packed input array is read (seq2seq, recommender)
     forecast: dict[str, Any] = field(default_factory=dict)  # windows: horizon, normalize, linear, target channel
+    targets: list[dict[str, Any]] = field(default_factory=list)  # several targets: kproto.data.targets.target_entry
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
+        if not self.targets:  # a single-target run's file stays as it was
+            del data["targets"]
         return data
 
     @classmethod
