@@ -342,7 +342,8 @@ def evaluate_command(
 ) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data (and under --attack)."""
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    from kproto.commands.evaluate import EvaluateOptions, evaluate_run
+    from kproto.commands.evaluate import EvaluateOptions
+    from kproto.commands.targets import evaluate_any as evaluate_run
 
     options = EvaluateOptions(
         data=data,
@@ -363,6 +364,8 @@ def evaluate_command(
 def print_evaluation(screen: Any, result: Any) -> None:
     """`kproto evaluate`'s tables: metrics (with what each measures), the per-class table and confusion matrix at
     the run's decisions, the decisions on these rows, the baselines beside the model and the verdict in words."""
+    from rich.markup import escape
+
     from kproto.metrics.classification import legend
     from kproto.report.tables import (
         baselines_table,
@@ -403,6 +406,9 @@ def print_evaluation(screen: Any, result: Any) -> None:
     verdict = result.verdict or result.forecast.get("verdict")
     if verdict:
         screen.print(verdict_text(verdict))
+    for name, one in result.targets.items():  # several targets: the tables of each
+        screen.print(f"\n[bold]Target {escape(name)}[/] ({one.task})")
+        print_evaluation(screen, one)
 
 
 @click.command("predict")

@@ -20,7 +20,6 @@ from kproto.data.types import DataInfo, Dataset
 if TYPE_CHECKING:
     from kproto.data.audit import Audit
 from kproto.recipe.schema import Recipe
-from kproto.recipe.targets import several
 
 
 def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
@@ -187,10 +186,6 @@ def load_dataset(
     """
     from kproto.data.streaming import load_streaming, wants_streaming
 
-    if several(recipe):  # data.target: [a, b]: one array of targets per column
-        from kproto.data.targets import targets_dataset
-
-        return targets_dataset(recipe, preprocessor, adopt)
     if wants_streaming(recipe):
         _check_streamable(recipe)
         return load_streaming(recipe, preprocessor)
