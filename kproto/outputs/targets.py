@@ -114,3 +114,38 @@ def target_frame(
         inputs = frame.reset_index(drop=True)
         result = pd.concat([inputs, result.drop(columns=[c for c in result if c in inputs])], axis=1)
     return result
+
+
+def widths(info: DataInfo) -> list[int]:
+    """Each target's output width (its classes, or 1), in the order of `info.targets`."""
+    return [int(e["num_classes"]) if e["num_classes"] else 1 for e in info.targets]
+
+
+def stack_outputs(outputs: Any, info: DataInfo) -> np.ndarray:
+    """{target: [n, width]} → one [n, sum of widths] array (what a server's model call returns and splits)."""
+    if not isinstance(outputs, dict):
+        return np.asarray(outputs)
+    rows = len(next(iter(outputs.values())))
+    return np.concatenate([np.asarray(outputs[e["name"]]).reshape(rows, -1) for e in info.targets], axis=1)
+
+
+def split_outputs(stacked: np.ndarray, info: DataInfo) -> dict[str, np.ndarray]:
+    """The inverse of `stack_outputs`."""
+    cuts = np.cumsum(widths(info))[:-1]
+    parts = np.split(np.asarray(stacked), cuts, axis=1)
+    return {e["name"]: part for e, part in zip(info.targets, parts)}
+
+
+def target_metadata(info: DataInfo, answering: TargetAnswering) -> dict[str, Any]:
+    """GET /metadata's `outputs` of a run with several targets: each target's task, labels and decisions."""
+    described: dict[str, Any] = {}
+    for entry in info.targets:
+        one: dict[str, Any] = {"task": entry["task"]}
+        decisions = answering.decisions.get(entry["name"])
+        if entry["task"] == "classification":
+            one["labels"] = list(entry["class_names"] or [])
+            if decisions is not None:
+                one["threshold"] = decisions.threshold
+                one["calibration"] = decisions.calibration.to_dict()
+        described[entry["name"]] = one
+    return {"task": info.task, "targets": described}
