@@ -128,6 +128,7 @@ class Trainer:
         self.dist = Distribution()
         self.phases: Phases | None = None  # a pretrained model's training phases
         self.baselines: BaselineJob | None = None  # the baselines, fitted in the background while the model trains
+        self.target_baselines: dict[str, BaselineJob] = {}  # several targets: each target's baselines
         self.precise_bn: PreciseBatchNorm | None = None  # re-estimates batch-norm statistics after each epoch
 
     # ------------------------------------------------------------------ setup
@@ -240,7 +241,11 @@ class Trainer:
                 prepared = self._prepare()
         dataset, model, setup, plan = prepared
         recipe = self.recipe
-        if not several(recipe):  # several targets: each target's baselines are fitted at the end
+        if several(recipe):  # several targets: each target's baselines, fitted while the model trains
+            from kproto.training.targets import baseline_jobs
+
+            self.target_baselines = baseline_jobs(recipe, dataset, setup)
+        else:
             self.baselines = BaselineJob(recipe, dataset, setup.metric_names)  # fitted while the model trains
         if resume is None:
             state = Checkpoint()
@@ -574,6 +579,7 @@ class Trainer:
             base=self.recipe_dir,
             train_seconds=seconds,
             say=self.reporter.message,
+            jobs=self.target_baselines,
         )
         metrics = run.update_metrics(
             status=catalog.COMPLETED,

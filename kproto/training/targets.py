@@ -164,6 +164,7 @@ def target_results(
     base: Path | None = None,
     train_seconds: float = 0.0,
     say: Any = None,
+    jobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """metrics.json's fields of a run with several targets: per split the total loss and one block per target,
     each target's decisions, report and baselines under `targets`, and the monitored value; conformal.json holds
@@ -203,7 +204,9 @@ def target_results(
         }
         if "report" in scored:
             block["report"] = scored["report"]
-        if recipe.train.baselines != "none":
+        if (jobs or {}).get(name) is not None:
+            block.update(jobs[name].block(scored, train_seconds, say))
+        elif recipe.train.baselines != "none":
             block.update(baseline_block(one, view, scored, own.metric_names, train_seconds, say))
         blocks[name] = block
     if conformal:
@@ -211,8 +214,11 @@ def target_results(
     return {**results, "targets": blocks, "monitor": monitor, "label_mode": "several", "outputs": "several"}
 
 
-def target_decisions(metrics: dict[str, Any], name: str) -> Any:
-    """One target's decisions (calibration, threshold) read back from a run's metrics.json."""
-    from kproto.metrics.calibration import Decisions
+def baseline_jobs(recipe: Recipe, dataset: Dataset, setup: TargetsSetup) -> dict[str, Any]:
+    """Each target's scikit-learn baselines, fitted in the background while the model trains."""
+    from kproto.training.baselines import BaselineJob
 
-    return Decisions.from_metrics((metrics.get("targets") or {}).get(name, {}))
+    return {
+        name: BaselineJob(for_target(recipe, name), target_dataset(dataset, name), setup.targets[name].metric_names)
+        for name in names_of(dataset.info)
+    }
