@@ -127,6 +127,8 @@ def train_command(
 def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
     """The end of `kproto train`: final metrics (with what each measures), the decisions, the per-class table,
     the baselines beside the model and the verdict in words."""
+    from rich.markup import escape
+
     from kproto.metrics.classification import legend
     from kproto.report.tables import (
         baselines_table,
@@ -170,6 +172,10 @@ def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
         screen.print(baselines_table(metrics["baselines"], info, model))
     if metrics.get("verdict"):
         screen.print(verdict_text(metrics["verdict"]))
+    for name, block in (metrics.get("targets") or {}).items():  # several targets: each target's verdict
+        if block.get("verdict"):
+            screen.print(f"[bold]{escape(name)}[/]")
+            screen.print(verdict_text(block["verdict"]))
 
 
 def _stop_tracking(reporter: Any) -> None:

@@ -33,7 +33,7 @@ def evaluate_targets(run: Any, options: EvaluateOptions) -> Evaluation:
     from kproto.runs.load import load_keras_model
     from kproto.training.compile import compile_model
     from kproto.training.scoring import evaluate_arrays
-    from kproto.training.targets import target_model
+    from kproto.training.targets import compile_targets, encode_targets, target_model
 
     if options.attack.method is not None or options.judge is not None:
         flag = "--attack" if options.attack.method is not None else "--judge"
@@ -71,24 +71,8 @@ def evaluate_targets(run: Any, options: EvaluateOptions) -> Evaluation:
         if view is not None:
             _compare(one_run, sub, rows, one)
         evaluation.targets[name] = one
-    if len(x):
-        from kproto.training.targets import TargetsSetup, encode_targets
-
-        modes = {n: replace_mode(blocks.get(n, {}), run.info, n) for n in names_of(run.info)}
-        setup = TargetsSetup("", "several", 0.0, [], targets=modes)
-        from kproto.training.targets import compile_targets
-
-        compile_targets(model, run.recipe, run.info, 1, allow_code=options.allow_code, base=run.path)
+    if len(x):  # the weighted total, compiled as training compiled it
+        setup = compile_targets(model, run.recipe, run.info, 1, allow_code=options.allow_code, base=run.path)
         total = evaluate_arrays(model, x, encode_targets(y, setup, run.info), run.recipe.train.batch_size)
         evaluation.metrics = {"loss": total["loss"]}
     return evaluation
-
-
-def replace_mode(block: dict[str, Any], info: Any, name: str) -> Any:
-    """A target's label mode as training recorded it (a CompiledSetup carrying only that)."""
-    from kproto.data.targets import target_info
-    from kproto.training.compile import CompiledSetup
-
-    task = target_info(info, name).task
-    mode = block.get("label_mode") or ("sparse" if task == catalog.CLASSIFICATION else "value")
-    return CompiledSetup("", mode, 0.0, [])
