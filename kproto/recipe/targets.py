@@ -99,7 +99,8 @@ def check_targets(recipe: Any, error: Raise) -> None:
         able = ", ".join(n for n, f in catalog.FAMILIES.items() if f.multi_output)
         raise error(
             ("data", "target"),
-            f"data.target lists {len(names)} targets, but a {family.name} model predicts one",
+            f"data.target lists {len(names)} targets, but {'an' if family.name[0] in 'aeiou' else 'a'} "
+            f"{family.name} model predicts one",
             hint=f"families with one output head per target: {able}",
         )
     for path, why in SINGLE_TARGET_ONLY.items():
