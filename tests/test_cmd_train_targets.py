@@ -161,6 +161,16 @@ def test_classification_and_regression_with_weights(tmp_path: Path, runner: CliR
     evaluated = runner.invoke(cli, ["evaluate", str(run), "--data", str(tmp_path / "new.csv"), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "r2" in json.loads(evaluated.output)["score"]["report"]
+    from kproto.serve.predictor import load_predictor
+
+    answers = load_predictor(run).records(tiny_table(2, 3)[["balance", "income"]], coverage=0.8)
+    assert isinstance(answers[0]["score"]["prediction"], float) and "lower" in answers[0]["score"]
+    assert answers[0]["default"]["prediction"] in ("No", "Yes")
+    explained = runner.invoke(cli, ["explain", str(run), "--json"])
+    assert explained.exit_code == 0, explained.output
+    assert {entry["target"] for entry in json.loads(explained.output)["global"]} == {"default", "score"}
+    exported = runner.invoke(cli, ["export", str(run), "--format", "onnx"])
+    assert exported.exit_code == 0, exported.output
 
 
 def test_loss_weights_change_the_total(tmp_path: Path) -> None:
