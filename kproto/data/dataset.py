@@ -85,7 +85,8 @@ def _audit(
         return None
     from kproto.data.audit import AuditSettings, audit_frame
 
-    settings = AuditSettings.from_recipe(data, missing_target=dropped)  # the target's task: inferred the same way
+    several = catalog.family(recipe.model.type).extra_inputs
+    settings = AuditSettings.from_recipe(data, missing_target=dropped, several_inputs=several)  # task: inferred alike
     if task not in catalog.SUPERVISED_TASKS:
         settings.target = None  # autoencoders and GANs predict nothing: the target column is left out
         frame = frame.drop(columns=[data.target]) if data.target in frame else frame
@@ -95,7 +96,10 @@ def _audit(
 def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[list[str], str]:
     """The feature columns and the kind of input (tabular, text or image) the model reads."""
     data = recipe.data
-    _refuse_features_beside_text(data)
+    several = _several_inputs(recipe, frame, audit)
+    if several is not None:
+        return several, catalog.MIXED
+    _refuse_features_beside_text(data, recipe.model.type)
     features = _features(recipe, frame)
     if audit is not None and not data.text:
         features = _audited_features(data, features, audit)
@@ -109,14 +113,37 @@ def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[l
     return features, catalog.TABLE
 
 
-def _refuse_features_beside_text(data: Any) -> None:
+def _several_inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> list[str] | None:
+    """The feature columns when a model that takes several inputs gets columns of several kinds (text or image paths
+    beside others, kproto.data.inputs); None otherwise (data.text without data.features: the text alone)."""
+    from kproto.data import inputs, preprocess
+
+    data = recipe.data
+    if not catalog.family(recipe.model.type).extra_inputs or data.shape or (data.text and data.features is None):
+        return None
+    features = list(data.features) if data.features is not None else _features(recipe, frame)
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise missing_column_error(missing[0], list(frame.columns), "data.features", "feature column")
+    if data.text and data.text not in features:
+        features.insert(0, data.text)
+    if audit is not None:
+        kept = set(audit.features()) | ({data.text} if data.text else set())
+        features = [c for c in features if c in kept]
+    roles = inputs.input_roles(preprocess, data, frame, features, audit)
+    return features if inputs.is_several(roles) else None
+
+
+def _refuse_features_beside_text(data: Any, family: str) -> None:
     if data.text and data.features is not None and set(data.features) - {data.text}:
         extra = sorted(set(data.features) - {data.text})
+        takers = ", ".join(n for n, entry in catalog.FAMILIES.items() if entry.extra_inputs)
         raise DataError(
-            f"data.features lists {', '.join(map(repr, extra))} beside data.text; a text model reads only its text "
-            f"column ('{data.text}'), so they would be left out",
+            f"data.features lists {', '.join(map(repr, extra))} beside data.text; a {family} model reads only its "
+            f"text column ('{data.text}'), so they would be left out",
             field="data.features",
-            hint="remove data.features, or leave data.text out to train a table model on those columns",
+            hint=f"remove data.features, or leave data.text out to train a table model on those columns; families "
+            f"that take several inputs read them all: {takers}",
         )
 
 
@@ -215,6 +242,10 @@ def load_dataset(
     train_rows, val_rows, test_rows, fit_rows = _split(recipe, frame, _labels(recipe, frame, task), task)
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
     roles = _roles(recipe, audit, features) if kind == catalog.TABLE else None
+    if kind == catalog.MIXED:
+        from kproto.data import inputs, preprocess
+
+        roles = inputs.input_roles(preprocess, recipe.data, frame, features, audit)
     pre = preprocessor or positive_last(
         Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles), recipe
     )
@@ -296,6 +327,9 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
         info.output_dim = int(np.prod(x_train.shape[1:]))
     if kind == catalog.TEXT:
         info.vocab_size = len(pre.state["text"].get("vocabulary", []))  # none kept for a KerasHub tokenizer
+    if kind == catalog.MIXED:
+        info.inputs = [dict(part) for part in pre.state["parts"]]
+        info.vocab_size = len(pre.state["inputs"].get("text", {}).get("vocabulary", []))
     return info
 
 

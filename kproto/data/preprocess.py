@@ -7,6 +7,7 @@ model outputs back into the original labels. Its state is plain JSON (`preproces
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,11 @@ class Preprocessor:
             )
         if adopted is not None:
             state.update(adopted)
+        elif kind == catalog.MIXED:  # one record per named input (kproto.data.inputs)
+            from kproto.data.inputs import fit_inputs
+
+            folder = str(frame.attrs.get("folder", ""))
+            state.update(fit_inputs(sys.modules[__name__], train, features, spec, roles or {}, folder))
         elif kind == catalog.TEXT:
             state["text"] = cls._fit_text(train, spec)
         elif kind in catalog.IMAGE_KINDS:
@@ -271,6 +277,10 @@ class Preprocessor:
         """Model inputs for raw rows (imputed, encoded, scaled)."""
         if self.kind == catalog.TEXT:
             return self._text(frame)
+        if self.kind == catalog.MIXED:
+            from kproto.data.inputs import mixed_features
+
+            return mixed_features(sys.modules[__name__], self.state, frame, missing)
         if self.kind == catalog.IMAGE:
             image = self.state["image"]
             pixels = self._numeric_block(frame, self.state["features"])

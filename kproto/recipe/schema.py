@@ -14,7 +14,7 @@ from kproto.core import catalog
 from kproto.core.fields import Fraction, PositiveInt, Strict
 
 # ----------------------------------------------------------------------------- data
-COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # data.columns values
+COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "image", "datetime")  # data.columns values
 Steps = Annotated[int, Field(gt=0, strict=True)]  # a whole number of time steps held out (windowed series)
 
 
@@ -146,7 +146,8 @@ class Data(Strict):
     columns: dict[str, Literal[COLUMN_ROLES]] | None = Field(
         None,
         description="Override the role the audit gives a column: {name: drop | identifier | numeric | categorical "
-        "| text | datetime}. identifier and drop leave it out; datetime makes date features.",
+        "| text | image | datetime}. identifier and drop leave it out; datetime makes date features; image: paths of "
+        "image files (relative to the data file), read by models that take several inputs.",
     )
     audit: bool = Field(
         True,
