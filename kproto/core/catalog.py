@@ -113,6 +113,7 @@ class Family:
     example_data: str = "iris.csv"  # the shipped data `kproto new` starts a recipe from
     custom_objects: tuple[str, ...] = ()  # modules registering the Keras layers its saved models need to load
     phased: bool = False  # trains in phases (a frozen backbone first, then fine-tuning: kproto.training.phases)
+    scaling: str = "standard"  # how `data.scaling: auto` scales numeric table columns for it (SCALINGS)
 
     @property
     def generative(self) -> bool:
@@ -131,6 +132,8 @@ FAMILIES: dict[str, Family] = {
             "Dense layers for tabular data (units, activation, dropout, normalization).",
             inputs=("table", "image", "image_folder", "window"),
             fused=True,
+            custom_objects=("kproto.models.tabular_layers",),
+            scaling="robust",
         ),
         Family(
             "cnn",
@@ -248,6 +251,12 @@ FAMILIES: dict[str, Family] = {
 
 
 # Modules that register serializable Keras objects any kproto model may use, besides each family's own.
+SCALINGS = {
+    "standard": "Numeric columns minus the training mean, divided by the standard deviation.",
+    "robust": "Numeric columns minus the training median, divided by the interquartile range (normal units), then "
+    "smoothly clipped: z / sqrt(1 + (z / 3)^2) keeps values within ±3.",
+}
+
 CUSTOM_OBJECT_MODULES = ("kproto.models.layers", "kproto.models.class_metrics", "kproto.training.schedules")
 
 

@@ -29,9 +29,13 @@ class DataInfo:
     rows: dict[str, int] = field(default_factory=dict)
     layout: dict[str, int] = field(default_factory=dict)  # how one packed input array is read (seq2seq, recommender)
     forecast: dict[str, Any] = field(default_factory=dict)  # windows: horizon, normalize, linear, target channel
+    # tables: the numeric inputs and their training quantiles, the index-coded categorical inputs (for embeddings;
+    # read when the model is built, not saved: a saved model keeps what it needs in its layers' configs)
+    table: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("table")
         data["input_shape"] = list(self.input_shape)
         return data
 
