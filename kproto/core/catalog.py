@@ -117,6 +117,7 @@ class Family:
     phased: bool = False  # trains in phases (a frozen backbone first, then fine-tuning: kproto.training.phases)
     multi_output: bool = False  # can predict several targets (data.target: [a, b]) with one head per target
     extra_inputs: bool = False  # takes columns of several kinds (MIXED input: model.inputs, model.combine)
+    scaling: str = "standard"  # how `data.scaling: auto` scales numeric table columns for it (SCALINGS)
 
     @property
     def generative(self) -> bool:
@@ -137,6 +138,8 @@ FAMILIES: dict[str, Family] = {
             extra_inputs=True,
             fused=True,
             multi_output=True,
+            custom_objects=("kproto.models.tabular_layers",),
+            scaling="robust",
         ),
         Family(
             "cnn",
@@ -265,6 +268,12 @@ FAMILIES: dict[str, Family] = {
 
 
 # Modules that register serializable Keras objects any kproto model may use, besides each family's own.
+SCALINGS = {
+    "standard": "Numeric columns minus the training mean, divided by the standard deviation.",
+    "robust": "Numeric columns minus the training median, divided by the interquartile range (normal units), then "
+    "smoothly clipped: z / sqrt(1 + (z / 3)^2) keeps values within ±3.",
+}
+
 CUSTOM_OBJECT_MODULES = (
     "kproto.models.layers",
     "kproto.models.input_layers",

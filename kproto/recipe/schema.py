@@ -113,6 +113,11 @@ class Data(Strict):
     )
     missing: Literal["impute", "error"] = Field("impute", description="Impute missing values or refuse them.")
     categorical: Literal["onehot", "index"] = Field("onehot", description="How string feature columns are encoded.")
+    scaling: Literal["auto", "standard", "robust"] = Field(
+        "auto",
+        description="How numeric table columns are scaled: standard (mean and standard deviation), robust (median "
+        "and interquartile range, then smoothly clipped to ±3), auto (the family's choice: robust for feedforward).",
+    )
     max_classes: PositiveInt = Field(
         20, description="An integer target with at most this many distinct values is a classification target."
     )
