@@ -33,7 +33,7 @@ def supervised(task: str) -> bool:
 
 
 # How the rows of a data set reach a model (DataInfo.kind, the preprocessing state's `kind`).
-InputKind = Literal["table", "image", "image_folder", "text", "window", "pairs", "interactions"]
+InputKind = Literal["table", "image", "image_folder", "text", "window", "pairs", "interactions", "mixed"]
 INPUT_KINDS: Final[tuple[InputKind, ...]] = get_args(InputKind)
 TABLE: Final = "table"  # numeric and categorical columns
 IMAGE: Final = "image"  # pixel columns reshaped by data.shape
@@ -42,6 +42,7 @@ TEXT: Final = "text"  # one text column, tokenized
 WINDOW: Final = "window"  # time-series windows
 PAIRS: Final = "pairs"  # seq2seq: input text and target text
 INTERACTIONS: Final = "interactions"  # recommenders: users x items
+MIXED: Final = "mixed"  # several kinds of columns (text, image paths, table columns): one named model input per kind
 IMAGE_KINDS: Final[tuple[InputKind, ...]] = (IMAGE, IMAGE_FOLDER)
 LEGACY_KINDS: Final[dict[str, InputKind]] = {"tabular": TABLE}  # names older run folders recorded
 
@@ -115,6 +116,8 @@ class Family:
     custom_objects: tuple[str, ...] = ()  # modules registering the Keras layers its saved models need to load
     phased: bool = False  # trains in phases (a frozen backbone first, then fine-tuning: kproto.training.phases)
     multi_output: bool = False  # can predict several targets (data.target: [a, b]) with one head per target
+    extra_inputs: bool = False  # takes columns of several kinds (MIXED input: model.inputs, model.combine)
+    scaling: str = "standard"  # how `data.scaling: auto` scales numeric table columns for it (SCALINGS)
 
     @property
     def generative(self) -> bool:
@@ -132,8 +135,11 @@ FAMILIES: dict[str, Family] = {
             "Feedforward",
             "Dense layers for tabular data (units, activation, dropout, normalization).",
             inputs=("table", "image", "image_folder", "window"),
+            extra_inputs=True,
             fused=True,
             multi_output=True,
+            custom_objects=("kproto.models.tabular_layers",),
+            scaling="robust",
         ),
         Family(
             "cnn",
@@ -141,6 +147,7 @@ FAMILIES: dict[str, Family] = {
             "CNN",
             "Conv2D blocks with pooling and batch norm, then a dense head (images); Conv1D over time for windows.",
             inputs=("image", "image_folder", "window"),
+            extra_inputs=True,
             example_data="digits.csv",
             multi_output=True,
         ),
@@ -150,6 +157,7 @@ FAMILIES: dict[str, Family] = {
             "RNN",
             "Stacked SimpleRNN layers for sequences (text tokens or time-series windows).",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             example_data="sunspots.csv",
             multi_output=True,
         ),
@@ -159,6 +167,7 @@ FAMILIES: dict[str, Family] = {
             "GRU",
             "Stacked GRU layers, optionally bidirectional.",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             example_data="sunspots.csv",
             multi_output=True,
         ),
@@ -168,6 +177,7 @@ FAMILIES: dict[str, Family] = {
             "LSTM",
             "Stacked LSTM layers, optionally bidirectional.",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             example_data="sunspots.csv",
             multi_output=True,
         ),
@@ -177,6 +187,7 @@ FAMILIES: dict[str, Family] = {
             "Transformer",
             "Transformer encoder blocks with token/position embedding and a pooled head.",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             backend="tensorflow",  # TensorFlow's oneDNN kernels train it faster on CPU
             example_data="reviews.csv",
             custom_objects=("kproto.models.layers",),
@@ -257,7 +268,18 @@ FAMILIES: dict[str, Family] = {
 
 
 # Modules that register serializable Keras objects any kproto model may use, besides each family's own.
-CUSTOM_OBJECT_MODULES = ("kproto.models.layers", "kproto.models.class_metrics", "kproto.training.schedules")
+SCALINGS = {
+    "standard": "Numeric columns minus the training mean, divided by the standard deviation.",
+    "robust": "Numeric columns minus the training median, divided by the interquartile range (normal units), then "
+    "smoothly clipped: z / sqrt(1 + (z / 3)^2) keeps values within ±3.",
+}
+
+CUSTOM_OBJECT_MODULES = (
+    "kproto.models.layers",
+    "kproto.models.input_layers",
+    "kproto.models.class_metrics",
+    "kproto.training.schedules",
+)
 
 
 def custom_object_modules() -> list[str]:

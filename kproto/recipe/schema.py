@@ -14,7 +14,7 @@ from kproto.core import catalog
 from kproto.core.fields import Fraction, PositiveInt, Strict
 
 # ----------------------------------------------------------------------------- data
-COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # data.columns values
+COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "image", "datetime")  # data.columns values
 Steps = Annotated[int, Field(gt=0, strict=True)]  # a whole number of time steps held out (windowed series)
 
 
@@ -113,6 +113,11 @@ class Data(Strict):
     )
     missing: Literal["impute", "error"] = Field("impute", description="Impute missing values or refuse them.")
     categorical: Literal["onehot", "index"] = Field("onehot", description="How string feature columns are encoded.")
+    scaling: Literal["auto", "standard", "robust"] = Field(
+        "auto",
+        description="How numeric table columns are scaled: standard (mean and standard deviation), robust (median "
+        "and interquartile range, then smoothly clipped to ±3), auto (the family's choice: robust for feedforward).",
+    )
     max_classes: PositiveInt = Field(
         20, description="An integer target with at most this many distinct values is a classification target."
     )
@@ -146,7 +151,8 @@ class Data(Strict):
     columns: dict[str, Literal[COLUMN_ROLES]] | None = Field(
         None,
         description="Override the role the audit gives a column: {name: drop | identifier | numeric | categorical "
-        "| text | datetime}. identifier and drop leave it out; datetime makes date features.",
+        "| text | image | datetime}. identifier and drop leave it out; datetime makes date features; image: paths of "
+        "image files (relative to the data file), read by models that take several inputs.",
     )
     audit: bool = Field(
         True,
