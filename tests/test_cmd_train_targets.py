@@ -177,3 +177,34 @@ def test_loss_weights_change_the_total(tmp_path: Path) -> None:
     light = train(tmp_path / "light", "loss_weights: {student: 0.0}")
     metrics = json.loads((light / "metrics.json").read_text())
     assert metrics["test"]["loss"] == pytest.approx(metrics["test"]["default"]["loss"], rel=1e-3)
+
+
+def test_several_inputs_and_several_targets(tmp_path: Path, runner: CliRunner) -> None:
+    rng = np.random.default_rng(1)
+    words = np.array(["good", "bad", "fine", "awful", "great", "poor"])
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(120)]
+    positive = np.array([sum(w in ("good", "fine", "great") for w in t.split()) for t in texts])
+    balance = rng.normal(0, 1, 120)
+    frame = pd.DataFrame(
+        {
+            "review": texts,
+            "balance": balance,
+            "liked": np.where(positive >= 3, "yes", "no"),
+            "score": positive + balance,
+        }
+    )
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    (tmp_path / "mixed.yaml").write_text(
+        "data: {path: mixed.csv, target: [liked, score], features: [review, balance], text: review}\n"
+        "model: {type: gru, units: [8]}\ntrain: {epochs: 1, baselines: none}\n"
+    )
+    result = runner.invoke(cli, ["train", str(tmp_path / "mixed.yaml"), "--out", str(tmp_path / "runs"), *TF])
+    assert result.exit_code == 0, result.output
+    run = sorted((tmp_path / "runs" / "mixed").iterdir())[-1]
+    info = json.loads((run / "preprocess.json").read_text())["info"]
+    assert info["kind"] == "mixed" and [t["name"] for t in info["targets"]] == ["liked", "score"]
+    frame.head(3).to_csv(tmp_path / "new.csv", index=False)
+    predicted = runner.invoke(cli, ["predict", str(run), "--data", str(tmp_path / "new.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    columns = pd.read_csv(io.StringIO(predicted.stdout)).columns
+    assert {"prediction_liked", "p_liked_yes", "prediction_score"} <= set(columns)

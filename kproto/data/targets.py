@@ -152,12 +152,8 @@ def targets_dataset(
     for split, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows)):
         part = frame.iloc[rows]
         arrays[split] = (pre.features(part, recipe.data.missing), target_arrays(pre, part))
-    x_train = arrays["train"][0]
-    info = DataInfo(task=catalog.MULTI_TARGET, kind=kind, input_shape=tuple(int(d) for d in x_train.shape[1:]))
-    info.rows = {split: int(len(x)) for split, (x, _) in arrays.items()}
+    info = single._info(pre, arrays, catalog.MULTI_TARGET, kind, first)  # the inputs' facts, as for one target
     info.targets = [target_entry(t["name"], t["task"], t) for t in pre.state["targets"]]
-    if kind == catalog.TEXT:
-        info.vocab_size = len(pre.state["text"].get("vocabulary", []))
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.audit, dataset.dropped_rows = audit, dropped
     return dataset
@@ -174,13 +170,19 @@ def _fit(
     audit: Any,
 ) -> Preprocessor:
     """The features' preprocessing (fitted as for one target) and each target's encoding, from training rows."""
-    from kproto.data.dataset import _roles
+    from kproto.data import preprocess
+    from kproto.data.dataset import _roles, _scaling
 
     names = target_names(recipe.data)
     first = for_target(recipe, names[0])
     adopted = adopt(kind) if adopt is not None else None
     roles = _roles(first, audit, features) if kind == catalog.TABLE else None
-    pre = Preprocessor.fit(frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles)
+    if kind == catalog.MIXED:  # columns of several kinds (kproto.data.inputs)
+        from kproto.data import inputs
+
+        roles = inputs.input_roles(preprocess, first.data, frame, features, audit)
+    scaling = _scaling(first, kind)
+    pre = Preprocessor.fit(frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles, scaling)
     pre.state.pop("target", None)
     pre.state.setdefault("categorical", recipe.data.categorical)
     train = frame.iloc[fit_rows]
