@@ -66,6 +66,7 @@ def test_one_name_in_a_list_is_a_single_target(tmp_path: Path) -> None:
             "per-target mapping",
         ),
         ("data: {path: t.csv, target: [a, a]}\nmodel: {type: feedforward}\n", "data.target", "twice"),
+        ("data: {path: t.csv, target: [a, loss]}\nmodel: {type: feedforward}\n", "data.target", "total loss"),
         ("data: {path: t.csv, target: []}\nmodel: {type: feedforward}\n", "data.target", "no target"),
     ],
 )

@@ -94,6 +94,12 @@ def check_targets(recipe: Any, error: Raise) -> None:
                     hint=f"write one value for train.{field}, or list several targets in data.target",
                 )
         return
+    if "loss" in names:  # metrics.json's split blocks hold the total `loss` beside one block per target
+        raise error(
+            ("data", "target"),
+            "a target named 'loss' cannot sit beside the total loss of several targets",
+            hint="rename the column in the data file",
+        )
     family = catalog.family(recipe.model.type)
     if not family.multi_output:
         able = ", ".join(n for n, f in catalog.FAMILIES.items() if f.multi_output)
