@@ -55,6 +55,7 @@ ROLE_CASES = {
     "datetime": ("when", lambda f: f.assign(when=pd.date_range("2021-01-01", periods=N).strftime("%Y-%m-%d"))),
     "identifier": ("name", lambda f: f.assign(name=[f"Person {i}" for i in range(N)])),
     "constant": ("country", lambda f: f.assign(country="NL")),
+    "image": ("photo", lambda f: f.assign(photo=[f"photos/{i}.jpg" for i in range(N)])),
 }
 
 

@@ -115,11 +115,13 @@ def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[l
 
 def _several_inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> list[str] | None:
     """The feature columns when a model that takes several inputs gets columns of several kinds (text or image paths
-    beside others, kproto.data.inputs); None otherwise (data.text without data.features: the text alone)."""
+    beside others, kproto.data.inputs), or text that its family reads only this way (feedforward, cnn); None
+    otherwise (data.text without data.features, for a family that reads text: the text alone)."""
     from kproto.data import inputs, preprocess
 
     data = recipe.data
-    if not catalog.family(recipe.model.type).extra_inputs or data.shape or (data.text and data.features is None):
+    family = catalog.family(recipe.model.type)
+    if not family.extra_inputs or (data.text and data.features is None and catalog.TEXT in family.inputs):
         return None
     features = list(data.features) if data.features is not None else _features(recipe, frame)
     missing = [c for c in features if c not in frame.columns]
@@ -131,7 +133,8 @@ def _several_inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) ->
         kept = set(audit.features()) | ({data.text} if data.text else set())
         features = [c for c in features if c in kept]
     roles = inputs.input_roles(preprocess, data, frame, features, audit)
-    return features if inputs.is_several(roles) else None
+    lone_text = set(roles.values()) == {"text"} and catalog.TEXT not in family.inputs  # feedforward: an embedding bag
+    return features if inputs.is_several(roles) or lone_text else None
 
 
 def _refuse_features_beside_text(data: Any, family: str) -> None:
