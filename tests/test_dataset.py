@@ -112,16 +112,23 @@ def test_dataset_split_follows_the_seed(make_recipe, tiny_classification: Path) 
     assert not np.array_equal(test_rows(5), test_rows(6))
 
 
-def test_load_dataset_fits_on_its_own_training_split(make_recipe, tmp_path: Path) -> None:
+@pytest.mark.parametrize("scaling", ["standard", "robust"])
+def test_load_dataset_fits_on_its_own_training_split(make_recipe, tmp_path: Path, scaling: str) -> None:
     frame = mixed_frame(200)
     train_rows, _, test_rows = split_indices(len(frame), 0.15, 0.15, 42, frame["label"].astype(str).to_numpy())
     frame.loc[frame.index[test_rows], "num"] += 1000.0  # shift every test row
     path = tmp_path / "shifted.csv"
     frame.to_csv(path, index=False)
-    dataset = load_dataset(load_recipe(make_recipe(minimal_recipe(path))).recipe)
+    text = minimal_recipe(path).replace("target: label}", f"target: label, scaling: {scaling}}}")
+    dataset = load_dataset(load_recipe(make_recipe(text)).recipe)
     column = next(c for c in dataset.preprocessor.state["columns"] if c["name"] == "num")
-    assert column["mean"] == pytest.approx(frame["num"].iloc[train_rows].mean())
-    assert dataset.x_test[:, 0].min() > 100  # test rows are far out, as they should be
+    train_values = frame["num"].iloc[train_rows]
+    if scaling == "standard":
+        assert column["mean"] == pytest.approx(train_values.mean())
+        assert dataset.x_test[:, 0].min() > 100  # test rows are far out, as they should be
+    else:
+        assert column["mean"] == pytest.approx(train_values.median())
+        assert dataset.x_test[:, 0].min() > 2.9  # far out, held within the smooth clip of 3
 
 
 def test_rows_with_a_missing_target_are_dropped(make_recipe, tmp_path: Path) -> None:

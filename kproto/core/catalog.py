@@ -15,7 +15,7 @@ from kproto.core.errors import RecipeError, not_one_of
 # --- Vocabularies: every name below is spelled here once; other modules import the constant or ask a predicate. ---
 
 # What a model learns. A recipe's task is inferred from its target column, or fixed by its family.
-Task = Literal["classification", "regression", "reconstruction", "generation", "seq2seq", "ranking"]
+Task = Literal["classification", "regression", "reconstruction", "generation", "seq2seq", "ranking", "multi_target"]
 TASKS: Final[tuple[Task, ...]] = get_args(Task)
 CLASSIFICATION: Final = "classification"
 REGRESSION: Final = "regression"
@@ -23,6 +23,7 @@ RECONSTRUCTION: Final = "reconstruction"  # autoencoders
 GENERATION: Final = "generation"  # GANs
 SEQ2SEQ: Final = "seq2seq"  # text to text
 RANKING: Final = "ranking"  # recommenders on implicit feedback
+MULTI_TARGET: Final = "multi_target"  # several target columns, one output head each (kproto.data.targets)
 SUPERVISED_TASKS: Final[tuple[Task, ...]] = (CLASSIFICATION, REGRESSION)
 
 
@@ -114,7 +115,9 @@ class Family:
     example_data: str = "iris.csv"  # the shipped data `kproto new` starts a recipe from
     custom_objects: tuple[str, ...] = ()  # modules registering the Keras layers its saved models need to load
     phased: bool = False  # trains in phases (a frozen backbone first, then fine-tuning: kproto.training.phases)
+    multi_output: bool = False  # can predict several targets (data.target: [a, b]) with one head per target
     extra_inputs: bool = False  # takes columns of several kinds (MIXED input: model.inputs, model.combine)
+    scaling: str = "standard"  # how `data.scaling: auto` scales numeric table columns for it (SCALINGS)
 
     @property
     def generative(self) -> bool:
@@ -134,6 +137,9 @@ FAMILIES: dict[str, Family] = {
             inputs=("table", "image", "image_folder", "window"),
             extra_inputs=True,
             fused=True,
+            multi_output=True,
+            custom_objects=("kproto.models.tabular_layers",),
+            scaling="robust",
         ),
         Family(
             "cnn",
@@ -143,6 +149,7 @@ FAMILIES: dict[str, Family] = {
             inputs=("image", "image_folder", "window"),
             extra_inputs=True,
             example_data="digits.csv",
+            multi_output=True,
         ),
         Family(
             "rnn",
@@ -152,6 +159,7 @@ FAMILIES: dict[str, Family] = {
             inputs=_SEQUENCES,
             extra_inputs=True,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "gru",
@@ -161,6 +169,7 @@ FAMILIES: dict[str, Family] = {
             inputs=_SEQUENCES,
             extra_inputs=True,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "lstm",
@@ -170,6 +179,7 @@ FAMILIES: dict[str, Family] = {
             inputs=_SEQUENCES,
             extra_inputs=True,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "transformer",
@@ -181,6 +191,7 @@ FAMILIES: dict[str, Family] = {
             backend="tensorflow",  # TensorFlow's oneDNN kernels train it faster on CPU
             example_data="reviews.csv",
             custom_objects=("kproto.models.layers",),
+            multi_output=True,
         ),
         Family(
             "autoencoder",
@@ -237,6 +248,7 @@ FAMILIES: dict[str, Family] = {
             "Sequential",
             "An explicit list of Keras layers by class name, for anything the families don't cover.",
             inputs=("table", "image", "image_folder", "text", "window"),
+            multi_output=True,
         ),
         Family(
             "pretrained",
@@ -256,6 +268,12 @@ FAMILIES: dict[str, Family] = {
 
 
 # Modules that register serializable Keras objects any kproto model may use, besides each family's own.
+SCALINGS = {
+    "standard": "Numeric columns minus the training mean, divided by the standard deviation.",
+    "robust": "Numeric columns minus the training median, divided by the interquartile range (normal units), then "
+    "smoothly clipped: z / sqrt(1 + (z / 3)^2) keeps values within ±3.",
+}
+
 CUSTOM_OBJECT_MODULES = (
     "kproto.models.layers",
     "kproto.models.input_layers",

@@ -770,11 +770,22 @@ def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
     if Path(data.path).is_dir() or Path(data.path).suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
         return None
     frame = read_table(data.path, limit=min(data.limit or rows, rows), encoding=data.encoding)
+    data, frame = first_target_view(data, frame)
     settings = AuditSettings.from_recipe(data, several_inputs=family.extra_inputs)
     if family.task is not None:  # autoencoders and GANs predict nothing
         frame = frame.drop(columns=[data.target]) if data.target in frame else frame
         settings.target = None
     return audit_frame(frame, settings)
+
+
+def first_target_view(data: Any, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Several targets: the audit profiles the first as the target and leaves the other target columns out."""
+    from kproto.recipe.targets import target_names
+
+    names = target_names(data)
+    if len(names) < 2:
+        return data, frame
+    return data.model_copy(update={"target": names[0]}), frame.drop(columns=[n for n in names[1:] if n in frame])
 
 
 TARGET_NAMES = ("label", "target", "class", "y", "outcome")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError
-from kproto.data.preprocess import Preprocessor, infer_task, is_text_column, positive_last
+from kproto.data.preprocess import Preprocessor, feature_groups, infer_task, is_text_column, positive_last
 from kproto.data.readers import check_path, check_target, missing_column_error, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
 from kproto.data.splits import check_held_out, split_indices
@@ -20,6 +20,8 @@ from kproto.data.types import DataInfo, Dataset
 if TYPE_CHECKING:
     from kproto.data.audit import Audit
 from kproto.recipe.schema import Recipe
+
+QUANTILE_LEVELS = 64  # a table's numeric inputs: training quantiles at levels 0, 1/64, …, 1 (DataInfo.table)
 
 
 def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
@@ -250,7 +252,8 @@ def load_dataset(
 
         roles = inputs.input_roles(preprocess, recipe.data, frame, features, audit)
     pre = preprocessor or positive_last(
-        Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles), recipe
+        Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles, _scaling(recipe, kind)),
+        recipe,
     )
     pre.state.setdefault("categorical", recipe.data.categorical)
     if adopted is not None:
@@ -333,7 +336,38 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
     if kind == catalog.MIXED:
         info.inputs = [dict(part) for part in pre.state["parts"]]
         info.vocab_size = len(pre.state["inputs"].get("text", {}).get("vocabulary", []))
+    if kind == catalog.TABLE and "columns" in pre.state:
+        info.table = table_layout(pre.state, x_train)
     return info
+
+
+def _scaling(recipe: Recipe, kind: str) -> str:
+    """How numeric columns are scaled: `data.scaling`, or for `auto` the family's catalog choice (tables only)."""
+    if kind != catalog.TABLE:
+        return "standard"
+    if recipe.data.scaling != "auto":
+        return recipe.data.scaling
+    return catalog.family(recipe.model.type).scaling
+
+
+def table_layout(state: dict, x_train: np.ndarray) -> dict:
+    """Where a table's model inputs come from, for models that embed them: the numeric inputs' positions with the
+    training quantiles of each (at QUANTILE_LEVELS + 1 evenly spaced levels), and the index-coded categorical inputs'
+    positions with their number of categories."""
+    numeric, categorical = [], []
+    onehot = state.get("categorical", "onehot") == "onehot"
+    for column, group in zip(state["columns"], feature_groups(state), strict=True):
+        if column["type"] == "numeric":
+            numeric.append(group.start)
+        elif column["type"] == "categorical" and not onehot:
+            categorical.append([group.start, len(column["values"])])
+    levels = np.linspace(0.0, 1.0, QUANTILE_LEVELS + 1)
+    grid = np.quantile(x_train[:, numeric], levels, axis=0).T if numeric and len(x_train) else np.zeros((0, 0))
+    return {
+        "numeric": numeric,
+        "quantiles": [[round(float(v), 6) for v in row] for row in grid],
+        "categorical": categorical,
+    }
 
 
 def _baselines(dataset: Dataset) -> dict[str, float]:

@@ -126,8 +126,14 @@ def explain_run(
     if len(x) == 0:
         raise KprotoError(f"there are no rows to explain in {source}", field="--data")
     folder = Path(out) if out is not None else run.path / layout.EXPLAIN
-    folder.mkdir(parents=True, exist_ok=True)
     context = _Context(run, model, x, y, frame, source, rows, steps or DEFAULT_STEPS, folder, progress)
+    return explain_context(context, chosen)
+
+
+def explain_context(context: _Context, chosen: str) -> Explanation:
+    """Explain the rows of `context` with the method `chosen` and write the files into `context.folder`."""
+    info, folder = context.run.info, context.folder
+    folder.mkdir(parents=True, exist_ok=True)
     if info.task == catalog.RECONSTRUCTION:
         explanation = _explain_autoencoder(context)
     elif info.kind == catalog.TABLE:

@@ -9,7 +9,7 @@ the known side's bias.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from kproto.data.types import DataInfo
 
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
+# Unset penalties are these divided by the training rows: Keras adds a table's L2 to every batch's mean loss, so
+# l2 = shrinkage / rows is the regularised least-squares objective (sum of squared errors + shrinkage · Σ w²) per row.
+EMBEDDING_SHRINKAGE = 1.0
+BIAS_SHRINKAGE = 5.0
 
 
 class Recommender(ModelBase):
@@ -39,7 +43,17 @@ class Recommender(ModelBase):
     units: list[PositiveInt] = Field(
         [64], description="Hidden layers of each tower (two_tower) or of the MLP (neural_cf)."
     )
-    embedding_l2: float = Field(1e-5, ge=0, description="L2 penalty on the embedding tables and biases.")
+    embedding_l2: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        description="L2 penalty on the embedding tables (and on the biases when bias_l2 is unset); unset: "
+        f"{EMBEDDING_SHRINKAGE:g} / training rows, the same pull towards zero whatever the data's size.",
+    )
+    bias_l2: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        description="L2 penalty on the user and item biases; unset: embedding_l2 when that is set, else "
+        f"{BIAS_SHRINKAGE:g} / training rows (each bias shrunk as if it had {BIAS_SHRINKAGE:g} more ratings of 0, "
+        "as the user+item-bias baseline does).",
+    )
     feedback: Literal["auto", "explicit", "implicit"] = Field(
         "auto",
         description="explicit: predict data.target (ratings, MSE). implicit: every row is a positive interaction "
@@ -63,6 +77,15 @@ class Recommender(ModelBase):
     def needs_target(self) -> bool:
         """Only explicit feedback needs data.target (the rating); implicit rows are interactions themselves."""
         return self.feedback == "explicit"
+
+
+def penalties(spec: Recommender, training_rows: int) -> tuple[float, float]:
+    """(embedding L2, bias L2): the recipe's values, or the shrinkages above spread over `training_rows`."""
+    rows = max(int(training_rows), 1)
+    embedding = spec.embedding_l2 if spec.embedding_l2 is not None else EMBEDDING_SHRINKAGE / rows
+    if spec.bias_l2 is not None:
+        return embedding, spec.bias_l2
+    return embedding, spec.embedding_l2 if spec.embedding_l2 is not None else BIAS_SHRINKAGE / rows
 
 
 def interaction_layout(info: DataInfo) -> dict[str, int]:
@@ -90,7 +113,7 @@ def build(spec: Recommender, info: DataInfo) -> Any:
     pairwise = bool((getattr(info, "layout", None) or {}).get("pairwise", 0))  # absent in runs saved before it
     pair, width = row_widths(layout["user_features"], layout["item_features"], pairwise)
     inputs = keras.Input(shape=(width,), name="interaction")
-    score = _scorer(spec, layout, pair)
+    score = _scorer(spec, layout, pair, penalties(spec, (info.rows or {}).get("train", 0)))
     if pairwise:
         first = score(ColumnSlice(0, pair, name="first_item_rows")(inputs))
         second = score(SecondItemRows(pair, layout["user_features"], name="second_item_rows")(inputs))
@@ -104,7 +127,7 @@ def build(spec: Recommender, info: DataInfo) -> Any:
     return keras.Model(inputs, output, name=f"recommender_{spec.architecture}")
 
 
-def _scorer(spec: Recommender, layout: dict[str, int], width: int) -> Any:
+def _scorer(spec: Recommender, layout: dict[str, int], width: int, l2: tuple[float, float]) -> Any:
     """score(rows) → [batch, 1] for pair rows `width` wide; every call shares the same layers (and weights)."""
     import keras
 
@@ -112,11 +135,12 @@ def _scorer(spec: Recommender, layout: dict[str, int], width: int) -> Any:
     from kproto.models.recommender_layers import IndexEmbedding, RowDot
     from kproto.models.seq2seq_layers import ColumnSlice
 
-    dim, l2, rate, act = spec.embedding_dim, spec.embedding_l2, spec.unknown_rate, activation(spec.activation)
+    dim, rate, act = spec.embedding_dim, spec.unknown_rate, activation(spec.activation)
+    (l2, bias_l2) = l2
     user = IndexEmbedding(layout["num_users"], dim, 0, l2, rate, 1, name="user_embedding")
     item = IndexEmbedding(layout["num_items"], dim, 1, l2, rate, 2, name="item_embedding")
-    user_bias = IndexEmbedding(layout["num_users"], 1, 0, l2, rate, 1, name="user_bias")
-    item_bias = IndexEmbedding(layout["num_items"], 1, 1, l2, rate, 2, name="item_bias")
+    user_bias = IndexEmbedding(layout["num_users"], 1, 0, bias_l2, rate, 1, name="user_bias")
+    item_bias = IndexEmbedding(layout["num_items"], 1, 1, bias_l2, rate, 2, name="item_bias")
     user_side = ColumnSlice(2, 2 + layout["user_features"], name="user_features")
     item_side = ColumnSlice(2 + layout["user_features"], width, name="item_features")
     add_biases = keras.layers.Add(name="with_biases")

@@ -15,6 +15,7 @@ from kproto.core import catalog
 from kproto.core.errors import RecipeError, not_one_of
 from kproto.core.text import clean
 from kproto.recipe.schema import MODEL_CLASSES, Recipe, name_problem, safe_name
+from kproto.recipe.targets import check_targets, several
 
 Path_ = tuple[Any, ...]
 
@@ -474,6 +475,7 @@ def _missing_hint(path: Path_) -> str | None:
 def _check_rules(recipe: Recipe, source: Source) -> None:
     """Cross-field rules that the per-field schema cannot express."""
     data, model = recipe.data, recipe.model
+    check_targets(recipe, source.error)  # data.target lists and per-target train settings
     if catalog.family(model.type).needs_target and model.needs_target and not data.target:
         raise source.error(
             ("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict"
@@ -494,7 +496,7 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
     _check_inputs_rules(model, source)
     if data.features is not None and data.target and data.target in data.features:
         raise source.error(("data", "features"), f"the target '{data.target}' is also listed as a feature")
-    metrics = recipe.train.metrics or []
+    metrics = recipe.train.metrics if isinstance(recipe.train.metrics, list) else []
     task = data.task
     for i, name in enumerate(metrics):
         if task == catalog.REGRESSION and name in catalog.CLASSIFICATION_METRICS:
@@ -506,7 +508,7 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
                 ("train", "metrics", i), f"'{name}' is a regression metric but the task is classification"
             )
     loss = recipe.train.loss
-    if isinstance(loss, dict) and "python" not in loss and "name" not in loss:
+    if isinstance(loss, dict) and "python" not in loss and "name" not in loss and not several(recipe):
         raise source.error(("train", "loss"), "a loss mapping needs `name` (or `python: file.py:function`)")
 
 
