@@ -281,3 +281,19 @@ def test_text_beside_columns_on_a_one_input_family_names_data_features(text_data
     }
     result = runner.invoke(cli, ["train", str(write_recipe(tmp_path, recipe)), "--out", str(tmp_path / "runs")])
     assert_clean_error(result, says="families that take several inputs read them all", field="data.features")
+
+
+@pytest.mark.slow
+def test_several_inputs_with_several_targets(text_data: Path, runner, tmp_path: Path) -> None:
+    recipe = text_recipe(text_data)
+    recipe["data"].update(target=["label", "city"], features=["message", "length"])
+    run = train(runner, tmp_path, recipe)
+    saved = json.loads((run / "preprocess.json").read_text())
+    assert [p["name"] for p in saved["info"]["inputs"]] == ["text", "tabular"]
+    assert [t["name"] for t in saved["info"]["targets"]] == ["label", "city"]
+    result = runner.invoke(cli, ["explain", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    ranking = json.loads(result.stdout)["global"]
+    assert {(row["target"], row["feature"]) for row in ranking} == {
+        (target, column) for target in ("label", "city") for column in ("message", "length")
+    }

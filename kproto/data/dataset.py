@@ -170,6 +170,23 @@ def _audited_features(data: Any, features: list[str], audit: Audit) -> list[str]
     return features
 
 
+def feature_roles(
+    recipe: Recipe, frame: pd.DataFrame, audit: Audit | None, features: list[str], kind: str
+) -> dict[str, str] | None:
+    """How the preprocessing reads each feature: table columns by `_roles`, several inputs by their kinds."""
+    if kind == catalog.MIXED:
+        from kproto.data import inputs, preprocess
+
+        return inputs.input_roles(preprocess, recipe.data, frame, features, audit)
+    return _roles(recipe, audit, features) if kind == catalog.TABLE else None
+
+
+def describe_inputs(info: DataInfo, pre: Preprocessor) -> None:
+    """A model of several inputs: each named part's shape and the text's vocabulary size, into `info`."""
+    info.inputs = [dict(part) for part in pre.state["parts"]]
+    info.vocab_size = len(pre.state["inputs"].get("text", {}).get("vocabulary", []))
+
+
 def _roles(recipe: Recipe, audit: Audit | None, features: list[str]) -> dict[str, str] | None:
     """How the preprocessing reads each feature: the audit's roles, or only data.columns when the audit is off."""
     readable = ("numeric", "categorical", "datetime")
@@ -246,11 +263,7 @@ def load_dataset(
         _check_image_shape(recipe, features)
     train_rows, val_rows, test_rows, fit_rows = _split(recipe, frame, _labels(recipe, frame, task), task)
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
-    roles = _roles(recipe, audit, features) if kind == catalog.TABLE else None
-    if kind == catalog.MIXED:
-        from kproto.data import inputs, preprocess
-
-        roles = inputs.input_roles(preprocess, recipe.data, frame, features, audit)
+    roles = feature_roles(recipe, frame, audit, features, kind)
     pre = preprocessor or positive_last(
         Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles, _scaling(recipe, kind)),
         recipe,
@@ -334,8 +347,7 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
     if kind == catalog.TEXT:
         info.vocab_size = len(pre.state["text"].get("vocabulary", []))  # none kept for a KerasHub tokenizer
     if kind == catalog.MIXED:
-        info.inputs = [dict(part) for part in pre.state["parts"]]
-        info.vocab_size = len(pre.state["inputs"].get("text", {}).get("vocabulary", []))
+        describe_inputs(info, pre)
     if kind == catalog.TABLE and "columns" in pre.state:
         info.table = table_layout(pre.state, x_train)
     return info

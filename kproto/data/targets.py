@@ -158,6 +158,8 @@ def targets_dataset(
     info.targets = [target_entry(t["name"], t["task"], t) for t in pre.state["targets"]]
     if kind == catalog.TEXT:
         info.vocab_size = len(pre.state["text"].get("vocabulary", []))
+    if kind == catalog.MIXED:
+        single.describe_inputs(info, pre)
     dataset = Dataset(*arrays["train"], *arrays["validation"], *arrays["test"], info=info, preprocessor=pre)
     dataset.audit, dataset.dropped_rows = audit, dropped
     return dataset
@@ -174,12 +176,12 @@ def _fit(
     audit: Any,
 ) -> Preprocessor:
     """The features' preprocessing (fitted as for one target) and each target's encoding, from training rows."""
-    from kproto.data.dataset import _roles
+    from kproto.data.dataset import feature_roles
 
     names = target_names(recipe.data)
     first = for_target(recipe, names[0])
     adopted = adopt(kind) if adopt is not None else None
-    roles = _roles(first, audit, features) if kind == catalog.TABLE else None
+    roles = feature_roles(first, frame, audit, features, kind)
     pre = Preprocessor.fit(frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles)
     pre.state.pop("target", None)
     pre.state.setdefault("categorical", recipe.data.categorical)
