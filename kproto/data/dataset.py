@@ -117,11 +117,13 @@ def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[l
 
 def _several_inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> list[str] | None:
     """The feature columns when a model that takes several inputs gets columns of several kinds (text or image paths
-    beside others, kproto.data.inputs); None otherwise (data.text without data.features: the text alone)."""
+    beside others, kproto.data.inputs), or text that its family reads only this way (feedforward, cnn); None
+    otherwise (data.text without data.features, for a family that reads text: the text alone)."""
     from kproto.data import inputs, preprocess
 
     data = recipe.data
-    if not catalog.family(recipe.model.type).extra_inputs or data.shape or (data.text and data.features is None):
+    family = catalog.family(recipe.model.type)
+    if not family.extra_inputs or (data.text and data.features is None and catalog.TEXT in family.inputs):
         return None
     features = list(data.features) if data.features is not None else _features(recipe, frame)
     missing = [c for c in features if c not in frame.columns]
@@ -133,7 +135,8 @@ def _several_inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) ->
         kept = set(audit.features()) | ({data.text} if data.text else set())
         features = [c for c in features if c in kept]
     roles = inputs.input_roles(preprocess, data, frame, features, audit)
-    return features if inputs.is_several(roles) else None
+    lone_text = set(roles.values()) == {"text"} and catalog.TEXT not in family.inputs  # feedforward: an embedding bag
+    return features if inputs.is_several(roles) or lone_text else None
 
 
 def _refuse_features_beside_text(data: Any, family: str) -> None:
@@ -165,6 +168,23 @@ def _audited_features(data: Any, features: list[str], audit: Audit) -> list[str]
     if len(features) == 1 and audit.roles().get(features[0]) == "text":  # the role, not the input kind
         data.text = features[0]
     return features
+
+
+def feature_roles(
+    recipe: Recipe, frame: pd.DataFrame, audit: Audit | None, features: list[str], kind: str
+) -> dict[str, str] | None:
+    """How the preprocessing reads each feature: table columns by `_roles`, several inputs by their kinds."""
+    if kind == catalog.MIXED:
+        from kproto.data import inputs, preprocess
+
+        return inputs.input_roles(preprocess, recipe.data, frame, features, audit)
+    return _roles(recipe, audit, features) if kind == catalog.TABLE else None
+
+
+def describe_inputs(info: DataInfo, pre: Preprocessor) -> None:
+    """A model of several inputs: each named part's shape and the text's vocabulary size, into `info`."""
+    info.inputs = [dict(part) for part in pre.state["parts"]]
+    info.vocab_size = len(pre.state["inputs"].get("text", {}).get("vocabulary", []))
 
 
 def _roles(recipe: Recipe, audit: Audit | None, features: list[str]) -> dict[str, str] | None:
@@ -243,11 +263,7 @@ def load_dataset(
         _check_image_shape(recipe, features)
     train_rows, val_rows, test_rows, fit_rows = _split(recipe, frame, _labels(recipe, frame, task), task)
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
-    roles = _roles(recipe, audit, features) if kind == catalog.TABLE else None
-    if kind == catalog.MIXED:
-        from kproto.data import inputs, preprocess
-
-        roles = inputs.input_roles(preprocess, recipe.data, frame, features, audit)
+    roles = feature_roles(recipe, frame, audit, features, kind)
     pre = preprocessor or positive_last(
         Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles, _scaling(recipe, kind)),
         recipe,
@@ -331,8 +347,7 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
     if kind == catalog.TEXT:
         info.vocab_size = len(pre.state["text"].get("vocabulary", []))  # none kept for a KerasHub tokenizer
     if kind == catalog.MIXED:
-        info.inputs = [dict(part) for part in pre.state["parts"]]
-        info.vocab_size = len(pre.state["inputs"].get("text", {}).get("vocabulary", []))
+        describe_inputs(info, pre)
     if kind == catalog.TABLE and "columns" in pre.state:
         info.table = table_layout(pre.state, x_train)
     return info

@@ -24,7 +24,7 @@ from kproto.core.errors import DataError
 INPUT_NAMES = ("text", "image", "tabular", "categorical")  # the named inputs, in packing order
 DEFAULT_IMAGE_SHAPE = (64, 64, 3)  # the size image files are read at when data.shape does not say
 IMAGE_PATH = re.compile(r"\.(?:png|jpe?g|bmp|gif|webp)$", re.IGNORECASE)
-TABLE_ROLES = ("numeric", "categorical", "datetime")
+ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?)?$")  # a date, when the audit is off
 
 
 def column_role(codec: Any, column: pd.Series, override: str | None = None) -> str:
@@ -36,6 +36,8 @@ def column_role(codec: Any, column: pd.Series, override: str | None = None) -> s
     present = column.dropna().astype(str).str.strip()
     if len(present) and present.str.contains(IMAGE_PATH).all():
         return "image"
+    if len(present) and present.str.match(ISO_DATE).all():
+        return "datetime"
     if codec.is_text_column(column):
         return "text"
     return "numeric" if codec._check_numeric_column(str(column.name), column) is not None else "categorical"

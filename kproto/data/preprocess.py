@@ -494,11 +494,16 @@ def _date_block(column: dict[str, Any], raw: pd.Series, missing: str, imputed: d
 def input_problems(state: dict[str, Any], frame: pd.DataFrame) -> list[list[dict[str, str]]]:
     """Per row, what the preprocessing fitted in training had to guess for new rows: each imputed cell
     (code `imputed`) and each category training did not keep (code `unseen_category`), as {code, column, message}.
-    Only table runs have such columns; rows of other kinds get empty lists."""
+    Only table runs (and the table columns of several inputs) have such columns; others get empty lists."""
     problems: list[list[dict[str, str]]] = [[] for _ in range(len(frame))]
-    if catalog.input_kind(state.get("kind", "")) != catalog.TABLE:
+    kind = catalog.input_kind(state.get("kind", ""))
+    columns = state.get("columns", [])
+    if kind == catalog.MIXED:  # several inputs: the table columns among them
+        inputs = state.get("inputs", {})
+        columns = [*inputs.get("tabular", {}).get("columns", []), *inputs.get("categorical", {}).get("columns", [])]
+    elif kind != catalog.TABLE:
         return problems
-    for column in state.get("columns", []):
+    for column in columns:
         name = column["name"]
         if name not in frame:
             continue

@@ -170,17 +170,12 @@ def _fit(
     audit: Any,
 ) -> Preprocessor:
     """The features' preprocessing (fitted as for one target) and each target's encoding, from training rows."""
-    from kproto.data import preprocess
-    from kproto.data.dataset import _roles, _scaling
+    from kproto.data.dataset import _scaling, feature_roles
 
     names = target_names(recipe.data)
     first = for_target(recipe, names[0])
     adopted = adopt(kind) if adopt is not None else None
-    roles = _roles(first, audit, features) if kind == catalog.TABLE else None
-    if kind == catalog.MIXED:  # columns of several kinds (kproto.data.inputs)
-        from kproto.data import inputs
-
-        roles = inputs.input_roles(preprocess, first.data, frame, features, audit)
+    roles = feature_roles(first, frame, audit, features, kind)
     scaling = _scaling(first, kind)
     pre = Preprocessor.fit(frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles, scaling)
     pre.state.pop("target", None)

@@ -97,7 +97,7 @@ def explain_targets(
             preprocess=one_pre.state,
         )
         y = one_pre.targets(frame) if name in present else None
-        needs_frame = run.info.kind == catalog.TABLE
+        needs_frame = run.info.kind in (catalog.TABLE, catalog.MIXED)
         context = _Context(
             one_run,
             target_model(model, name),

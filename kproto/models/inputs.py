@@ -110,7 +110,15 @@ def _text_encoder(spec: ModelBase, info: DataInfo, part: dict[str, Any]) -> kera
 
     own = spec if spec.type in TEXT_FAMILIES else None
     section = _section(spec, "text", None) or own
-    sub = replace(info, kind=catalog.TEXT, input_shape=tuple(part["shape"]), vocab_size=int(part["vocab"]), inputs=[])
+    sub = replace(
+        info,
+        kind=catalog.TEXT,
+        input_shape=tuple(part["shape"]),
+        vocab_size=int(part["vocab"]),
+        inputs=[],
+        targets=[],
+        table={},
+    )
     if section is not None:
         return _encoder_of(section, sub, "text")
     tokens = keras.Input(shape=tuple(part["shape"]), dtype="int32", name="tokens")
@@ -121,7 +129,7 @@ def _text_encoder(spec: ModelBase, info: DataInfo, part: dict[str, Any]) -> kera
 
 def _image_encoder(spec: ModelBase, info: DataInfo, part: dict[str, Any]) -> keras.Model:
     section = _section(spec, "image", None if spec.type == "cnn" else "cnn") or spec
-    sub = replace(info, kind=catalog.IMAGE, input_shape=tuple(part["shape"]), inputs=[])
+    sub = replace(info, kind=catalog.IMAGE, input_shape=tuple(part["shape"]), inputs=[], targets=[], table={})
     return _encoder_of(section, sub, "image")
 
 

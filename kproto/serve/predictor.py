@@ -338,6 +338,11 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     if runtime == "onnx":
         if run.info.task in (catalog.GENERATION, catalog.SEQ2SEQ, catalog.MULTI_TARGET):
             raise KprotoError(f"{run.info.task} runs are served with --runtime keras", field="--runtime")
+        if pre.kind == catalog.MIXED:
+            raise KprotoError(
+                "a model of several inputs is served with --runtime keras (its ONNX export takes named inputs)",
+                field="--runtime",
+            )
         from kproto.runs import layout
 
         onnx_path = run.path / layout.EXPORT / "model.onnx"
