@@ -98,7 +98,8 @@ def baselines(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, s
     def typed(x: pd.DataFrame) -> pd.DataFrame:
         x = x.copy()
         for c, dtype in as_category.items():
-            x[c] = x[c].astype(str).where(x[c].notna()).astype(dtype)
+            known = x[c].notna() & x[c].astype(str).isin(dtype.categories)  # unseen values: missing
+            x[c] = x[c].astype(str).where(known).astype(dtype)
         return x
 
     boosting = (HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor)(
