@@ -3,6 +3,7 @@
     python bench/quality.py                    # every suite that is present, 3 seeds
     python bench/quality.py --suite tables --quick --seeds 0   # one seed, smaller caps
     python bench/quality.py --suite tables --write             # also rewrite the section in BENCHMARKS.md
+    python bench/quality.py --from bench/results/quality-X.json --write   # the section from saved rows
 
 Each suite module (bench/quality_tables.py, and bench/quality_text.py and bench/quality_ratings.py where present)
 has `run(seeds: list[int], quick: bool) -> list[Row]`: per data set, seed and baseline, kproto's held-out score, the
@@ -123,7 +124,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="smaller row caps and fewer epochs")
     parser.add_argument("--write", action="store_true", help="rewrite the section of BENCHMARKS.md")
+    parser.add_argument("--from", dest="saved", type=Path, help="render the rows of an earlier run's JSON")
     args = parser.parse_args()
+    if args.saved:
+        saved = json.loads(args.saved.read_text())
+        rows = saved["rows"]
+        seeds = sorted({r["seed"] for r in rows if "seed" in r}) or args.seeds
+        text = markdown(summarize(rows), seeds, saved.get("quick", False), saved.get("minutes", 0.0))
+        print(text)
+        if args.write:
+            write_section(text)
+        return
     began = time.perf_counter()
     rows: list[Row] = []
     for name in SUITES if args.suite == "all" else [args.suite]:
@@ -138,7 +149,9 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
-    (results / f"quality-{stamp}.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
+    minutes = (time.perf_counter() - began) / 60
+    saved = {"rows": rows, "summary": summary, "quick": args.quick, "minutes": minutes}
+    (results / f"quality-{stamp}.json").write_text(json.dumps(saved, indent=1))
     (results / f"quality-{stamp}.md").write_text(text + "\n")
     if args.write:
         write_section(text)

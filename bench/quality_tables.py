@@ -98,7 +98,8 @@ def baselines(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, s
     def typed(x: pd.DataFrame) -> pd.DataFrame:
         x = x.copy()
         for c, dtype in as_category.items():
-            x[c] = x[c].astype(str).where(x[c].notna()).astype(dtype)
+            known = x[c].notna() & x[c].astype(str).isin(dtype.categories)  # unseen values: missing
+            x[c] = x[c].astype(str).where(known).astype(dtype)
         return x
 
     boosting = (HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor)(
@@ -174,7 +175,10 @@ def kproto_score(
         else:
             predicted = outputs[:, 0]
         validation = result.metrics.get("validation", {})
-        val = validation.get("accuracy", validation.get("r2", float("nan")))
+        if task == "classification":
+            val = validation.get("accuracy", float("nan"))
+        else:  # the validation loss is the mean squared error: R² against the training rows' variance
+            val = 1.0 - validation.get("loss", float("nan")) / float(train[target].astype(float).var(ddof=0))
     return score(task, test[target], predicted), 100.0 * float(val), seconds
 
 

@@ -277,3 +277,12 @@ def test_feedforward_tables_scale_robustly_by_default_other_families_do_not(tmp_
         layout = dataset.info.table
         assert layout["numeric"] and len(layout["quantiles"]) == len(layout["numeric"])
         assert "table" not in dataset.info.to_dict()  # read when building the model, not saved
+
+
+@pytest.mark.parametrize("scaling", ["standard", "robust"])
+def test_unstandardize_inverts_standardize(scaling: str) -> None:
+    from kproto.data.preprocess import fit_numeric, standardize, unstandardize
+
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 40.0])
+    column = fit_numeric("x", pd.Series(values), scaling)
+    np.testing.assert_allclose(unstandardize(standardize(values, column)[:, 0], column), values, rtol=1e-6)

@@ -214,8 +214,8 @@ def _assert_clean_error(result, *, field: str, line: int | None, says: str, file
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        ("", ("piecewise_linear", 16, 4)),
-        ("  numeric_embedding: periodic\n  ensemble: 1\n", ("periodic", 16, 1)),
+        ("", ("periodic", 16, 4)),
+        ("  numeric_embedding: piecewise_linear\n  ensemble: 1\n", ("piecewise_linear", 16, 1)),
         ("  numeric_embedding: none\n  bins: 32\n  ensemble: 8\n", ("none", 32, 8)),
     ],
 )

@@ -134,6 +134,17 @@ def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
     return z[:, None]
 
 
+def unstandardize(scaled: np.ndarray, column: dict[str, Any]) -> np.ndarray:
+    """The original values of standardized ones (the inverse of `standardize`; clipped values beyond the clip's
+    reach come back as the largest value it can give)."""
+    z = np.asarray(scaled, np.float64)
+    if "clip" in column:
+        limit = column["clip"]
+        ratio = np.clip(z / limit, -0.999999, 0.999999)
+        z = ratio * limit / np.sqrt(1.0 - np.square(ratio))
+    return z * column["std"] + column["mean"]
+
+
 class Preprocessor:
     """Fitted preprocessing state; `fit` on training rows, then `features`/`targets` on any rows."""
 

@@ -25,7 +25,7 @@ class Feedforward(ModelBase):
     dropout: Fraction = 0.1
     normalization: Literal["none", "batch", "layer"] = Field("none", description="Normalization after each layer.")
     numeric_embedding: Literal["piecewise_linear", "periodic", "none"] = Field(
-        "piecewise_linear",
+        "periodic",
         description="Tables: how each numeric column enters the network: piecewise_linear (spread over bins whose "
         "edges are training quantiles), periodic (sines and cosines of learned frequencies, then a linear map and "
         "ReLU) or none (the scaled value itself).",
@@ -53,7 +53,7 @@ def starter(guess: Any) -> list[str]:
         "  activation: relu    # kproto list activations",
         "  dropout: 0.1",
         "  normalization: none    # none, batch or layer",
-        "  numeric_embedding: piecewise_linear    # tables: piecewise_linear, periodic or none",
+        "  numeric_embedding: periodic    # tables: periodic, piecewise_linear or none",
         "  ensemble: 4    # tables: members sharing the Dense layers, averaged (1: off)",
     ]
 
