@@ -5,7 +5,7 @@ Importing this module never imports Keras or TensorFlow.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +65,11 @@ class ModelBase(Strict):
     def code_size(self) -> int | None:
         """The width of the learned code (an autoencoder's bottleneck): the PCA baseline uses as many components."""
         return None
+
+    def chosen(self, info: Any) -> dict[str, str]:
+        """What the family picked from the data where the recipe left it open, {header line: what and why}
+        (printed in the run header, recorded in metrics.json)."""
+        return {}
 
     def path_fields(self) -> list[str]:
         """The fields that hold local paths (the recipe loader makes them absolute like data.path)."""
