@@ -104,6 +104,7 @@ def kproto_rmse(frame: pd.DataFrame, user: str, item: str, rating: str, when: st
             "own_baseline": float(metrics.get("baselines", {}).get("user_item_bias_rmse", float("nan"))),
             "seconds": seconds,
             "epochs": metrics.get("epochs"),
+            "validation": metrics.get("validation", {}),
         }
 
 

@@ -68,7 +68,17 @@ class Transformer(ModelBase):
 
 # ----------------------------------------------------------------------------- model
 def starter(guess: Any) -> list[str]:
-    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented. For text the block
+    sizes stay comments, so the encoder is still chosen from the training rows."""
+    if getattr(guess, "text", None):
+        return [
+            f"  encoder: auto    # a bag of embeddings below {SMALL_TEXT_ROWS:,} training texts, else attention blocks",
+            "  embed_dim: 64",
+            "  # layers: 2    # setting any block field (layers, heads, key_dim, ff_units, pooling) keeps the blocks",
+            "  # heads: 4",
+            "  # key_dim: 32",
+            "  # ff_units: 128",
+        ]
     return [
         "  layers: 2    # encoder blocks",
         "  heads: 4",
