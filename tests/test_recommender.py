@@ -405,3 +405,34 @@ def test_new_starts_clicks_data_on_the_pairwise_loss(runner, tmp_path) -> None:
     text = out.read_text()
     assert "ranking_loss: bpr" in text and "  target:" not in text  # no rating column: implicit feedback
     assert runner.invoke(cli, ["validate", str(out)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "rows", "expected"),
+    [
+        ({}, 10_000, (30.0 / 10_000, 5.0 / 10_000)),  # unset: shrinkages spread over the training rows
+        ({}, 0, (1e-5, 1e-5)),  # rows unknown
+        ({"embedding_l2": 0.001}, 10_000, (0.001, 0.001)),  # a set embedding_l2 covers the biases, as before
+        ({"embedding_l2": 0.0}, 10_000, (0.0, 0.0)),
+        ({"bias_l2": 0.01}, 10_000, (30.0 / 10_000, 0.01)),
+        ({"embedding_l2": 0.001, "bias_l2": 0.0}, 10_000, (0.001, 0.0)),
+    ],
+)
+def test_penalties_scale_with_the_training_rows_unless_set(fields: dict, rows: int, expected: tuple) -> None:
+    from kproto.models.recommender import Recommender, penalties
+
+    spec = Recommender(type="recommender", **fields)
+    assert penalties(spec, rows) == pytest.approx(expected)
+
+
+def test_built_tables_carry_their_penalties() -> None:
+    from kproto.data.types import DataInfo
+    from kproto.models import build_model
+    from kproto.models.recommender import Recommender
+
+    layout = {"num_users": 5, "num_items": 7, "user_features": 0, "item_features": 0, "pairwise": 0}
+    info = DataInfo(task="regression", kind="interactions", input_shape=(2,), layout=layout, target_mean=3.5)
+    info.rows = {"train": 2_000}
+    model = build_model(Recommender(type="recommender", embedding_dim=4), info)
+    assert model.get_layer("user_embedding").l2 == pytest.approx(30.0 / 2_000)
+    assert model.get_layer("item_bias").l2 == pytest.approx(5.0 / 2_000)

@@ -184,3 +184,15 @@ def test_new_proposes_the_sequence_length_training_would_choose(tmp_path: Path) 
     output = _invoke(["new", "lstm", "--data", tmp_path / "reviews.csv"])
     assert length_from_texts(texts)[0] == 96  # the 95th percentile, 95.05 words, rounded up to a multiple of 8
     assert "sequence_length: 96 " in output
+
+
+def test_a_text_transformer_recipe_leaves_the_encoder_to_the_data() -> None:
+    import yaml
+
+    from kproto.recipe import recipe_from_dict
+
+    text = scaffold.starter_recipe("transformer", DATA / "reviews.csv")
+    assert "encoder: auto" in text and "# layers: 2" in text
+    model = yaml.safe_load(text)["model"]
+    recipe = recipe_from_dict({"data": {"path": str(DATA / "reviews.csv"), "target": "score"}, "model": model})
+    assert not {"layers", "heads", "key_dim", "ff_units", "pooling", "dropout"} & recipe.model.model_fields_set

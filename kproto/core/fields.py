@@ -91,6 +91,11 @@ class ModelBase(Strict):
         """The width of the learned code (an autoencoder's bottleneck): the PCA baseline uses as many components."""
         return None
 
+    def chosen(self, info: Any) -> dict[str, str]:
+        """What the family picked from the data where the recipe left it open, {header line: what and why}
+        (printed in the run header, recorded in metrics.json)."""
+        return {}
+
     def path_fields(self) -> list[str]:
         """The fields that hold local paths (the recipe loader makes them absolute like data.path)."""
         return []

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 # Unset penalties are these divided by the training rows: Keras adds a table's L2 to every batch's mean loss, so
 # l2 = shrinkage / rows is the regularised least-squares objective (sum of squared errors + shrinkage · Σ w²) per row.
-EMBEDDING_SHRINKAGE = 1.0
+EMBEDDING_SHRINKAGE = 30.0
 BIAS_SHRINKAGE = 5.0
+UNSIZED = 1e-5  # both penalties when the training rows are not known
 
 
 class Recommender(ModelBase):
@@ -81,11 +82,13 @@ class Recommender(ModelBase):
 
 def penalties(spec: Recommender, training_rows: int) -> tuple[float, float]:
     """(embedding L2, bias L2): the recipe's values, or the shrinkages above spread over `training_rows`."""
-    rows = max(int(training_rows), 1)
-    embedding = spec.embedding_l2 if spec.embedding_l2 is not None else EMBEDDING_SHRINKAGE / rows
+    rows = int(training_rows)
+    embedding, bias = (EMBEDDING_SHRINKAGE / rows, BIAS_SHRINKAGE / rows) if rows > 0 else (UNSIZED, UNSIZED)
+    if spec.embedding_l2 is not None:
+        embedding = bias = spec.embedding_l2  # as before bias_l2 existed: one penalty for tables and biases
     if spec.bias_l2 is not None:
-        return embedding, spec.bias_l2
-    return embedding, spec.embedding_l2 if spec.embedding_l2 is not None else BIAS_SHRINKAGE / rows
+        bias = spec.bias_l2
+    return embedding, bias
 
 
 def interaction_layout(info: DataInfo) -> dict[str, int]:
@@ -113,7 +116,8 @@ def build(spec: Recommender, info: DataInfo) -> Any:
     pairwise = bool((getattr(info, "layout", None) or {}).get("pairwise", 0))  # absent in runs saved before it
     pair, width = row_widths(layout["user_features"], layout["item_features"], pairwise)
     inputs = keras.Input(shape=(width,), name="interaction")
-    score = _scorer(spec, layout, pair, penalties(spec, (info.rows or {}).get("train", 0)))
+    rows = (getattr(info, "rows", None) or {}).get("train", 0)  # unknown (0): UNSIZED
+    score = _scorer(spec, layout, pair, penalties(spec, rows))
     if pairwise:
         first = score(ColumnSlice(0, pair, name="first_item_rows")(inputs))
         second = score(SecondItemRows(pair, layout["user_features"], name="second_item_rows")(inputs))

@@ -1,4 +1,9 @@
-"""Transformer family: embedding + learned positions, pre-norm encoder blocks, pooling, Dense head."""
+"""Transformer family: embedding + learned positions, pre-norm encoder blocks, pooling, Dense head.
+
+On text with few training rows (and no block size in the recipe) the family builds a bag of embeddings instead:
+the tokens' embeddings averaged over each text, then the head. Attention has too little to learn from there; the
+bag reaches TF-IDF with logistic regression (BENCHMARKS.md, "Text and ratings defaults").
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ if TYPE_CHECKING:
 from kproto.core import catalog
 from kproto.models.common import activation, layer_kwargs, output_head
 
+SMALL_TEXT_ROWS = 3000  # fewer training texts than this: a bag of embeddings when the recipe leaves it open
+BAG_DROPOUT = 0.3  # the bag's dropout when model.dropout is unset
+BLOCK_FIELDS = frozenset({"layers", "heads", "key_dim", "ff_units", "pooling"})
+
 
 # ----------------------------------------------------------------------------- recipe section
 class Transformer(ModelBase):
@@ -26,11 +35,50 @@ class Transformer(ModelBase):
     dropout: Fraction = 0.1
     pooling: Literal["mean", "max", "cls"] = "mean"
     activation: str = "gelu"
+    encoder: Literal["auto", "attention", "bag"] = Field(
+        "auto",
+        description="attention: the encoder blocks. bag: a bag of embeddings (each token's embedding averaged over "
+        "the text, then the head), which learns more from few texts. auto: bag for text with fewer than "
+        f"{SMALL_TEXT_ROWS:,} training rows when no block field (layers, heads, key_dim, ff_units, pooling) is set, "
+        "else attention.",
+    )
+
+    def encoder_for(self, info: Any) -> tuple[str, str]:
+        """The encoder this spec builds on `info`'s data, and why (printed in the run header)."""
+        if self.encoder != "auto":
+            return self.encoder, "set by model.encoder"
+        if info.kind != catalog.TEXT:
+            return "attention", "not text"
+        rows = int((info.rows or {}).get("train", 0))
+        pinned = sorted(BLOCK_FIELDS & self.model_fields_set)
+        if pinned:
+            return "attention", f"the recipe sets {', '.join(pinned)}"
+        if rows and rows < SMALL_TEXT_ROWS:
+            return "bag", f"{rows:,} training texts, fewer than {SMALL_TEXT_ROWS:,}; model.encoder: attention overrides"
+        return "attention", f"{rows:,} training texts"
+
+    def chosen(self, info: Any) -> dict[str, str]:
+        """The encoder picked from the data (the run header's `encoder` line)."""
+        if info.kind != catalog.TEXT:
+            return {}
+        encoder, why = self.encoder_for(info)
+        name = "bag of embeddings" if encoder == "bag" else "attention blocks"
+        return {"encoder": f"{name} ({why})"}
 
 
 # ----------------------------------------------------------------------------- model
 def starter(guess: Any) -> list[str]:
-    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented. For text the block
+    sizes stay comments, so the encoder is still chosen from the training rows."""
+    if getattr(guess, "text", None):
+        return [
+            f"  encoder: auto    # a bag of embeddings below {SMALL_TEXT_ROWS:,} training texts, else attention blocks",
+            "  embed_dim: 64",
+            "  # layers: 2    # setting any block field (layers, heads, key_dim, ff_units, pooling) keeps the blocks",
+            "  # heads: 4",
+            "  # key_dim: 32",
+            "  # ff_units: 128",
+        ]
     return [
         "  layers: 2    # encoder blocks",
         "  heads: 4",
@@ -49,6 +97,8 @@ def build(spec, info) -> keras.Model:
 
     from kproto.models.layers import ClsToken, PositionEmbedding, SequencePooling, TransformerEncoder
 
+    if spec.encoder_for(info)[0] == "bag":
+        return bag_of_embeddings(spec, info)
     act = activation(spec.activation)
     shape = tuple(info.input_shape)
     if info.kind == catalog.TEXT:
@@ -72,3 +122,20 @@ def build(spec, info) -> keras.Model:
     if spec.dropout:
         x = keras.layers.Dropout(spec.dropout)(x)
     return keras.Model(inputs, output_head(x, info, spec), name="transformer")
+
+
+def bag_of_embeddings(spec, info) -> keras.Model:
+    """Token embedding (id 0 masked) → dropout → mean over the text's tokens → dropout → head."""
+    import keras
+
+    from kproto.models.layers import SequencePooling
+
+    rate = spec.dropout if "dropout" in spec.model_fields_set else BAG_DROPOUT
+    inputs = keras.Input(shape=tuple(info.input_shape), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(info.vocab_size, spec.embed_dim, mask_zero=True, name="token_embedding")(inputs)
+    if rate:
+        x = keras.layers.Dropout(rate, name="token_dropout")(x)
+    x = SequencePooling("mean", name="pooling")(x)
+    if rate:
+        x = keras.layers.Dropout(rate, name="pooled_dropout")(x)
+    return keras.Model(inputs, output_head(x, info, spec), name="transformer_bag")

@@ -265,6 +265,7 @@ class Trainer:
         text = dataset.preprocessor.state.get("text") or {}
         if text.get("sequence_length_source"):
             facts["sequence length"] = f"{text['sequence_length']} tokens per text ({text['sequence_length_source']})"
+        facts.update(recipe.model.chosen(dataset.info))  # what the family picked from the data (e.g. the encoder)
         if self.precise_bn is not None:
             rows = self.precise_bn.rows_used(len(dataset.x_train))
             facts["batch norm"] = f"statistics re-estimated after each epoch on {rows} training rows"

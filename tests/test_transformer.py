@@ -1,0 +1,91 @@
+"""The transformer family's encoder choice: a bag of embeddings on few training texts unless the recipe pins the
+blocks or the encoder; the choice is printed in the run header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kproto.data.types import DataInfo
+from kproto.models.transformer import SMALL_TEXT_ROWS, Transformer
+
+
+def text_info(train_rows: int) -> DataInfo:
+    info = DataInfo(task="classification", kind="text", input_shape=(12,), num_classes=2, vocab_size=30)
+    info.rows = {"train": train_rows, "validation": 10, "test": 10}
+    return info
+
+
+@pytest.mark.parametrize(
+    ("fields", "rows", "expected"),
+    [
+        ({}, 700, "bag"),
+        ({}, SMALL_TEXT_ROWS - 1, "bag"),
+        ({}, SMALL_TEXT_ROWS, "attention"),
+        ({}, 0, "attention"),  # nothing known about the rows
+        ({"layers": 1}, 700, "attention"),  # a block field in the recipe keeps the blocks
+        ({"pooling": "cls"}, 700, "attention"),
+        ({"embed_dim": 16, "dropout": 0.2}, 700, "bag"),  # sizes both encoders share leave the choice open
+        ({"encoder": "attention"}, 700, "attention"),
+        ({"encoder": "bag"}, 50_000, "bag"),
+    ],
+)
+def test_encoder_follows_the_training_rows_unless_pinned(fields: dict, rows: int, expected: str) -> None:
+    spec = Transformer(type="transformer", **fields)
+    assert spec.encoder_for(text_info(rows))[0] == expected
+
+
+def test_windows_and_tables_keep_the_attention_blocks() -> None:
+    info = DataInfo(task="regression", kind="window", input_shape=(6, 2))
+    info.rows = {"train": 100}
+    spec = Transformer(type="transformer")
+    assert spec.encoder_for(info)[0] == "attention"
+    assert spec.chosen(info) == {}
+
+
+def test_the_choice_says_why() -> None:
+    spec = Transformer(type="transformer")
+    (line,) = spec.chosen(text_info(700)).values()
+    assert line.startswith("bag of embeddings (700 training texts") and "model.encoder" in line
+    assert Transformer(type="transformer", layers=1).chosen(text_info(700))["encoder"] == (
+        "attention blocks (the recipe sets layers)"
+    )
+
+
+def test_the_bag_has_no_attention_and_a_default_dropout() -> None:
+    from kproto.models import build_model
+
+    model = build_model(Transformer(type="transformer", embed_dim=8), text_info(700))
+    names = [layer.name for layer in model.layers]
+    assert model.name == "transformer_bag"
+    assert not any(name.startswith("encoder_") for name in names)
+    assert model.get_layer("token_dropout").rate == 0.3
+    quiet = build_model(Transformer(type="transformer", embed_dim=8, dropout=0.0), text_info(700))
+    assert "token_dropout" not in [layer.name for layer in quiet.layers]  # the recipe's dropout is kept
+    blocks = build_model(Transformer(type="transformer", embed_dim=8, encoder="attention"), text_info(700))
+    assert blocks.name == "transformer" and blocks.get_layer("encoder_0") is not None
+
+
+@pytest.mark.slow
+def test_a_small_text_run_trains_the_bag_and_prints_it(runner, tmp_path: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    from kproto.cli import cli
+
+    words = ["great tasty lovely fresh", "awful stale broken bland"]
+    rows = [{"review": f"{words[i % 2]} box {i}", "label": ["good", "bad"][i % 2]} for i in range(80)]
+    pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
+    (tmp_path / "recipe.yaml").write_text(
+        "seed: 3\ndata: {path: reviews.csv, target: label, text: review}\n"
+        "model: {type: transformer, embed_dim: 8}\ntrain: {epochs: 2, batch_size: 16}\n"
+    )
+    args = ["train", str(tmp_path / "recipe.yaml"), "--backend", "tensorflow", "--out", str(tmp_path / "runs")]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "bag of embeddings" in result.output
+    (run,) = (tmp_path / "runs").glob("*/*/")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs"] == 2
