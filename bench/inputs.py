@@ -15,8 +15,8 @@ training fitted beside the two LSTM runs (tf-idf + logistic regression on the te
 counts beside the columns).
 
 With `--recipe`, the same comparison for another recipe whose `data.features` start with its text column: the recipe's
-family and `feedforward` (embedding bag), each on the text alone and on the text with the other columns, and the
-scikit-learn baselines of the recipe family's two runs. The validation split's accuracy is printed beside the test
+family and the other one of `lstm` and `feedforward` (embedding bag), each on the text alone and on the text with the
+other columns, and the scikit-learn baselines of the recipe family's two runs. The validation split's accuracy is printed beside the test
 scores, so that a family can be chosen on it.
 """
 
@@ -37,29 +37,37 @@ RECIPE = ROOT / "recipes" / "reviews_several_inputs.yaml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
 ENV["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
 FEEDFORWARD = {"type": "feedforward", "units": [32], "dropout": 0.3}
+LSTM = {"type": "lstm", "embedding_dim": 32, "units": [32], "bidirectional": True, "dropout": 0.3}
 
 
 def cases(recipe: dict, shipped: bool) -> dict[str, tuple[dict, dict | str | None]]:
     """The runs to compare, name: (data changes, the model section, "text only", or None for the recipe's own).
 
-    The shipped reviews recipe keeps its three runs; another recipe gets its family and feedforward, each on the
-    text alone and with the columns."""
+    The shipped reviews recipe keeps its three runs; another recipe gets its own family and the other one of lstm
+    and feedforward (with the recipe's `inputs` and `combine`), each on the text alone and with the columns."""
     text, *columns = recipe["data"]["features"]
-    family = recipe["model"]["type"]
+    own = label(recipe["model"]["type"])
     both = "text + " + " + ".join(columns)
-    alone = ({"text": text, "features": None}, "text only")
+    alone = {"text": text, "features": None, "columns": None}
     if shipped:
         return {
-            f"{family}, text only": alone,
-            f"{family}, {both}": ({}, None),
-            f"feedforward (embedding bag), {both}": ({}, FEEDFORWARD),
+            f"{own}, text only": (alone, "text only"),
+            f"{own}, {both}": ({}, None),
+            f"{label('feedforward')}, {both}": ({}, FEEDFORWARD),
         }
+    other = LSTM if recipe["model"]["type"] == "feedforward" else FEEDFORWARD
+    shared = {k: v for k, v in recipe["model"].items() if k in ("inputs", "combine")}
     return {
-        f"{family}, text only": alone,
-        f"{family}, {both}": ({}, None),
-        "feedforward (embedding bag), text only": ({"text": text, "features": None}, FEEDFORWARD),
-        f"feedforward (embedding bag), {both}": ({}, FEEDFORWARD),
+        f"{own}, text only": (alone, "text only"),
+        f"{own}, {both}": ({}, None),
+        f"{label(other['type'])}, text only": (alone, other),
+        f"{label(other['type'])}, {both}": ({}, {**other, **shared}),
     }
+
+
+def label(family: str) -> str:
+    """A family's name in the table."""
+    return "feedforward (embedding bag)" if family == "feedforward" else family
 
 
 def train(source: Path, name: str, data: dict, model: dict | str | None, epochs: int, folder: Path) -> dict:
@@ -98,23 +106,27 @@ def main() -> int:
     source = args.recipe.resolve()
     recipe = yaml.safe_load(source.read_text())
     family, data_path = recipe["model"]["type"], (source.parent / recipe["data"]["path"]).resolve()
-    rows, majority, sizes = [], None, {}
+    rows, majority, test_rows, seen = [], None, None, set()
+    shipped = source == RECIPE.resolve()
     with tempfile.TemporaryDirectory() as scratch:
-        for name, (data, model) in cases(recipe, source == RECIPE.resolve()).items():
+        for name, (data, model) in cases(recipe, shipped).items():
             metrics = train(source, name, data, model, args.epochs, Path(scratch))
             test, validation = metrics["test"], metrics.get("validation", {})
             nan = float("nan")
             row = (name, validation.get("accuracy", nan), test.get("accuracy", nan), test.get("auc", nan))
             rows.append(row)
             print(f"{name}: validation accuracy {row[1]:.4f}, test accuracy {row[2]:.4f} auc {row[3]:.4f}", flush=True)
-            for baseline, scores in metrics.get("baselines", {}).items():  # scikit-learn, same training rows
-                if baseline != "majority" and name.startswith(family):
-                    what = name.split(", ", 1)[1]
-                    rows.append((f"scikit-learn {baseline}, {what}", None, scores.get("accuracy"), scores.get("auc")))
+            # scikit-learn, same training rows: the recipe family's runs (for the reviews table), or every run's once
+            for baseline, scores in metrics.get("baselines", {}).items():
+                what = name.split(", ", 1)[1]
+                if baseline == "majority" or (baseline, what) in seen or (shipped and not name.startswith(family)):
+                    continue
+                seen.add((baseline, what))
+                rows.append((f"scikit-learn {baseline}, {what}", None, scores.get("accuracy"), scores.get("auc")))
             majority = metrics.get("baselines", {}).get("majority", {}).get("accuracy", majority)
-            sizes = metrics.get("rows", sizes)
+            test_rows = metrics.get("baselines_info", {}).get("rows", test_rows)
     print()
-    test_rows = f" ({sizes['test']} rows)" if isinstance(sizes, dict) and "test" in sizes else ""
+    test_rows = f" ({test_rows} rows)" if test_rows else ""
     where = data_path.relative_to(ROOT) if data_path.is_relative_to(ROOT) else data_path
     print(f"{where}, seed {recipe.get('seed')}, test split{test_rows}, {args.epochs} epochs at most (early stopping)")
     print()
