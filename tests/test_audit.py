@@ -55,6 +55,7 @@ ROLE_CASES = {
     "datetime": ("when", lambda f: f.assign(when=pd.date_range("2021-01-01", periods=N).strftime("%Y-%m-%d"))),
     "identifier": ("name", lambda f: f.assign(name=[f"Person {i}" for i in range(N)])),
     "constant": ("country", lambda f: f.assign(country="NL")),
+    "image": ("photo", lambda f: f.assign(photo=[f"photos/{i}.jpg" for i in range(N)])),
 }
 
 
@@ -232,6 +233,20 @@ def test_columns_beside_data_text_are_unused() -> None:
     result = audit(frame, text="review")
     assert result.column("x").action == "unused" and result.column("color").action == "unused"
     assert result.column("review").action == "tokenize"
+
+
+def test_a_model_of_several_inputs_reads_text_and_image_paths_beside_table_columns() -> None:
+    frame = ROLE_CASES["image"][1](ROLE_CASES["text"][1](base()))
+    result = audit(frame, several_inputs=True)
+    assert "unused_column" not in result.codes()
+    assert result.column("review").action == "tokenize" and result.column("photo").action == "read_image"
+    one_input = audit(frame)
+    assert one_input.column("photo").action == "unused" and one_input.column("review").action == "unused"
+    beside_text = audit(frame, several_inputs=True, text="review")  # data.text without data.features: text alone
+    assert beside_text.column("x").action == "unused"
+    assert any("list them in data.features" in w.message for w in beside_text.column("x").warnings)
+    listed = audit(frame, several_inputs=True, text="review", features=["review", "x"])
+    assert listed.column("x").action == "standardize"
 
 
 def test_a_lone_text_column_is_read_by_a_text_model() -> None:

@@ -558,7 +558,13 @@ def binary_recipe(tmp_path: Path) -> Path:
 
 def test_summary(runner, binary_recipe: Path) -> None:
     result = runner.invoke(
-        cli, ["summary", str(binary_recipe), "--set", "model.units=[12, 6]", "--backend", "tensorflow"]
+        cli,
+        [
+            "summary",
+            str(binary_recipe),
+            *("--set", "model.units=[12, 6]", "--set", "model.numeric_embedding=none", "--set", "model.ensemble=1"),
+            *("--backend", "tensorflow"),
+        ],
     )
     assert result.exit_code == 0, result.output
     output = result.output

@@ -221,6 +221,8 @@ def test_label_modes() -> None:
     assert label_mode_for(CLASSES, "hinge", ["accuracy"]) == "onehot"
     assert label_mode_for(REGRESSION, "mean_squared_error", ["mae"]) == "value"
     assert encode_labels(np.array([2, 0]), "onehot", 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+    assert encode_labels(np.array([1.5, 2.0]), "value", 0).tolist() == [[1.5], [2.0]]
+    assert encode_labels(np.zeros(0), "value", 0).shape == (0, 1)  # an empty test split (data.split.test: 0)
 
 
 # ----------------------------------------------------------------------------- class weights

@@ -112,16 +112,23 @@ def test_dataset_split_follows_the_seed(make_recipe, tiny_classification: Path) 
     assert not np.array_equal(test_rows(5), test_rows(6))
 
 
-def test_load_dataset_fits_on_its_own_training_split(make_recipe, tmp_path: Path) -> None:
+@pytest.mark.parametrize("scaling", ["standard", "robust"])
+def test_load_dataset_fits_on_its_own_training_split(make_recipe, tmp_path: Path, scaling: str) -> None:
     frame = mixed_frame(200)
     train_rows, _, test_rows = split_indices(len(frame), 0.15, 0.15, 42, frame["label"].astype(str).to_numpy())
     frame.loc[frame.index[test_rows], "num"] += 1000.0  # shift every test row
     path = tmp_path / "shifted.csv"
     frame.to_csv(path, index=False)
-    dataset = load_dataset(load_recipe(make_recipe(minimal_recipe(path))).recipe)
+    text = minimal_recipe(path).replace("target: label}", f"target: label, scaling: {scaling}}}")
+    dataset = load_dataset(load_recipe(make_recipe(text)).recipe)
     column = next(c for c in dataset.preprocessor.state["columns"] if c["name"] == "num")
-    assert column["mean"] == pytest.approx(frame["num"].iloc[train_rows].mean())
-    assert dataset.x_test[:, 0].min() > 100  # test rows are far out, as they should be
+    train_values = frame["num"].iloc[train_rows]
+    if scaling == "standard":
+        assert column["mean"] == pytest.approx(train_values.mean())
+        assert dataset.x_test[:, 0].min() > 100  # test rows are far out, as they should be
+    else:
+        assert column["mean"] == pytest.approx(train_values.median())
+        assert dataset.x_test[:, 0].min() > 2.9  # far out, held within the smooth clip of 3
 
 
 def test_rows_with_a_missing_target_are_dropped(make_recipe, tmp_path: Path) -> None:
@@ -285,24 +292,44 @@ def test_a_table_too_small_for_its_held_out_shares_is_refused(make_recipe, tmp_p
         audited(make_recipe, tmp_path, frame)
 
 
-def test_free_text_beside_table_columns_is_left_out_loudly(make_recipe, tmp_path: Path) -> None:
+ONE_INPUT_RECIPE = AUDIT_RECIPE.replace(
+    "type: feedforward\n  units: [4]", "type: sequential\n  layers: [{{Dense: {{units: 4}}}}]"
+)
+
+
+def with_notes() -> pd.DataFrame:
     frame = audit_table()
     frame["notes"] = [
         f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))
     ]
-    dataset = audited(make_recipe, tmp_path, frame)
+    return frame
+
+
+def test_free_text_beside_table_columns_is_left_out_loudly_by_a_one_input_family(make_recipe, tmp_path) -> None:
+    with_notes().to_csv(tmp_path / "audit.csv", index=False)
+    dataset = load_dataset(load_recipe(make_recipe(ONE_INPUT_RECIPE.format(extra=""))).recipe)
     assert "notes" not in dataset.preprocessor.state["features"]
     assert "unused_column" in dataset.audit.codes()
 
 
-def test_features_listed_beside_data_text_are_refused(make_recipe, tmp_path: Path) -> None:
-    frame = audit_table()
-    frame["notes"] = [
-        f"a long note about visit {i} with several words in it, more than forty" for i in range(len(frame))
-    ]
+def test_free_text_beside_table_columns_is_a_text_input_of_a_several_input_family(make_recipe, tmp_path) -> None:
+    dataset = audited(make_recipe, tmp_path, with_notes())
+    assert dataset.info.kind == "mixed" and "unused_column" not in dataset.audit.codes()
+    assert dataset.preprocessor.state["features"] == ["x", "visit", "notes"]
+    assert [p["name"] for p in dataset.info.inputs] == ["text", "tabular"]
+
+
+def test_features_listed_beside_data_text_are_refused_by_a_one_input_family(make_recipe, tmp_path) -> None:
+    with_notes().to_csv(tmp_path / "audit.csv", index=False)
+    recipe = make_recipe(ONE_INPUT_RECIPE.format(extra="  text: notes\n  features: [notes, x]\n"))
     with pytest.raises(KprotoError) as info:
-        audited(make_recipe, tmp_path, frame, "  text: notes\n  features: [notes, x]\n")
+        load_dataset(load_recipe(recipe).recipe)
     assert info.value.field == "data.features" and "'x'" in info.value.message
+
+
+def test_features_listed_beside_data_text_are_read_by_a_several_input_family(make_recipe, tmp_path) -> None:
+    dataset = audited(make_recipe, tmp_path, with_notes(), "  text: notes\n  features: [notes, x]\n")
+    assert dataset.preprocessor.state["features"] == ["notes", "x"] and dataset.info.kind == "mixed"
 
 
 def test_saved_preprocessing_gives_the_same_columns_without_an_audit(make_recipe, tmp_path: Path) -> None:

@@ -234,3 +234,55 @@ def test_text_sequence_length_comes_from_the_data_unless_set(
     text = fitted.state["text"]
     assert text["sequence_length"] == expected
     assert text["sequence_length_source"].startswith(source)
+
+
+def test_robust_scaling_centres_on_the_median_and_clips_smoothly() -> None:
+    from kproto.data.preprocess import NORMAL_IQR, SMOOTH_CLIP, fit_numeric, standardize
+
+    values = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 1000.0])  # one outlier
+    column = fit_numeric("x", values, "robust")
+    assert column["mean"] == 3.5 and column["clip"] == SMOOTH_CLIP
+    assert column["std"] == pytest.approx((values.quantile(0.75) - values.quantile(0.25)) / NORMAL_IQR)
+    scaled = standardize(values.to_numpy(), column)[:, 0]
+    assert np.all(np.abs(scaled) < SMOOTH_CLIP)  # the outlier is held within ±3
+    assert scaled[-1] > 2.9 and np.all(np.diff(scaled) > 0)  # and the order is kept
+    assert fit_numeric("x", pd.Series([2.0, 2.0, 2.0, 7.0]), "robust")["std"] > 0  # IQR 0: the std instead
+
+
+def test_a_run_fitted_before_robust_scaling_reads_the_same() -> None:
+    """Old preprocess.json columns have no clip: their values are the plain standardized ones."""
+    from kproto.data.preprocess import standardize
+
+    old = {"name": "x", "type": "numeric", "fill": 0.0, "mean": 1.0, "std": 2.0}
+    np.testing.assert_allclose(standardize(np.array([1.0, 11.0]), old)[:, 0], [0.0, 5.0])
+
+
+def test_feedforward_tables_scale_robustly_by_default_other_families_do_not(tmp_path) -> None:
+    from kproto.data.dataset import load_dataset
+    from kproto.recipe.schema import Recipe
+
+    frame = mixed_frame()
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    data = {"path": str(tmp_path / "d.csv"), "target": "label"}
+    for model, scaling, clipped in (
+        ({"type": "feedforward"}, "auto", True),
+        ({"type": "feedforward"}, "standard", False),
+        ({"type": "rnn", "units": [4]}, "auto", False),
+        ({"type": "rnn", "units": [4]}, "robust", True),
+    ):
+        recipe = Recipe(data={**data, "scaling": scaling}, model=model)
+        dataset = load_dataset(recipe)
+        numeric = next(c for c in dataset.preprocessor.state["columns"] if c["name"] == "num")
+        assert ("clip" in numeric) == clipped, (model, scaling)
+        layout = dataset.info.table
+        assert layout["numeric"] and len(layout["quantiles"]) == len(layout["numeric"])
+        assert "table" not in dataset.info.to_dict()  # read when building the model, not saved
+
+
+@pytest.mark.parametrize("scaling", ["standard", "robust"])
+def test_unstandardize_inverts_standardize(scaling: str) -> None:
+    from kproto.data.preprocess import fit_numeric, standardize, unstandardize
+
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 40.0])
+    column = fit_numeric("x", pd.Series(values), scaling)
+    np.testing.assert_allclose(unstandardize(standardize(values, column)[:, 0], column), values, rtol=1e-6)

@@ -175,6 +175,13 @@ BAD_RECIPES = {
     "columns-not-a-mapping": _case(in_data("  columns: [x1]\n"), "data.columns", 4, "dictionary"),
     "encoding-unknown": _case(in_data("  encoding: klingon\n"), "data.encoding", 4, "unknown text encoding"),
     "audit-not-a-switch": _case(in_data("  audit: maybe\n"), "data.audit", 4, "valid boolean"),
+    # --- the tabular fields of feedforward and data.scaling
+    "numeric-embedding-unknown": _case(
+        in_model("  numeric_embedding: splines\n"), "model.numeric_embedding", 7, "'piecewise_linear'"
+    ),
+    "ensemble-zero": _case(in_model("  ensemble: 0\n"), "model.ensemble", 7, "greater than or equal to 1"),
+    "bins-one": _case(in_model("  bins: 1\n"), "model.bins", 7, "greater than or equal to 2"),
+    "scaling-unknown": _case(in_data("  scaling: minmax\n"), "data.scaling", 4, "'robust'"),
     # --- extends
     "extends-missing-parent": _case("extends: nowhere.yaml\n" + GOOD, "extends", 1, "parent recipe not found"),
     "extends-not-a-path": _case("extends: [a.yaml]\n" + GOOD, "extends", 1, "expected a file path"),
@@ -202,6 +209,21 @@ def _assert_clean_error(result, *, field: str, line: int | None, says: str, file
     if file:
         assert file in out, out
     assert says in out, out
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("", ("periodic", 16, 4)),
+        ("  numeric_embedding: piecewise_linear\n  ensemble: 1\n", ("piecewise_linear", 16, 1)),
+        ("  numeric_embedding: none\n  bins: 32\n  ensemble: 8\n", ("none", 32, 8)),
+    ],
+)
+def test_feedforward_tabular_fields(folder: Path, lines: str, expected: tuple) -> None:
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(in_model(lines))
+    model = load_recipe(recipe).recipe.model
+    assert (model.numeric_embedding, model.bins, model.ensemble) == expected
 
 
 def test_good_recipe_validates(runner, folder: Path) -> None:

@@ -21,6 +21,8 @@ def test_recipes_are_shipped() -> None:
     assert "reviews_bert" in names
     assert {"pronunciations_seq2seq", "spellings_seq2seq", "movielens_mf", "movielens_ranking"} <= names
     assert {"co2_forecast", "airpassengers_forecast"} <= names
+    assert "reviews_several_inputs" in names
+    assert "default_two_targets" in names
 
 
 def _prerequisites(runner, recipe: Path, folder: Path) -> list[str]:

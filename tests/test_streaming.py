@@ -81,3 +81,27 @@ def test_a_streamed_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="line 2 of big.csv is not UTF-8"):
         list(_chunks(path))
     assert list(_chunks(path, "latin-1"))[0]["label"].tolist() == ["café"]
+
+
+def test_text_beside_columns_is_not_streamed_for_a_model_of_several_inputs(tmp_path: Path) -> None:
+    from kproto.core.errors import DataError
+    from kproto.data import load_dataset
+    from kproto.recipe.schema import Recipe
+
+    rows = 60
+    pd.DataFrame(
+        {
+            "note": [f"a long free text note number {i} with a good many words in it" for i in range(rows)],
+            "x": np.arange(rows, dtype=float),
+            "label": ["a", "b"] * (rows // 2),
+        }
+    ).to_csv(tmp_path / "notes.csv", index=False)
+    recipe = Recipe.model_validate(
+        {
+            "data": {"path": str(tmp_path / "notes.csv"), "target": "label", "streaming": True},
+            "model": {"type": "lstm"},
+        }
+    )
+    with pytest.raises(DataError) as error:
+        load_dataset(recipe)
+    assert error.value.field == "data.streaming" and "'note'" in error.value.message

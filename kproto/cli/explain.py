@@ -62,10 +62,10 @@ def explain_command(
 ) -> None:
     """Explain a run's predictions: global feature importance and per-row attributions, written to explain/."""
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    from kproto.explain.explainer import explain_run
+    from kproto.explain.targets import explain_any
 
     with _ProgressBar(enabled=not as_json) as report:
-        result = explain_run(path, data, rows=rows, method=method, steps=steps, out=out, trust=trust, progress=report)
+        result = explain_any(path, data, rows=rows, method=method, steps=steps, out=out, trust=trust, progress=report)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return

@@ -127,6 +127,8 @@ def train_command(
 def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
     """The end of `kproto train`: final metrics (with what each measures), the decisions, the per-class table,
     the baselines beside the model and the verdict in words."""
+    from rich.markup import escape
+
     from kproto.metrics.classification import legend
     from kproto.report.tables import (
         baselines_table,
@@ -170,6 +172,10 @@ def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
         screen.print(baselines_table(metrics["baselines"], info, model))
     if metrics.get("verdict"):
         screen.print(verdict_text(metrics["verdict"]))
+    for name, block in (metrics.get("targets") or {}).items():  # several targets: each target's verdict
+        if block.get("verdict"):
+            screen.print(f"[bold]{escape(name)}[/]")
+            screen.print(verdict_text(block["verdict"]))
 
 
 def _stop_tracking(reporter: Any) -> None:
@@ -188,13 +194,15 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
     from kproto.core.errors import DataError, suggest
     from kproto.data.header import read_header
     from kproto.recipe import load_recipe
+    from kproto.recipe.targets import target_names
 
     loaded = load_recipe(recipe, overrides)
     spec = loaded.recipe
     try:
         columns = read_header(spec.data.path)
         data = spec.data
-        named = {data.target: "data.target", data.text: "data.text", data.user: "data.user", data.item: "data.item"}
+        named = {name: "data.target" for name in target_names(data)}
+        named.update({data.text: "data.text", data.user: "data.user", data.item: "data.item"})
         named[data.split.column] = "data.split.column"
         named.update({name: f"data.columns.{name}" for name in data.columns or {}})
         wanted = [c for c in [*named, *(data.features or [])] if c]
@@ -340,7 +348,8 @@ def evaluate_command(
 ) -> None:
     """Metrics of a run (or .keras file) on its test split or on --data (and under --attack)."""
     setup_backend(backend or loaded_backend() or "tensorflow", "auto")
-    from kproto.commands.evaluate import EvaluateOptions, evaluate_run
+    from kproto.commands.evaluate import EvaluateOptions
+    from kproto.commands.targets import evaluate_any as evaluate_run
 
     options = EvaluateOptions(
         data=data,
@@ -361,6 +370,8 @@ def evaluate_command(
 def print_evaluation(screen: Any, result: Any) -> None:
     """`kproto evaluate`'s tables: metrics (with what each measures), the per-class table and confusion matrix at
     the run's decisions, the decisions on these rows, the baselines beside the model and the verdict in words."""
+    from rich.markup import escape
+
     from kproto.metrics.classification import legend
     from kproto.report.tables import (
         baselines_table,
@@ -401,6 +412,9 @@ def print_evaluation(screen: Any, result: Any) -> None:
     verdict = result.verdict or result.forecast.get("verdict")
     if verdict:
         screen.print(verdict_text(verdict))
+    for name, one in result.targets.items():  # several targets: the tables of each
+        screen.print(f"\n[bold]Target {escape(name)}[/] ({one.task})")
+        print_evaluation(screen, one)
 
 
 @click.command("predict")

@@ -54,6 +54,7 @@ class Evaluation:
     attack: dict[str, Any] = field(default_factory=dict)  # metrics clean and under attack (--attack)
     decisions: dict[str, Any] = field(default_factory=dict)  # calibration, threshold and --coverage on these rows
     forecast: dict[str, Any] = field(default_factory=dict)  # windows: "forecast", "baselines" and "verdict"
+    targets: dict[str, Evaluation] = field(default_factory=dict)  # several targets: one evaluation per target
 
     def to_json(self) -> dict[str, Any]:
         """`kproto evaluate --json`: the metrics, then the report, baselines, verdict, attack and decisions."""
@@ -65,6 +66,7 @@ class Evaluation:
                 extra[key] = getattr(self, key)
         extra.update(self.decisions)
         extra.update(self.forecast)
+        extra.update({name: one.to_json() for name, one in self.targets.items()})
         return {**self.metrics, **extra}
 
 

@@ -53,6 +53,11 @@ def predict_frame(
     if pre.kind == catalog.PAIRS:  # the generated text beside each input row
         generated = pd.DataFrame({"prediction": _generated(model, pre, x, decoding)})
         return pd.concat([frame.reset_index(drop=True), generated], axis=1) if keep_columns else generated
+    if info.targets:  # several targets: prediction_<target> and p_<target>_<label> columns
+        from kproto.outputs.targets import target_frame
+
+        outputs = model.predict(x, batch_size=batch_size, verbose=0)
+        return target_frame(outputs, info, pre, frame, answering, keep_columns)
     outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     result = pd.DataFrame(index=range(len(x)))
     if info.task in (catalog.CLASSIFICATION, catalog.REGRESSION, catalog.RANKING):
@@ -120,7 +125,13 @@ def predict_run(
         )
     from kproto.outputs.answers import Answering, run_decisions
 
-    decisions, conformal = run_decisions(run, coverage)
+    if run.info.targets:  # several targets: each one's decisions and conformal scores
+        from kproto.outputs.targets import target_answering
+
+        answering: Any = target_answering(run, coverage)
+    else:
+        decisions, conformal = run_decisions(run, coverage)
+        answering = Answering(decisions, conformal, coverage)
     model = load_keras_model(run.model_path, trust=trust, compile=False)
     frame = read_table(data, encoding=run.recipe.data.encoding)
     result = predict_frame(
@@ -130,7 +141,7 @@ def predict_run(
         frame,
         encode=encode,
         decoding=decoding,
-        answering=Answering(decisions, conformal, coverage),
+        answering=answering,
     )
     from kproto.data.preprocess import input_problems, problems_summary
 

@@ -15,7 +15,7 @@ from kproto.core.errors import RecipeError, not_one_of
 # --- Vocabularies: every name below is spelled here once; other modules import the constant or ask a predicate. ---
 
 # What a model learns. A recipe's task is inferred from its target column, or fixed by its family.
-Task = Literal["classification", "regression", "reconstruction", "generation", "seq2seq", "ranking"]
+Task = Literal["classification", "regression", "reconstruction", "generation", "seq2seq", "ranking", "multi_target"]
 TASKS: Final[tuple[Task, ...]] = get_args(Task)
 CLASSIFICATION: Final = "classification"
 REGRESSION: Final = "regression"
@@ -23,6 +23,7 @@ RECONSTRUCTION: Final = "reconstruction"  # autoencoders
 GENERATION: Final = "generation"  # GANs
 SEQ2SEQ: Final = "seq2seq"  # text to text
 RANKING: Final = "ranking"  # recommenders on implicit feedback
+MULTI_TARGET: Final = "multi_target"  # several target columns, one output head each (kproto.data.targets)
 SUPERVISED_TASKS: Final[tuple[Task, ...]] = (CLASSIFICATION, REGRESSION)
 
 
@@ -32,7 +33,7 @@ def supervised(task: str) -> bool:
 
 
 # How the rows of a data set reach a model (DataInfo.kind, the preprocessing state's `kind`).
-InputKind = Literal["table", "image", "image_folder", "text", "window", "pairs", "interactions"]
+InputKind = Literal["table", "image", "image_folder", "text", "window", "pairs", "interactions", "mixed"]
 INPUT_KINDS: Final[tuple[InputKind, ...]] = get_args(InputKind)
 TABLE: Final = "table"  # numeric and categorical columns
 IMAGE: Final = "image"  # pixel columns reshaped by data.shape
@@ -41,6 +42,7 @@ TEXT: Final = "text"  # one text column, tokenized
 WINDOW: Final = "window"  # time-series windows
 PAIRS: Final = "pairs"  # seq2seq: input text and target text
 INTERACTIONS: Final = "interactions"  # recommenders: users x items
+MIXED: Final = "mixed"  # several kinds of columns (text, image paths, table columns): one named model input per kind
 IMAGE_KINDS: Final[tuple[InputKind, ...]] = (IMAGE, IMAGE_FOLDER)
 LEGACY_KINDS: Final[dict[str, InputKind]] = {"tabular": TABLE}  # names older run folders recorded
 
@@ -113,6 +115,9 @@ class Family:
     example_data: str = "iris.csv"  # the shipped data `kproto new` starts a recipe from
     custom_objects: tuple[str, ...] = ()  # modules registering the Keras layers its saved models need to load
     phased: bool = False  # trains in phases (a frozen backbone first, then fine-tuning: kproto.training.phases)
+    multi_output: bool = False  # can predict several targets (data.target: [a, b]) with one head per target
+    extra_inputs: bool = False  # takes columns of several kinds (MIXED input: model.inputs, model.combine)
+    scaling: str = "standard"  # how `data.scaling: auto` scales numeric table columns for it (SCALINGS)
 
     @property
     def generative(self) -> bool:
@@ -130,7 +135,11 @@ FAMILIES: dict[str, Family] = {
             "Feedforward",
             "Dense layers for tabular data (units, activation, dropout, normalization).",
             inputs=("table", "image", "image_folder", "window"),
+            extra_inputs=True,
             fused=True,
+            multi_output=True,
+            custom_objects=("kproto.models.tabular_layers",),
+            scaling="robust",
         ),
         Family(
             "cnn",
@@ -138,7 +147,9 @@ FAMILIES: dict[str, Family] = {
             "CNN",
             "Conv2D blocks with pooling and batch norm, then a dense head (images); Conv1D over time for windows.",
             inputs=("image", "image_folder", "window"),
+            extra_inputs=True,
             example_data="digits.csv",
+            multi_output=True,
         ),
         Family(
             "rnn",
@@ -146,7 +157,9 @@ FAMILIES: dict[str, Family] = {
             "RNN",
             "Stacked SimpleRNN layers for sequences (text tokens or time-series windows).",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "gru",
@@ -154,7 +167,9 @@ FAMILIES: dict[str, Family] = {
             "GRU",
             "Stacked GRU layers, optionally bidirectional.",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "lstm",
@@ -162,7 +177,9 @@ FAMILIES: dict[str, Family] = {
             "LSTM",
             "Stacked LSTM layers, optionally bidirectional.",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             example_data="sunspots.csv",
+            multi_output=True,
         ),
         Family(
             "transformer",
@@ -170,9 +187,11 @@ FAMILIES: dict[str, Family] = {
             "Transformer",
             "Transformer encoder blocks with token/position embedding and a pooled head.",
             inputs=_SEQUENCES,
+            extra_inputs=True,
             backend="tensorflow",  # TensorFlow's oneDNN kernels train it faster on CPU
             example_data="reviews.csv",
             custom_objects=("kproto.models.layers",),
+            multi_output=True,
         ),
         Family(
             "autoencoder",
@@ -229,6 +248,7 @@ FAMILIES: dict[str, Family] = {
             "Sequential",
             "An explicit list of Keras layers by class name, for anything the families don't cover.",
             inputs=("table", "image", "image_folder", "text", "window"),
+            multi_output=True,
         ),
         Family(
             "pretrained",
@@ -248,7 +268,18 @@ FAMILIES: dict[str, Family] = {
 
 
 # Modules that register serializable Keras objects any kproto model may use, besides each family's own.
-CUSTOM_OBJECT_MODULES = ("kproto.models.layers", "kproto.models.class_metrics", "kproto.training.schedules")
+SCALINGS = {
+    "standard": "Numeric columns minus the training mean, divided by the standard deviation.",
+    "robust": "Numeric columns minus the training median, divided by the interquartile range (normal units), then "
+    "smoothly clipped: z / sqrt(1 + (z / 3)^2) keeps values within ±3.",
+}
+
+CUSTOM_OBJECT_MODULES = (
+    "kproto.models.layers",
+    "kproto.models.input_layers",
+    "kproto.models.class_metrics",
+    "kproto.training.schedules",
+)
 
 
 def custom_object_modules() -> list[str]:

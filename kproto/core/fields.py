@@ -27,6 +27,25 @@ class LayerRegularizer(Strict):
     )
 
 
+class TabularTower(Strict):
+    """`model.inputs.tabular`: the dense tower over the numeric, categorical (embedded) and date columns."""
+
+    units: list[PositiveInt] = Field([64], description="Units of each Dense layer of the tower.")
+    embedding_dim: PositiveInt = Field(8, description="Size of each categorical column's embedding.")
+
+
+class InputEncoders(Strict):
+    """`model.inputs`: per-kind overrides of the encoders a model of several inputs gets (defaults chosen for you)."""
+
+    text: dict[str, Any] | None = Field(
+        None, description="The text encoder as a family section, e.g. {type: lstm, units: [64]}; default: the model's."
+    )
+    image: dict[str, Any] | None = Field(
+        None, description="The image encoder as a family section (cnn or pretrained); default: the model's or a cnn."
+    )
+    tabular: TabularTower | None = Field(None, description="The tower over numeric, categorical and date columns.")
+
+
 class ModelBase(Strict):
     """The `model:` section of every family, and the family protocol: the traits the rest of kproto reads from a
     spec, with the value most families have. A family's spec overrides a trait where its answer depends on the
@@ -49,6 +68,12 @@ class ModelBase(Strict):
     output_activation: str | None = Field(None, description="Override the output activation chosen from the task.")
     layer_regularizers: dict[str, LayerRegularizer] = Field(
         {}, description="Per-layer penalties by layer name, replacing l1/l2 there, e.g. {dense_0: {l2: 0.01}}."
+    )
+    inputs: InputEncoders | None = Field(
+        None, description="Encoders per kind of input when the data mixes kinds (text, image, tabular)."
+    )
+    combine: Literal["concat", "attention", "gated"] = Field(
+        "concat", description="How the encoded inputs meet before the head: concat, attention or gated."
     )
 
     @property

@@ -10,8 +10,8 @@ from typing import Any
 _EXPORTS = {
     "DataInfo": "kproto.data.types",
     "Dataset": "kproto.data.types",
-    "load_dataset": "kproto.data.dataset",
-    "transform_rows": "kproto.data.dataset",
+    "load_dataset": "kproto.data.loading",
+    "transform_rows": "kproto.data.loading",
     "Preprocessor": "kproto.data.preprocess",
 }
 

@@ -18,8 +18,8 @@ import pandas as pd
 from kproto.data.preprocess import CATEGORY_CAP, TEXT_MIN_MEAN_LENGTH, infer_task
 from kproto.data.splits import min_rows_per_split
 
-ROLES = ("numeric", "categorical", "text", "datetime", "identifier", "constant", "target")
-OVERRIDES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # the values of data.columns
+ROLES = ("numeric", "categorical", "text", "image", "datetime", "identifier", "constant", "target")
+OVERRIDES = ("drop", "identifier", "numeric", "categorical", "text", "image", "datetime")  # the values of data.columns
 CODES = (
     "identifier",
     "high_cardinality",
@@ -44,7 +44,9 @@ ACTIONS = {
     "constant": "drop",
     "target": "predict",
     "text": "tokenize",
+    "image": "read_image",
 }
+IMAGE_PATH = re.compile(r"\.(?:png|jpe?g|bmp|gif|webp)$", re.IGNORECASE)  # a cell naming an image file
 IMBALANCE_SHARE = 0.10  # a minority class under this share of rows is an imbalance
 ID_UNIQUE_SHARE = 0.95  # a string column this unique per row is an identifier
 LEAK_ACCURACY = 0.98  # one column alone reaching this held-out accuracy (or R²) is a leak suspect
@@ -179,10 +181,12 @@ class AuditSettings:
     missing_target: int = 0  # rows with an empty target already dropped
     encoding: str | None = None  # a note on how the file was decoded (a non-UTF-8 file read for inspection)
     categorical: str = "onehot"
+    several_inputs: bool = False  # the model takes columns of several kinds (text and image columns are read too)
 
     @classmethod
-    def from_recipe(cls, data: Any, missing_target: int = 0) -> AuditSettings:
+    def from_recipe(cls, data: Any, missing_target: int = 0, several_inputs: bool = False) -> AuditSettings:
         return cls(
+            several_inputs=several_inputs,
             target=data.target,
             task=data.task,
             max_classes=data.max_classes,
@@ -255,6 +259,14 @@ def _id_like_integers(values: pd.Series, unique: int, name: str) -> bool:
     return False
 
 
+def _image_paths(present: pd.Series) -> bool:
+    """A string column whose cells (on a sample) all name image files."""
+    if present.empty:
+        return False
+    sample = present.iloc[: min(len(present), 1000)].astype(str).str.strip()
+    return bool(sample.str.contains(IMAGE_PATH).all())
+
+
 def _is_text(present: pd.Series, unique: int) -> bool:
     """Free text as `is_text_column` defines it (long, mostly distinct strings), its length read on a sample."""
     if present.empty or unique <= 0.5 * len(present):
@@ -296,6 +308,8 @@ def _detect(name: str, column: pd.Series, override: str | None) -> tuple[str, st
         return dtype, "numeric", unique
     if looks_like_dates(present):
         return "datetime", "datetime", unique
+    if _image_paths(present):
+        return dtype, "image", unique
     if _is_text(present, unique):
         return dtype, "text", unique
     if len(present) >= 20 and (
@@ -623,11 +637,17 @@ def duplicate_rows(frame: pd.DataFrame) -> int:
 
 
 def _mark_unused(reports: list[ColumnReport], settings: AuditSettings) -> None:
-    """Columns the model cannot read: others beside data.text, free text beside table columns."""
+    """Columns the model cannot read: others beside data.text, free text (or image paths) beside table columns; a
+    model of several inputs reads every listed column, and only data.text without data.features leaves some out."""
     inputs = [r for r in reports if r.role != "target" and r.action not in ("drop",)]
     if settings.features is not None:
         inputs = [r for r in inputs if r.name in settings.features]
-    if settings.text:
+    if settings.text and not (settings.several_inputs and settings.features is not None):
+        several = (
+            f"; or list them in data.features (with '{settings.text}') to read them as extra inputs"
+            if settings.several_inputs
+            else "; leave data.text out to train a table model on the other columns"
+        )
         for report in inputs:
             if report.name != settings.text:
                 report.action, report.reason = "unused", f"data.text reads only '{settings.text}'"
@@ -635,21 +655,29 @@ def _mark_unused(reports: list[ColumnReport], settings: AuditSettings) -> None:
                     Finding(
                         "unused_column",
                         f"'{report.name}' is not used: a text model reads only the column data.text names "
-                        f"('{settings.text}'); leave data.text out to train a table model on the other columns",
+                        f"('{settings.text}'){several}",
                     )
                 )
         return
-    texts = [r for r in inputs if r.role == "text"]
-    if len(inputs) == 1 and texts:
+    if settings.several_inputs:
+        return  # every kind has an encoder (kproto.models.inputs)
+    texts = [r for r in inputs if r.role in ("text", "image")]
+    if len(inputs) == 1 and texts and texts[0].role == "text":
         return  # the only input: a text model reads it (data.text is inferred)
     for report in texts:
-        report.action, report.reason = "unused", "free text beside table columns"
+        what = "free text" if report.role == "text" else "a column of image paths"
+        report.action, report.reason = "unused", f"{what} beside table columns"
+        fix = (
+            f"Write data.text: {report.name} to train a text model on it alone, or data.columns: "
+            f"{{{report.name}: categorical}} to read its values as categories"
+            if report.role == "text"
+            else f"Write data.columns: {{{report.name}: categorical}} to read its values as categories"
+        )
         report.warnings.append(
             Finding(
                 "unused_column",
-                f"'{report.name}' is free text, which a model of table columns cannot read; it is left out. Write "
-                f"data.text: {report.name} to train a text model on it alone, or data.columns: "
-                f"{{{report.name}: categorical}} to read its values as categories",
+                f"'{report.name}' is {what}, which a model of table columns cannot read; it is left out. {fix}; "
+                "families that take several inputs (feedforward, cnn, rnn, gru, lstm, transformer) read it too",
             )
         )
 
@@ -742,11 +770,22 @@ def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
     if Path(data.path).is_dir() or Path(data.path).suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
         return None
     frame = read_table(data.path, limit=min(data.limit or rows, rows), encoding=data.encoding)
-    settings = AuditSettings.from_recipe(data)
+    data, frame = first_target_view(data, frame)
+    settings = AuditSettings.from_recipe(data, several_inputs=family.extra_inputs)
     if family.task is not None:  # autoencoders and GANs predict nothing
         frame = frame.drop(columns=[data.target]) if data.target in frame else frame
         settings.target = None
     return audit_frame(frame, settings)
+
+
+def first_target_view(data: Any, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """Several targets: the audit profiles the first as the target and leaves the other target columns out."""
+    from kproto.recipe.targets import target_names
+
+    names = target_names(data)
+    if len(names) < 2:
+        return data, frame
+    return data.model_copy(update={"target": names[0]}), frame.drop(columns=[n for n in names[1:] if n in frame])
 
 
 TARGET_NAMES = ("label", "target", "class", "y", "outcome")

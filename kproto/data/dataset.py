@@ -11,7 +11,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError
-from kproto.data.preprocess import Preprocessor, infer_task, is_text_column, positive_last
+from kproto.data.preprocess import Preprocessor, feature_groups, infer_task, is_text_column, positive_last
 from kproto.data.readers import check_path, check_target, missing_column_error, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
 from kproto.data.splits import check_held_out, split_indices
@@ -20,6 +20,8 @@ from kproto.data.types import DataInfo, Dataset
 if TYPE_CHECKING:
     from kproto.data.audit import Audit
 from kproto.recipe.schema import Recipe
+
+QUANTILE_LEVELS = 64  # a table's numeric inputs: training quantiles at levels 0, 1/64, …, 1 (DataInfo.table)
 
 
 def _features(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
@@ -85,7 +87,8 @@ def _audit(
         return None
     from kproto.data.audit import AuditSettings, audit_frame
 
-    settings = AuditSettings.from_recipe(data, missing_target=dropped)  # the target's task: inferred the same way
+    several = catalog.family(recipe.model.type).extra_inputs
+    settings = AuditSettings.from_recipe(data, missing_target=dropped, several_inputs=several)  # task: inferred alike
     if task not in catalog.SUPERVISED_TASKS:
         settings.target = None  # autoencoders and GANs predict nothing: the target column is left out
         frame = frame.drop(columns=[data.target]) if data.target in frame else frame
@@ -95,7 +98,10 @@ def _audit(
 def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[list[str], str]:
     """The feature columns and the kind of input (tabular, text or image) the model reads."""
     data = recipe.data
-    _refuse_features_beside_text(data)
+    several = _several_inputs(recipe, frame, audit)
+    if several is not None:
+        return several, catalog.MIXED
+    _refuse_features_beside_text(data, recipe.model.type)
     features = _features(recipe, frame)
     if audit is not None and not data.text:
         features = _audited_features(data, features, audit)
@@ -109,14 +115,40 @@ def _inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> tuple[l
     return features, catalog.TABLE
 
 
-def _refuse_features_beside_text(data: Any) -> None:
+def _several_inputs(recipe: Recipe, frame: pd.DataFrame, audit: Audit | None) -> list[str] | None:
+    """The feature columns when a model that takes several inputs gets columns of several kinds (text or image paths
+    beside others, kproto.data.inputs), or text that its family reads only this way (feedforward, cnn); None
+    otherwise (data.text without data.features, for a family that reads text: the text alone)."""
+    from kproto.data import inputs, preprocess
+
+    data = recipe.data
+    family = catalog.family(recipe.model.type)
+    if not family.extra_inputs or (data.text and data.features is None and catalog.TEXT in family.inputs):
+        return None
+    features = list(data.features) if data.features is not None else _features(recipe, frame)
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise missing_column_error(missing[0], list(frame.columns), "data.features", "feature column")
+    if data.text and data.text not in features:
+        features.insert(0, data.text)
+    if audit is not None:
+        kept = set(audit.features()) | ({data.text} if data.text else set())
+        features = [c for c in features if c in kept]
+    roles = inputs.input_roles(preprocess, data, frame, features, audit)
+    lone_text = set(roles.values()) == {"text"} and catalog.TEXT not in family.inputs  # feedforward: an embedding bag
+    return features if inputs.is_several(roles) or lone_text else None
+
+
+def _refuse_features_beside_text(data: Any, family: str) -> None:
     if data.text and data.features is not None and set(data.features) - {data.text}:
         extra = sorted(set(data.features) - {data.text})
+        takers = ", ".join(n for n, entry in catalog.FAMILIES.items() if entry.extra_inputs)
         raise DataError(
-            f"data.features lists {', '.join(map(repr, extra))} beside data.text; a text model reads only its text "
-            f"column ('{data.text}'), so they would be left out",
+            f"data.features lists {', '.join(map(repr, extra))} beside data.text; a {family} model reads only its "
+            f"text column ('{data.text}'), so they would be left out",
             field="data.features",
-            hint="remove data.features, or leave data.text out to train a table model on those columns",
+            hint=f"remove data.features, or leave data.text out to train a table model on those columns; families "
+            f"that take several inputs read them all: {takers}",
         )
 
 
@@ -136,6 +168,23 @@ def _audited_features(data: Any, features: list[str], audit: Audit) -> list[str]
     if len(features) == 1 and audit.roles().get(features[0]) == "text":  # the role, not the input kind
         data.text = features[0]
     return features
+
+
+def feature_roles(
+    recipe: Recipe, frame: pd.DataFrame, audit: Audit | None, features: list[str], kind: str
+) -> dict[str, str] | None:
+    """How the preprocessing reads each feature: table columns by `_roles`, several inputs by their kinds."""
+    if kind == catalog.MIXED:
+        from kproto.data import inputs, preprocess
+
+        return inputs.input_roles(preprocess, recipe.data, frame, features, audit)
+    return _roles(recipe, audit, features) if kind == catalog.TABLE else None
+
+
+def describe_inputs(info: DataInfo, pre: Preprocessor) -> None:
+    """A model of several inputs: each named part's shape and the text's vocabulary size, into `info`."""
+    info.inputs = [dict(part) for part in pre.state["parts"]]
+    info.vocab_size = len(pre.state["inputs"].get("text", {}).get("vocabulary", []))
 
 
 def _roles(recipe: Recipe, audit: Audit | None, features: list[str]) -> dict[str, str] | None:
@@ -214,9 +263,10 @@ def load_dataset(
         _check_image_shape(recipe, features)
     train_rows, val_rows, test_rows, fit_rows = _split(recipe, frame, _labels(recipe, frame, task), task)
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
-    roles = _roles(recipe, audit, features) if kind == catalog.TABLE else None
+    roles = feature_roles(recipe, frame, audit, features, kind)
     pre = preprocessor or positive_last(
-        Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles), recipe
+        Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles, _scaling(recipe, kind)),
+        recipe,
     )
     pre.state.setdefault("categorical", recipe.data.categorical)
     if adopted is not None:
@@ -296,7 +346,40 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
         info.output_dim = int(np.prod(x_train.shape[1:]))
     if kind == catalog.TEXT:
         info.vocab_size = len(pre.state["text"].get("vocabulary", []))  # none kept for a KerasHub tokenizer
+    if kind == catalog.MIXED:
+        describe_inputs(info, pre)
+    if kind == catalog.TABLE and "columns" in pre.state:
+        info.table = table_layout(pre.state, x_train)
     return info
+
+
+def _scaling(recipe: Recipe, kind: str) -> str:
+    """How numeric columns are scaled: `data.scaling`, or for `auto` the family's catalog choice (tables only)."""
+    if kind != catalog.TABLE:
+        return "standard"
+    if recipe.data.scaling != "auto":
+        return recipe.data.scaling
+    return catalog.family(recipe.model.type).scaling
+
+
+def table_layout(state: dict, x_train: np.ndarray) -> dict:
+    """Where a table's model inputs come from, for models that embed them: the numeric inputs' positions with the
+    training quantiles of each (at QUANTILE_LEVELS + 1 evenly spaced levels), and the index-coded categorical inputs'
+    positions with their number of categories."""
+    numeric, categorical = [], []
+    onehot = state.get("categorical", "onehot") == "onehot"
+    for column, group in zip(state["columns"], feature_groups(state), strict=True):
+        if column["type"] == "numeric":
+            numeric.append(group.start)
+        elif column["type"] == "categorical" and not onehot:
+            categorical.append([group.start, len(column["values"])])
+    levels = np.linspace(0.0, 1.0, QUANTILE_LEVELS + 1)
+    grid = np.quantile(x_train[:, numeric], levels, axis=0).T if numeric and len(x_train) else np.zeros((0, 0))
+    return {
+        "numeric": numeric,
+        "quantiles": [[round(float(v), 6) for v in row] for row in grid],
+        "categorical": categorical,
+    }
 
 
 def _baselines(dataset: Dataset) -> dict[str, float]:

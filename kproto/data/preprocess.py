@@ -7,6 +7,7 @@ model outputs back into the original labels. Its state is plain JSON (`preproces
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,20 +96,53 @@ def _finite_or_error(name: str, values: np.ndarray, index: pd.Index) -> None:
 HUGE = 1e100  # numeric columns beyond this magnitude are standardized on scaled-down values
 
 
-def fit_numeric(name: str, values: pd.Series) -> dict[str, Any]:
+SMOOTH_CLIP = 3.0  # robust scaling: z / sqrt(1 + (z / SMOOTH_CLIP)^2) keeps values within ±SMOOTH_CLIP
+NORMAL_IQR = 1.3490  # the interquartile range of a standard normal: IQR / NORMAL_IQR is in standard-deviation units
+
+
+def fit_numeric(name: str, values: pd.Series, scaling: str = "standard") -> dict[str, Any]:
     """The numeric column rule, fitted on training rows: gaps filled with the median, then standardized by the
-    filled column's mean and population standard deviation (1 for a constant column)."""
+    filled column's mean and population standard deviation (1 for a constant column); `scaling: robust` centres on
+    the median, divides by the interquartile range in normal units (the standard deviation where that is 0) and
+    records the smooth clip `standardize` applies."""
     largest = float(values.abs().max()) if values.notna().any() else 0.0
     scale = largest if largest > HUGE else 1.0  # near the float64 limit sums and squares overflow: work scaled down
     fill = float((values / scale).median()) * scale if values.notna().any() else 0.0
     filled = values.fillna(fill)
     mean, std = float((filled / scale).mean()) * scale, float((filled / scale).std(ddof=0)) * scale
-    return {"name": name, "type": "numeric", "fill": fill, "mean": mean, "std": std or 1.0}
+    if scaling != "robust":
+        return {"name": name, "type": "numeric", "fill": fill, "mean": mean, "std": std or 1.0}
+    low, high = (float(q) * scale for q in (filled / scale).quantile([0.25, 0.75]))
+    spread = (high - low) / NORMAL_IQR
+    centre = float((filled / scale).median()) * scale
+    return {
+        "name": name,
+        "type": "numeric",
+        "fill": fill,
+        "mean": centre,
+        "std": spread or std or 1.0,
+        "clip": SMOOTH_CLIP,
+    }
 
 
 def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
-    """[N, 1] standardized values of a gap-free numeric column fitted by `fit_numeric`."""
-    return ((values - column["mean"]) / column["std"])[:, None]
+    """[N, 1] standardized values of a gap-free numeric column fitted by `fit_numeric` (smoothly clipped where the
+    column records a clip)."""
+    z = (values - column["mean"]) / column["std"]
+    if "clip" in column:
+        z = z / np.sqrt(1.0 + np.square(z / column["clip"]))
+    return z[:, None]
+
+
+def unstandardize(scaled: np.ndarray, column: dict[str, Any]) -> np.ndarray:
+    """The original values of standardized ones (the inverse of `standardize`; clipped values beyond the clip's
+    reach come back as the largest value it can give)."""
+    z = np.asarray(scaled, np.float64)
+    if "clip" in column:
+        limit = column["clip"]
+        ratio = np.clip(z / limit, -0.999999, 0.999999)
+        z = ratio * limit / np.sqrt(1.0 - np.square(ratio))
+    return z * column["std"] + column["mean"]
 
 
 class Preprocessor:
@@ -150,10 +184,12 @@ class Preprocessor:
         features: list[str],
         adopted: dict[str, Any] | None = None,
         roles: dict[str, str] | None = None,
+        scaling: str = "standard",
     ) -> Preprocessor:
         """Learn every statistic from `frame.iloc[train_rows]` only; `adopted` feature preprocessing (a pretrained
         backbone's) is taken as it is, and only the target is fitted. `roles` (the audit's: numeric, categorical,
-        datetime) decide how each column is read; without them the column's values do, and nothing is capped."""
+        datetime) decide how each column is read; without them the column's values do, and nothing is capped. `scaling`
+        (kproto.core.catalog.SCALINGS) is how numeric table columns are scaled."""
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
         target = spec.target
@@ -163,6 +199,11 @@ class Preprocessor:
             )
         if adopted is not None:
             state.update(adopted)
+        elif kind == catalog.MIXED:  # one record per named input (kproto.data.inputs)
+            from kproto.data.inputs import fit_inputs
+
+            folder = str(frame.attrs.get("folder", ""))
+            state.update(fit_inputs(sys.modules[__name__], train, features, spec, roles or {}, folder))
         elif kind == catalog.TEXT:
             state["text"] = cls._fit_text(train, spec)
         elif kind in catalog.IMAGE_KINDS:
@@ -171,7 +212,7 @@ class Preprocessor:
             if pixels is not None:
                 state["image"].update(min=float(np.nanmin(pixels)), max=float(np.nanmax(pixels)))
         else:
-            state["columns"] = cls._fit_columns(train, features, spec, roles)
+            state["columns"] = cls._fit_columns(train, features, spec, roles, scaling)
             if kind == catalog.WINDOW:
                 state["window"] = spec.window.model_dump()
         return cls(state)
@@ -211,7 +252,11 @@ class Preprocessor:
 
     @staticmethod
     def _fit_columns(
-        train: pd.DataFrame, features: list[str], spec: Data, roles: dict[str, str] | None = None
+        train: pd.DataFrame,
+        features: list[str],
+        spec: Data,
+        roles: dict[str, str] | None = None,
+        scaling: str = "standard",
     ) -> list[dict[str, Any]]:
         columns = []
         for name in features:
@@ -224,7 +269,7 @@ class Preprocessor:
             ):
                 values = pd.to_numeric(column, errors="coerce").astype(float)
                 _finite_or_error(name, values.to_numpy(), values.index)
-                columns.append(fit_numeric(name, values))
+                columns.append(fit_numeric(name, values, scaling))
             else:
                 columns.append(_fit_categorical(name, column, capped=roles is not None))
         return columns
@@ -271,6 +316,10 @@ class Preprocessor:
         """Model inputs for raw rows (imputed, encoded, scaled)."""
         if self.kind == catalog.TEXT:
             return self._text(frame)
+        if self.kind == catalog.MIXED:
+            from kproto.data.inputs import mixed_features
+
+            return mixed_features(sys.modules[__name__], self.state, frame, missing)
         if self.kind == catalog.IMAGE:
             image = self.state["image"]
             pixels = self._numeric_block(frame, self.state["features"])
@@ -456,11 +505,16 @@ def _date_block(column: dict[str, Any], raw: pd.Series, missing: str, imputed: d
 def input_problems(state: dict[str, Any], frame: pd.DataFrame) -> list[list[dict[str, str]]]:
     """Per row, what the preprocessing fitted in training had to guess for new rows: each imputed cell
     (code `imputed`) and each category training did not keep (code `unseen_category`), as {code, column, message}.
-    Only table runs have such columns; rows of other kinds get empty lists."""
+    Only table runs (and the table columns of several inputs) have such columns; others get empty lists."""
     problems: list[list[dict[str, str]]] = [[] for _ in range(len(frame))]
-    if catalog.input_kind(state.get("kind", "")) != catalog.TABLE:
+    kind = catalog.input_kind(state.get("kind", ""))
+    columns = state.get("columns", [])
+    if kind == catalog.MIXED:  # several inputs: the table columns among them
+        inputs = state.get("inputs", {})
+        columns = [*inputs.get("tabular", {}).get("columns", []), *inputs.get("categorical", {}).get("columns", [])]
+    elif kind != catalog.TABLE:
         return problems
-    for column in state.get("columns", []):
+    for column in columns:
         name = column["name"]
         if name not in frame:
             continue

@@ -178,6 +178,7 @@ def read_table(path: str | Path, limit: int | None = None, encoding: str | None 
     if len(frame) == 0:
         raise DataError(f"the data file has a header but no rows: {path}", field="data.path")
     frame.columns = [str(c) for c in frame.columns]
+    frame.attrs["folder"] = str(path.resolve().parent)  # where relative image paths in its cells start
     return frame
 
 

@@ -250,6 +250,22 @@ def _sample(recipe: Recipe, path: Path) -> _Sample:
     return _Sample(columns, frame, labels)
 
 
+def _refuse_several_inputs(data: Any, frame: pd.DataFrame, features: list[str]) -> None:
+    """Text and image-path columns (several inputs, kproto.data.inputs) are read from a table in memory only."""
+    from kproto.data import inputs, preprocess
+
+    roles = inputs.input_roles(preprocess, data, frame, [c for c in features if c in frame])
+    several = [name for name, role in roles.items() if role in ("text", "image")]
+    if several:
+        raise DataError(
+            f"the {roles[several[0]]} column '{several[0]}' makes a model of several inputs, which reads its table "
+            "in memory; this file is streamed from disk",
+            field="data.streaming",
+            hint="set data.streaming: false (or data.limit to read fewer rows), or leave that column out of "
+            "data.features",
+        )
+
+
 def _fit(recipe: Recipe, sample: _Sample, preprocessor: Preprocessor | None) -> tuple[Preprocessor, catalog.Task]:
     """The task and the preprocessing fitted on the sample (a given preprocessor is kept); the classes come from
     every training row's label, not only the sample's."""
@@ -257,6 +273,8 @@ def _fit(recipe: Recipe, sample: _Sample, preprocessor: Preprocessor | None) -> 
     task = data.task or infer_task(frame[data.target], data.max_classes) if data.target else catalog.RECONSTRUCTION
     task = catalog.family(recipe.model.type).task or task
     features = list(data.features) if data.features is not None else [c for c in sample.columns if c != data.target]
+    if preprocessor is None and catalog.family(recipe.model.type).extra_inputs:
+        _refuse_several_inputs(data, frame, features)
     pre = preprocessor or Preprocessor.fit(frame, np.arange(len(frame)), data, task, catalog.TABLE, features)
     pre.state.setdefault("categorical", data.categorical)
     pre.state["streaming"] = {"sample_rows": int(len(frame))}

@@ -83,6 +83,7 @@ def check_method(method: str, kind: str, task: str) -> str:
         "image_folder": ("integrated_gradients", "occlusion"),
         "text": ("occlusion",),
         "window": ("integrated_gradients",),
+        catalog.MIXED: ("permutation",),  # columns of several kinds: each original column shuffled in turn
     }[kind]
     if method == "auto":
         return allowed[0]
@@ -120,17 +121,25 @@ def explain_run(
         raise KprotoError(f"--steps must be at least 1, received {steps}", field="--steps")
     model = load_keras_model(run.model_path, trust=trust, compile=False)
     x, y, frame, source = _rows(
-        run, data, need_frame=info.kind == catalog.TABLE and info.task != catalog.RECONSTRUCTION
+        run, data, need_frame=info.kind in (catalog.TABLE, catalog.MIXED) and info.task != catalog.RECONSTRUCTION
     )
     if len(x) == 0:
         raise KprotoError(f"there are no rows to explain in {source}", field="--data")
     folder = Path(out) if out is not None else run.path / layout.EXPLAIN
-    folder.mkdir(parents=True, exist_ok=True)
     context = _Context(run, model, x, y, frame, source, rows, steps or DEFAULT_STEPS, folder, progress)
+    return explain_context(context, chosen)
+
+
+def explain_context(context: _Context, chosen: str) -> Explanation:
+    """Explain the rows of `context` with the method `chosen` and write the files into `context.folder`."""
+    info, folder = context.run.info, context.folder
+    folder.mkdir(parents=True, exist_ok=True)
     if info.task == catalog.RECONSTRUCTION:
         explanation = _explain_autoencoder(context)
     elif info.kind == catalog.TABLE:
         explanation = _explain_tabular(context, chosen)
+    elif info.kind == catalog.MIXED:
+        explanation = _explain_several(context)
     elif info.kind in catalog.IMAGE_KINDS:
         explanation = _explain_images(context, chosen)
     elif info.kind == catalog.TEXT:
@@ -329,6 +338,58 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
             render.importance_table(ranking, title, metric and f"drop of {metric}" or "importance"),
             render.row_attributions_table(names, per_column, labels),
         ],
+    )
+
+
+def _explain_several(context: _Context) -> Explanation:
+    """Columns of several kinds (text, image paths, table columns): permutation importance per original column,
+    whatever its kind (a text column is shuffled as whole texts); rows carry their prediction."""
+    from kproto.data import Preprocessor
+    from kproto.explain import render
+    from kproto.explain.importance import permutation_importance
+
+    run = context.run
+    pre = Preprocessor.from_dict(run.preprocess)
+    if context.y is None:
+        raise KprotoError(
+            "permutation importance needs the target column in --data",
+            field="--data",
+            hint=f"add the column '{pre.state['target']['name']}'",
+        )
+    metric = _first_metric(run)
+    frame, y = _permutation_rows(context)
+
+    def predict(rows: Any) -> np.ndarray:
+        return context.predictions(pre.features(rows, run.recipe.data.missing))
+
+    ranking = permutation_importance(
+        predict,
+        frame,
+        list(pre.state["features"]),
+        y,
+        metric,
+        seed=run.recipe.seed,
+        on_progress=context.report("permutation"),
+        decisions=context.decisions(),
+    )
+    sample = context.sample()
+    targets = _targets_for_rows(context, context.x[sample])
+    outputs = context.predictions(context.x[sample])[np.arange(len(sample)), targets]
+    records = [
+        _row_record(context, int(index), int(targets[n]), outputs[n], float("nan")) for n, index in enumerate(sample)
+    ]
+    for record in records:
+        del record["baseline_output"]  # no baseline row: permutation compares shuffled columns
+    title = f"Permutation importance: drop of {metric} when a column is shuffled ({context.source}, 5 repeats)"
+    return Explanation(
+        method="permutation",
+        kind=catalog.MIXED,
+        task=run.info.task,
+        source=context.source,
+        ranking=ranking,
+        rows=records,
+        metric=metric,
+        renderables=[render.importance_table(ranking, title, f"drop of {metric}")],
     )
 
 

@@ -28,6 +28,10 @@ def check_input(spec: ModelBase, info: DataInfo) -> None:
     """The data's input kind must be among the family's catalog `inputs`; else a RecipeError that says which
     families take it (or the family's own `input_hint`)."""
     entry = catalog.family(spec.type)
+    if info.kind == catalog.MIXED:  # columns of several kinds: the family's catalog trait `extra_inputs`
+        from kproto.models.inputs import check_several
+
+        return check_several(spec, info)
     if info.kind in entry.inputs:
         return
     takers = [name for name, other in catalog.FAMILIES.items() if info.kind in other.inputs]
@@ -43,6 +47,10 @@ def build_model(spec: ModelBase, info: DataInfo) -> keras.Model:
     """Build the Keras model for a recipe's `model` section and its data (after checking the family takes it); a
     forecaster of windows normalised per window is the family's network inside kproto.models.forecaster's wrapping."""
     check_input(spec, info)
+    if info.kind == catalog.MIXED:
+        from kproto.models.inputs import build_several
+
+        return build_several(spec, info)
     forecast = getattr(info, "forecast", None) or {}
     if info.kind == catalog.WINDOW and info.task == catalog.REGRESSION and forecast.get("normalize") == "window":
         from kproto.models.forecaster import window_forecaster

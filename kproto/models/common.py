@@ -53,6 +53,10 @@ def output_head(x: Any, info: DataInfo, spec: ModelBase) -> Any:
     """The output layer that fits the task: softmax over classes, or a rescaled linear unit."""
     import keras
 
+    if info.task == catalog.MULTI_TARGET:  # data.target: [a, b]: one named head per target
+        from kproto.models.heads import named_heads
+
+        return named_heads(x, info, spec)
     if info.task == catalog.CLASSIFICATION:
         act = spec.output_activation or "softmax"
         return keras.layers.Dense(info.num_classes, activation=act, dtype="float32", name="output")(x)

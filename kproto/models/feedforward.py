@@ -1,15 +1,19 @@
-"""Feedforward (MLP) family: Dense layers with optional normalization and dropout."""
+"""Feedforward (MLP) family: Dense layers with optional normalization and dropout; on tables, numeric and
+categorical embeddings in front and an efficient ensemble of members sharing the Dense layers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
+from kproto.core import catalog
 from kproto.core.fields import Fraction, ModelBase, PositiveInt
 
 if TYPE_CHECKING:
     import keras
+
+    from kproto.data.types import DataInfo
 
 from kproto.models.common import activation_layer, layer_kwargs, normalization, output_head
 
@@ -20,6 +24,25 @@ class Feedforward(ModelBase):
     units: list[PositiveInt] = Field([256, 128], description="Units of each hidden Dense layer.")
     dropout: Fraction = 0.1
     normalization: Literal["none", "batch", "layer"] = Field("none", description="Normalization after each layer.")
+    numeric_embedding: Literal["piecewise_linear", "periodic", "none"] = Field(
+        "periodic",
+        description="Tables: how each numeric column enters the network: piecewise_linear (spread over bins whose "
+        "edges are training quantiles), periodic (sines and cosines of learned frequencies, then a linear map and "
+        "ReLU) or none (the scaled value itself).",
+    )
+    bins: Annotated[int, Field(ge=2, le=64)] = Field(
+        16, description="Tables, numeric_embedding: piecewise_linear: the most bins per numeric column."
+    )
+    embedding_dim: PositiveInt = Field(
+        16,
+        description="Tables: the size of each numeric column's periodic embedding and of each index-coded "
+        "categorical column's embedding (data.categorical: index).",
+    )
+    ensemble: Annotated[int, Field(ge=1, le=64)] = Field(
+        4,
+        description="Tables: k members sharing the Dense layers, each with its own input and output scaling, "
+        "averaged before the head (TabM-style); 1 turns it off.",
+    )
 
 
 # ----------------------------------------------------------------------------- model
@@ -30,15 +53,26 @@ def starter(guess: Any) -> list[str]:
         "  activation: relu    # kproto list activations",
         "  dropout: 0.1",
         "  normalization: none    # none, batch or layer",
+        "  numeric_embedding: periodic    # tables: periodic, piecewise_linear or none",
+        "  ensemble: 4    # tables: members sharing the Dense layers, averaged (1: off)",
     ]
 
 
 def build(spec, info) -> keras.Model:
-    """Dense → [norm] → activation → [dropout], once per entry of `spec.units`, then the task head."""
+    """[table embeddings] → [ensemble fork] → Dense → [norm] → activation → [dropout], once per entry of
+    `spec.units`, → [ensemble mean] → the task head."""
     import keras
+
+    from kproto.models.tabular_layers import EnsembleFork, EnsembleMean
 
     inputs = keras.Input(shape=info.input_shape, name="features")
     x = keras.layers.Flatten()(inputs) if len(info.input_shape) > 1 else inputs
+    table = info.kind == catalog.TABLE
+    if table:
+        x = embedded_inputs(x, spec, info)
+    members = spec.ensemble if table else 1
+    if members > 1:
+        x = EnsembleFork(members, seed=0, name="ensemble_fork")(x)
     for i, units in enumerate(spec.units):
         x = keras.layers.Dense(units, name=f"dense_{i}", **layer_kwargs(spec, f"dense_{i}"))(x)
         norm = normalization(spec.normalization)
@@ -47,4 +81,44 @@ def build(spec, info) -> keras.Model:
         x = activation_layer(spec.activation)(x)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout)(x)
+    if members > 1:
+        x = EnsembleMean(name="ensemble_mean")(x)
     return keras.Model(inputs, output_head(x, info, spec), name="feedforward")
+
+
+def embedded_inputs(x: Any, spec: Feedforward, info: DataInfo) -> Any:
+    """A table's inputs with the numeric columns embedded (`spec.numeric_embedding`, bins from the training
+    quantiles in `info.table`) and the index-coded categorical columns embedded; the rest (one-hot categories, date
+    features) as they are. Without `info.table` (streamed tables) the inputs stay as they are."""
+    import keras
+
+    from kproto.models.tabular_layers import (
+        CategoryEmbedding,
+        PeriodicEmbedding,
+        PiecewiseLinearEncoding,
+        SelectColumns,
+        bin_edges,
+    )
+
+    layout = info.table or {}
+    numeric = list(layout.get("numeric", [])) if spec.numeric_embedding != "none" else []
+    categorical = [int(position) for position, _ in layout.get("categorical", [])]
+    if not numeric and not categorical:
+        return x
+    parts = []
+    if numeric:
+        values = SelectColumns(numeric, name="numeric_columns")(x)
+        if spec.numeric_embedding == "piecewise_linear":
+            edges = [bin_edges(grid, spec.bins) for grid in layout["quantiles"]]
+            parts.append(PiecewiseLinearEncoding(edges, name="numeric_embedding")(values))
+        else:
+            parts.append(PeriodicEmbedding(dim=spec.embedding_dim, name="numeric_embedding")(values))
+    if categorical:
+        sizes = [int(size) for _, size in layout["categorical"]]
+        codes = SelectColumns(categorical, name="categorical_columns")(x)
+        parts.append(CategoryEmbedding(sizes, dim=spec.embedding_dim, name="categorical_embedding")(codes))
+    embedded = set(numeric) | set(categorical)
+    rest = [i for i in range(int(info.input_shape[-1])) if i not in embedded]
+    if rest:
+        parts.append(SelectColumns(rest, name="other_columns")(x))
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="table_inputs")(parts)

@@ -160,6 +160,8 @@ def inverse_features(pre: Preprocessor, x: Any) -> Any:
     import numpy as np
     import pandas as pd
 
+    from kproto.data.preprocess import unstandardize
+
     flat = x.reshape(len(x), -1)
     if pre.kind == catalog.IMAGE:
         image = pre.state["image"]
@@ -181,7 +183,7 @@ def inverse_features(pre: Preprocessor, x: Any) -> Any:
             columns[column["name"]] = pd.to_datetime(np.round(seconds), unit="s").astype(str).tolist()
             at += width
         elif column["type"] == "numeric":
-            columns[column["name"]] = np.round(flat[:, at] * column["std"] + column["mean"], 6)
+            columns[column["name"]] = np.round(unstandardize(flat[:, at], column), 6)
             at += 1
         elif onehot:
             width = len(column["values"])

@@ -15,6 +15,7 @@ from kproto.core import catalog
 from kproto.core.errors import RecipeError, not_one_of
 from kproto.core.text import clean
 from kproto.recipe.schema import MODEL_CLASSES, Recipe, name_problem, safe_name
+from kproto.recipe.targets import check_targets, several
 
 Path_ = tuple[Any, ...]
 
@@ -474,6 +475,7 @@ def _missing_hint(path: Path_) -> str | None:
 def _check_rules(recipe: Recipe, source: Source) -> None:
     """Cross-field rules that the per-field schema cannot express."""
     data, model = recipe.data, recipe.model
+    check_targets(recipe, source.error)  # data.target lists and per-target train settings
     if catalog.family(model.type).needs_target and model.needs_target and not data.target:
         raise source.error(
             ("data",), f"`data.target` is required for a {model.type} model", hint="name the column to predict"
@@ -491,9 +493,10 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
             hint="use train.class_weight: balanced instead",
         )
     _check_window_rules(data, source)
+    _check_inputs_rules(model, source)
     if data.features is not None and data.target and data.target in data.features:
         raise source.error(("data", "features"), f"the target '{data.target}' is also listed as a feature")
-    metrics = recipe.train.metrics or []
+    metrics = recipe.train.metrics if isinstance(recipe.train.metrics, list) else []
     task = data.task
     for i, name in enumerate(metrics):
         if task == catalog.REGRESSION and name in catalog.CLASSIFICATION_METRICS:
@@ -505,8 +508,48 @@ def _check_rules(recipe: Recipe, source: Source) -> None:
                 ("train", "metrics", i), f"'{name}' is a regression metric but the task is classification"
             )
     loss = recipe.train.loss
-    if isinstance(loss, dict) and "python" not in loss and "name" not in loss:
+    if isinstance(loss, dict) and "python" not in loss and "name" not in loss and not several(recipe):
         raise source.error(("train", "loss"), "a loss mapping needs `name` (or `python: file.py:function`)")
+
+
+ENCODER_FAMILIES = {"text": ("rnn", "gru", "lstm", "transformer"), "image": ("cnn", "pretrained")}
+
+
+def _check_inputs_rules(model: Any, source: Source) -> None:
+    """model.inputs and model.combine only on families that take several inputs; an encoder override is a family
+    section of a family that can encode that kind."""
+    family = catalog.family(model.type)
+    if not family.extra_inputs:
+        for name, default in (("inputs", None), ("combine", "concat")):
+            if getattr(model, name) != default:
+                takers = ", ".join(n for n, entry in catalog.FAMILIES.items() if entry.extra_inputs)
+                raise source.error(
+                    ("model", name),
+                    f"a {model.type} model takes one kind of input, so model.{name} does not apply",
+                    hint=f"remove model.{name}; families that take several inputs: {takers}",
+                )
+        return
+    for kind, allowed in ENCODER_FAMILIES.items():
+        section = getattr(model.inputs, kind, None) if model.inputs is not None else None
+        if section is None:
+            continue
+        kind_type = section.get("type")
+        if kind_type not in allowed:
+            raise source.error(
+                ("model", "inputs", kind),
+                f"model.inputs.{kind} needs `type:` one of {', '.join(allowed)}; got {clean(str(kind_type))!r}",
+                hint=f"e.g. model.inputs.{kind}: {{type: {'lstm' if kind == 'text' else 'cnn'}}}",
+            )
+        try:
+            MODEL_CLASSES[kind_type].model_validate(section)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise source.error(
+                ("model", "inputs", kind),
+                f"model.inputs.{kind}.{where}: {first['msg']}",
+                hint=f"the fields of a {kind_type} model section (kproto list families)",
+            ) from None
 
 
 def validate_raw(raw: dict[str, Any], source: Source) -> Recipe:

@@ -14,7 +14,7 @@ from kproto.core import catalog
 from kproto.core.fields import Fraction, PositiveInt, Strict
 
 # ----------------------------------------------------------------------------- data
-COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "datetime")  # data.columns values
+COLUMN_ROLES = ("drop", "identifier", "numeric", "categorical", "text", "image", "datetime")  # data.columns values
 Steps = Annotated[int, Field(gt=0, strict=True)]  # a whole number of time steps held out (windowed series)
 
 
@@ -84,7 +84,11 @@ class Augment(Strict):
 
 class Data(Strict):
     path: str = Field(description="csv, tsv, parquet or npz file, or a folder of images with a subfolder per class.")
-    target: str | None = Field(None, description="The column to predict (not used by autoencoders).")
+    target: str | list[str] | None = Field(
+        None,
+        description="The column to predict (not used by autoencoders), or a list of columns: one model with one "
+        "output head per target.",
+    )
     features: list[str] | None = Field(None, description="Input columns; default: every column but the target.")
     task: Literal["classification", "regression"] | None = Field(None, description="Inferred from the target.")
     split: Split = Field(default_factory=Split)
@@ -109,6 +113,11 @@ class Data(Strict):
     )
     missing: Literal["impute", "error"] = Field("impute", description="Impute missing values or refuse them.")
     categorical: Literal["onehot", "index"] = Field("onehot", description="How string feature columns are encoded.")
+    scaling: Literal["auto", "standard", "robust"] = Field(
+        "auto",
+        description="How numeric table columns are scaled: standard (mean and standard deviation), robust (median "
+        "and interquartile range, then smoothly clipped to ±3), auto (the family's choice: robust for feedforward).",
+    )
     max_classes: PositiveInt = Field(
         20, description="An integer target with at most this many distinct values is a classification target."
     )
@@ -142,13 +151,26 @@ class Data(Strict):
     columns: dict[str, Literal[COLUMN_ROLES]] | None = Field(
         None,
         description="Override the role the audit gives a column: {name: drop | identifier | numeric | categorical "
-        "| text | datetime}. identifier and drop leave it out; datetime makes date features.",
+        "| text | image | datetime}. identifier and drop leave it out; datetime makes date features; image: paths of "
+        "image files (relative to the data file), read by models that take several inputs.",
     )
     audit: bool = Field(
         True,
         description="Profile the data before training (kproto inspect): drop identifiers and constants, date "
         "features, capped categories, and warnings. off: use every column as its type says, and say nothing.",
     )
+
+    @field_validator("target")
+    @classmethod
+    def _one_or_several_targets(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if not isinstance(value, list):
+            return value
+        if not value:
+            raise ValueError("an empty list names no target; expected a column name or a list of them")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"data.target lists '{repeated[0]}' twice; expected distinct columns")
+        return value[0] if len(value) == 1 else value
 
     @field_validator("encoding")
     @classmethod
@@ -178,6 +200,11 @@ ModelSpec = _model_union()
 
 # ----------------------------------------------------------------------------- train
 NamedConfig = Union[str, dict[str, Any]]
+
+
+def per_target(value: Any) -> Any:
+    """`value`, or a mapping from target names to it (a per-target setting: kproto.recipe.targets)."""
+    return Union[value, dict[str, value]]
 
 
 class EarlyStopping(Strict):
@@ -211,10 +238,18 @@ class Train(Strict):
     optimizer: NamedConfig = Field("adam", description="An optimizer name or {name: adam, learning_rate: 0.001, ...}.")
     epochs: PositiveInt = 30
     batch_size: PositiveInt = 32
-    metrics: list[str] | None = Field(None, description="Default: accuracy (classification) or mae (regression).")
+    metrics: per_target(list[str]) | None = Field(
+        None,
+        description="Default: accuracy (classification) or mae (regression); several targets: {target: [...]}.",
+    )
+    loss_weights: dict[str, Annotated[float, Field(ge=0)]] | None = Field(
+        None, description="Several targets: each target's weight in the total loss, e.g. {default: 1.0, student: 0.5}."
+    )
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
     schedule: Schedule | None = None
-    class_weight: Literal["balanced"] | dict[str, float] | None = None
+    class_weight: Literal["balanced"] | dict[str, float | Literal["balanced"] | dict[str, float] | None] | None = Field(
+        None, description="balanced or {label: weight}; several targets: {target: balanced | {label: weight}}."
+    )
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
     precision: Literal[catalog.PRECISIONS] = "auto"
     jit_compile: bool | Literal["auto"] = "auto"
@@ -228,20 +263,20 @@ class Train(Strict):
     adversarial: Adversarial | None = Field(
         None, description="Adversarial training: {method: fgsm|pgd, epsilon, ratio: 0.5, steps: 7}."
     )
-    calibrate: Literal[catalog.CALIBRATIONS] = Field(
+    calibrate: per_target(Literal[catalog.CALIBRATIONS]) = Field(
         "auto",
         description="Classifiers: temperature scaling fitted on the validation split (auto keeps it only when it "
         "lowers the validation calibration error), or none.",
     )
-    threshold: Literal["auto"] | Annotated[float, Field(ge=0, le=1)] = Field(
+    threshold: per_target(Literal["auto"] | Annotated[float, Field(ge=0, le=1)]) = Field(
         0.5,
         description="Binary classifiers: predict the second class when its probability reaches this; auto picks "
         "the validation threshold that maximises threshold_metric.",
     )
-    threshold_metric: Literal[catalog.THRESHOLD_METRICS] = Field(
+    threshold_metric: per_target(Literal[catalog.THRESHOLD_METRICS]) = Field(
         "f1", description="What threshold: auto maximises on the validation split."
     )
-    positive_class: str | int | None = Field(
+    positive_class: per_target(str | int) | None = Field(
         None,
         description="Binary classifiers: the label of the positive class (auc, pr_auc, precision, recall, f1 and "
         "the threshold are about it); default: the second class in sorted order.",

@@ -11,7 +11,14 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-ROLE_STYLES = {"identifier": "red", "constant": "red", "target": "bold cyan", "datetime": "magenta", "text": "blue"}
+ROLE_STYLES = {
+    "identifier": "red",
+    "constant": "red",
+    "target": "bold cyan",
+    "datetime": "magenta",
+    "text": "blue",
+    "image": "blue",
+}
 
 
 def profile_table(profile: dict[str, Any], title: str | None = None) -> Table:

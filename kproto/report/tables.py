@@ -71,12 +71,24 @@ def metrics_table(metrics: dict[str, Any], title: str = "Final metrics") -> Tabl
     splits = [s for s in SPLITS if metrics.get(s)]
     for split in splits:
         table.add_column(split, justify="right")
+    flat = {s: flat_split(metrics[s]) for s in splits}
     names: list[str] = []
     for split in splits:
-        names += [k for k in metrics[split] if k not in names]
+        names += [k for k in flat[split] if k not in names]
     for name in names:
-        table.add_row(name, *(fmt(metrics[s].get(name, "")) for s in splits))
+        table.add_row(name, *(fmt(flat[s].get(name, "")) for s in splits))
     return table
+
+
+def flat_split(values: dict[str, Any]) -> dict[str, Any]:
+    """A split's numbers in one level: a block per target (several targets) becomes rows `target metric`."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update({f"{key} {inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
 def legend_text(names: list[str], legend: dict[str, str]) -> str:

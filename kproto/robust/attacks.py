@@ -31,6 +31,12 @@ def check_attack(method: str, epsilon: float, steps: int, kind: str, task: str, 
     """Refuse what cannot be attacked (text, autoencoders, GANs) and out-of-range settings, with the reason."""
     if method not in METHODS:
         raise KprotoError(f"unknown attack {method!r}", field=field_name, hint=f"expected one of: {', '.join(METHODS)}")
+    if kind == catalog.MIXED:
+        raise KprotoError(
+            "adversarial attacks are not supported for a model of several inputs: its token ids and category codes "
+            "are discrete, so there is no small step in its input space to take",
+            field=field_name,
+        )
     if kind == catalog.TEXT:
         raise KprotoError(
             "adversarial attacks are not supported for text: tokens are discrete, so there is no small step in the "

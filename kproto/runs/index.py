@@ -54,8 +54,19 @@ class RunRecord:
     problem: str = ""
 
     def split_metrics(self, split: str) -> dict[str, Any]:
+        """A split's numbers; several targets: each target's block flattened as Keras logs it (`default_auc`)."""
         value = self.metrics.get(split)
-        return value if isinstance(value, dict) else {}
+        if not isinstance(value, dict):
+            return {}
+        if not any(isinstance(v, dict) for v in value.values()):
+            return value
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            if isinstance(inner, dict):
+                flat.update({f"{key}_{name}": number for name, number in inner.items()})
+            else:
+                flat[key] = inner
+        return flat
 
     def verdict(self) -> dict[str, Any] | None:
         """The run's verdict against its best baseline (metrics.json), or None for runs without one."""
@@ -277,7 +288,7 @@ def metric_value(record: RunRecord, key: str) -> Any:
         return getattr(record, name)
     if split == "recipe":
         return record.recipe.get(name)
-    value = (record.metrics.get(split) or {}).get(name) if isinstance(record.metrics.get(split), dict) else None
+    value = record.split_metrics(split).get(name)
     if value is None and split == catalog.VALIDATION and key in record.recipe:
         return record.recipe[key]
     return value
@@ -358,6 +369,9 @@ def key_metrics(records: list[RunRecord]) -> list[str]:
     """The metric names to show: loss, then the first other metric of each run (at most three)."""
     names = ["loss"]
     for record in records:
+        monitor = record.metrics.get("monitor")  # several targets: the value that picked the best epoch
+        if isinstance(monitor, str) and parse_metric(monitor)[1] not in names:
+            names.append(parse_metric(monitor)[1])
         for split in (catalog.VALIDATION, catalog.TEST, catalog.TRAIN):
             others = [m for m in record.split_metrics(split) if m != "loss"]
             if others:

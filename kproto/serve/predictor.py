@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,15 @@ from kproto.core.options import DecodingOptions
 from kproto.metrics.calibration import Decisions
 from kproto.metrics.conformal import Conformal
 from kproto.outputs.answers import answer_frame, answer_records, read_conformal
+from kproto.outputs.targets import (
+    TargetAnswering,
+    answer_targets,
+    split_outputs,
+    stack_outputs,
+    target_answering,
+    target_metadata,
+    target_records,
+)
 from kproto.serve.rows import RequestProblem, RowChecker
 
 if TYPE_CHECKING:
@@ -30,7 +39,7 @@ if TYPE_CHECKING:
 
 RUNTIMES = ("keras", "onnx")
 CHUNK_ROWS = 1024  # the largest single model call; bigger batches are split
-SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation", "seq2seq", "ranking")
+SERVABLE_TASKS = ("classification", "regression", "reconstruction", "generation", "seq2seq", "ranking", "multi_target")
 
 
 @dataclass
@@ -48,6 +57,7 @@ class Predictor:
     runtime: str = "keras"
     transform: Callable[[pd.DataFrame], np.ndarray] | None = None
     generate_rows: Callable[[int, int | None], pd.DataFrame] | None = None
+    targets: TargetAnswering | None = None  # several targets: each one's decisions and conformal scores
 
     @property
     def kind(self) -> str:
@@ -98,6 +108,8 @@ class Predictor:
 
     def answers(self, x: np.ndarray, outputs: np.ndarray, coverage: float | None = None) -> list[dict[str, Any]]:
         """The JSON answers for model outputs (with prediction sets or intervals at `coverage`)."""
+        if self.targets is not None:  # several targets: {target: its answer} per row
+            return self._target_answers(outputs, coverage)
         if coverage is not None and self.conformal is None and self.info.task in catalog.SUPERVISED_TASKS:
             raise RequestProblem(
                 422,
@@ -107,6 +119,19 @@ class Predictor:
             )
         frame = answer_frame(outputs, x, self.info, self.preprocessor.decode, self.decisions, self.conformal, coverage)
         return answer_records(frame)
+
+    def _target_answers(self, outputs: np.ndarray, coverage: float | None) -> list[dict[str, Any]]:
+        assert self.targets is not None
+        if coverage is not None and not self.targets.conformal:
+            raise RequestProblem(
+                422,
+                "this run has no conformal scores, so it cannot give prediction sets or intervals",
+                column="coverage",
+                expected="a run trained with conformal scores (retrain it with this version of kproto)",
+            )
+        answering = replace(self.targets, coverage=coverage)
+        frames = answer_targets(split_outputs(outputs, self.info), self.info, self.preprocessor, answering)
+        return target_records(frames)
 
     def forecast(self, frame: pd.DataFrame, horizon: int | None, coverage: float | None = None) -> list[dict[str, Any]]:
         """A window run's answers: the `horizon` steps after the rows (per series), or without a horizon the
@@ -190,7 +215,10 @@ class Predictor:
             outputs["score"] = "how likely the user is to interact with the item (compare scores within a user)"
         if self.kind == catalog.INTERACTIONS:
             outputs["cold_start"] = "known_user and known_item say whether training saw them"
-        if self.conformal is not None:
+        if self.targets is not None:
+            outputs = target_metadata(self.info, self.targets)
+            target = {"name": [e["name"] for e in self.info.targets]}
+        if self.conformal is not None or (self.targets is not None and self.targets.conformal):
             outputs["coverage"] = "any value in (0, 1) as ?coverage=0.9"
         return {
             "name": self.name,
@@ -231,15 +259,19 @@ def generation_call(model: Any, pre: Preprocessor) -> Callable[[np.ndarray], np.
     return call
 
 
-def keras_model_call(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """One compiled forward pass per call, inputs padded to a power-of-two batch."""
+def keras_model_call(model: Any, info: DataInfo | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """One compiled forward pass per call, inputs padded to a power-of-two batch (several targets: their outputs
+    side by side, kproto.outputs.targets.stack_outputs)."""
 
     def call(x: np.ndarray) -> np.ndarray:
         rows = len(x)
         padded = _bucket(rows)
         if padded != rows:
             x = np.concatenate([x, np.repeat(x[-1:], padded - rows, axis=0)])
-        return np.asarray(model.predict_on_batch(x))[:rows]
+        outputs = model.predict_on_batch(x)
+        if info is not None and info.targets:
+            return stack_outputs(outputs, info)[:rows]
+        return np.asarray(outputs)[:rows]
 
     return call
 
@@ -304,8 +336,13 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
     transform = None
     generate_rows = None
     if runtime == "onnx":
-        if run.info.task in (catalog.GENERATION, catalog.SEQ2SEQ):
+        if run.info.task in (catalog.GENERATION, catalog.SEQ2SEQ, catalog.MULTI_TARGET):
             raise KprotoError(f"{run.info.task} runs are served with --runtime keras", field="--runtime")
+        if pre.kind == catalog.MIXED:
+            raise KprotoError(
+                "a model of several inputs is served with --runtime keras (its ONNX export takes named inputs)",
+                field="--runtime",
+            )
         from kproto.runs import layout
 
         onnx_path = run.path / layout.EXPORT / "model.onnx"
@@ -323,7 +360,7 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
         from kproto.runs.load import load_keras_model
 
         model = load_keras_model(run.model_path, trust=trust, compile=False)
-        model_call = keras_model_call(model) if pre.kind != catalog.PAIRS else generation_call(model, pre)
+        model_call = keras_model_call(model, run.info) if pre.kind != catalog.PAIRS else generation_call(model, pre)
         if run.info.task == catalog.GENERATION:
             generate_rows = _sampler(model, run, pre)
     return Predictor(
@@ -333,11 +370,12 @@ def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_
         model_call=model_call,
         decisions=Decisions.from_metrics(run.metrics),
         checker=RowChecker.from_state(run.preprocess, run.recipe.data.missing, max_rows),
-        conformal=read_conformal(run.path),
+        conformal=None if run.info.targets else read_conformal(run.path),
         metrics=run.metrics,
         runtime=runtime,
         transform=transform,
         generate_rows=generate_rows,
+        targets=target_answering(run) if run.info.targets else None,
     )
 
 

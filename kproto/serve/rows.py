@@ -70,6 +70,19 @@ def input_columns(state: dict[str, Any]) -> list[Column]:
         return [Column(state["pairs"]["source_column"], "text")]
     if kind == catalog.IMAGE:
         return [Column(name, "numeric") for name in state["features"]]
+    if kind == catalog.MIXED:  # several inputs: text and image-path columns take strings, the table columns theirs
+        inputs = state["inputs"]
+        table = [*inputs.get("tabular", {}).get("columns", []), *inputs.get("categorical", {}).get("columns", [])]
+        by_name = {c["name"]: c for c in table}
+        columns = []
+        for name in state["features"]:
+            column = by_name.get(name)
+            if column is None:
+                columns.append(Column(name, "text"))
+            else:
+                categories = list(column["values"]) if column["type"] == "categorical" else None
+                columns.append(Column(name, column["type"], categories))
+        return columns
     if kind == catalog.INTERACTIONS:  # recommenders: a user and an item id (unseen ones: the cold-start slot), sides
         pairs = state["interactions"]
         sides = [

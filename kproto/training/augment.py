@@ -69,6 +69,12 @@ def augmentation_layers(augment: Any, info: DataInfo) -> list[keras.layers.Layer
     if augment is None:
         return []
     kind = info.kind
+    if kind == catalog.MIXED:  # several inputs arrive packed in one array: no transform reads it as one kind
+        raise RecipeError(
+            "data.augment does not apply to a model of several inputs (text, image and table columns)",
+            field="data.augment",
+            hint="remove data.augment",
+        )
     is_image = kind in catalog.IMAGE_KINDS and len(info.input_shape) == 3
     layers: list[keras.layers.Layer] = []
     for name in IMAGE_ONLY:

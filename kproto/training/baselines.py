@@ -69,6 +69,9 @@ def applicable(task: str, kind: str) -> tuple[str, ...]:
     seq2seq and recommender families bring their own: see `reference_baselines`)."""
     if kind in (catalog.PAIRS, catalog.INTERACTIONS):
         return ()
+    if kind == catalog.MIXED:  # several inputs: a linear model on word counts beside the table columns
+        first = {catalog.CLASSIFICATION: "majority", catalog.REGRESSION: "mean"}.get(task)
+        return (first, "linear") if first else ()
     if task == catalog.CLASSIFICATION:
         return ("majority", "tfidf_linear") if kind == catalog.TEXT else ("majority", "linear", "gradient_boosting")
     if task == catalog.REGRESSION:
@@ -142,6 +145,25 @@ def _token_counts(x: np.ndarray, vocabulary: int) -> Any:
     flat = ids.reshape(-1)
     keep = flat > 0
     return csr_matrix((np.ones(int(keep.sum())), (rows[keep], flat[keep])), shape=(len(ids), vocabulary))
+
+
+def _several(parts: list[dict[str, Any]], x: np.ndarray) -> Any:
+    """Several inputs in one sparse matrix: log(1 + word counts), pixels, table columns, one-hot categories."""
+    from scipy.sparse import csr_matrix, hstack
+
+    from kproto.data.inputs import unpack
+
+    arrays = unpack(parts, np.asarray(x))
+    blocks = []
+    for part in parts:
+        values = arrays[part["name"]]
+        if part["name"] == "text":
+            blocks.append(_token_counts(values, int(part["vocab"])).log1p())
+        elif part["name"] == "categorical":
+            blocks.append(_token_counts(values, int(part["vocab"])))  # one column per category (0: unseen, left out)
+        else:
+            blocks.append(csr_matrix(_flat(values)))
+    return hstack(blocks, format="csr")
 
 
 def _estimator(name: str, task: str, seed: int) -> Any:
@@ -524,6 +546,8 @@ def _rows(dataset: Any, x_eval: Any, y_eval: Any, split: str) -> tuple[Rows, str
     if dataset.info.kind == catalog.TEXT:
         vocabulary = int(max(np.max(x_train, initial=0), np.max(x_eval, initial=0))) + 1
         train_features, eval_features = _token_counts(x_train, vocabulary), _token_counts(x_eval, vocabulary)
+    elif dataset.info.kind == catalog.MIXED:
+        train_features, eval_features = _several(dataset.info.inputs, x_train), _several(dataset.info.inputs, x_eval)
     else:
         train_features, eval_features = _flat(x_train), _flat(x_eval)
     return Rows(train_features, np.asarray(y_train), eval_features, np.asarray(y_eval)), note

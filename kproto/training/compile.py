@@ -359,7 +359,7 @@ def encode_labels(y: np.ndarray | None, mode: str, num_classes: int) -> np.ndarr
     if mode == "onehot":
         return np.eye(num_classes, dtype=np.float32)[np.asarray(y).astype(np.int64).reshape(-1)]
     if mode == "value":
-        return y.astype(np.float32).reshape(len(y), -1) if y.ndim == 1 else y.astype(np.float32)
+        return y.astype(np.float32)[:, None] if y.ndim == 1 else y.astype(np.float32)  # [:, None]: empty splits too
     return y.astype(np.int32)
 
 

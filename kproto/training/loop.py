@@ -27,6 +27,7 @@ from kproto.models import build_model
 from kproto.models.backbones import describe_source
 from kproto.models.pretrained import data_preprocessing
 from kproto.recipe import Recipe, dump_recipe
+from kproto.recipe.targets import several
 from kproto.report.tables import Reporter
 from kproto.runs import layout
 from kproto.runs.store import RunDir, save_model_atomic
@@ -53,6 +54,7 @@ from kproto.training.engines.select import EnginePlan, get_engine
 from kproto.training.engines.streaming import epoch_order
 from kproto.training.phases import Phases
 from kproto.training.schedules import last_step_rate, plateau_options, plateau_warmup_rate
+from kproto.training.targets import task_fact
 
 if TYPE_CHECKING:
     from kproto.recipe.schema import EarlyStopping as EarlyStoppingSettings
@@ -126,6 +128,7 @@ class Trainer:
         self.dist = Distribution()
         self.phases: Phases | None = None  # a pretrained model's training phases
         self.baselines: BaselineJob | None = None  # the baselines, fitted in the background while the model trains
+        self.target_baselines: dict[str, BaselineJob] = {}  # several targets: each target's baselines
         self.precise_bn: PreciseBatchNorm | None = None  # re-estimates batch-norm statistics after each epoch
 
     # ------------------------------------------------------------------ setup
@@ -149,8 +152,12 @@ class Trainer:
         if jit == "auto":
             jit = "auto" if device == "gpu" else (keras.backend.backend() == catalog.JAX)
 
+        compile_fn = compile_model
+        if several(recipe):  # data.target: [a, b]: a loss, a weight and metrics per named output
+            from kproto.training.targets import compile_targets as compile_fn
+
         def recompile(factor: float = 1.0) -> CompiledSetup:  # factor: a pretrained model's fine-tuning phase
-            return compile_model(
+            return compile_fn(
                 model,
                 scale_learning_rate(recipe, self.dist.lr_factor * factor),
                 dataset.info,
@@ -178,6 +185,7 @@ class Trainer:
             **dropped_fact(dataset),
             "input": f"{info.kind} {tuple(info.input_shape)}",
             "task": info.task + (f" ({info.num_classes} classes)" if info.num_classes else ""),
+            **({"task": task_fact(info)} if info.targets else {}),
             "model": f"{self.recipe.model.type}, {model.count_params():,} parameters",
             "loss": "adversarial (binary cross-entropy on logits)" if engine == "gan" else setup.loss_name,
             "optimizer": f"{self._optimizer_name()} (learning rate {setup.learning_rate:g})",
@@ -234,7 +242,12 @@ class Trainer:
                 prepared = self._prepare()
         dataset, model, setup, plan = prepared
         recipe = self.recipe
-        self.baselines = BaselineJob(recipe, dataset, setup.metric_names)  # fitted while the model trains
+        if several(recipe):  # several targets: each target's baselines, fitted while the model trains
+            from kproto.training.targets import baseline_jobs
+
+            self.target_baselines = baseline_jobs(recipe, dataset, setup)
+        else:
+            self.baselines = BaselineJob(recipe, dataset, setup.metric_names)  # fitted while the model trains
         if resume is None:
             state = Checkpoint()
             run.write_text(layout.RECIPE, dump_recipe(recipe))
@@ -319,6 +332,10 @@ class Trainer:
             if info.task == catalog.CLASSIFICATION
             else None
         )
+        if info.targets:  # several targets: {target: per-row weights}
+            from kproto.training.targets import target_weights
+
+            weights = target_weights(self.recipe, dataset.y_train, info)
         inputs = EpochInputs(dataset.x_train, y_train, dataset.x_val, y_val, weights)
         has_val = len(dataset.x_val) > 0
         own_engine = catalog.family(self.recipe.model.type).engine is not None
@@ -394,6 +411,10 @@ class Trainer:
         num_classes = dataset.info.num_classes
 
         def encode(y: np.ndarray) -> np.ndarray:
+            if isinstance(y, dict):  # several targets
+                from kproto.training.targets import encode_targets
+
+                return encode_targets(y, setup, dataset.info)
             return encode_labels(y, setup.label_mode, num_classes)
 
         return EngineContext(
@@ -510,6 +531,8 @@ class Trainer:
 
         if self.dist.mode == "multi_worker":  # Keras 3's evaluate/predict fail under several workers: a local copy
             model = self._local_copy(model, dataset)
+        if dataset.info.targets:  # several targets: per-target decisions, scores and baselines
+            return self._finish_targets(run, dataset, model, setup, state, seconds)
         from kproto.metrics.calibration import Decisions
         from kproto.training.decisions import fit_decisions, positive_class
 
@@ -537,13 +560,47 @@ class Trainer:
             outputs=setup.outputs,
             **positive_class(dataset.info),
         )
+        self._draw_curves(run, state)
+        return metrics
+
+    def _finish_targets(
+        self, run: RunDir, dataset: Dataset, model: keras.Model, setup: Any, state: Checkpoint, seconds: float
+    ) -> dict[str, Any]:
+        """The end of a run with several targets: kproto.training.targets scores each target."""
+        from kproto.training.targets import target_results
+
+        stopping, monitor = monitored(self.recipe, len(dataset.x_val) > 0, own_engine=False)
+        fields = target_results(
+            model,
+            dataset,
+            self.recipe,
+            setup,
+            run,
+            monitor,
+            allow_code=self.allow_code,
+            base=self.recipe_dir,
+            train_seconds=seconds,
+            say=self.reporter.message,
+            jobs=self.target_baselines,
+        )
+        metrics = run.update_metrics(
+            status=catalog.COMPLETED,
+            **fields,
+            epochs=state.epoch,
+            best_epoch=state.best_epoch,
+            seconds=round(seconds, 3),
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+        self._draw_curves(run, state)
+        return metrics
+
+    def _draw_curves(self, run: RunDir, state: Checkpoint) -> None:
         try:
             from kproto.report.plots import learning_curves
 
             learning_curves(state.history, run.path / layout.CURVES, title=self.recipe.name)
         except Exception as exc:  # noqa: BLE001 - a plot must never cost a finished run
             self.reporter.message(f"could not draw {layout.CURVES}: {exc}")
-        return metrics
 
 
 def train(

@@ -35,6 +35,12 @@ def check_supported(recipe: Recipe, kind: str, task: str, engine: str, streamed:
             f"adversarial training needs a classification or regression model; this recipe is a {task} task",
             field=field,
         )
+    if kind == catalog.MIXED:
+        raise KprotoError(
+            "adversarial attacks are not supported for a model of several inputs: its token ids and category codes "
+            "are discrete, so there is no small step in its input space to take",
+            field=field,
+        )
     if kind == catalog.TEXT:
         raise KprotoError(
             "adversarial training is not supported for text: tokens are discrete, so there is no small step in the "

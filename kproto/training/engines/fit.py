@@ -63,8 +63,8 @@ class FitEngine(Engine):
         progress = _Progress(steps, on_progress, self.should_stop)
         history = self.model.fit(
             x[order],
-            None if y is None else y[order],
-            sample_weight=None if sample_weight is None else sample_weight[order],
+            _rows(y, order),
+            sample_weight=_rows(sample_weight, order),
             batch_size=self.batch_size,
             epochs=1,
             shuffle=False,
@@ -82,3 +82,10 @@ class FitEngine(Engine):
             x, y, sample_weight=sample_weight, batch_size=max(self.batch_size, 256), verbose=0, return_dict=True
         )
         return {k: float(v) for k, v in logs.items()}
+
+
+def _rows(values: Any, order: np.ndarray) -> Any:
+    """`values` in `order`: an array, {target: array} (several targets) or None."""
+    if isinstance(values, dict):
+        return {name: array[order] for name, array in values.items()}
+    return None if values is None else values[order]

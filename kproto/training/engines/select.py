@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kproto.core import catalog
 from kproto.core.errors import RecipeError
+from kproto.recipe.targets import several
 from kproto.training.engines.base import Engine, EngineContext
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def get_engine(recipe: Recipe, dataset: Dataset, device: str, backend: str | Non
     family = catalog.family(recipe.model.type)
     streamed = _is_streamed(dataset)
     distributed = recipe.train.distribute != "none"
+    multi = several(recipe)  # several targets train with fit (named outputs)
     if requested == "fused" and backend != catalog.JAX:
         raise RecipeError(
             "train.engine: fused needs the JAX backend", field="train.engine", hint="use --backend jax or engine: fit"
@@ -108,7 +110,7 @@ def get_engine(recipe: Recipe, dataset: Dataset, device: str, backend: str | Non
         return EnginePlan(family.engine, streamed=streamed, facts={"device": device})
     if requested != "auto":
         name = requested
-    elif backend == catalog.JAX and not distributed and family.fused and recipe.model.fused_capable:
+    elif backend == catalog.JAX and not distributed and family.fused and recipe.model.fused_capable and not multi:
         name = "fused"
     else:
         name = "fit"

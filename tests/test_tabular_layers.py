@@ -1,0 +1,162 @@
+"""kproto.models.tabular_layers: output shapes and values on tiny inputs, configs that round-trip, and feedforward
+models with table embeddings and an ensemble that reload in safe mode (no fitting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kproto.data.types import DataInfo
+from kproto.recipe.schema import MODEL_CLASSES
+
+
+def test_bin_edges_read_quantiles_and_drop_repeats() -> None:
+    from kproto.models.tabular_layers import bin_edges
+
+    grid = list(np.linspace(-2.0, 2.0, 65))
+    assert bin_edges(grid, 4) == pytest.approx([-2.0, -1.0, 0.0, 1.0, 2.0])
+    assert bin_edges([0.0] * 40 + [1.0] * 25, 8) == [0.0, 1.0]  # a 0/1 column: one bin
+    assert bin_edges([3.0] * 65, 8) == [2.5, 3.5]  # a constant column: one bin of width 1
+
+
+def test_piecewise_linear_encoding_values() -> None:
+    from kproto.models.tabular_layers import PiecewiseLinearEncoding
+
+    layer = PiecewiseLinearEncoding([[0.0, 1.0, 2.0, 4.0], [0.0, 1.0]])
+    x = np.array([[-1.0, 0.5], [1.5, 3.0], [5.0, -2.0]], np.float32)
+    out = np.asarray(layer(x))
+    assert out.shape == (3, 6)
+    np.testing.assert_allclose(
+        out,
+        [
+            [-1.0, 0.0, 0.0, 0.5, 0.0, 0.0],  # below the first edge: the first bin goes negative
+            [1.0, 0.5, 0.0, 3.0, 0.0, 0.0],  # one-bin column: unclipped both ways
+            [1.0, 1.0, 1.5, -2.0, 0.0, 0.0],  # above the last edge: the last bin goes past 1
+        ],
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "width"),
+    [
+        (lambda m: m.PiecewiseLinearEncoding([[0.0, 1.0, 2.0]] * 3), 6),
+        (lambda m: m.PeriodicEmbedding(frequencies=4, dim=5, sigma=0.1), 15),
+        (lambda m: m.CategoryEmbedding([2, 4, 1], dim=3), 9),
+        (lambda m: m.SelectColumns([2, 0]), 2),
+    ],
+)
+def test_layers_shape_and_config_round_trip(make: Any, width: int) -> None:
+    import keras
+
+    from kproto.models import tabular_layers
+
+    layer = make(tabular_layers)
+    x = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 4.0]], np.float32)
+    out = np.asarray(layer(x))
+    assert out.shape == (2, width)
+    assert np.all(np.isfinite(out))
+    copy = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(copy) is type(layer)
+    assert copy.get_config() == layer.get_config()
+
+
+def test_ensemble_fork_and_mean() -> None:
+    from kproto.models.tabular_layers import EnsembleFork, EnsembleMean
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    forked = np.asarray(EnsembleFork(4, seed=0)(x))
+    assert forked.shape == (2, 4, 3)
+    np.testing.assert_allclose(np.abs(forked), np.broadcast_to(x[:, None, :], (2, 4, 3)))
+    assert len({tuple(np.sign(forked[1, k])) for k in range(4)}) > 1  # members start different
+    np.testing.assert_allclose(np.asarray(EnsembleMean()(forked)), forked.mean(axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("ffn", "data"),
+    [
+        ({"numeric_embedding": "piecewise_linear", "bins": 4, "ensemble": 3}, "onehot"),
+        ({"numeric_embedding": "periodic", "embedding_dim": 4, "ensemble": 1}, "index"),
+        ({"numeric_embedding": "none", "ensemble": 2}, "index"),
+    ],
+)
+def test_feedforward_with_table_embeddings_reloads_in_safe_mode(ffn: dict, data: str, tmp_path: Path) -> None:
+    import keras
+
+    from kproto.models import build_model
+    from kproto.runs.load import load_keras_model
+
+    grid = [list(np.linspace(-1.0, 1.0, 65)), [0.0] * 30 + [1.0] * 35]
+    categorical = [[2, 3]] if data == "index" else []
+    info = DataInfo(
+        task="classification",
+        kind="table",
+        input_shape=(4,),
+        num_classes=3,
+        table={"numeric": [0, 1], "quantiles": grid, "categorical": categorical},
+    )
+    keras.utils.set_random_seed(0)
+    spec = MODEL_CLASSES["feedforward"](type="feedforward", units=[8, 4], **ffn)
+    model = build_model(spec, info)
+    names = {layer.name for layer in model.layers}
+    assert ("numeric_embedding" in names) == (ffn["numeric_embedding"] != "none")
+    assert ("categorical_embedding" in names) == (data == "index")
+    assert ("ensemble_mean" in names) == (ffn["ensemble"] > 1)
+    x = np.array([[0.3, 1.0, 0.0, 2.0], [-2.0, 0.0, 1.0, 0.0], [5.0, 1.0, 1.0, 3.0]], np.float32)
+    predicted = model.predict(x, verbose=0)
+    assert predicted.shape == (3, 3)
+    np.testing.assert_allclose(predicted.sum(axis=1), 1.0, rtol=1e-5)
+    model.save(tmp_path / "model.keras")
+    reloaded = load_keras_model(tmp_path / "model.keras")  # safe mode
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), predicted, rtol=1e-5, atol=1e-6)
+
+
+def test_ensemble_and_embeddings_leave_other_inputs_alone() -> None:
+    from kproto.models import build_model
+
+    window = DataInfo(task="regression", kind="window", input_shape=(6, 2))
+    model = build_model(MODEL_CLASSES["feedforward"](type="feedforward", units=[4], ensemble=4), window)
+    names = {layer.name for layer in model.layers}
+    assert not names & {"ensemble_fork", "ensemble_mean", "numeric_embedding"}
+    assert "output_raw" in names  # the forecaster's wrapping finds the head
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("embedding", "categorical"), [("piecewise_linear", "onehot"), ("periodic", "index"), ("none", "onehot")]
+)
+def test_feedforward_trains_with_table_embeddings_and_reloads(
+    runner: Any, tmp_path: Path, embedding: str, categorical: str
+) -> None:
+    import json
+
+    import pandas as pd
+    from helpers import table, train_recipe
+
+    from kproto.data.preprocess import Preprocessor
+    from kproto.runs.load import load_keras_model
+
+    frame = table(80)
+    frame["colour"] = np.random.default_rng(1).choice(["red", "green", "blue"], size=len(frame))
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"data: {{path: data.csv, target: label, categorical: {categorical}}}\n"
+        f"model: {{type: feedforward, units: [8], numeric_embedding: {embedding}, bins: 4, ensemble: 2}}\n"
+        "train: {epochs: 1, batch_size: 16}\n"
+    )
+    run = train_recipe(runner, recipe, tmp_path / "runs", "recipe")
+    model = load_keras_model(run / "model.keras")  # safe mode
+    names = {layer.name for layer in model.layers}
+    assert "ensemble_mean" in names
+    assert ("numeric_embedding" in names) == (embedding != "none")
+    assert ("categorical_embedding" in names) == (categorical == "index")
+    state = json.loads((run / "preprocess.json").read_text())
+    assert all("clip" in c for c in state["state"]["columns"] if c["type"] == "numeric")  # robust by default
+    assert "table" not in state["info"]
+    x = Preprocessor.from_dict(state["state"]).features(pd.read_csv(tmp_path / "data.csv"))
+    probabilities = model.predict(x, verbose=0)
+    assert probabilities.shape == (len(frame), 2) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
