@@ -460,18 +460,22 @@ def test_rating_biases_start_at_the_bias_baseline() -> None:
     assert np.allclose(model.get_layer("user_bias").get_weights()[0][:, 0], expected.user_bias, atol=1e-5)
     assert np.allclose(model.get_layer("item_bias").get_weights()[0][:, 0], expected.item_bias, atol=1e-5)
     assert not model.get_layer("user_bias").trainable  # held: the embeddings learn the rest
-    # with validation rows the shrinkage is picked on them; a recipe's bias_l2 keeps the biases training
-    trained = Recommender(type="recommender", embedding_dim=4, bias_l2=0.001)
-    model = build_model(trained, info)
+    # with validation rows the shrinkage is picked on them
+    model = build_model(spec, info)
     split = SimpleNamespace(info=info, x_train=x[:150], y_train=ratings[:150], x_val=x[150:], y_val=ratings[150:])
-    trained.initialize(model, split)
-    assert model.get_layer("item_bias").trainable
+    spec.initialize(model, split)
     picked = [
         BiasBaseline.fit(users[:150], items[:150], ratings[:150], 5, 7, regularization=s).item_bias
         for s in BIAS_SHRINKAGES
     ]
     weights = model.get_layer("item_bias").get_weights()[0][:, 0]
     assert any(np.allclose(weights, option, atol=1e-5) for option in picked)
+    # a recipe that sets its penalties trains every table from the start, as before
+    pinned = Recommender(type="recommender", embedding_dim=4, embedding_l2=0.001)
+    model = build_model(pinned, info)
+    pinned.initialize(model, split)
+    assert model.get_layer("item_bias").trainable
+    assert not np.any(model.get_layer("item_bias").get_weights()[0])
     implicit = DataInfo(task="ranking", kind="interactions", input_shape=(2,), layout=layout)
     clicks = build_model(spec, implicit)
     before = clicks.get_layer("user_bias").get_weights()[0].copy()

@@ -77,10 +77,13 @@ class Recommender(ModelBase):
 
     def initialize(self, model: Any, dataset: Any) -> None:
         """Ratings: the user and item biases start as the user+item-bias model's (regularised least squares on the
-        training rows, its shrinkage picked on the validation rows), so training starts where that baseline ends.
-        Unless the recipe sets bias_l2 they are then held, and the embeddings learn what the biases leave."""
+        training rows, its shrinkage picked on the validation rows), so training starts where that baseline ends,
+        and are held there: the embeddings learn what the biases leave. Not when the recipe sets embedding_l2 or
+        bias_l2."""
         if dataset.info.task != catalog.REGRESSION or dataset.y_train is None:
             return
+        if self.embedding_l2 is not None or self.bias_l2 is not None:
+            return  # a recipe that sets its penalties trains every table from the start, as before
         import numpy as np
 
         from kproto.metrics.ranking import BiasBaseline
@@ -106,7 +109,7 @@ class Recommender(ModelBase):
         for name, values in (("user_bias", biases.user_bias), ("item_bias", biases.item_bias)):  # mean: the model's
             layer = model.get_layer(name)
             layer.embeddings.assign(np.asarray(values, dtype="float32").reshape(-1, 1))
-            layer.trainable = self.bias_l2 is not None  # held: the embeddings learn what the biases leave
+            layer.trainable = False  # held: the embeddings learn what the biases leave
 
     @property
     def needs_target(self) -> bool:
