@@ -410,11 +410,11 @@ def test_new_starts_clicks_data_on_the_pairwise_loss(runner, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("fields", "rows", "expected"),
     [
-        ({}, 10_000, (30.0 / 10_000, 5.0 / 10_000)),  # unset: shrinkages spread over the training rows
+        ({}, 10_000, (3.0 / 10_000, 5.0 / 10_000)),  # unset: shrinkages spread over the training rows
         ({}, 0, (1e-5, 1e-5)),  # rows unknown
         ({"embedding_l2": 0.001}, 10_000, (0.001, 0.001)),  # a set embedding_l2 covers the biases, as before
         ({"embedding_l2": 0.0}, 10_000, (0.0, 0.0)),
-        ({"bias_l2": 0.01}, 10_000, (30.0 / 10_000, 0.01)),
+        ({"bias_l2": 0.01}, 10_000, (3.0 / 10_000, 0.01)),
         ({"embedding_l2": 0.001, "bias_l2": 0.0}, 10_000, (0.001, 0.0)),
     ],
 )
@@ -434,7 +434,7 @@ def test_built_tables_carry_their_penalties() -> None:
     info = DataInfo(task="regression", kind="interactions", input_shape=(2,), layout=layout, target_mean=3.5)
     info.rows = {"train": 2_000}
     model = build_model(Recommender(type="recommender", embedding_dim=4), info)
-    assert model.get_layer("user_embedding").l2 == pytest.approx(30.0 / 2_000)
+    assert model.get_layer("user_embedding").l2 == pytest.approx(3.0 / 2_000)
     assert model.get_layer("item_bias").l2 == pytest.approx(5.0 / 2_000)
 
 

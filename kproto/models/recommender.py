@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 # Unset penalties are these divided by the training rows: Keras adds a table's L2 to every batch's mean loss, so
 # l2 = shrinkage / rows is the regularised least-squares objective (sum of squared errors + shrinkage · Σ w²) per row.
-EMBEDDING_SHRINKAGE = 30.0
+EMBEDDING_SHRINKAGE = 3.0
 BIAS_SHRINKAGE = 5.0
 BIAS_SHRINKAGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ratings: the biases' start is picked among these on validation
 UNSIZED = 1e-5  # both penalties when the training rows are not known
