@@ -105,13 +105,16 @@ def markdown(summary: list[dict], seeds: list[int], quick: bool, minutes: float)
 
 
 def write_section(text: str) -> None:
-    """Replace (or append) the section in BENCHMARKS.md."""
+    """Replace (or append) the section in BENCHMARKS.md, keeping the text above its table."""
     path = ROOT / "BENCHMARKS.md"
     current = path.read_text()
     block = f"{SECTION}\n\n{text}\n"
     if SECTION in current:
         start = current.index(SECTION)
         following = current.find("\n## ", start + len(SECTION))
+        old = current[start : following if following >= 0 else len(current)]
+        intro = old[len(SECTION) : old.find("\n|")].strip("\n")  # the text above the table stays
+        block = f"{SECTION}\n\n{intro}\n\n{text}\n" if intro else block
         current = current[:start] + block + ("\n" + current[following + 1 :] if following >= 0 else "")
     else:
         current = current.rstrip("\n") + "\n\n" + block

@@ -139,9 +139,7 @@ def kproto_accuracy(dev: pd.DataFrame, test: pd.DataFrame, text: str, target: st
             raise RuntimeError(f"kproto evaluate failed:\n{(evaluated.stdout + evaluated.stderr)[-2000:]}")
         report = json.loads(evaluated.stdout)
         metrics = json.loads((run / "metrics.json").read_text())
-        chosen = [
-            line.strip() for line in done.stdout.splitlines() if "sequence length" in line or "text model" in line
-        ]
+        chosen = [line.strip() for line in done.stdout.splitlines() if "sequence length" in line or "encoder" in line]
         return {
             "accuracy": float(_accuracy(report)),
             "seconds": seconds,

@@ -529,6 +529,20 @@ def test_list_shows_the_catalogs_descriptions(runner, section: str) -> None:
     assert "Family(" not in flat and "Metric(" not in flat
 
 
+def test_list_families_says_which_take_several_inputs_and_targets(runner) -> None:
+    from kproto.core import catalog
+
+    result = runner.invoke(cli, ["list", "families"])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(line.strip("│ ") for line in result.output.splitlines())
+    flat = " ".join(flat.split())
+    families = catalog.FAMILIES.values()
+    assert flat.count("reads: ") == len(families)
+    assert flat.count("columns of several kinds: yes") == sum(f.extra_inputs for f in families) > 0
+    assert flat.count("several targets: yes") == sum(f.multi_output for f in families) > 0
+    assert flat.count("several targets: no") == sum(not f.multi_output for f in families) > 0
+
+
 def test_family_completion_shows_descriptions() -> None:
     from kproto.cli.workflow import NameChoice
     from kproto.core import catalog

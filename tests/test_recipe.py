@@ -565,3 +565,15 @@ def test_a_saved_recipe_with_an_old_style_name_still_loads(saved: str, read: str
     raw = yaml.safe_load(GOOD)
     raw["data"]["path"] = "/data/d.csv"
     assert recipe_from_dict({**raw, "name": saved}).name == read
+
+
+def test_the_saved_recipe_names_inputs_and_combine_only_when_set() -> None:
+    from kproto.recipe.loader import dump_recipe
+    from kproto.recipe.schema import Recipe
+
+    plain = Recipe.model_validate({"data": {"path": "x.csv", "target": "y"}, "model": {"type": "lstm"}})
+    assert "combine" not in dump_recipe(plain) and "inputs" not in dump_recipe(plain)
+    several = Recipe.model_validate(
+        {"data": {"path": "x.csv", "target": "y"}, "model": {"type": "lstm", "combine": "gated"}}
+    )
+    assert "combine: gated" in dump_recipe(several)

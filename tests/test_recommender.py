@@ -410,11 +410,11 @@ def test_new_starts_clicks_data_on_the_pairwise_loss(runner, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("fields", "rows", "expected"),
     [
-        ({}, 10_000, (30.0 / 10_000, 5.0 / 10_000)),  # unset: shrinkages spread over the training rows
+        ({}, 10_000, (3.0 / 10_000, 5.0 / 10_000)),  # unset: shrinkages spread over the training rows
         ({}, 0, (1e-5, 1e-5)),  # rows unknown
         ({"embedding_l2": 0.001}, 10_000, (0.001, 0.001)),  # a set embedding_l2 covers the biases, as before
         ({"embedding_l2": 0.0}, 10_000, (0.0, 0.0)),
-        ({"bias_l2": 0.01}, 10_000, (30.0 / 10_000, 0.01)),
+        ({"bias_l2": 0.01}, 10_000, (3.0 / 10_000, 0.01)),
         ({"embedding_l2": 0.001, "bias_l2": 0.0}, 10_000, (0.001, 0.0)),
     ],
 )
@@ -434,5 +434,51 @@ def test_built_tables_carry_their_penalties() -> None:
     info = DataInfo(task="regression", kind="interactions", input_shape=(2,), layout=layout, target_mean=3.5)
     info.rows = {"train": 2_000}
     model = build_model(Recommender(type="recommender", embedding_dim=4), info)
-    assert model.get_layer("user_embedding").l2 == pytest.approx(30.0 / 2_000)
+    assert model.get_layer("user_embedding").l2 == pytest.approx(3.0 / 2_000)
     assert model.get_layer("item_bias").l2 == pytest.approx(5.0 / 2_000)
+
+
+def test_rating_biases_start_at_the_bias_baseline() -> None:
+    from kproto.data.types import DataInfo
+    from kproto.metrics.ranking import BiasBaseline
+    from kproto.models import build_model
+    from kproto.models.recommender import BIAS_SHRINKAGE, BIAS_SHRINKAGES, Recommender
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(1, 5, 200), rng.integers(1, 7, 200)
+    ratings = (3.0 + 0.4 * users - 0.3 * items + rng.normal(0, 0.2, 200)).astype(np.float32)
+    layout = {"num_users": 5, "num_items": 7, "user_features": 0, "item_features": 0, "pairwise": 0}
+    info = DataInfo(
+        task="regression", kind="interactions", input_shape=(2,), layout=layout, target_mean=float(ratings.mean())
+    )
+    info.rows = {"train": 200}
+    spec = Recommender(type="recommender", embedding_dim=4)
+    model = build_model(spec, info)
+    x = np.stack([users, items], axis=1).astype(np.float32)
+    spec.initialize(model, SimpleNamespace(info=info, x_train=x, y_train=ratings, x_val=None, y_val=None))
+    expected = BiasBaseline.fit(users, items, ratings, 5, 7, regularization=BIAS_SHRINKAGE)
+    assert np.allclose(model.get_layer("user_bias").get_weights()[0][:, 0], expected.user_bias, atol=1e-5)
+    assert np.allclose(model.get_layer("item_bias").get_weights()[0][:, 0], expected.item_bias, atol=1e-5)
+    assert not model.get_layer("user_bias").trainable  # held: the embeddings learn the rest
+    # with validation rows the shrinkage is picked on them
+    model = build_model(spec, info)
+    split = SimpleNamespace(info=info, x_train=x[:150], y_train=ratings[:150], x_val=x[150:], y_val=ratings[150:])
+    spec.initialize(model, split)
+    picked = [
+        BiasBaseline.fit(users[:150], items[:150], ratings[:150], 5, 7, regularization=s).item_bias
+        for s in BIAS_SHRINKAGES
+    ]
+    weights = model.get_layer("item_bias").get_weights()[0][:, 0]
+    assert any(np.allclose(weights, option, atol=1e-5) for option in picked)
+    # a recipe that sets its penalties trains every table from the start, as before
+    pinned = Recommender(type="recommender", embedding_dim=4, embedding_l2=0.001)
+    model = build_model(pinned, info)
+    pinned.initialize(model, split)
+    assert model.get_layer("item_bias").trainable
+    assert not np.any(model.get_layer("item_bias").get_weights()[0])
+    implicit = DataInfo(task="ranking", kind="interactions", input_shape=(2,), layout=layout)
+    clicks = build_model(spec, implicit)
+    before = clicks.get_layer("user_bias").get_weights()[0].copy()
+    clicked = SimpleNamespace(info=implicit, x_train=x, y_train=np.ones(200, np.float32), x_val=None, y_val=None)
+    spec.initialize(clicks, clicked)
+    assert np.array_equal(clicks.get_layer("user_bias").get_weights()[0], before)  # implicit feedback: untouched

@@ -322,6 +322,7 @@ def new_command(family: str, data: Path | None, target: str | None, out: Path | 
 @click.argument("section", required=False, type=NameChoice("section", "sections"))
 def list_command(section: str | None) -> None:
     """The names a recipe may use (families, losses, optimizers, schedules, activations, metrics, ...), one per line."""
+    from rich.markup import escape
     from rich.table import Table
 
     from kproto.core import catalog
@@ -332,8 +333,18 @@ def list_command(section: str | None) -> None:
         table.add_column("name", style="cyan", no_wrap=True)
         table.add_column("what it is")
         for key, entry in getattr(catalog, name.upper()).items():
-            table.add_row(key, describe(entry))
+            traits = f"\n[dim]{family_traits(entry)}[/dim]" if name == "families" else ""
+            table.add_row(key, escape(describe(entry)) + traits)
         screen.print(table)
+
+
+def family_traits(entry: Any) -> str:
+    """A family's input kinds and whether it takes columns of several kinds and several targets (`kproto list`)."""
+    answer = {True: "yes", False: "no"}
+    return (
+        f"reads: {', '.join(entry.inputs)} · columns of several kinds: {answer[entry.extra_inputs]} · "
+        f"several targets: {answer[entry.multi_output]}"
+    )
 
 
 # ----------------------------------------------------------------------------- summary

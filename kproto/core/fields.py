@@ -96,6 +96,9 @@ class ModelBase(Strict):
         (printed in the run header, recorded in metrics.json)."""
         return {}
 
+    def initialize(self, model: Any, dataset: Any) -> None:
+        """Set starting weights from the training rows of `dataset` (a freshly built model; none by default)."""
+
     def path_fields(self) -> list[str]:
         """The fields that hold local paths (the recipe loader makes them absolute like data.path)."""
         return []

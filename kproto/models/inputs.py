@@ -97,7 +97,7 @@ def _encoder_of(family_spec: ModelBase, info: DataInfo, name: str) -> keras.Mode
 
     from kproto.models import get_builder
 
-    if info.targets:  # several targets: the encoder stops before the heads, so one head builds it as well
+    if info.task == catalog.MULTI_TARGET:  # the encoder stops before the heads: one head builds it as well
         info = replace(info, task=catalog.REGRESSION, targets=[])
     full = get_builder(family_spec.type)(family_spec, info)
     names = {layer.name for layer in full.layers}

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 # Unset penalties are these divided by the training rows: Keras adds a table's L2 to every batch's mean loss, so
 # l2 = shrinkage / rows is the regularised least-squares objective (sum of squared errors + shrinkage · Σ w²) per row.
-EMBEDDING_SHRINKAGE = 30.0
+EMBEDDING_SHRINKAGE = 3.0
 BIAS_SHRINKAGE = 5.0
+BIAS_SHRINKAGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ratings: the biases' start is picked among these on validation
 UNSIZED = 1e-5  # both penalties when the training rows are not known
 
 
@@ -73,6 +74,42 @@ class Recommender(ModelBase):
         "slot, so cold-start users and items get a learned fallback (0: they contribute nothing).",
     )
     top_k: PositiveInt = Field(10, description="k of recall@k, ndcg@k and hit rate in evaluation.")
+
+    def initialize(self, model: Any, dataset: Any) -> None:
+        """Ratings: the user and item biases start as the user+item-bias model's (regularised least squares on the
+        training rows, its shrinkage picked on the validation rows), so training starts where that baseline ends,
+        and are held there: the embeddings learn what the biases leave. Not when the recipe sets embedding_l2 or
+        bias_l2."""
+        if dataset.info.task != catalog.REGRESSION or dataset.y_train is None:
+            return
+        if self.embedding_l2 is not None or self.bias_l2 is not None:
+            return  # a recipe that sets its penalties trains every table from the start, as before
+        import numpy as np
+
+        from kproto.metrics.ranking import BiasBaseline
+
+        layout = dataset.info.layout
+
+        def columns(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            x = np.asarray(x)
+            return x[:, 0].astype(np.int64), x[:, 1].astype(np.int64), np.asarray(y, np.float64).reshape(-1)
+
+        def fitted(shrinkage: float) -> BiasBaseline:
+            return BiasBaseline.fit(*train, layout["num_users"], layout["num_items"], regularization=shrinkage)
+
+        def error(shrinkage: float) -> float:
+            return float(np.mean((fitted(shrinkage).predict(users, items) - ratings) ** 2))
+
+        train = columns(dataset.x_train, dataset.y_train)
+        shrinkage = BIAS_SHRINKAGE
+        if dataset.y_val is not None and len(dataset.y_val):
+            users, items, ratings = columns(dataset.x_val, dataset.y_val)
+            shrinkage = min(BIAS_SHRINKAGES, key=error)
+        biases = fitted(shrinkage)
+        for name, values in (("user_bias", biases.user_bias), ("item_bias", biases.item_bias)):  # mean: the model's
+            layer = model.get_layer(name)
+            layer.embeddings.assign(np.asarray(values, dtype="float32").reshape(-1, 1))
+            layer.trainable = False  # held: the embeddings learn what the biases leave
 
     @property
     def needs_target(self) -> bool:

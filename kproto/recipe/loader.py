@@ -623,4 +623,8 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "<recipe>") -> Recipe:
 def dump_recipe(recipe: Recipe) -> str:
     """The fully resolved recipe as YAML text."""
     data = recipe.model_dump(mode="json", exclude={"extends"})
+    model = data.get("model") or {}
+    for name, default in (("inputs", None), ("combine", "concat")):  # several inputs only: a one-input run's file
+        if name in model and model[name] == default:  # stays as it was
+            del model[name]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

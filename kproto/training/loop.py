@@ -144,6 +144,7 @@ class Trainer:
         skip_tensorflow_probe()
         plan = get_engine(recipe, dataset, device)
         model = build_model(model_spec_for(recipe), dataset.info)
+        recipe.model.initialize(model, dataset)  # a start from the data where the family has one
         if catalog.family(recipe.model.type).augment:
             model = with_augmentation(model, recipe.data.augment, dataset.info)
         steps = max(math.ceil(len(dataset.x_train) / recipe.train.batch_size), 1)
