@@ -19,7 +19,6 @@ Writes bench/results/quality-ratings-<stamp>.json and .md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -30,6 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from suite_rows import result_row, standalone  # noqa: E402
+from suite_rows import table as suite_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -117,48 +120,29 @@ def run(seeds: list[int], quick: bool, before: bool = False) -> list[dict]:
             for label, overrides in variants:
                 result = kproto_rmse(frame, user, item, rating, when, seed, overrides)
                 rows.append(
-                    {
-                        "dataset": f"{name} (seed {seed})" if label == "defaults" else f"{name} (seed {seed}, {label})",
-                        "metric": "rmse",
-                        "kproto": result["rmse"],
-                        "baseline_name": "user + item bias (shrinkage tuned on validation)",
-                        "baseline": baseline,
-                        "diff": result["rmse"] - baseline,
-                        "seconds": result["seconds"],
-                        "epochs": result["epochs"],
-                        "validation": result["validation"],
-                    }
+                    result_row(
+                        name,
+                        seed,
+                        label,
+                        "rmse",
+                        result["rmse"],
+                        "user + item bias (shrinkage tuned on validation)",
+                        baseline,
+                        seconds=result["seconds"],
+                        epochs=result["epochs"],
+                        validation=result["validation"],
+                    )
                 )
-                print(_line(rows[-1]), flush=True)
     return rows
 
 
-def _line(row: dict) -> str:
-    return (
-        f"| {row['dataset']} | {row['metric']} | {row['kproto']:.4f} | {row['baseline_name']} | "
-        f"{row['baseline']:.4f} | {row['diff']:+.4f} | {row.get('seconds', 0):.0f} |"
-    )
-
-
 def table(rows: list[dict]) -> str:
-    """The Markdown table of `rows` (lower RMSE is better: a negative difference favours kproto)."""
-    head = "| set | metric | kproto | baseline | baseline score | difference | train s |\n"
-    return head + "|---|---|---:|---|---:|---:|---:|\n" + "\n".join(_line(r) for r in rows) + "\n"
+    """The Markdown table of `rows`."""
+    return suite_table(rows, seconds="train s", note="Lower RMSE is better: a negative difference favours kproto.")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--before", action="store_true", help="also train the previous defaults")
-    args = parser.parse_args()
-    rows = run(args.seeds[:1] if args.quick else args.seeds, args.quick, before=args.before)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"quality-ratings-{stamp}.json").write_text(json.dumps(rows, indent=2))
-    (RESULTS / f"quality-ratings-{stamp}.md").write_text(table(rows))
-    print(table(rows))
-    return 0
+    return standalone(__doc__.splitlines()[0], "quality-ratings", run, table)
 
 
 if __name__ == "__main__":

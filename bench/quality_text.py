@@ -17,7 +17,6 @@ stratified 1000-row sample of it) and `tweets_1k` (1000 of dslabs' trump_tweets,
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -30,6 +29,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from suite_rows import result_row, standalone  # noqa: E402
+from suite_rows import table as suite_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -168,48 +171,29 @@ def run(seeds: list[int], quick: bool, before: bool = False) -> list[dict]:
             for label, overrides in variants:
                 result = kproto_accuracy(dev, test, text, target, seed, overrides)
                 rows.append(
-                    {
-                        "dataset": f"{name} (seed {seed})" if label == "defaults" else f"{name} (seed {seed}, {label})",
-                        "metric": "accuracy",
-                        "kproto": result["accuracy"],
-                        "baseline_name": "TF-IDF + logistic regression",
-                        "baseline": baseline,
-                        "diff": result["accuracy"] - baseline,
-                        "seconds": result["seconds"],
-                        "epochs": result["epochs"],
-                        "chosen": result["chosen"],
-                    }
+                    result_row(
+                        name,
+                        seed,
+                        label,
+                        "accuracy",
+                        result["accuracy"],
+                        "TF-IDF + logistic regression",
+                        baseline,
+                        seconds=result["seconds"],
+                        epochs=result["epochs"],
+                        chosen=result["chosen"],
+                    )
                 )
-                print(_line(rows[-1]), flush=True)
     return rows
-
-
-def _line(row: dict) -> str:
-    return (
-        f"| {row['dataset']} | {row['metric']} | {row['kproto']:.4f} | {row['baseline_name']} | "
-        f"{row['baseline']:.4f} | {row['diff']:+.4f} | {row.get('seconds', 0):.0f} |"
-    )
 
 
 def table(rows: list[dict]) -> str:
     """The Markdown table of `rows`."""
-    head = "| set | metric | kproto | baseline | baseline score | difference | train + evaluate s |\n"
-    return head + "|---|---|---:|---|---:|---:|---:|\n" + "\n".join(_line(r) for r in rows) + "\n"
+    return suite_table(rows, seconds="train + evaluate s")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--before", action="store_true", help="also train the previous defaults")
-    args = parser.parse_args()
-    rows = run(args.seeds[:1] if args.quick else args.seeds, args.quick, before=args.before)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"quality-text-{stamp}.json").write_text(json.dumps(rows, indent=2))
-    (RESULTS / f"quality-text-{stamp}.md").write_text(table(rows))
-    print(table(rows))
-    return 0
+    return standalone(__doc__.splitlines()[0], "quality-text", run, table)
 
 
 if __name__ == "__main__":
