@@ -282,7 +282,7 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
     from kproto.data import Preprocessor
     from kproto.explain import render
     from kproto.explain.attributions import feature_groups, sum_onto_columns
-    from kproto.explain.importance import attribution_ranking, permutation_importance
+    from kproto.explain.importance import attribution_ranking
 
     run = context.run
     pre = Preprocessor.from_dict(run.preprocess)
@@ -299,28 +299,7 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
         records.append(record)
     metric = None
     if method == "permutation":
-        if context.y is None:
-            raise KprotoError(
-                "permutation importance needs the target column in --data",
-                field="--data",
-                hint=f"add the column '{pre.state['target']['name']}' or use --method integrated_gradients",
-            )
-        metric = _first_metric(run)
-        frame, y = _permutation_rows(context)
-
-        def predict(rows: Any) -> np.ndarray:
-            return context.predictions(pre.features(rows, run.recipe.data.missing))
-
-        ranking = permutation_importance(
-            predict,
-            frame,
-            names,
-            y,
-            metric,
-            seed=run.recipe.seed,
-            on_progress=context.report("permutation"),
-            decisions=context.decisions(),
-        )
+        metric, ranking = _permutation_ranking(context, pre, names, " or use --method integrated_gradients")
         title = f"Permutation importance: drop of {metric} when a column is shuffled ({context.source}, 5 repeats)"
     else:
         ranking = attribution_ranking(names, per_column)
@@ -346,32 +325,10 @@ def _explain_several(context: _Context) -> Explanation:
     whatever its kind (a text column is shuffled as whole texts); rows carry their prediction."""
     from kproto.data import Preprocessor
     from kproto.explain import render
-    from kproto.explain.importance import permutation_importance
 
     run = context.run
     pre = Preprocessor.from_dict(run.preprocess)
-    if context.y is None:
-        raise KprotoError(
-            "permutation importance needs the target column in --data",
-            field="--data",
-            hint=f"add the column '{pre.state['target']['name']}'",
-        )
-    metric = _first_metric(run)
-    frame, y = _permutation_rows(context)
-
-    def predict(rows: Any) -> np.ndarray:
-        return context.predictions(pre.features(rows, run.recipe.data.missing))
-
-    ranking = permutation_importance(
-        predict,
-        frame,
-        list(pre.state["features"]),
-        y,
-        metric,
-        seed=run.recipe.seed,
-        on_progress=context.report("permutation"),
-        decisions=context.decisions(),
-    )
+    metric, ranking = _permutation_ranking(context, pre, list(pre.state["features"]))
     sample = context.sample()
     targets = _targets_for_rows(context, context.x[sample])
     outputs = context.predictions(context.x[sample])[np.arange(len(sample)), targets]
@@ -391,6 +348,36 @@ def _explain_several(context: _Context) -> Explanation:
         metric=metric,
         renderables=[render.importance_table(ranking, title, f"drop of {metric}")],
     )
+
+
+def _permutation_ranking(context: _Context, pre: Any, names: list[str], other: str = "") -> tuple[str, list]:
+    """The run's first metric and how much it drops when each original column is shuffled (the raw rows given)."""
+    from kproto.explain.importance import permutation_importance
+
+    run = context.run
+    if context.y is None:
+        raise KprotoError(
+            "permutation importance needs the target column in --data",
+            field="--data",
+            hint=f"add the column '{pre.state['target']['name']}'{other}",
+        )
+    metric = _first_metric(run)
+    frame, y = _permutation_rows(context)
+
+    def predict(rows: Any) -> np.ndarray:
+        return context.predictions(pre.features(rows, run.recipe.data.missing))
+
+    ranking = permutation_importance(
+        predict,
+        frame,
+        names,
+        y,
+        metric,
+        seed=run.recipe.seed,
+        on_progress=context.report("permutation"),
+        decisions=context.decisions(),
+    )
+    return metric, ranking
 
 
 def _permutation_rows(context: _Context) -> tuple[Any, np.ndarray]:
