@@ -1,0 +1,63 @@
+"""What the text and ratings suites share: one result row per (set, seed, variant), its Markdown table and the
+command line that runs a suite alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def result_row(
+    name: str, seed: int, label: str, metric: str, score: float, baseline_name: str, baseline: float, **extra: Any
+) -> dict:
+    """One row: kproto's score beside the baseline's on the same rows (`label` names a variant of the defaults)."""
+    dataset = f"{name} (seed {seed})" if label == "defaults" else f"{name} (seed {seed}, {label})"
+    row = {
+        "dataset": dataset,
+        "metric": metric,
+        "kproto": score,
+        "baseline_name": baseline_name,
+        "baseline": baseline,
+        "diff": score - baseline,
+        "seed": seed,
+    }
+    row.update(extra)
+    print(line(row), flush=True)
+    return row
+
+
+def line(row: dict) -> str:
+    """The row's line of the Markdown table."""
+    return (
+        f"| {row['dataset']} | {row['metric']} | {row['kproto']:.4f} | {row['baseline_name']} | "
+        f"{row['baseline']:.4f} | {row['diff']:+.4f} | {row.get('seconds', 0):.0f} |"
+    )
+
+
+def table(rows: list[dict], seconds: str = "train s", note: str = "") -> str:
+    """The Markdown table of `rows`; `note` (e.g. which sign favours kproto) goes above it."""
+    head = f"| set | metric | kproto | baseline | baseline score | difference | {seconds} |\n"
+    body = head + "|---|---|---:|---|---:|---:|---:|\n" + "\n".join(line(r) for r in rows) + "\n"
+    return f"{note}\n\n{body}" if note else body
+
+
+def standalone(description: str, stem: str, run: Callable[..., list[dict]], render: Callable[[list[dict]], str]) -> int:
+    """Run one suite from the command line: train, write results/<stem>-<stamp>.json and .md, print the table."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--before", action="store_true", help="also train the previous defaults")
+    args = parser.parse_args()
+    rows = run(args.seeds[:1] if args.quick else args.seeds, args.quick, before=args.before)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"{stem}-{stamp}.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / f"{stem}-{stamp}.md").write_text(render(rows))
+    print(render(rows))
+    return 0
