@@ -95,6 +95,12 @@ BAD_RECIPES = {
     "value-optimizer": _case(GOOD + "  optimizer: adamm\n", "train.optimizer", 9, "Did you mean 'adam'"),
     "value-optimizer-name-list": _case(GOOD + "  optimizer: {name: [adam]}\n", "train.optimizer.name", 9, "as a name"),
     "value-loss": _case(GOOD + "  loss: cross_entropy\n", "train.loss", 9, "is not one of"),
+    "value-text-standardize": _case(
+        in_data("  text_standardize: keep_punctuaton\n"),
+        "data.text_standardize",
+        4,
+        "should be 'keep_punctuation', 'strip_punctuation', 'lower' or 'none'",
+    ),
     "value-loss-name-list": _case(GOOD + "  loss: {name: [mse]}\n", "train.loss.name", 9, "as a name"),
     "value-metric": _case(GOOD + "  metrics: [acuracy]\n", "train.metrics[0]", 9, "Did you mean 'accuracy'"),
     "value-schedule": _case(GOOD + "  schedule: {name: cosinus}\n", "train.schedule.name", 9, "Did you mean 'cosine'"),
