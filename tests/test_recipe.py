@@ -583,3 +583,24 @@ def test_the_saved_recipe_names_inputs_and_combine_only_when_set() -> None:
         {"data": {"path": "x.csv", "target": "y"}, "model": {"type": "lstm", "combine": "gated"}}
     )
     assert "combine: gated" in dump_recipe(several)
+
+
+def test_a_saved_recipe_from_before_text_standardize_keeps_the_keras_rule(folder: Path) -> None:
+    """A run's recipe names every field; one without data.text_standardize was trained with Keras's rule, and reading
+    it back (load_run, `kproto train --resume`) says so. A new recipe gets today's default."""
+    from kproto.recipe.loader import dump_recipe, recipe_from_dict
+
+    raw = yaml.safe_load(GOOD.replace("  target: label\n", "  target: label\n  text: review\n"))
+    assert load_recipe_text(folder, yaml.safe_dump(raw)).data.text_standardize == "keep_punctuation"
+    assert recipe_from_dict(raw).data.text_standardize == "strip_punctuation"
+    assert "text_standardize" not in raw["data"]  # the caller's mapping is left alone
+    (folder / "saved.yaml").write_text(yaml.safe_dump(raw))
+    assert load_recipe(folder / "saved.yaml", saved=True).recipe.data.text_standardize == "strip_punctuation"
+    today = recipe_from_dict(yaml.safe_load(dump_recipe(load_recipe_text(folder, yaml.safe_dump(raw)))))
+    assert today.data.text_standardize == "keep_punctuation"  # a run saved today reads back as it was trained
+
+
+def load_recipe_text(folder: Path, text: str):
+    """The recipe of `text`, written to a file in `folder` and loaded as a user's recipe."""
+    (folder / "recipe.yaml").write_text(text)
+    return load_recipe(folder / "recipe.yaml").recipe
