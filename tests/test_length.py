@@ -27,6 +27,11 @@ def test_large_tables_keep_the_recipe_defaults() -> None:
     assert table_training_length(2000, 256) == {"epochs": 200, "patience": 25}  # bigger batches: fewer steps
 
 
+def test_epochs_the_recipe_sets_give_the_patience() -> None:
+    assert table_training_length(700, 32, epochs=80) == {"epochs": 80, "patience": 10}
+    assert table_training_length(700, 32, epochs=3) == {"epochs": 3, "patience": 5}
+
+
 def info(kind: str = catalog.TABLE, train: int = 700, validation: int = 120) -> DataInfo:
     return DataInfo(task="regression", kind=kind, input_shape=(4,), rows={"train": train, "validation": validation})
 
@@ -53,10 +58,11 @@ def test_open_fields_are_filled_and_said(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("train", "sets", "epochs", "patience"),
     [
-        ({"epochs": 12}, (), 12, 25),
+        ({"epochs": 12}, (), 12, 5),
+        ({"epochs": 120}, (), 120, 15),
         ({"early_stopping": {"patience": 3}}, (), 200, 3),
         ({"early_stopping": {"monitor": "val_mae"}}, (), 200, 25),
-        (None, ("train.epochs=7",), 7, 25),
+        (None, ("train.epochs=7",), 7, 5),
         ({"epochs": 30, "early_stopping": {"patience": 5}}, (), 30, 5),
     ],
 )
@@ -71,7 +77,9 @@ def test_nothing_changes_without_early_stopping_validation_rows_or_a_table(tmp_p
         (recipe(tmp_path), info(validation=0)),
         (recipe(tmp_path), info(kind=catalog.IMAGE)),
         (recipe(tmp_path, model={"type": "cnn"}), info()),
+        (recipe(tmp_path), info(train=7000)),  # a large table: the recipe defaults already
+        (recipe(tmp_path, train={"epochs": 12}), info()),  # its patience is the default's
     ]:
         resolved, fact = open_length(case, data)
         assert resolved is case and fact == {}
-        assert case.train.epochs == 30
+        assert case.train.early_stopping is None or case.train.early_stopping.patience == 5

@@ -96,9 +96,10 @@ class ModelBase(Strict):
         (printed in the run header, recorded in metrics.json)."""
         return {}
 
-    def training_length(self, info: Any, batch_size: int) -> dict[str, int]:
+    def training_length(self, info: Any, batch_size: int, epochs: int | None = None) -> dict[str, int]:
         """The training length the family picks for this data where the recipe leaves it open: {"epochs": N,
-        "patience": P} (early stopping's patience), or {} to keep the recipe's defaults (kproto.training.length)."""
+        "patience": P} (early stopping's patience; `epochs`: the recipe's, where it sets them), or {} to keep the
+        recipe's defaults (kproto.training.length)."""
         return {}
 
     def initialize(self, model: Any, dataset: Any) -> None:

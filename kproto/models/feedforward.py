@@ -27,13 +27,15 @@ MIN_EPOCHS, MAX_EPOCHS = 30, 200
 PATIENCE_SHARE, MIN_PATIENCE = 8, 5
 
 
-def table_training_length(train_rows: int, batch_size: int) -> dict[str, int]:
+def table_training_length(train_rows: int, batch_size: int, epochs: int | None = None) -> dict[str, int]:
     """{"epochs", "patience"} for a table of `train_rows` training rows read `batch_size` rows a step: epochs enough
-    for STEP_BUDGET steps within [MIN_EPOCHS, MAX_EPOCHS], patience one PATIENCE_SHARE-th of them (at least
-    MIN_PATIENCE). A table of about 6,000 training rows or more keeps 30 epochs and a patience of 5."""
-    steps = max(math.ceil(max(int(train_rows), 1) / max(int(batch_size), 1)), 1)
-    epochs = min(max(math.ceil(STEP_BUDGET / steps), MIN_EPOCHS), MAX_EPOCHS)
-    return {"epochs": epochs, "patience": max(math.ceil(epochs / PATIENCE_SHARE), MIN_PATIENCE)}
+    for STEP_BUDGET steps within [MIN_EPOCHS, MAX_EPOCHS] (or the recipe's `epochs` where it sets them), patience
+    one PATIENCE_SHARE-th of the epochs (at least MIN_PATIENCE). A table of about 6,000 training rows or more keeps
+    30 epochs and a patience of 5."""
+    if epochs is None:
+        steps = max(math.ceil(max(int(train_rows), 1) / max(int(batch_size), 1)), 1)
+        epochs = min(max(math.ceil(STEP_BUDGET / steps), MIN_EPOCHS), MAX_EPOCHS)
+    return {"epochs": int(epochs), "patience": max(math.ceil(epochs / PATIENCE_SHARE), MIN_PATIENCE)}
 
 
 # ----------------------------------------------------------------------------- recipe section
@@ -62,13 +64,13 @@ class Feedforward(ModelBase):
         "averaged before the head (TabM-style); 1 turns it off.",
     )
 
-    def training_length(self, info: DataInfo, batch_size: int) -> dict[str, int]:
-        """Tables: epochs and early-stopping patience from the number of training rows
-        (table_training_length); other inputs keep the recipe's defaults."""
+    def training_length(self, info: DataInfo, batch_size: int, epochs: int | None = None) -> dict[str, int]:
+        """Tables: epochs and early-stopping patience from the number of training rows (table_training_length);
+        other inputs keep the recipe's defaults."""
         rows = (info.rows or {}).get("train", 0)
         if info.kind != catalog.TABLE or not rows:
             return {}
-        return table_training_length(rows, batch_size)
+        return table_training_length(rows, batch_size, epochs)
 
 
 # ----------------------------------------------------------------------------- model

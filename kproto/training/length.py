@@ -18,11 +18,12 @@ def open_length(recipe: Recipe, info: Any) -> tuple[Recipe, dict[str, str]]:
     rows = getattr(info, "rows", None) or {}
     if stopping is None or not rows.get("validation"):
         return recipe, {}
-    chosen = recipe.model.training_length(info, train.batch_size)
+    given = train.epochs if "epochs" in train.model_fields_set else None
+    chosen = recipe.model.training_length(info, train.batch_size, given)
     update: dict[str, Any] = {}
-    if "epochs" in chosen and "epochs" not in train.model_fields_set:
+    if "epochs" in chosen and given is None and chosen["epochs"] != train.epochs:
         update["epochs"] = int(chosen["epochs"])
-    if "patience" in chosen and "patience" not in stopping.model_fields_set:
+    if "patience" in chosen and "patience" not in stopping.model_fields_set and chosen["patience"] != stopping.patience:
         update["early_stopping"] = stopping.model_copy(update={"patience": int(chosen["patience"])})
     if not update:
         return recipe, {}
