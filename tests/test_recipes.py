@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from kproto.cli import cli
 
@@ -39,15 +40,27 @@ def test_recipes_are_shipped() -> None:
     assert "default_two_targets" in names
 
 
-def _prerequisites(runner, recipe: Path, folder: Path) -> list[str]:
+def _train(runner, recipe: Path, out: Path, *overrides: str) -> None:
+    """One epoch of `recipe` on TensorFlow, into `out`."""
+    args = ["train", str(recipe), "--set", "train.epochs=1", "--out", str(out), "--backend", "tensorflow", *overrides]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def pretrain_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """digits_pretrain_04 trained once: its own test checks the run, digits_finetune_59 starts from it."""
+    out = tmp_path_factory.mktemp("pretrain")
+    _train(CliRunner(), RECIPES[0].parent / "digits_pretrain_04.yaml", out)
+    return out
+
+
+def _prerequisites(request: pytest.FixtureRequest, recipe: Path, folder: Path) -> list[str]:
     """What a recipe needs, as --set overrides: the run a fine-tuning recipe starts from, the local preset folder
     a KerasHub recipe reads (scripts/make_text_preset.py writes the shipped one), the row limit (ROWS)."""
     limit = ["--set", f"data.limit={ROWS[recipe.stem]}"] if recipe.stem in ROWS else []
     if recipe.stem == "digits_finetune_59":
-        source = recipe.parent / "digits_pretrain_04.yaml"
-        args = ["train", str(source), "--set", "train.epochs=1", "--out", str(folder), "--backend", "tensorflow"]
-        assert runner.invoke(cli, args).exit_code == 0
-        return ["--set", f"model.source={folder / 'digits-pretrain-04'}", *limit]
+        return ["--set", f"model.source={request.getfixturevalue('pretrain_runs') / 'digits-pretrain-04'}", *limit]
     if recipe.stem == "reviews_bert":
         from pretrained_cases import bert_preset
 
@@ -57,14 +70,15 @@ def _prerequisites(runner, recipe: Path, folder: Path) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
-def test_shipped_recipe_trains_one_epoch(runner, tmp_path: Path, recipe: Path) -> None:
+def test_shipped_recipe_trains_one_epoch(runner, request: pytest.FixtureRequest, tmp_path: Path, recipe: Path) -> None:
     checked = runner.invoke(cli, ["validate", str(recipe)])
     assert checked.exit_code == 0, checked.output
-    args = ["train", str(recipe), "--set", "train.epochs=1", "--out", str(tmp_path), "--backend", "tensorflow"]
-    args += _prerequisites(runner, recipe, tmp_path / "prerequisites")
-    result = runner.invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    (metrics_file,) = tmp_path.glob("*/*/metrics.json")
+    if recipe.stem == "digits_pretrain_04":  # trained once for this test and the fine-tuning recipe's
+        out = request.getfixturevalue("pretrain_runs")
+    else:
+        out = tmp_path
+        _train(runner, recipe, out, *_prerequisites(request, recipe, tmp_path / "prerequisites"))
+    (metrics_file,) = out.glob("*/*/metrics.json")
     metrics = json.loads(metrics_file.read_text())
     assert metrics["status"] == "completed" and metrics["epochs"] == 1
     assert (metrics_file.parent / "model.keras").is_file()
