@@ -530,16 +530,35 @@ def test_bad_values_are_escaped_and_shortened_in_messages(runner, folder: Path, 
     assert shown in result.output and len(result.output) < 12_000
 
 
-@pytest.mark.slow  # the audit profiles 200,000 columns (about 40 s)
+def _wide_file(folder: Path, columns: int, name: str = "x") -> None:
+    """wide.csv: `columns` feature columns (`name` + a number) and a label, one row."""
+    names = ",".join(f"{name}{i}" for i in range(columns)) + ",label"
+    (folder / "wide.csv").write_text(names + "\n" + "1," * columns + "1\n")
+
+
 def test_a_header_of_200001_columns_is_read_whole(runner, folder: Path) -> None:
-    names = [f"x{i}" for i in range(200_000)] + ["label"]
-    (folder / "wide.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * 200_001) + "\n")
-    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv"))
+    """The header reader alone (the audit is off: profiling 200,000 columns takes minutes; the next test audits a
+    header longer than the delimiter sniff)."""
+    _wide_file(folder, 200_000)
+    recipe = GOOD.replace("d.csv", "wide.csv").replace("  target: label\n", "  target: label\n  audit: off\n")
+    (folder / "recipe.yaml").write_text(recipe)
     result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
     assert result.exit_code == 0 and "200001 columns" in result.output, result.output[-500:]
-    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv").replace("target: label", "target: nope"))
+    (folder / "recipe.yaml").write_text(recipe.replace("target: label", "target: nope"))
     result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
     _assert_clean_error(result, field="data.target", line=None, says="the column 'nope' is not in wide.csv")
+
+
+def test_the_audit_reads_a_header_longer_than_the_delimiter_sniff(runner, folder: Path) -> None:
+    """1,001 columns of 70-character names: a header longer than the 64 KB the delimiter is sniffed from, read and
+    audited whole (the label is the last column)."""
+    _wide_file(folder, 1_000, name="a_long_feature_name_" + "w" * 45 + "_")
+    assert (folder / "wide.csv").stat().st_size > 64 << 10
+    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv"))
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
+    assert result.exit_code == 0 and "1001 columns" in result.output, result.output[-500:]
+    assert "… and 980 more" in result.output, result.output[-800:]
+    assert "warning [constant]: 995 more columns like these" in result.output, result.output[-800:]
 
 
 def test_a_fifo_data_file_is_not_called_empty(runner, folder: Path) -> None:
