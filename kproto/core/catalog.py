@@ -621,6 +621,8 @@ BASELINES: dict[str, str] = {
     "most_popular": "ranking recommenders: the most popular unseen items",
     "pca": "autoencoders: PCA with as many components as the bottleneck",
 }
+# kproto explain --method: how a run's predictions are explained (auto: by the kind of input).
+EXPLAIN_METHODS = ("auto", "permutation", "integrated_gradients", "occlusion")
 # data.balance: how the training split of a classification recipe is rebalanced.
 BALANCE = ("none", "oversample", "undersample")
 # train.distribute modes and the backend each one needs (None: any).
