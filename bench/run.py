@@ -36,7 +36,8 @@ ENV["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
 def run_measured(
     cmd: list[str], env: dict[str, str] | None = None, watch: str | None = None, timeout: float = 3600
 ) -> dict:
-    """Run `cmd`, returning wall seconds, peak RSS (MB), exit code, output tail, and when `watch` (a glob) first matched."""
+    """Run `cmd`, returning wall and CPU seconds, peak RSS (MB), exit code, output tail, and when `watch` (a glob)
+    first matched."""
     began = time.perf_counter()
     first: list[float] = []
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -61,6 +62,7 @@ def run_measured(
     return {
         "wall": wall,
         "peak_rss_mb": usage.ru_maxrss / 1024,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,  # every thread's CPU time: less sensitive to other load
         "rc": proc.returncode,
         "tail": "".join(output_chunks)[-1500:],
         "first_match": first[0] if first else None,
@@ -205,6 +207,7 @@ def compare(
         entry[f"{side}_samples_per_s"] = median_of(results, "samples_per_s")
         entry[f"{side}_steady_samples_per_s"] = median_of(results, "steady_samples_per_s")
         entry[f"{side}_wall"] = median_of(results, "wall")
+        entry[f"{side}_cpu"] = median_of(results, "cpu_seconds")
         entry[f"{side}_first_epoch"] = median_of(results, "seconds_to_first_epoch")
         entry[f"{side}_peak_rss_mb"] = median_of(results, "peak_rss_mb")
         ok = [r for r in results if "error" not in r]
@@ -230,8 +233,9 @@ def startup(repeats: int = 7) -> dict:
         ("kproto --help", [PY, "-m", "kproto.cli", "--help"]),
         ("kproto validate", [PY, "-m", "kproto.cli", "validate", str(recipe)]),
     ):
-        walls = [run_measured(cmd)["wall"] for _ in range(repeats)]
-        timings[name] = statistics.median(walls)
+        measured = [run_measured(cmd) for _ in range(repeats)]
+        timings[name] = statistics.median(m["wall"] for m in measured)
+        timings[f"{name}, CPU"] = statistics.median(m["cpu_seconds"] for m in measured)
     installed = shutil.which("kproto")
     if installed:
         timings["kproto --help (console script)"] = statistics.median(
@@ -302,14 +306,19 @@ def streaming(gigabytes: float, log: list[dict]) -> dict:
 
 def markdown(log: list[dict], meta: dict) -> str:
     lines = [f"Measured {meta['date']} on {meta['machine']}; {meta['versions']}.", ""]
+    if meta.get("overrides"):
+        lines += ["Every recipe with " + ", ".join(f"`{item}`" for item in meta["overrides"]) + ".", ""]
+    if "load_average_at_start" in meta:
+        start, end = meta["load_average_at_start"][0], meta.get("load_average_at_end", [None])[0]
+        lines += [f"Load average (1 minute) at the start {start:.1f}, at the end {end:.1f}.", ""]
     lines += [
         "Throughput is training samples per second over epochs 2 and later (train + validation; epoch 1 also "
         "compiles); 'all epochs' includes epoch 1. Whole command: process start to exit, imports included.",
         "",
         "| recipe | engine | kproto samples/s | Keras samples/s | ratio | ratio, all epochs | val (kproto / Keras) "
         "| test (kproto / Keras) | peak MB (kproto / Keras) | whole command s (kproto / Keras) "
-        "| to first epoch s (kproto / Keras) |",
-        "|---|---|---:|---:|---:|---:|---|---|---|---|---|",
+        "| to first epoch s (kproto / Keras) | whole command CPU s (kproto / Keras) |",
+        "|---|---|---:|---:|---:|---:|---|---|---|---|---|---|",
     ]
     for e in log:
         if "label" not in e:
@@ -328,6 +337,7 @@ def markdown(log: list[dict], meta: dict) -> str:
             f"{_n(e.get('kproto_peak_rss_mb'))} / {_n(e.get('plain_peak_rss_mb'))}",
             f"{_m(e.get('kproto_wall'))} / {_m(e.get('plain_wall'))}",
             f"{_m(e.get('kproto_first_epoch'))} / {_m(e.get('plain_first_epoch'))}",
+            f"{_m(e.get('kproto_cpu'))} / {_m(e.get('plain_cpu'))}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     for e in log:
@@ -377,6 +387,14 @@ def main() -> None:
     parser.add_argument(
         "--stream-gb", type=float, default=None, help="size of the generated streaming CSV (default 2, quick 0.3)"
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a recipe override for every recipe and the end-to-end run (both sides), e.g. model.ensemble=1",
+    )
     parser.add_argument("--make-tabular", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.make_tabular:
@@ -391,10 +409,12 @@ def main() -> None:
     versions = ", ".join(f"{p} {md.version(p)}" for p in ("keras", "tensorflow-cpu", "jax") if _has(p))
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average_at_start": os.getloadavg(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
         "versions": versions,
         "quick": args.quick,
         "repeats": repeats,
+        "overrides": args.overrides,
     }
     log: list[dict] = []
     if "startup" not in skip:
@@ -405,14 +425,14 @@ def main() -> None:
         for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
             if recipe.stem == "base" or (wanted and recipe.stem not in wanted):
                 continue
-            extra = ["train.epochs=3"] if args.quick else []
+            extra = (["train.epochs=3"] if args.quick else []) + args.overrides
             adversarial = "type: gan" in recipe.read_text()
             compare(recipe.stem, recipe, extra, repeats, log, baseline=not adversarial)
             if not args.quick and recipe.stem == "digits_mlp":  # a larger data size: digits x5
                 compare(
                     f"{recipe.stem} (data x5)",
                     recipe,
-                    [f"data.path={replicate(ROOT / 'data' / 'digits.csv', 5)}"],
+                    [f"data.path={replicate(ROOT / 'data' / 'digits.csv', 5)}", *args.overrides],
                     repeats,
                     log,
                 )
@@ -421,7 +441,7 @@ def main() -> None:
         compare(
             "tabular 50k rows, 10 epochs (whole command)",
             ROOT / "bench" / "tabular.yaml",
-            [f"data.path={data}", "train.epochs=10"],
+            [f"data.path={data}", "train.epochs=10", *args.overrides],
             repeats,
             log,
         )
@@ -429,6 +449,7 @@ def main() -> None:
         levers(repeats, 3 if args.quick else 5, log)
     if "streaming" not in skip:
         streaming(args.stream_gb or (0.3 if args.quick else 2.0), log)
+    meta["load_average_at_end"] = os.getloadavg()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stamp}.json").write_text(json.dumps({"meta": meta, "results": log}, indent=2, default=str))

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from kproto.cli.common import BACKEND, TRUST, console, loaded_backend, setup_backend
-from kproto.explain.explainer import METHODS
+from kproto.core.catalog import EXPLAIN_METHODS
 
 
 @click.command("explain")
@@ -29,7 +29,7 @@ from kproto.explain.explainer import METHODS
 )
 @click.option(
     "--method",
-    type=click.Choice(METHODS),
+    type=click.Choice(EXPLAIN_METHODS),
     default="auto",
     show_default=True,
     help="auto: permutation for tables, integrated gradients for images and windows, occlusion for text.",

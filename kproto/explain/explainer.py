@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kproto.recipe.schema import Recipe
     from kproto.runs.load import LoadedRun
 
-METHODS = ("auto", "permutation", "integrated_gradients", "occlusion")
+METHODS = catalog.EXPLAIN_METHODS
 DEFAULT_ROWS = 8
 PERMUTATION_ROWS = 2000  # permutation importance scores at most this many rows (a seeded sample)
 IMPORTANCE_CSV = "importance.csv"
