@@ -27,6 +27,7 @@ from typing import TypedDict
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = {"tables": "quality_tables", "text": "quality_text", "ratings": "quality_ratings"}
 SECTION = "## Defaults against strong baselines"
+FLOOR = 2.0  # the per-data-set floor: no data set more than this many points behind a baseline
 
 
 class Row(TypedDict, total=False):
@@ -94,9 +95,11 @@ def markdown(summary: list[dict], seeds: list[int], quick: bool, minutes: float)
     for baseline in dict.fromkeys(s["baseline_name"] for s in summary):
         diffs = [s["diff"] for s in summary if s["baseline_name"] == baseline]
         worst = min(summary, key=lambda s: s["diff"] if s["baseline_name"] == baseline else float("inf"))
+        behind = [s for s in summary if s["baseline_name"] == baseline and s["diff"] < -FLOOR]
         lines.append(
             f"- mean kproto − {baseline} over {len(diffs)} data sets: **{statistics.mean(diffs):+.2f}** points "
-            f"(worst: {worst['dataset']} {worst['diff']:+.2f})"
+            f"(worst: {worst['dataset']} {worst['diff']:+.2f}); more than {FLOOR:g} points behind: "
+            + (", ".join(f"{s['dataset']} {s['diff']:+.2f} (±{s['spread']:.2f})" for s in behind) or "none")
         )
     lines.append(
         f"- seeds {', '.join(map(str, seeds))}{', --quick caps' if quick else ''}; {minutes:.1f} minutes of wall time"

@@ -148,8 +148,9 @@ def recipe_text(name: str, path: Path, target: str, seed: int, sets: dict[str, A
 
 def kproto_score(
     name: str, train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, seed: int, sets: dict, quick: bool
-) -> tuple[float, float, float]:
-    """kproto's held-out score, its validation score (the selection signal) and its training seconds."""
+) -> tuple[float, float, float, int]:
+    """kproto's held-out score, its validation score (the selection signal), its training seconds and the epochs
+    it trained."""
     import keras
 
     from kproto.data.preprocess import Preprocessor
@@ -179,11 +180,11 @@ def kproto_score(
             val = validation.get("accuracy", float("nan"))
         else:  # the validation loss is the mean squared error: R² against the training rows' variance
             val = 1.0 - validation.get("loss", float("nan")) / float(train[target].astype(float).var(ddof=0))
-    return score(task, test[target], predicted), 100.0 * float(val), seconds
+    return score(task, test[target], predicted), 100.0 * float(val), seconds, len(result.history)
 
 
 def run(seeds: list[int], quick: bool, sets: dict | None = None, names: list[str] | None = None) -> list[dict]:
-    """Rows {dataset, metric, kproto, baseline_name, baseline, diff, seed, seconds, validation} for every data set
+    """Rows {dataset, metric, kproto, baseline_name, baseline, diff, seed, seconds, validation, epochs} for every data set
     (or `names`), seed and baseline."""
     rows = []
     for name in names or list(DATASETS):
@@ -192,13 +193,15 @@ def run(seeds: list[int], quick: bool, sets: dict | None = None, names: list[str
         for seed in seeds:
             fit_rows, test_rows = held_out(frame, target, task, seed)
             train, test = frame.iloc[fit_rows], frame.iloc[test_rows]
-            ours, val, seconds = kproto_score(name, train, test, target, task, seed, sets or {}, quick)
+            ours, val, seconds, epochs = kproto_score(name, train, test, target, task, seed, sets or {}, quick)
             for baseline, theirs in baselines(train, test, target, task, seed).items():
                 row = {"dataset": name, "metric": metric, "kproto": ours, "baseline_name": baseline}
                 row.update(baseline=theirs, diff=ours - theirs, seed=seed, seconds=seconds, validation=val)
+                row.update(epochs=epochs)
                 rows.append(row)
             print(
-                f"{name} seed {seed}: kproto {ours:.2f} (val {val:.2f}, {seconds:.0f}s) vs {rows[-2]['baseline']:.2f} "
+                f"{name} seed {seed}: kproto {ours:.2f} (val {val:.2f}, {epochs} epochs, {seconds:.0f}s) vs "
+                f"{rows[-2]['baseline']:.2f} "
                 f"boosting, {rows[-1]['baseline']:.2f} linear",
                 file=sys.stderr,
                 flush=True,

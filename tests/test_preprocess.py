@@ -220,7 +220,7 @@ def test_one_numeric_rule_for_every_table(values: list, fill: float, mean: float
 @pytest.mark.parametrize(
     ("sequence_length", "expected", "source"),
     [
-        (None, 48, "from the data: 95th percentile of the training texts' word counts is 42"),
+        (None, 48, "from the data: 95th percentile of the training texts' token counts is 42"),
         (12, 12, "set by data.sequence_length"),
     ],
 )

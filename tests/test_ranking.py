@@ -64,6 +64,38 @@ def test_bias_baseline_recovers_additive_ratings() -> None:
     assert model.predict(np.array([0]), np.array([0]))[0] == pytest.approx(model.mean)  # cold start: the mean
 
 
+def test_item_regularization_shrinks_only_the_item_biases() -> None:
+    rng = np.random.default_rng(2)
+    users, items = rng.integers(1, 10, 500), rng.integers(1, 8, 500)
+    ratings = 3 + 0.2 * users - 0.2 * items + rng.normal(0, 0.3, 500)
+    same = BiasBaseline.fit(users, items, ratings, 10, 8, regularization=2.0)
+    assert np.array_equal(
+        BiasBaseline.fit(users, items, ratings, 10, 8, 2.0, item_regularization=2.0).item_bias, same.item_bias
+    )
+    loose = BiasBaseline.fit(users, items, ratings, 10, 8, regularization=2.0, item_regularization=1e6)
+    assert np.abs(loose.item_bias).max() < 1e-3 < np.abs(same.item_bias).max()  # items shrunk to 0
+    assert np.abs(loose.user_bias).max() > 0.5  # users still fitted (and take up what the items no longer say)
+
+
+def test_tuned_bias_baseline_picks_each_sides_shrinkage_on_validation() -> None:
+    rng = np.random.default_rng(3)
+    item_effect = np.r_[0.0, rng.normal(0, 1.0, 20)]  # items differ; users are pure noise around the mean
+    users, items = rng.integers(1, 400, 6000), rng.integers(1, 21, 6000)
+    ratings = 3 + item_effect[items] + rng.normal(0, 1.0, 6000)
+    train, validation = (users[:5000], items[:5000], ratings[:5000]), (users[5000:], items[5000:], ratings[5000:])
+    shrinkages = (1.0, 5.0, 50.0)
+    model, (user_shrinkage, item_shrinkage) = BiasBaseline.tuned(train, validation, 400, 21, shrinkages)
+    assert (user_shrinkage, item_shrinkage) == (50.0, 1.0)
+
+    def error(fitted: BiasBaseline) -> float:
+        return float(np.mean((fitted.predict(users[5000:], items[5000:]) - ratings[5000:]) ** 2))
+
+    one_shrinkage = [BiasBaseline.fit(*train, 400, 21, regularization=s) for s in shrinkages]
+    assert error(model) < min(error(fitted) for fitted in one_shrinkage)
+    _, pair = BiasBaseline.tuned(train, None, 400, 21, shrinkages, default=5.0)
+    assert pair == (5.0, 5.0)  # no validation rows: the default for both sides
+
+
 def test_rating_baselines_bias_beats_mean_on_additive_data() -> None:
     rng = np.random.default_rng(1)
     users, items = rng.integers(1, 20, 2000), rng.integers(1, 20, 2000)

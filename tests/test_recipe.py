@@ -95,6 +95,12 @@ BAD_RECIPES = {
     "value-optimizer": _case(GOOD + "  optimizer: adamm\n", "train.optimizer", 9, "Did you mean 'adam'"),
     "value-optimizer-name-list": _case(GOOD + "  optimizer: {name: [adam]}\n", "train.optimizer.name", 9, "as a name"),
     "value-loss": _case(GOOD + "  loss: cross_entropy\n", "train.loss", 9, "is not one of"),
+    "value-text-standardize": _case(
+        in_data("  text_standardize: keep_punctuaton\n"),
+        "data.text_standardize",
+        4,
+        "should be 'keep_punctuation', 'strip_punctuation', 'lower' or 'none'",
+    ),
     "value-loss-name-list": _case(GOOD + "  loss: {name: [mse]}\n", "train.loss.name", 9, "as a name"),
     "value-metric": _case(GOOD + "  metrics: [acuracy]\n", "train.metrics[0]", 9, "Did you mean 'accuracy'"),
     "value-schedule": _case(GOOD + "  schedule: {name: cosinus}\n", "train.schedule.name", 9, "Did you mean 'cosine'"),
@@ -524,16 +530,35 @@ def test_bad_values_are_escaped_and_shortened_in_messages(runner, folder: Path, 
     assert shown in result.output and len(result.output) < 12_000
 
 
-@pytest.mark.slow  # the audit profiles 200,000 columns (about 40 s)
+def _wide_file(folder: Path, columns: int, name: str = "x") -> None:
+    """wide.csv: `columns` feature columns (`name` + a number) and a label, one row."""
+    names = ",".join(f"{name}{i}" for i in range(columns)) + ",label"
+    (folder / "wide.csv").write_text(names + "\n" + "1," * columns + "1\n")
+
+
 def test_a_header_of_200001_columns_is_read_whole(runner, folder: Path) -> None:
-    names = [f"x{i}" for i in range(200_000)] + ["label"]
-    (folder / "wide.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * 200_001) + "\n")
-    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv"))
+    """The header reader alone (the audit is off: profiling 200,000 columns takes minutes; the next test audits a
+    header longer than the delimiter sniff)."""
+    _wide_file(folder, 200_000)
+    recipe = GOOD.replace("d.csv", "wide.csv").replace("  target: label\n", "  target: label\n  audit: off\n")
+    (folder / "recipe.yaml").write_text(recipe)
     result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
     assert result.exit_code == 0 and "200001 columns" in result.output, result.output[-500:]
-    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv").replace("target: label", "target: nope"))
+    (folder / "recipe.yaml").write_text(recipe.replace("target: label", "target: nope"))
     result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
     _assert_clean_error(result, field="data.target", line=None, says="the column 'nope' is not in wide.csv")
+
+
+def test_the_audit_reads_a_header_longer_than_the_delimiter_sniff(runner, folder: Path) -> None:
+    """1,001 columns of 70-character names: a header longer than the 64 KB the delimiter is sniffed from, read and
+    audited whole (the label is the last column)."""
+    _wide_file(folder, 1_000, name="a_long_feature_name_" + "w" * 45 + "_")
+    assert (folder / "wide.csv").stat().st_size > 64 << 10
+    (folder / "recipe.yaml").write_text(GOOD.replace("d.csv", "wide.csv"))
+    result = runner.invoke(cli, ["validate", str(folder / "recipe.yaml")])
+    assert result.exit_code == 0 and "1001 columns" in result.output, result.output[-500:]
+    assert "… and 980 more" in result.output, result.output[-800:]
+    assert "warning [constant]: 995 more columns like these" in result.output, result.output[-800:]
 
 
 def test_a_fifo_data_file_is_not_called_empty(runner, folder: Path) -> None:
@@ -577,3 +602,24 @@ def test_the_saved_recipe_names_inputs_and_combine_only_when_set() -> None:
         {"data": {"path": "x.csv", "target": "y"}, "model": {"type": "lstm", "combine": "gated"}}
     )
     assert "combine: gated" in dump_recipe(several)
+
+
+def test_a_saved_recipe_from_before_text_standardize_keeps_the_keras_rule(folder: Path) -> None:
+    """A run's recipe names every field; one without data.text_standardize was trained with Keras's rule, and reading
+    it back (load_run, `kproto train --resume`) says so. A new recipe gets today's default."""
+    from kproto.recipe.loader import dump_recipe, recipe_from_dict
+
+    raw = yaml.safe_load(GOOD.replace("  target: label\n", "  target: label\n  text: review\n"))
+    assert load_recipe_text(folder, yaml.safe_dump(raw)).data.text_standardize == "keep_punctuation"
+    assert recipe_from_dict(raw).data.text_standardize == "strip_punctuation"
+    assert "text_standardize" not in raw["data"]  # the caller's mapping is left alone
+    (folder / "saved.yaml").write_text(yaml.safe_dump(raw))
+    assert load_recipe(folder / "saved.yaml", saved=True).recipe.data.text_standardize == "strip_punctuation"
+    today = recipe_from_dict(yaml.safe_load(dump_recipe(load_recipe_text(folder, yaml.safe_dump(raw)))))
+    assert today.data.text_standardize == "keep_punctuation"  # a run saved today reads back as it was trained
+
+
+def load_recipe_text(folder: Path, text: str):
+    """The recipe of `text`, written to a file in `folder` and loaded as a user's recipe."""
+    (folder / "recipe.yaml").write_text(text)
+    return load_recipe(folder / "recipe.yaml").recipe

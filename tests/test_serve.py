@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kproto.core import catalog
 from kproto.data import DataInfo, Preprocessor
 from kproto.metrics.calibration import Calibration, Decisions
 from kproto.metrics.conformal import Conformal
@@ -329,12 +330,31 @@ def test_a_failing_batch_fails_only_its_bad_request():
 def test_text_tokens_match_keras_vectorization():
     keras = pytest.importorskip("keras")
     vocabulary = ["", "[UNK]", "the", "film", "was", "great", "not"]
-    state = {"text": {"column": "review", "vocabulary": vocabulary, "sequence_length": 6}}
+    state = {"text": {"column": "review", "vocabulary": vocabulary, "sequence_length": 6}}  # a run before the rule
     texts = ["The film was GREAT!", "not... the film, was it?", "", "great great great great great great great"]
     frame = pd.DataFrame({"review": texts})
     layer = keras.layers.TextVectorization(vocabulary=vocabulary[2:], output_mode="int", output_sequence_length=6)
     expected = np.asarray(keras.ops.convert_to_numpy(layer(np.array(texts))))
     assert np.array_equal(text_tokens(state, frame), expected)
+
+
+@pytest.mark.parametrize("rule", [*catalog.TEXT_STANDARDIZE, None])
+def test_serve_tokens_are_the_training_tokens(rule: str | None) -> None:
+    """The ids training and `kproto evaluate` make (Preprocessor; Keras's layer for the old rule) are the ids serve
+    makes without Keras, for every rule and for runs whose preprocess.json names none."""
+    from test_tokenizer import TRICKY
+
+    from kproto.recipe.schema import Data
+
+    frame = pd.DataFrame({"review": TRICKY * 3, "label": ["a", "b", "c"] * len(TRICKY)})
+    spec = Data(path="r.csv", target="label", text="review", text_standardize=rule or "strip_punctuation")
+    fitted = Preprocessor.fit(frame, np.arange(len(frame)), spec, "classification", "text", ["review"])
+    state = json.loads(json.dumps(fitted.state))  # as preprocess.json holds it
+    if rule is None:
+        del state["text"]["standardize"]
+    training = Preprocessor.from_dict(state).features(frame)
+    assert training.shape == (len(frame), state["text"]["sequence_length"]) and (training > 1).any()
+    assert np.array_equal(text_tokens(state, frame), training)
 
 
 SERVER_SCRIPT = """

@@ -24,10 +24,16 @@ def test_length_from_texts(texts: list, expected: int) -> None:
     length, source = length_from_texts(texts)
     assert length == expected
     if token_counts(texts).size:
-        assert source.startswith("from the data: 95th percentile of the training texts' word counts")
+        assert source.startswith("from the data: 95th percentile of the training texts' token counts")
     else:
         assert source == f"no texts to measure: the default {UNSET}"
 
 
-def test_token_counts_split_on_whitespace() -> None:
-    assert list(token_counts(["a  b\tc\nd", "", None, "one"])) == [4, 0, 1]
+def test_token_counts_split_on_whitespace_under_the_keras_rule() -> None:
+    assert list(token_counts(["a  b\tc\nd", "", None, "one"], "strip_punctuation")) == [4, 0, 1]
+    length, source = length_from_texts(["a b c"] * 10, "strip_punctuation")
+    assert length == SHORTEST and "training texts' word counts is 3" in source
+
+
+def test_token_counts_count_punctuation_by_default() -> None:
+    assert list(token_counts(["Wow!!! @you", "see https://t.co/x1 now.", None])) == [6, 4]

@@ -75,7 +75,7 @@ def test_a_small_text_run_trains_the_bag_and_prints_it(runner, tmp_path: Path) -
 
     from kproto.cli import cli
 
-    words = ["great tasty lovely fresh", "awful stale broken bland"]
+    words = ["great tasty lovely fresh!", "awful stale broken bland..."]
     rows = [{"review": f"{words[i % 2]} box {i}", "label": ["good", "bad"][i % 2]} for i in range(80)]
     pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
     (tmp_path / "recipe.yaml").write_text(
@@ -89,3 +89,5 @@ def test_a_small_text_run_trains_the_bag_and_prints_it(runner, tmp_path: Path) -
     (run,) = (tmp_path / "runs").glob("*/*/")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
+    text = json.loads((run / "preprocess.json").read_text())["state"]["text"]
+    assert text["standardize"] == "keep_punctuation" and {"!", "."} <= set(text["vocabulary"])  # the default rule

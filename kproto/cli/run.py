@@ -75,7 +75,7 @@ def train_command(
         raise click.UsageError("missing RECIPE (or --resume RUN_DIR)")
     else:
         recipe_path = recipe
-    loaded = load_recipe(recipe_path, overrides)
+    loaded = load_recipe(recipe_path, overrides, saved=resume is not None)
     if resume is not None:
         loaded.recipe.name = resume.parent.name
         if backend is None and (resume / layout.METRICS).exists():  # continue on the backend the run started on

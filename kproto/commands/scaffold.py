@@ -222,7 +222,8 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
         lines.append(f"  target: {guess.target}    # {what}")
     if guess.text:
         lines += [
-            f"  text: {guess.text}    # free text, tokenized with TextVectorization",
+            f"  text: {guess.text}    # free text",
+            "  text_standardize: keep_punctuation    # lower case; punctuation, symbols and emoji are tokens too",
             f"  sequence_length: {guess.sequence_length}    # tokens per text (95% of the texts are no longer; the default when unset)",
             "  vocab_size: 20000",
         ]

@@ -621,6 +621,8 @@ BASELINES: dict[str, str] = {
     "most_popular": "ranking recommenders: the most popular unseen items",
     "pca": "autoencoders: PCA with as many components as the bottleneck",
 }
+# data.text_standardize: how free text is cut into tokens (kproto/data/tokenizer.py); the first is the default.
+TEXT_STANDARDIZE = ("keep_punctuation", "strip_punctuation", "lower", "none")
 # kproto explain --method: how a run's predictions are explained (auto: by the kind of input).
 EXPLAIN_METHODS = ("auto", "permutation", "integrated_gradients", "occlusion")
 # data.balance: how the training split of a classification recipe is rebalanced.

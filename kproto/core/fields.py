@@ -96,6 +96,12 @@ class ModelBase(Strict):
         (printed in the run header, recorded in metrics.json)."""
         return {}
 
+    def training_length(self, info: Any, batch_size: int, epochs: int | None = None) -> dict[str, int]:
+        """The training length the family picks for this data where the recipe leaves it open: {"epochs": N,
+        "patience": P} (early stopping's patience; `epochs`: the recipe's, where it sets them), or {} to keep the
+        recipe's defaults (kproto.training.length)."""
+        return {}
+
     def initialize(self, model: Any, dataset: Any) -> None:
         """Set starting weights from the training rows of `dataset` (a freshly built model; none by default)."""
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError
+from kproto.data import tokenizer
 from kproto.data.text_length import length_from_texts
 
 TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
@@ -276,22 +277,28 @@ class Preprocessor:
 
     @staticmethod
     def _fit_text(train: pd.DataFrame, spec: Data) -> dict[str, Any]:
-        import keras
-
         texts = train[spec.text].fillna("").astype(str)
         if texts.str.strip().eq("").all():
             raise DataError(f"the text column '{spec.text}' is empty in every training row", field="data.text")
+        rule = spec.text_standardize
         if spec.sequence_length is None:
-            length, source = length_from_texts(texts)
+            length, source = length_from_texts(texts, rule)
         else:
             length, source = spec.sequence_length, "set by data.sequence_length"
-        vectorizer = keras.layers.TextVectorization(
-            max_tokens=spec.vocab_size, output_mode="int", output_sequence_length=length
-        )
-        vectorizer.adapt(texts.to_numpy())
+        if rule == tokenizer.STRIP_PUNCTUATION:  # Keras's own rule, as every run before data.text_standardize
+            import keras
+
+            vectorizer = keras.layers.TextVectorization(
+                max_tokens=spec.vocab_size, output_mode="int", output_sequence_length=length
+            )
+            vectorizer.adapt(texts.to_numpy())
+            vocabulary = vectorizer.get_vocabulary()
+        else:
+            vocabulary = tokenizer.fit_vocabulary(texts.tolist(), rule, spec.vocab_size)
         return {
             "column": spec.text,
-            "vocabulary": vectorizer.get_vocabulary(),
+            "standardize": rule,
+            "vocabulary": vocabulary,
             "sequence_length": length,
             "sequence_length_source": source,
         }
@@ -332,17 +339,20 @@ class Preprocessor:
         return self._tabular(frame, missing)
 
     def _text(self, frame: pd.DataFrame) -> np.ndarray:
-        import keras
-
         text = self.state["text"]
+        values = frame[text["column"]].fillna("").astype(str).to_numpy()
         if "hub" in text:  # a KerasHub backbone's own tokenizer and packing
             from kproto.data.hub_text import encode_texts
 
-            return encode_texts(text, frame[text["column"]].fillna("").astype(str).to_numpy())
+            return encode_texts(text, values)
+        rule = tokenizer.check_rule(text.get("standardize", tokenizer.BEFORE), field="preprocess.json")
+        if rule != tokenizer.STRIP_PUNCTUATION:
+            return tokenizer.token_ids(values.tolist(), text["vocabulary"], int(text["sequence_length"]), rule)
+        import keras
+
         vectorizer = keras.layers.TextVectorization(
             vocabulary=text["vocabulary"][2:], output_mode="int", output_sequence_length=text["sequence_length"]
         )
-        values = frame[text["column"]].fillna("").astype(str).to_numpy()
         return np.asarray(keras.ops.convert_to_numpy(vectorizer(values)), dtype=np.int32)
 
     def _tabular(self, frame: pd.DataFrame, missing: str) -> np.ndarray:

@@ -86,14 +86,17 @@ class BiasBaseline:
         num_items: int,
         regularization: float = 5.0,
         iterations: int = 10,
+        item_regularization: float | None = None,
     ) -> BiasBaseline:
-        """Biases shrunk towards zero by `regularization` (index 0, the unknown slot, keeps bias 0)."""
+        """Biases shrunk towards zero by `regularization` ratings (the item biases by `item_regularization` when
+        given); index 0, the unknown slot, keeps bias 0."""
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         ratings = np.asarray(ratings, dtype=np.float64)
         mean = float(ratings.mean()) if ratings.size else 0.0
         user_bias, item_bias = np.zeros(num_users), np.zeros(num_items)
+        item_shrinkage = regularization if item_regularization is None else item_regularization
         user_count = np.bincount(users, minlength=num_users) + regularization
-        item_count = np.bincount(items, minlength=num_items) + regularization
+        item_count = np.bincount(items, minlength=num_items) + item_shrinkage
 
         def shrunk_mean(index: np.ndarray, residual: np.ndarray, count: np.ndarray) -> np.ndarray:
             total = np.bincount(index, weights=residual, minlength=len(count))
@@ -104,6 +107,31 @@ class BiasBaseline:
             item_bias = shrunk_mean(items, ratings - mean - user_bias[users], item_count)
         user_bias[0] = item_bias[0] = 0.0
         return cls(mean, user_bias, item_bias)
+
+    @classmethod
+    def tuned(
+        cls,
+        train: tuple[np.ndarray, np.ndarray, np.ndarray],
+        validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+        num_users: int,
+        num_items: int,
+        shrinkages: Sequence[float],
+        default: float = 5.0,
+    ) -> tuple[BiasBaseline, tuple[float, float]]:
+        """The bias model fitted on `train` (users, items, ratings) with the user and the item shrinkage each picked
+        among `shrinkages` by squared error on `validation` (as a mixed model estimates one variance per side: a
+        few ratings of a noisy user say less than as many of an item); without validation rows, `default` for both.
+        Returns the model and its (user, item) shrinkages."""
+
+        def fitted(pair: tuple[float, float]) -> BiasBaseline:
+            return cls.fit(*train, num_users, num_items, regularization=pair[0], item_regularization=pair[1])
+
+        pair = (default, default)
+        if validation is not None and len(validation[2]):
+            users, items, ratings = validation
+            pairs = [(u, i) for u in shrinkages for i in shrinkages]
+            pair = min(pairs, key=lambda p: float(np.mean((fitted(p).predict(users, items) - ratings) ** 2)))
+        return fitted(pair), pair
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)

@@ -3,6 +3,7 @@ categorical embeddings in front and an efficient ensemble of members sharing the
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
@@ -16,6 +17,25 @@ if TYPE_CHECKING:
     from kproto.data.types import DataInfo
 
 from kproto.models.common import activation_layer, layer_kwargs, normalization, output_head
+
+# Tables: the training length when the recipe leaves train.epochs and early_stopping.patience open. A small table
+# gets few optimizer steps per epoch, so its epochs come from a step budget (at least the recipe default, at most
+# MAX_EPOCHS), and early stopping waits an eighth of them: a small validation split is noisy, and the first dip of
+# its loss is rarely the best epoch (BENCHMARKS.md, "The tabular defaults").
+STEP_BUDGET = 6_000
+MIN_EPOCHS, MAX_EPOCHS = 30, 200
+PATIENCE_SHARE, MIN_PATIENCE = 8, 5
+
+
+def table_training_length(train_rows: int, batch_size: int, epochs: int | None = None) -> dict[str, int]:
+    """{"epochs", "patience"} for a table of `train_rows` training rows read `batch_size` rows a step: epochs enough
+    for STEP_BUDGET steps within [MIN_EPOCHS, MAX_EPOCHS] (or the recipe's `epochs` where it sets them), patience
+    one PATIENCE_SHARE-th of the epochs (at least MIN_PATIENCE). A table of about 6,000 training rows or more keeps
+    30 epochs and a patience of 5."""
+    if epochs is None:
+        steps = max(math.ceil(max(int(train_rows), 1) / max(int(batch_size), 1)), 1)
+        epochs = min(max(math.ceil(STEP_BUDGET / steps), MIN_EPOCHS), MAX_EPOCHS)
+    return {"epochs": int(epochs), "patience": max(math.ceil(epochs / PATIENCE_SHARE), MIN_PATIENCE)}
 
 
 # ----------------------------------------------------------------------------- recipe section
@@ -43,6 +63,14 @@ class Feedforward(ModelBase):
         description="Tables: k members sharing the Dense layers, each with its own input and output scaling, "
         "averaged before the head (TabM-style); 1 turns it off.",
     )
+
+    def training_length(self, info: DataInfo, batch_size: int, epochs: int | None = None) -> dict[str, int]:
+        """Tables: epochs and early-stopping patience from the number of training rows (table_training_length);
+        other inputs keep the recipe's defaults."""
+        rows = (info.rows or {}).get("train", 0)
+        if info.kind != catalog.TABLE or not rows:
+            return {}
+        return table_training_length(rows, batch_size, epochs)
 
 
 # ----------------------------------------------------------------------------- model

@@ -26,7 +26,7 @@ ARCHITECTURES = ("matrix_factorization", "two_tower", "neural_cf")
 # l2 = shrinkage / rows is the regularised least-squares objective (sum of squared errors + shrinkage · Σ w²) per row.
 EMBEDDING_SHRINKAGE = 3.0
 BIAS_SHRINKAGE = 5.0
-BIAS_SHRINKAGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ratings: the biases' start is picked among these on validation
+BIAS_SHRINKAGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ratings: the user and the item biases' shrinkages, on validation
 UNSIZED = 1e-5  # both penalties when the training rows are not known
 
 
@@ -77,9 +77,9 @@ class Recommender(ModelBase):
 
     def initialize(self, model: Any, dataset: Any) -> None:
         """Ratings: the user and item biases start as the user+item-bias model's (regularised least squares on the
-        training rows, its shrinkage picked on the validation rows), so training starts where that baseline ends,
-        and are held there: the embeddings learn what the biases leave. Not when the recipe sets embedding_l2 or
-        bias_l2."""
+        training rows, the user and the item shrinkage each picked on the validation rows), so training starts
+        where that baseline ends, and are held there: the embeddings learn what the biases leave. Not when the
+        recipe sets embedding_l2 or bias_l2."""
         if dataset.info.task != catalog.REGRESSION or dataset.y_train is None:
             return
         if self.embedding_l2 is not None or self.bias_l2 is not None:
@@ -94,18 +94,11 @@ class Recommender(ModelBase):
             x = np.asarray(x)
             return x[:, 0].astype(np.int64), x[:, 1].astype(np.int64), np.asarray(y, np.float64).reshape(-1)
 
-        def fitted(shrinkage: float) -> BiasBaseline:
-            return BiasBaseline.fit(*train, layout["num_users"], layout["num_items"], regularization=shrinkage)
-
-        def error(shrinkage: float) -> float:
-            return float(np.mean((fitted(shrinkage).predict(users, items) - ratings) ** 2))
-
         train = columns(dataset.x_train, dataset.y_train)
-        shrinkage = BIAS_SHRINKAGE
-        if dataset.y_val is not None and len(dataset.y_val):
-            users, items, ratings = columns(dataset.x_val, dataset.y_val)
-            shrinkage = min(BIAS_SHRINKAGES, key=error)
-        biases = fitted(shrinkage)
+        validation = columns(dataset.x_val, dataset.y_val) if dataset.y_val is not None else None
+        biases, _ = BiasBaseline.tuned(
+            train, validation, layout["num_users"], layout["num_items"], BIAS_SHRINKAGES, BIAS_SHRINKAGE
+        )
         for name, values in (("user_bias", biases.user_bias), ("item_bias", biases.item_bias)):  # mean: the model's
             layer = model.get_layer(name)
             layer.embeddings.assign(np.asarray(values, dtype="float32").reshape(-1, 1))

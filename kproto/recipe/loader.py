@@ -563,10 +563,27 @@ def validate_raw(raw: dict[str, Any], source: Source) -> Recipe:
     return recipe
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedRecipe:
-    """Load, merge, override and validate a recipe file. Relative data paths become absolute."""
+# A run's saved recipe names every field (dump_recipe). One that lacks these was saved before the field existed,
+# and its run had this value, not today's default.
+SAVED_BEFORE: dict[tuple[str, str], object] = {("data", "text_standardize"): "strip_punctuation"}
+
+
+def as_saved(raw: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved recipe with each field added since it was saved set to the value its run had (SAVED_BEFORE)."""
+    for (section, name), value in SAVED_BEFORE.items():
+        part = raw.get(section)
+        if isinstance(part, dict) and name not in part:
+            raw[section] = {**part, name: value}
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (), saved: bool = False) -> LoadedRecipe:
+    """Load, merge, override and validate a recipe file. Relative data paths become absolute. `saved`: the file is
+    a run's own recipe (`kproto train --resume`), read as its run was trained."""
     path = Path(path)
     raw, source = _resolve_extends(path)
+    if saved:
+        as_saved(raw)
     for assignment in overrides:
         apply_override(raw, source, assignment)
     recipe = validate_raw(raw, source)
@@ -615,6 +632,7 @@ def _absolute_model_paths(recipe: Recipe, source: Source, path: Path) -> None:
 def recipe_from_dict(raw: dict[str, Any], origin: str = "<recipe>") -> Recipe:
     """Validate an in-memory recipe mapping (used when a run's saved recipe is reloaded)."""
     source = Source({(): (origin, None)})
+    raw = as_saved(dict(raw))  # a copy: the caller's mapping stays as read
     if isinstance(raw.get("name"), str) and name_problem(raw["name"]):  # a run saved before names were checked
         raw = {**raw, "name": safe_name(raw["name"])}
     return validate_raw(raw, source)

@@ -93,12 +93,19 @@ class Data(Strict):
     task: Literal["classification", "regression"] | None = Field(None, description="Inferred from the target.")
     split: Split = Field(default_factory=Split)
     shape: list[PositiveInt] | None = Field(None, description="Reshape pixel columns into an image, e.g. [8, 8, 1].")
-    text: str | None = Field(None, description="A free-text column, tokenized with TextVectorization.")
+    text: str | None = Field(None, description="A free-text column, cut into tokens by data.text_standardize.")
+    text_standardize: Literal[catalog.TEXT_STANDARDIZE] = Field(
+        "keep_punctuation",
+        description="How free text becomes tokens: keep_punctuation (lower case; words, and each punctuation mark, "
+        "symbol or emoji as a token of its own; a web address as its host), strip_punctuation (Keras "
+        "TextVectorization's rule: ASCII lower case, punctuation removed; runs trained before this option), lower "
+        "(lower case, split on whitespace) or none (split on whitespace).",
+    )
     vocab_size: PositiveInt = Field(20000, description="Largest vocabulary kept by the tokenizer.")
     sequence_length: PositiveInt | None = Field(
         None,
         description="Tokens per text after padding/truncation; default: a pretrained text preset's own limit, else "
-        "the 95th percentile of the training texts' word counts (a multiple of 8, 16 to 256).",
+        "the 95th percentile of the training texts' token counts (a multiple of 8, 16 to 256).",
     )
     window: Window | None = Field(None, description="Turn a time series into supervised windows.")
     time: str | None = Field(

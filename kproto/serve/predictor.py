@@ -6,7 +6,6 @@ kproto.outputs.answers). The ONNX path imports neither TensorFlow nor Keras.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -296,22 +295,15 @@ def onnx_model_call(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     return call
 
 
-PUNCTUATION = re.compile(r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~']")
-ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
 def text_tokens(state: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
-    """Token ids as Keras's TextVectorization gives them (ASCII lower case, punctuation stripped, whitespace
-    split, 1 for unknown words, padded or cut to the sequence length), without importing Keras."""
+    """Token ids as training made them (kproto.data.tokenizer; a run without a rule in its preprocess.json has
+    Keras TextVectorization's, mirrored there), without importing Keras."""
+    from kproto.data import tokenizer
+
     text = state["text"]
-    lookup = {word: i for i, word in enumerate(text["vocabulary"]) if i >= 2}
-    length = int(text["sequence_length"])
+    rule = tokenizer.check_rule(text.get("standardize", tokenizer.BEFORE), field="preprocess.json")
     values = frame[text["column"]].fillna("").astype(str).tolist()
-    tokens = np.zeros((len(values), length), dtype=np.int32)
-    for row, value in enumerate(values):
-        words = PUNCTUATION.sub("", value.translate(ASCII_LOWER)).split()[:length]
-        tokens[row, : len(words)] = [lookup.get(w, 1) for w in words]
-    return tokens
+    return tokenizer.token_ids(values, text["vocabulary"], int(text["sequence_length"]), rule)
 
 
 def load_predictor(path: Path, runtime: str = "keras", trust: bool = False, max_rows: int = 10_000) -> Predictor:

@@ -52,6 +52,7 @@ from kproto.training.distribute import Distribution, make_distribution, scale_le
 from kproto.training.engines.base import Engine, EngineContext
 from kproto.training.engines.select import EnginePlan, get_engine
 from kproto.training.engines.streaming import epoch_order
+from kproto.training.length import open_length
 from kproto.training.phases import Phases
 from kproto.training.schedules import last_step_rate, plateau_options, plateau_warmup_rate
 from kproto.training.targets import task_fact
@@ -130,6 +131,7 @@ class Trainer:
         self.baselines: BaselineJob | None = None  # the baselines, fitted in the background while the model trains
         self.target_baselines: dict[str, BaselineJob] = {}  # several targets: each target's baselines
         self.precise_bn: PreciseBatchNorm | None = None  # re-estimates batch-norm statistics after each epoch
+        self.length_fact: dict[str, str] = {}  # the training length the family chose for the data, for the header
 
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, EnginePlan]:
@@ -141,6 +143,8 @@ class Trainer:
         keras.mixed_precision.set_dtype_policy(self.precision)
         adopt = data_preprocessing(recipe) if Phases.applies(recipe) else None  # a backbone's own preprocessing
         dataset = load_dataset(recipe, adopt=adopt)  # the text tokenizer imports TensorFlow; nothing else here needs it
+        self.recipe, self.length_fact = open_length(recipe, dataset.info)  # epochs and patience the recipe left open
+        recipe = self.recipe
         skip_tensorflow_probe()
         plan = get_engine(recipe, dataset, device)
         model = build_model(model_spec_for(recipe), dataset.info)
@@ -267,6 +271,7 @@ class Trainer:
         if text.get("sequence_length_source"):
             facts["sequence length"] = f"{text['sequence_length']} tokens per text ({text['sequence_length_source']})"
         facts.update(recipe.model.chosen(dataset.info))  # what the family picked from the data (e.g. the encoder)
+        facts.update(self.length_fact)
         if self.precise_bn is not None:
             rows = self.precise_bn.rows_used(len(dataset.x_train))
             facts["batch norm"] = f"statistics re-estimated after each epoch on {rows} training rows"
