@@ -2,7 +2,6 @@
 
     python bench/quality_text.py                  # every set, seeds 0 and 1, the defaults and the old ones
     python bench/quality_text.py --quick          # the two small sets, seed 0 (or --seeds), the defaults only
-    python bench/quality_text.py --word-pairs     # also the bag without word pairs (model.word_pairs=false)
 
 Each set is cut once per seed into development rows (80%) and held-out test rows (20%, stratified). kproto trains
 on the development rows with a recipe that names only the data and `model: {type: transformer}` (`kproto train`
@@ -166,9 +165,7 @@ def _accuracy(report: dict[str, Any]) -> float:
     raise KeyError(f"no accuracy in {sorted(report)}")
 
 
-def run(
-    seeds: list[int], quick: bool, before: bool = False, word_pairs: bool = False, names: list[str] | None = None
-) -> list[dict]:
+def run(seeds: list[int], quick: bool, before: bool = False, names: list[str] | None = None) -> list[dict]:
     """One row per (set, seed): the default transformer's test accuracy against TF-IDF + logistic regression."""
     sets = load_sets(names or (["tweets_1k", "reviews_1k"] if quick else None))
     rows = []
@@ -179,8 +176,6 @@ def run(
             variants = [("defaults", [])]
             if before:
                 variants += [("Keras tokenizer", KERAS_TOKENIZER), ("before", BEFORE)]
-            if word_pairs:
-                variants += [("without word pairs", ["model.word_pairs=false"])]
             for label, overrides in variants:
                 result = kproto_accuracy(dev, test, text, target, seed, overrides)
                 rows.append(
@@ -213,11 +208,10 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 and 1 (0 with --quick)")
     parser.add_argument("--quick", action="store_true", help="the two small sets only")
     parser.add_argument("--before", action="store_true", help="also train the previous defaults")
-    parser.add_argument("--word-pairs", action="store_true", help="also train the bag without word pairs")
     parser.add_argument("--sets", nargs="+", choices=["tweets_1k", "reviews_1k", "reviews"], default=None)
     args = parser.parse_args()
     seeds = args.seeds or ([0] if args.quick else [0, 1])
-    rows = run(seeds, args.quick, before=args.before, word_pairs=args.word_pairs, names=args.sets)
+    rows = run(seeds, args.quick, before=args.before, names=args.sets)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"quality-text-{stamp}.json").write_text(json.dumps(rows, indent=2))

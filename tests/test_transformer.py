@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kproto.data.types import DataInfo
@@ -48,7 +47,7 @@ def test_windows_and_tables_keep_the_attention_blocks() -> None:
 def test_the_choice_says_why() -> None:
     spec = Transformer(type="transformer")
     (line,) = spec.chosen(text_info(700)).values()
-    assert line.startswith("bag of embeddings and word pairs (700 training texts") and "model.encoder" in line
+    assert line.startswith("bag of embeddings (700 training texts") and "model.encoder" in line
     assert Transformer(type="transformer", layers=1).chosen(text_info(700))["encoder"] == (
         "attention blocks (the recipe sets layers)"
     )
@@ -66,55 +65,6 @@ def test_the_bag_has_no_attention_and_a_default_dropout() -> None:
     assert "token_dropout" not in [layer.name for layer in quiet.layers]  # the recipe's dropout is kept
     blocks = build_model(Transformer(type="transformer", embed_dim=8, encoder="attention"), text_info(700))
     assert blocks.name == "transformer" and blocks.get_layer("encoder_0") is not None
-
-
-def test_word_pairs_hash_neighbours_into_the_table_and_mask_padding() -> None:
-    import keras
-
-    from kproto.models.layers import MAX_PAIR_BUCKETS, WordPairEmbedding, pair_buckets
-
-    assert pair_buckets(30) == 60 and pair_buckets(20_000) == MAX_PAIR_BUCKETS and pair_buckets(0) == 2
-    layer = WordPairEmbedding(pair_buckets(30), 4)
-    tokens = np.array([[2, 3, 2, 3, 0, 0], [29, 28, 27, 26, 25, 24]], dtype="int32")
-    vectors = keras.ops.convert_to_numpy(layer(tokens))
-    keep = keras.ops.convert_to_numpy(layer.compute_mask(tokens))
-    bucket, _ = layer._pairs(tokens)
-    bucket = keras.ops.convert_to_numpy(bucket)
-    assert vectors.shape == (2, 5, 4) and keep.tolist() == [[True, True, True, False, False], [True] * 5]
-    assert (bucket[keep] >= 1).all() and (bucket[keep] < 60).all() and (bucket[~keep] == 0).all()
-    np.testing.assert_array_equal(vectors[0, 0], vectors[0, 2])  # the same pair (2, 3), the same row
-    assert not np.allclose(vectors[0, 0], vectors[0, 1])  # (2, 3) and (3, 2) differ
-    assert not vectors[0, 3:].any()  # pairs with padding embed as zeros
-    with pytest.raises(ValueError, match="buckets"):
-        WordPairEmbedding(MAX_PAIR_BUCKETS + 1, 4)
-
-
-def test_the_bag_pools_words_and_pairs_together_and_reloads_in_safe_mode(tmp_path: Path) -> None:
-    import keras
-
-    from kproto.models import build_model
-
-    model = build_model(Transformer(type="transformer", embed_dim=8, dropout=0.0), text_info(700))
-    assert model.get_layer("pair_embedding").buckets == 60
-    tokens = np.array([[2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 29, 1, 2, 3, 4, 5, 6]], dtype="int32")
-    words = keras.ops.convert_to_numpy(model.get_layer("token_embedding")(tokens))
-    pairs = keras.ops.convert_to_numpy(model.get_layer("pair_embedding")(tokens))
-    pooled = keras.Model(model.inputs, model.get_layer("pooling").output)
-    expected = (words[0, :3].sum(axis=0) + pairs[0, :2].sum(axis=0)) / 5  # 3 words and 2 pairs
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(pooled(tokens))[0], expected, rtol=1e-5, atol=1e-6)
-    model.save(tmp_path / "bag.keras")
-    again = keras.saving.load_model(tmp_path / "bag.keras", safe_mode=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(again(tokens)), keras.ops.convert_to_numpy(model(tokens)))
-
-
-def test_word_pairs_can_be_turned_off_and_the_header_says_so() -> None:
-    from kproto.models import build_model
-
-    plain = build_model(Transformer(type="transformer", embed_dim=8, word_pairs=False), text_info(700))
-    assert "pair_embedding" not in [layer.name for layer in plain.layers]
-    assert "word pairs" in Transformer(type="transformer").chosen(text_info(700))["encoder"]
-    assert "word pairs" not in Transformer(type="transformer", word_pairs=False).chosen(text_info(700))["encoder"]
-    assert "word pairs" not in Transformer(type="transformer", layers=1).chosen(text_info(700))["encoder"]
 
 
 @pytest.mark.slow
@@ -141,8 +91,3 @@ def test_a_small_text_run_trains_the_bag_and_prints_it(runner, tmp_path: Path) -
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
     text = json.loads((run / "preprocess.json").read_text())["state"]["text"]
     assert text["standardize"] == "keep_punctuation" and {"!", "."} <= set(text["vocabulary"])  # the default rule
-    assert "word pairs" in result.output
-    for fmt, out in (("savedmodel", tmp_path / "saved"), ("onnx", tmp_path / "bag.onnx")):
-        exported = runner.invoke(cli, ["export", str(run), "--format", fmt, "--out", str(out)])
-        assert exported.exit_code == 0, exported.output  # the export checks itself against the Keras model
-        assert "largest absolute difference" in exported.output and out.exists()

@@ -145,62 +145,6 @@ class TransformerEncoder(PreNormBlock):
         return mask
 
 
-PAIR_MULTIPLIER = 116049371  # fastText's n-gram hashing multiplier
-MAX_PAIR_BUCKETS = 40000  # keeps (id mod buckets) * (multiplier mod buckets) below 2**31 in int32
-
-
-def pair_buckets(vocab_size: int) -> int:
-    """The word-pair table's size for a vocabulary: twice the vocabulary, at most MAX_PAIR_BUCKETS."""
-    return max(2, min(2 * int(vocab_size), MAX_PAIR_BUCKETS))
-
-
-@register
-class WordPairEmbedding(keras.layers.Layer):
-    """Token ids [batch, length] → embeddings of each pair of neighbouring tokens [batch, length - 1, dim].
-
-    A pair's row is the bucket 1 + (first * multiplier + second) mod (buckets - 1) (fastText's hashing, in int32);
-    pairs with a padding id (0) are masked and embed as zeros, so the output's mask joins a word embedding's mask.
-    """
-
-    def __init__(self, buckets: int, output_dim: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not 2 <= int(buckets) <= MAX_PAIR_BUCKETS:
-            raise ValueError(f"buckets must be between 2 and {MAX_PAIR_BUCKETS}, received {buckets!r}")
-        self.buckets = int(buckets)
-        self.output_dim = int(output_dim)
-        self.supports_masking = True
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.embeddings = self.add_weight(
-            name="embeddings", shape=(self.buckets, self.output_dim), initializer="uniform", trainable=True
-        )
-
-    def _pairs(self, inputs: Any) -> tuple[Any, Any]:
-        """(bucket ids, keep mask) of the neighbouring pairs."""
-        ids = ops.cast(inputs, "int32")
-        first, second = ids[:, :-1], ids[:, 1:]
-        keep = ops.logical_and(ops.not_equal(first, 0), ops.not_equal(second, 0))
-        rows = self.buckets - 1
-        multiplier = PAIR_MULTIPLIER % rows
-        hashed = ops.mod(ops.mod(first, rows) * multiplier + ops.mod(second, rows), rows) + 1
-        return ops.where(keep, hashed, ops.zeros_like(hashed)), keep
-
-    def call(self, inputs: Any) -> Any:
-        bucket, keep = self._pairs(inputs)
-        vectors = ops.take(self.embeddings, bucket, axis=0)
-        return vectors * ops.cast(keep, vectors.dtype)[:, :, None]
-
-    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        return self._pairs(inputs)[1]
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        length = input_shape[1]
-        return (input_shape[0], None if length is None else max(length - 1, 0), self.output_dim)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "buckets": self.buckets, "output_dim": self.output_dim}
-
-
 @register
 class SequencePooling(keras.layers.Layer):
     """[batch, length, dim] → [batch, dim] by masked mean, masked max, or the first ([CLS]) position."""

@@ -42,11 +42,6 @@ class Transformer(ModelBase):
         f"{SMALL_TEXT_ROWS:,} training rows when no block field (layers, heads, key_dim, ff_units, pooling) is set, "
         "else attention.",
     )
-    word_pairs: bool = Field(
-        True,
-        description="bag encoder only: also embed each pair of neighbouring tokens (hashed into a table twice the "
-        "vocabulary, fastText-style) and average them with the tokens' embeddings.",
-    )
 
     def encoder_for(self, info: Any) -> tuple[str, str]:
         """The encoder this spec builds on `info`'s data, and why (printed in the run header)."""
@@ -68,8 +63,6 @@ class Transformer(ModelBase):
             return {}
         encoder, why = self.encoder_for(info)
         name = "bag of embeddings" if encoder == "bag" else "attention blocks"
-        if encoder == "bag" and self.word_pairs:
-            name += " and word pairs"
         return {"encoder": f"{name} ({why})"}
 
 
@@ -132,18 +125,14 @@ def build(spec, info) -> keras.Model:
 
 
 def bag_of_embeddings(spec, info) -> keras.Model:
-    """Token embedding (id 0 masked), with model.word_pairs the hashed embeddings of neighbouring token pairs beside
-    them → dropout → mean over the text's tokens (and pairs) → dropout → head."""
+    """Token embedding (id 0 masked) → dropout → mean over the text's tokens → dropout → head."""
     import keras
 
-    from kproto.models.layers import SequencePooling, WordPairEmbedding, pair_buckets
+    from kproto.models.layers import SequencePooling
 
     rate = spec.dropout if "dropout" in spec.model_fields_set else BAG_DROPOUT
     inputs = keras.Input(shape=tuple(info.input_shape), dtype="int32", name="tokens")
     x = keras.layers.Embedding(info.vocab_size, spec.embed_dim, mask_zero=True, name="token_embedding")(inputs)
-    if spec.word_pairs and int(info.input_shape[0]) > 1:
-        pairs = WordPairEmbedding(pair_buckets(info.vocab_size), spec.embed_dim, name="pair_embedding")(inputs)
-        x = keras.layers.Concatenate(axis=1, name="tokens_and_pairs")([x, pairs])
     if rate:
         x = keras.layers.Dropout(rate, name="token_dropout")(x)
     x = SequencePooling("mean", name="pooling")(x)
