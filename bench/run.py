@@ -232,6 +232,11 @@ def startup(repeats: int = 7) -> dict:
     for name, cmd in (
         ("kproto --help", [PY, "-m", "kproto.cli", "--help"]),
         ("kproto validate", [PY, "-m", "kproto.cli", "validate", str(recipe)]),
+        # a table recipe: validate reads the first rows with pandas for the data audit
+        (
+            "kproto validate, table (credit_minimal)",
+            [PY, "-m", "kproto.cli", "validate", str(ROOT / "recipes" / "credit_minimal.yaml")],
+        ),
     ):
         measured = [run_measured(cmd) for _ in range(repeats)]
         timings[name] = statistics.median(m["wall"] for m in measured)

@@ -380,12 +380,15 @@ print(result.output, file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("command", ["--help", "validate", "validate-error", "schema", "train --help"])
+@pytest.mark.parametrize(
+    "command", ["--help", "validate", "validate-no-audit", "validate-error", "schema", "train --help"]
+)
 def test_light_commands_do_not_import_heavy_libraries(command: str, tiny_classification: Path, make_recipe) -> None:
     path = make_recipe(MINIMAL.format(data=tiny_classification))
     args = {
         "--help": ["--help"],
         "validate": ["validate", str(path)],
+        "validate-no-audit": ["validate", str(path), "--set", "data.audit=false"],
         "validate-error": ["validate", str(path), "--set", "model.type=cnnn"],
         "schema": ["schema"],
         "train --help": ["train", "--help"],
@@ -397,8 +400,8 @@ def test_light_commands_do_not_import_heavy_libraries(command: str, tiny_classif
     code, elapsed, cpu, heavy = (proc.stdout.strip().split(" ") + [""])[:4]
     print(f"kproto {command}: {float(elapsed):.3f} s wall, {float(cpu):.3f} s CPU (imports included)")
     assert int(code) == (2 if command == "validate-error" else 0), proc.stderr
-    # validate audits the data file with pandas (never TensorFlow, Keras or JAX); the others import no pandas and no
-    # NumPy either (NumPy alone costs about 0.2 s of start-up)
+    # validate audits a table with pandas (never TensorFlow, Keras or JAX); without an audit to show it imports no
+    # pandas, and the others import no pandas and no NumPy either (NumPy alone costs about 0.2 s of start-up)
     allowed = {"pandas", "numpy"} if command == "validate" else set()
     assert set(filter(None, heavy.split(","))) <= allowed, f"kproto {command} imported {heavy}"
     # a sanity bound only (CPU time too, since other jobs may share the cores); the benchmark measures the real floor

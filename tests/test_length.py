@@ -83,3 +83,17 @@ def test_nothing_changes_without_early_stopping_validation_rows_or_a_table(tmp_p
         resolved, fact = open_length(case, data)
         assert resolved is case and fact == {}
         assert case.train.early_stopping is None or case.train.early_stopping.patience == 5
+
+
+def test_the_trainer_applies_the_length_before_compiling(tmp_path: Path) -> None:
+    from helpers import TINY_RECIPE, tiny_frame
+
+    from kproto.training.loop import Trainer
+
+    tiny_frame(150, 0).to_csv(tmp_path / "tiny.csv", index=False)
+    (tmp_path / "tiny.yaml").write_text(TINY_RECIPE.format(seed=1))
+    trainer = Trainer(load_recipe(tmp_path / "tiny.yaml").recipe, tmp_path / "runs")
+    dataset, _, _, _ = trainer._prepare()  # data, model and compilation; nothing is fitted
+    rows = dataset.info.rows["train"]
+    assert (trainer.recipe.train.epochs, trainer.recipe.train.early_stopping.patience) == (200, 25)
+    assert trainer.length_fact["training length"].endswith(f"(chosen for {rows:,} training rows)")

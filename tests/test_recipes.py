@@ -12,9 +12,11 @@ from click.testing import CliRunner
 from kproto.cli import cli
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
-# data.limit of the recipes whose epoch is long (MobileNet on 32x32 images, 4000 reviews or tweets, 100,000 ratings,
-# 25000 words); every class keeps rows in each split
+# data.limit of the recipes whose epoch is long (convolutions on 1797 digits, MobileNet on 32x32 images, 4000
+# reviews or tweets, 100,000 ratings, 25000 words); every class keeps rows in each split
 ROWS = {
+    "digits_cnn": 600,
+    "digits_cnn_adversarial": 600,
     "digits_mobilenet": 400,
     "movielens_mf": 20000,
     "movielens_ranking": 20000,

@@ -216,9 +216,13 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
                         field=field,
                         hint=(f"did you mean '{guess}'? " if guess else "") + f"columns: {', '.join(columns[:12])}",
                     )
-        from kproto.data.audit import recipe_audit
+        from kproto.data.header import audit_applies
 
-        audit = recipe_audit(spec) if columns else None
+        audit = None
+        if columns and audit_applies(spec):  # pandas is imported only when there is a table to audit
+            from kproto.data.audit import recipe_audit
+
+            audit = recipe_audit(spec)
     except KprotoError as exc:
         raise locate(exc, loaded) from None
     click.echo(

@@ -756,19 +756,13 @@ def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
     """The audit `kproto validate` shows: a recipe's table read as training reads it (the first `rows` rows).
     None where training audits nothing: data.audit off, images, windows, text pairs and interactions."""
     from kproto.core import catalog
+    from kproto.data.header import audit_applies
     from kproto.data.readers import read_table
 
+    if not audit_applies(recipe):
+        return None
     data = recipe.data
     family = catalog.family(recipe.model.type)
-    if (
-        not data.audit
-        or data.shape
-        or data.window is not None
-        or not {catalog.TABLE, catalog.TEXT} & set(family.inputs)
-    ):
-        return None
-    if Path(data.path).is_dir() or Path(data.path).suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
-        return None
     frame = read_table(data.path, limit=min(data.limit or rows, rows), encoding=data.encoding)
     data, frame = first_target_view(data, frame)
     settings = AuditSettings.from_recipe(data, several_inputs=family.extra_inputs)

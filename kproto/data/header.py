@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from kproto.core.errors import DataError
 
@@ -94,3 +95,20 @@ def read_header(path: str | Path) -> list[str]:
     if not any(c.strip() for c in columns):
         raise DataError(f"the data file has no header row: {path}", field="data.path")
     return columns
+
+
+AUDITED_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def audit_applies(recipe: Any) -> bool:
+    """Whether training audits this recipe's data (a table or text file read as a table, `data.audit` on): decided
+    without pandas, so `kproto validate` imports pandas only when there is an audit to show."""
+    from kproto.core import catalog
+
+    data = recipe.data
+    family = catalog.family(recipe.model.type)
+    if not data.audit or data.shape or data.window is not None:
+        return False
+    if not {catalog.TABLE, catalog.TEXT} & set(family.inputs):
+        return False
+    return not Path(data.path).is_dir() and Path(data.path).suffix.lower() in AUDITED_SUFFIXES
