@@ -1,7 +1,7 @@
 """Text defaults against TF-IDF + logistic regression, on short and long texts.
 
     python bench/quality_text.py                  # every set, seeds 0 and 1, the defaults and the old ones
-    python bench/quality_text.py --quick          # one seed, the defaults only
+    python bench/quality_text.py --quick          # the two small sets, seed 0 (or --seeds), the defaults only
 
 Each set is cut once per seed into development rows (80%) and held-out test rows (20%, stratified). kproto trains
 on the development rows with a recipe that names only the data and `model: {type: transformer}` (`kproto train`
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suite_rows import result_row, standalone  # noqa: E402
+from suite_rows import result_row  # noqa: E402
 from suite_rows import table as suite_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,11 +146,13 @@ def kproto_accuracy(dev: pd.DataFrame, test: pd.DataFrame, text: str, target: st
             raise RuntimeError(f"kproto evaluate failed:\n{(evaluated.stdout + evaluated.stderr)[-2000:]}")
         report = json.loads(evaluated.stdout)
         metrics = json.loads((run / "metrics.json").read_text())
+        validation = (metrics.get("validation") or {}).get("accuracy")
         chosen = [line.strip() for line in done.stdout.splitlines() if "sequence length" in line or "encoder" in line]
         return {
             "accuracy": float(_accuracy(report)),
             "seconds": seconds,
             "epochs": metrics.get("epochs"),
+            "validation": None if validation is None else float(validation),
             "chosen": chosen,
         }
 
@@ -163,9 +165,9 @@ def _accuracy(report: dict[str, Any]) -> float:
     raise KeyError(f"no accuracy in {sorted(report)}")
 
 
-def run(seeds: list[int], quick: bool, before: bool = False) -> list[dict]:
+def run(seeds: list[int], quick: bool, before: bool = False, names: list[str] | None = None) -> list[dict]:
     """One row per (set, seed): the default transformer's test accuracy against TF-IDF + logistic regression."""
-    sets = load_sets(["tweets_1k", "reviews_1k"] if quick else None)
+    sets = load_sets(names or (["tweets_1k", "reviews_1k"] if quick else None))
     rows = []
     for name, (frame, text, target) in sets.items():
         for seed in seeds:
@@ -187,6 +189,7 @@ def run(seeds: list[int], quick: bool, before: bool = False) -> list[dict]:
                         baseline,
                         seconds=result["seconds"],
                         epochs=result["epochs"],
+                        validation=result["validation"],
                         chosen=result["chosen"],
                     )
                 )
@@ -199,7 +202,22 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    return standalone(__doc__.splitlines()[0], "quality-text", run, table)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 and 1 (0 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="the two small sets only")
+    parser.add_argument("--before", action="store_true", help="also train the previous defaults")
+    parser.add_argument("--sets", nargs="+", choices=["tweets_1k", "reviews_1k", "reviews"], default=None)
+    args = parser.parse_args()
+    seeds = args.seeds or ([0] if args.quick else [0, 1])
+    rows = run(seeds, args.quick, before=args.before, names=args.sets)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"quality-text-{stamp}.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / f"quality-text-{stamp}.md").write_text(table(rows))
+    print(table(rows))
+    return 0
 
 
 if __name__ == "__main__":
