@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suite_rows import result_row  # noqa: E402
+from suite_rows import result_row, standalone  # noqa: E402
 from suite_rows import table as suite_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,22 +202,8 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 and 1 (0 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="the two small sets only")
-    parser.add_argument("--before", action="store_true", help="also train the previous defaults")
-    parser.add_argument("--sets", nargs="+", choices=["tweets_1k", "reviews_1k", "reviews"], default=None)
-    args = parser.parse_args()
-    seeds = args.seeds or ([0] if args.quick else [0, 1])
-    rows = run(seeds, args.quick, before=args.before, names=args.sets)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"quality-text-{stamp}.json").write_text(json.dumps(rows, indent=2))
-    (RESULTS / f"quality-text-{stamp}.md").write_text(table(rows))
-    print(table(rows))
-    return 0
+    """Train the text suite from the command line (`--seeds`, `--quick`, `--before`, `--sets`)."""
+    return standalone(__doc__.splitlines()[0], "quality-text", run, table, sets=("tweets_1k", "reviews_1k", "reviews"))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +47,26 @@ def table(rows: list[dict], seconds: str = "train s", note: str = "") -> str:
     return f"{note}\n\n{body}" if note else body
 
 
-def standalone(description: str, stem: str, run: Callable[..., list[dict]], render: Callable[[list[dict]], str]) -> int:
-    """Run one suite from the command line: train, write results/<stem>-<stamp>.json and .md, print the table."""
+def standalone(
+    description: str,
+    stem: str,
+    run: Callable[..., list[dict]],
+    render: Callable[[list[dict]], str],
+    sets: Sequence[str] = (),
+) -> int:
+    """Run one suite from the command line: train, write results/<stem>-<stamp>.json and .md, print the table.
+
+    With `sets`, the command takes `--sets` (a choice among them) and passes the chosen names to `run` as `names`."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 and 1 (0 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
     parser.add_argument("--before", action="store_true", help="also train the previous defaults")
+    if sets:
+        parser.add_argument("--sets", nargs="+", choices=list(sets), default=None)
     args = parser.parse_args()
-    rows = run(args.seeds[:1] if args.quick else args.seeds, args.quick, before=args.before)
+    seeds = args.seeds or ([0] if args.quick else [0, 1])
+    extra = {"names": args.sets} if sets else {}
+    rows = run(seeds, args.quick, before=args.before, **extra)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"{stem}-{stamp}.json").write_text(json.dumps(rows, indent=2))
