@@ -299,8 +299,7 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
         records.append(record)
     metric = None
     if method == "permutation":
-        metric, ranking = _permutation_ranking(context, pre, names, " or use --method integrated_gradients")
-        title = f"Permutation importance: drop of {metric} when a column is shuffled ({context.source}, 5 repeats)"
+        metric, ranking, title = _permutation_ranking(context, pre, names, " or use --method integrated_gradients")
     else:
         ranking = attribution_ranking(names, per_column)
         title = f"Integrated gradients: mean |attribution| per column ({len(sample)} rows)"
@@ -328,7 +327,7 @@ def _explain_several(context: _Context) -> Explanation:
 
     run = context.run
     pre = Preprocessor.from_dict(run.preprocess)
-    metric, ranking = _permutation_ranking(context, pre, list(pre.state["features"]))
+    metric, ranking, title = _permutation_ranking(context, pre, list(pre.state["features"]))
     sample = context.sample()
     targets = _targets_for_rows(context, context.x[sample])
     outputs = context.predictions(context.x[sample])[np.arange(len(sample)), targets]
@@ -337,7 +336,6 @@ def _explain_several(context: _Context) -> Explanation:
     ]
     for record in records:
         del record["baseline_output"]  # no baseline row: permutation compares shuffled columns
-    title = f"Permutation importance: drop of {metric} when a column is shuffled ({context.source}, 5 repeats)"
     return Explanation(
         method="permutation",
         kind=catalog.MIXED,
@@ -350,9 +348,10 @@ def _explain_several(context: _Context) -> Explanation:
     )
 
 
-def _permutation_ranking(context: _Context, pre: Any, names: list[str], other: str = "") -> tuple[str, list]:
-    """The run's first metric and how much it drops when each original column is shuffled (the raw rows given)."""
-    from kproto.explain.importance import permutation_importance
+def _permutation_ranking(context: _Context, pre: Any, names: list[str], other: str = "") -> tuple[str, list, str]:
+    """The run's first metric, how much it drops when each original column is shuffled (the raw rows given), and
+    the title of that ranking's table."""
+    from kproto.explain.importance import DEFAULT_REPEATS, permutation_importance
 
     run = context.run
     if context.y is None:
@@ -377,7 +376,11 @@ def _permutation_ranking(context: _Context, pre: Any, names: list[str], other: s
         on_progress=context.report("permutation"),
         decisions=context.decisions(),
     )
-    return metric, ranking
+    title = (
+        f"Permutation importance: drop of {metric} when a column is shuffled ({context.source}, "
+        f"{DEFAULT_REPEATS} repeats)"
+    )
+    return metric, ranking, title
 
 
 def _permutation_rows(context: _Context) -> tuple[Any, np.ndarray]:
