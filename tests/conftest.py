@@ -79,13 +79,18 @@ def digits(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_classification(tmp_path: Path) -> Path:
     """120 rows: two numeric features, one string feature with gaps, a 3-class string target."""
+    return write_tiny_classification(tmp_path)
+
+
+def write_tiny_classification(folder: Path) -> Path:
+    """The `tiny_classification` table, written as tiny.csv in `folder` (for fixtures wider than one test)."""
     rng = np.random.default_rng(0)
     n = 120
     x1, x2 = rng.normal(size=n), rng.normal(size=n)
     color = rng.choice(["red", "green", "blue"], size=n).astype(object)
     color[::17] = None
     label = np.where(x1 + 0.3 * x2 > 0.4, "high", np.where(x1 < -0.4, "low", "mid"))
-    path = tmp_path / "tiny.csv"
+    path = folder / "tiny.csv"
     pd.DataFrame({"x1": x1, "x2": x2, "color": color, "label": label}).to_csv(path, index=False)
     return path
 
