@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -15,10 +16,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 RECIPES = ROOT / "recipes"
+
+# Hypothesis keeps its examples and caches in the system's temporary folder, not in the checkout: tests write nothing
+# into the repository.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "kproto-hypothesis")
 
 
 @pytest.fixture
