@@ -23,6 +23,7 @@ from kproto.data.audit_rules import (
     OVERRIDES,
     ROLES,
     SHOWN_PER_CODE,
+    VALIDATE_ROWS,
     Audit,
     AuditSettings,
     ColumnReport,
@@ -232,9 +233,6 @@ def inspect_file(
         target = guess_target(frame)
     settings = AuditSettings(target=target, encoding=note)
     return audit_frame(frame, settings, rows=total)
-
-
-VALIDATE_ROWS = 50_000  # `kproto validate` audits the first rows only
 
 
 def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:

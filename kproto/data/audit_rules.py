@@ -55,6 +55,7 @@ LEAK_ACCURACY = 0.98  # one column alone reaching this held-out accuracy (or R²
 LEAK_R2 = 0.95
 LEAK_ROWS = 20_000  # the leak check reads at most this many rows
 MAX_PROFILE_ROWS = 200_000  # a larger file is profiled on a uniform sample of this many rows
+VALIDATE_ROWS = 50_000  # `kproto validate` audits the first rows only
 DATE_PATTERN = re.compile(
     r"^\s*(\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?|\d{1,2}/\d{1,2}/\d{2,4})\s*$"
 )
