@@ -1,6 +1,6 @@
 """kproto.data.sample: the pandas-free reader behind `kproto validate`'s audit finds exactly what the pandas audit
-finds (roles, actions, warnings, target facts) on a table of small files, reads nothing it cannot type as pandas
-does, and `kproto validate` on a table recipe imports no pandas."""
+finds (roles, actions, warnings, target facts, the leak check's scores) on a table of small files, reads nothing it
+cannot type as pandas does, and `kproto validate` on a classification table imports neither pandas nor NumPy."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from kproto.data.audit import audit_frame
+from kproto.data.audit import PandasTable, audit_frame
 from kproto.data.audit_rules import AuditSettings, audit_table
 from kproto.data.readers import read_table
-from kproto.data.sample import NA_VALUES, Unsupported, parse_column, read_sample, sample_audit
+from kproto.data.sample import NA_VALUES, SeededPermutation, Unsupported, parse_column, read_sample, sample_audit
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 60  # rows: enough for the identifier rules (20) and the leak check (40)
@@ -91,6 +91,8 @@ CASES = {
     "high cardinality": table(town=[f"t{i % 53}" for i in range(N)]),
     "duplicates": rows()[:50] + rows()[:10],
     "leak": [{**row, "copy": "1" if row["label"] == "yes" else "0"} for row in rows()],
+    "categorical leak": [{**row, "word": "on" if row["label"] == "yes" else "off"} for row in rows()],
+    "leak with gaps": [{**row, "z": "" if i % 6 == 0 else str(float(row["x"]) * 3)} for i, row in enumerate(rows())],
     "imbalance and tiny classes": [{**row, "label": "rare" if i == 7 else "common"} for i, row in enumerate(rows())],
     "integer target": [{**row, "label": str(i % 15)} for i, row in enumerate(rows())],
     "regression target": [{**row, "label": f"{float(row['x']) * 2 + 1:.3f}"} for row in rows()],
@@ -190,6 +192,62 @@ def test_slash_dates_are_left_to_pandas(tmp_path: Path) -> None:
         audit_table(read_sample(path, 100), AuditSettings(target="label"))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**32 - 1])
+def test_the_seeded_permutation_is_numpys(seed: int) -> None:
+    import numpy as np
+
+    for n in (1, 2, 40, 41, 1000, 20_000):
+        assert SeededPermutation(seed).permutation(n) == np.random.default_rng(seed).permutation(n).tolist()
+
+
+def leak_columns(path: Path) -> dict[str, bool]:
+    audit = audit_frame(read_table(path), AuditSettings(target="label"))
+    return {c.name: c.role == "numeric" for c in audit.columns if c.role in ("numeric", "categorical")}
+
+
+def random_table(n: int, seed: int) -> list[dict[str, str]]:
+    """Numbers with ties, gaps and signs, categories, a label that some columns predict well and some not."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        label = rng.choice(["a", "b", "c"] if seed % 2 else ["a", "b"])
+        out.append(
+            {
+                "label": label,
+                "near": str(rng.randint(-3, 3) + (10 if label == "a" else 0)),
+                "noise": "" if rng.random() < 0.1 else f"{rng.gauss(0, 1):.2f}",
+                "ties": str(rng.choice([0, 0, 0, 1, 2])),
+                "tag": rng.choice(["p", "q", "r", ""]),
+                "echo": label if rng.random() < 0.99 else "x",
+            }
+        )
+    return out
+
+
+@pytest.mark.parametrize(("n", "seed"), [(40, 0), (41, 1), (333, 2), (1500, 3), (5000, 5)])
+def test_the_leak_scores_without_numpy_are_numpys(n: int, seed: int, tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", random_table(n, seed))
+    columns = leak_columns(path)
+    light = read_sample(path, 50_000).leak_scores("label", "classification", columns, 0)
+    assert light == PandasTable(read_table(path)).leak_scores("label", "classification", columns, 0)
+    assert light.scores["echo"] > 0.98 > light.scores["noise"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "target" not in c and "regression" not in c])
+def test_the_leak_scores_of_each_case_are_numpys(case: str, tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", CASES[case])
+    columns = leak_columns(path)
+    light = read_sample(path, 50_000).leak_scores("label", "classification", columns, 0)
+    assert light == PandasTable(read_table(path)).leak_scores("label", "classification", columns, 0)
+
+
+def test_more_rows_than_the_leak_check_reads_go_to_numpy(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.csv", random_table(20_050, 7))
+    light = audit_table(read_sample(path, 50_000), AuditSettings(target="label")).to_dict()
+    assert light == audit_frame(read_table(path), AuditSettings(target="label")).to_dict()
+    assert any(w["code"] == "leak_suspect" for w in light["warnings"])
+
+
 def test_the_missing_markers_are_pandas_own() -> None:
     from pandas._libs.parsers import STR_NA_VALUES
 
@@ -229,15 +287,15 @@ import sys
 from click.testing import CliRunner
 from kproto.cli import cli
 result = CliRunner().invoke(cli, ["validate", {recipe!r}])
-print(result.exit_code, "pandas" in sys.modules)
+print(result.exit_code, [m for m in ("pandas", "numpy") if m in sys.modules])
 print(result.output, file=sys.stderr)
 """
 
 
-def test_validate_on_a_table_recipe_imports_no_pandas() -> None:
+def test_validate_on_a_table_recipe_imports_no_pandas_and_no_numpy() -> None:
     recipe = str(ROOT / "recipes" / "credit_minimal.yaml")
     proc = subprocess.run(
         [sys.executable, "-c", NO_PANDAS.format(recipe=recipe)], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
-    assert proc.stdout.split() == ["0", "False"], proc.stderr
+    assert proc.stdout.split() == ["0", "[]"], proc.stderr
     assert "warning [duplicate_rows]" in proc.stderr

@@ -28,8 +28,10 @@ from kproto.data.audit_rules import (
     AuditSettings,
     ColumnReport,
     Finding,
+    LeakScores,
     audit_table,
     detect,
+    leak_scores,
 )
 
 __all__ = [
@@ -154,6 +156,9 @@ class PandasTable:
     def category_codes(self, name: str, rows: np.ndarray) -> np.ndarray:
         codes, _ = pd.factorize(self.frame[name].iloc[rows].astype("string"), use_na_sentinel=True)
         return codes
+
+    def leak_scores(self, target: str, task: str, columns: dict[str, bool], seed: int) -> LeakScores | None:
+        return leak_scores(self, target, task, columns, seed)
 
 
 def audit_frame(frame: pd.DataFrame, settings: AuditSettings | None = None, rows: int | None = None) -> Audit:

@@ -274,6 +274,9 @@ class TableView(Protocol):
     def category_codes(self, name: str, rows: np.ndarray) -> np.ndarray:
         """`rows`' values coded in order of first appearance, -1 where empty."""
 
+    def leak_scores(self, target: str, task: str, columns: dict[str, bool], seed: int) -> LeakScores | None:
+        """The leak check's scores (`leak_scores` computes them with NumPy)."""
+
 
 def looks_like_dates(column: ColumnView) -> bool:
     """Strings that are dates (ISO 2024-03-01, with a time or not, or 03/01/2024) in at least 95% of a sample."""
@@ -592,35 +595,64 @@ def _nearest_score(values: np.ndarray, y: np.ndarray, train: np.ndarray, held: n
     return 1.0 - float(np.sum((y[held] - guess) ** 2)) / total
 
 
-def find_leaks(table: TableView, reports: list[ColumnReport], info: dict[str, Any], seed: int = 0) -> None:
-    """Mark the columns that alone predict the target almost perfectly on held-out rows (warned, not dropped)."""
+def leak_scores(table: TableView, target: str, task: str, columns: dict[str, bool], seed: int = 0) -> LeakScores | None:
+    """The leak check's scores with NumPy: each column's (`columns`: name → numeric) held-out accuracy or R² from
+    its values alone, learnt on a seeded half of the rows with a target; None with fewer than 40 such rows."""
     import numpy as np
 
-    name = info["name"]
-    rows = np.flatnonzero(table.present_mask(name))
+    rows = np.flatnonzero(table.present_mask(target))
     rng = np.random.default_rng(seed)
     if len(rows) > LEAK_ROWS:
         rows = np.sort(rng.choice(rows, LEAK_ROWS, replace=False))
     if len(rows) < 40:
-        return
+        return None
     order = rng.permutation(len(rows))
     train, held = order[: len(rows) // 2], order[len(rows) // 2 :]
-    if info["task"] == "classification":
-        y, classes = table.label_codes(name, rows)
+    if task == "classification":
+        y, classes = table.label_codes(target, rows)
         counts = np.bincount(y[held], minlength=classes)
-        baseline = counts.max() / max(len(held), 1)
+        baseline = float(counts.max() / max(len(held), 1))
     else:
-        y = table.numbers(name, rows)
+        y = table.numbers(target, rows)
         if np.isnan(y).any():
-            return
+            return None
         classes, baseline = 0, 0.0
-    for report in reports:
-        if report.role not in ("numeric", "categorical") or report.action in ("drop", "unused"):
-            continue
-        values = table.numbers(report.name, rows) if report.role == "numeric" else None
-        score = _leak_score(_codes(table, report.name, rows, train, values), y, train, held, classes)
+    scores = {}
+    for name, numeric in columns.items():
+        values = table.numbers(name, rows) if numeric else None
+        score = _leak_score(_codes(table, name, rows, train, values), y, train, held, classes)
         if values is not None:
             score = max(score, _nearest_score(values, y, train, held, classes))
+        scores[name] = score
+    return LeakScores(classes, baseline, scores)
+
+
+@dataclass
+class LeakScores:
+    """What the leak check measured: the target's classes (0: regression), the majority class's held-out accuracy,
+    and each column's score."""
+
+    classes: int
+    baseline: float
+    scores: dict[str, float]
+
+
+def find_leaks(table: TableView, reports: list[ColumnReport], info: dict[str, Any], seed: int = 0) -> None:
+    """Mark the columns that alone predict the target almost perfectly on held-out rows (warned, not dropped)."""
+    name = info["name"]
+    columns = {
+        r.name: r.role == "numeric"
+        for r in reports
+        if r.role in ("numeric", "categorical") and r.action not in ("drop", "unused")
+    }
+    measured = table.leak_scores(name, info["task"], columns, seed)
+    if measured is None:
+        return
+    classes, baseline = measured.classes, measured.baseline
+    for report in reports:
+        if report.name not in columns:
+            continue
+        score = measured.scores[report.name]
         if classes:
             suspect = score >= LEAK_ACCURACY and (1 - score) <= 0.25 * (1 - baseline)
             what = f"{score:.1%} held-out accuracy (the majority class alone: {baseline:.1%})"

@@ -9,6 +9,7 @@ ragged rows, repeated column names, ...), it raises `Unsupported` and the caller
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
 import re
@@ -18,7 +19,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kproto.data.audit_rules import DATE_SAMPLE, NUMBER_SAMPLE, VALIDATE_ROWS, Audit, AuditSettings, audit_table
+from kproto.data.audit_rules import (
+    DATE_SAMPLE,
+    LEAK_ROWS,
+    NUMBER_SAMPLE,
+    VALIDATE_ROWS,
+    Audit,
+    AuditSettings,
+    LeakScores,
+    audit_table,
+    leak_scores,
+)
 from kproto.data.header import TABLE_SUFFIXES, check_path, decode, sniff
 
 if TYPE_CHECKING:
@@ -212,24 +223,54 @@ class SampleTable:
     def numbers(self, name: str, rows: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        column = self.columns[name]
-        values = column.values
-        if column.kind != "string":
-            found = [math.nan if values[row] is None else float(values[row]) for row in rows.tolist()]
-        else:
-            found = [
-                float(values[row]) if values[row] is not None and NUMBER.fullmatch(values[row]) else math.nan
-                for row in rows.tolist()
-            ]
-        return np.array(found, dtype=np.float64)
+        return np.array(self._numbers(name, rows.tolist()), dtype=np.float64)
 
     def category_codes(self, name: str, rows: np.ndarray) -> np.ndarray:
         import numpy as np
 
+        return np.array(self._category_codes(name, rows.tolist()), dtype=np.intp)
+
+    def _category_codes(self, name: str, rows: list[int]) -> list[int]:
         values = self.columns[name].values
         codes: dict[Any, int] = {}
-        found = [-1 if values[row] is None else codes.setdefault(values[row], len(codes)) for row in rows.tolist()]
-        return np.array(found, dtype=np.intp)
+        return [-1 if values[row] is None else codes.setdefault(values[row], len(codes)) for row in rows]
+
+    def _numbers(self, name: str, rows: list[int]) -> list[float]:
+        column = self.columns[name]
+        values = column.values
+        if column.kind != "string":
+            return [math.nan if values[row] is None else float(values[row]) for row in rows]
+        return [
+            float(values[row]) if values[row] is not None and NUMBER.fullmatch(values[row]) else math.nan
+            for row in rows
+        ]
+
+    def leak_scores(self, target: str, task: str, columns: dict[str, bool], seed: int) -> LeakScores | None:
+        """`audit_rules.leak_scores` without NumPy for a classification target of at most LEAK_ROWS rows."""
+        labels = self.columns[target].values
+        rows = [i for i, value in enumerate(labels) if value is not None]
+        if task != "classification" or len(rows) > LEAK_ROWS or not 0 <= seed < 1 << 32:
+            return leak_scores(self, target, task, columns, seed)
+        if len(rows) < 40:
+            return None
+        order = SeededPermutation(seed).permutation(len(rows))
+        train, held = order[: len(rows) // 2], order[len(rows) // 2 :]
+        codes: dict[str, int] = {}
+        y = [codes.setdefault(str(labels[row]), len(codes)) for row in rows]
+        classes = len(codes)
+        held_counts = Counter(y[i] for i in held)
+        baseline = max(held_counts.values()) / max(len(held), 1)
+        scores = {}
+        for name, numeric in columns.items():
+            if numeric:
+                values = self._numbers(name, rows)
+                scores[name] = max(
+                    _bin_accuracy(_bins(values, train), y, train, held, classes),
+                    _nearest_accuracy(values, y, train, held, classes),
+                )
+            else:
+                scores[name] = _bin_accuracy(self._category_codes(name, rows), y, train, held, classes)
+        return LeakScores(classes, baseline, scores)
 
 
 def read_sample(path: str | Path, limit: int, encoding: str | None = None) -> SampleTable:
@@ -297,3 +338,150 @@ def sample_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
         from kproto.data.audit import recipe_audit
 
         return recipe_audit(recipe, rows)
+
+
+# ----------------------------------------------------------------------------------------------- the leak check
+# `kproto.data.audit_rules.leak_scores` with lists instead of NumPy arrays, for a classification target: the same
+# seeded half of the rows (NumPy's `default_rng(seed).permutation`, drawn here), the same quantile bins and nearest
+# values, so the same scores. A regression target or more than LEAK_ROWS rows go to the NumPy version.
+MASK32, MASK64, MASK128 = (1 << 32) - 1, (1 << 64) - 1, (1 << 128) - 1
+PCG_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
+
+
+class SeededPermutation:
+    """NumPy's `np.random.default_rng(seed).permutation(n)`: SeedSequence, PCG64 (XSL-RR) and Generator.shuffle's
+    bounded draws, in pure Python (small non-negative seeds, n below 2**32)."""
+
+    def __init__(self, seed: int) -> None:
+        words = self._seed_state(seed)
+        wide = [words[2 * k] | words[2 * k + 1] << 32 for k in range(4)]
+        start, stream = wide[0] << 64 | wide[1], wide[2] << 64 | wide[3]
+        self.increment = (stream << 1 | 1) & MASK128
+        self.state = 0
+        self._step()
+        self.state = (self.state + start) & MASK128
+        self._step()
+        self.spare: int | None = None
+
+    @staticmethod
+    def _seed_state(seed: int) -> list[int]:
+        """SeedSequence(seed).generate_state(4, uint64) as 8 little-endian 32-bit words."""
+        entropy = [seed & MASK32] + [seed >> (32 * k) & MASK32 for k in range(1, (seed.bit_length() + 31) // 32)]
+        constant = 0x43B0D7E5
+
+        def hashmix(value: int) -> int:
+            nonlocal constant
+            value ^= constant
+            constant = constant * 0x931E8875 & MASK32
+            value = value * constant & MASK32
+            return value ^ value >> 16
+
+        def mix(x: int, y: int) -> int:
+            result = (0xCA01F9DD * x - 0x4973F715 * y) & MASK32
+            return result ^ result >> 16
+
+        pool = [hashmix(entropy[i] if i < len(entropy) else 0) for i in range(4)]
+        for source in range(4):
+            for target in range(4):
+                if source != target:
+                    pool[target] = mix(pool[target], hashmix(pool[source]))
+        for source in range(4, len(entropy)):
+            for target in range(4):
+                pool[target] = mix(pool[target], hashmix(entropy[source]))
+        constant, words = 0x8B51F9DD, []
+        for i in range(8):
+            value = pool[i % 4] ^ constant
+            constant = constant * 0x58F38DED & MASK32
+            value = value * constant & MASK32
+            words.append(value ^ value >> 16)
+        return words
+
+    def _step(self) -> None:
+        self.state = (self.state * PCG_MULTIPLIER + self.increment) & MASK128
+
+    def _next64(self) -> int:
+        self._step()
+        folded = (self.state >> 64 ^ self.state) & MASK64
+        rotation = self.state >> 122
+        return (folded >> rotation | folded << (-rotation & 63)) & MASK64
+
+    def _next32(self) -> int:
+        if self.spare is not None:
+            value, self.spare = self.spare, None
+            return value
+        value = self._next64()
+        self.spare = value >> 32
+        return value & MASK32
+
+    def _interval(self, highest: int) -> int:
+        """A uniform integer in [0, highest] (masked rejection, as NumPy's random_interval)."""
+        if highest == 0:
+            return 0
+        mask = (1 << highest.bit_length()) - 1
+        while True:
+            value = self._next32() & mask
+            if value <= highest:
+                return value
+
+    def permutation(self, n: int) -> list[int]:
+        order = list(range(n))
+        for i in range(n - 1, 0, -1):
+            j = self._interval(i)
+            order[i], order[j] = order[j], order[i]
+        return order
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """NumPy's default (linear) quantile of sorted values, with its interpolation's rounding."""
+    virtual = (len(ordered) - 1) * q
+    if virtual >= len(ordered) - 1:
+        return ordered[-1]
+    below = math.floor(virtual)
+    low, high, weight = ordered[below], ordered[below + 1], virtual - below
+    gap = high - low
+    return high - gap * (1 - weight) if weight >= 0.5 else low + gap * weight
+
+
+def _bins(values: list[float], train: list[int]) -> list[int]:
+    """Bins of a numeric column: 32 quantiles of the training half, -1 for empty (`audit_rules._codes`)."""
+    known = sorted(value for value in (values[i] for i in train) if not math.isnan(value))
+    if not known:
+        return [-1] * len(values)
+    edges = sorted({_quantile(known, k / 32) for k in range(1, 32)})
+    return [-1 if math.isnan(value) else bisect.bisect_right(edges, value) for value in values]
+
+
+def _majority(labels: list[int], classes: int) -> int:
+    counts = [0] * classes
+    for label in labels:
+        counts[label] += 1
+    return counts.index(max(counts))
+
+
+def _bin_accuracy(codes: list[int], y: list[int], train: list[int], held: list[int], classes: int) -> float:
+    """Held-out accuracy of each bin's majority class learnt on the training half (`audit_rules._leak_score`)."""
+    table: dict[int, list[int]] = {}
+    for i in train:
+        table.setdefault(codes[i], [0] * classes)[y[i]] += 1
+    fallback = _majority([y[i] for i in train], classes)
+    guess = {code: counts.index(max(counts)) for code, counts in table.items()}
+    return sum(guess.get(codes[i], fallback) == y[i] for i in held) / len(held)
+
+
+def _nearest_accuracy(values: list[float], y: list[int], train: list[int], held: list[int], classes: int) -> float:
+    """Held-out accuracy of the nearest training value's class (`audit_rules._nearest_score`)."""
+    known = sorted((i for i in train if not math.isnan(values[i])), key=values.__getitem__)
+    if len(known) < 2:
+        return 0.0
+    xs, ys = [values[i] for i in known], [y[i] for i in known]
+    fallback = _majority([y[i] for i in train], classes)
+    right = 0
+    for i in held:
+        x = values[i]
+        if math.isnan(x):
+            right += fallback == y[i]
+            continue
+        pos = min(max(bisect.bisect_left(xs, x), 1), len(xs) - 1)
+        pick = pos - 1 if abs(x - xs[pos - 1]) <= abs(xs[pos] - x) else pos
+        right += ys[pick] == y[i]
+    return right / len(held)
