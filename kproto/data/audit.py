@@ -33,6 +33,7 @@ from kproto.data.audit_rules import (
     detect,
     leak_scores,
 )
+from kproto.data.preprocess import infer_task
 
 __all__ = [
     "ACTIONS",
@@ -127,6 +128,9 @@ class PandasColumn:
     def stats(self) -> tuple[float, float, float, float]:
         numbers = pd.to_numeric(self.values, errors="coerce")
         return numbers.mean(), numbers.std(), numbers.min(), numbers.max()
+
+    def task(self, max_classes: int) -> str:
+        return infer_task(self.values, max_classes)
 
 
 class PandasTable:

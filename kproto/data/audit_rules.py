@@ -250,6 +250,9 @@ class ColumnView(Protocol):
     def stats(self) -> tuple[float, float, float, float]:
         """Mean, standard deviation (1 degree of freedom), min and max of a numeric column."""
 
+    def task(self, max_classes: int) -> str:
+        """classification or regression, as training infers it for this column as the target."""
+
 
 class TableView(Protocol):
     """A table the rules read: its column names, rows, columns, duplicates and the leak check's arrays."""
@@ -433,8 +436,8 @@ def column_report(name: str, column: ColumnView, rows: int, settings: AuditSetti
 
 # ----------------------------------------------------------------------------------------------- the target
 def infer_task(dtype: str, numeric_storage: bool, unique: int, max_classes: int) -> str:
-    """classification for strings, booleans and integers with few values; regression otherwise (the rule of
-    `kproto.data.preprocess.infer_task`, from a column's facts)."""
+    """classification for strings, booleans and integers with few values; regression otherwise: the rule of
+    `kproto.data.preprocess.infer_task` from a column's facts, for a column of finite numbers or strings."""
     if numeric_storage and dtype in ("integer", "float"):
         return "classification" if dtype == "integer" and unique <= max_classes else "regression"
     return "classification"
@@ -446,12 +449,7 @@ def target_report(column: ColumnView, settings: AuditSettings) -> tuple[dict[str
     unique = column.unique()
     integral = column.dtype() == "integer"
     numeric = column.numeric_storage()
-    if settings.task:
-        task = settings.task
-    else:
-        task = (
-            infer_task(column.dtype(), numeric, unique, settings.max_classes) if column.present() else "classification"
-        )
+    task = settings.task or (column.task(settings.max_classes) if column.present() else "classification")
     info: dict[str, Any] = {"name": name, "task": task}
     found: list[Finding] = []
     if task == "classification":

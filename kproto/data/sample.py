@@ -28,6 +28,7 @@ from kproto.data.audit_rules import (
     AuditSettings,
     LeakScores,
     audit_table,
+    infer_task,
     leak_scores,
 )
 from kproto.data.header import TABLE_SUFFIXES, check_path, decode, sniff
@@ -180,6 +181,9 @@ class SampleColumn:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # one value: no standard deviation (NaN, as in pandas)
             return float(np.mean(numbers)), float(np.std(numbers, ddof=1)), float(numbers.min()), float(numbers.max())
+
+    def task(self, max_classes: int) -> str:
+        return infer_task(self.dtype(), self.numeric_storage(), self.unique(), max_classes)
 
 
 class SampleTable:
@@ -448,7 +452,8 @@ def _bins(values: list[float], train: list[int]) -> list[int]:
     if not known:
         return [-1] * len(values)
     edges = sorted({_quantile(known, k / 32) for k in range(1, 32)})
-    return [-1 if math.isnan(value) else bisect.bisect_right(edges, value) for value in values]
+    bins = {value: bisect.bisect_right(edges, value) for value in set(values) if not math.isnan(value)}
+    return [-1 if math.isnan(value) else bins[value] for value in values]
 
 
 def _majority(labels: list[int], classes: int) -> int:
@@ -475,13 +480,16 @@ def _nearest_accuracy(values: list[float], y: list[int], train: list[int], held:
         return 0.0
     xs, ys = [values[i] for i in known], [y[i] for i in known]
     fallback = _majority([y[i] for i in train], classes)
+    guesses: dict[float, int] = {}  # the nearest training value's class depends on the value alone
     right = 0
     for i in held:
         x = values[i]
         if math.isnan(x):
             right += fallback == y[i]
             continue
-        pos = min(max(bisect.bisect_left(xs, x), 1), len(xs) - 1)
-        pick = pos - 1 if abs(x - xs[pos - 1]) <= abs(xs[pos] - x) else pos
-        right += ys[pick] == y[i]
+        guess = guesses.get(x)
+        if guess is None:
+            pos = min(max(bisect.bisect_left(xs, x), 1), len(xs) - 1)
+            guess = guesses[x] = ys[pos - 1 if abs(x - xs[pos - 1]) <= abs(xs[pos] - x) else pos]
+        right += guess == y[i]
     return right / len(held)
