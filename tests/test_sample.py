@@ -110,6 +110,38 @@ def test_the_light_audit_finds_what_the_pandas_audit_finds(case: str, target: st
     assert light == audit_frame(read_table(path, limit=50_000), AuditSettings(**settings)).to_dict()
 
 
+MIXED = ["", "NA", "null", "nan", "0", "1", "-1", "007", "2.5", "-0.5", ".5", "5.", "1e3", "1E-2", "-0", "0.0", "abc",
+         "x y", "2024-01-05", "2024-02-30", "img/a.png", "a,b", 'q"uote', "line\nbreak", "é", "99999999999"]  # fmt: skip
+
+
+def random_cells(rng: random.Random, kind: str, i: int) -> str:
+    if rng.random() < 0.05 and kind != "bool":
+        return rng.choice(["", "NA", "nan", "null"])
+    return {
+        "int": lambda: str(rng.randint(-50, 50)),
+        "float": lambda: repr(rng.gauss(0, 10)),
+        "category": lambda: rng.choice(["a", "b", "c", "dd"]),
+        "mixed": lambda: rng.choice(MIXED),
+        "date": lambda: f"20{rng.randint(10, 30)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        "bool": lambda: rng.choice(["True", "False"]),
+        "text": lambda: " ".join(rng.choice(["alpha", "beta", "gamma"]) for _ in range(14)) + str(i),
+    }[kind]()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_tables_audit_alike(seed: int, tmp_path: Path) -> None:
+    rng = random.Random(seed)
+    kinds = [
+        rng.choice(["int", "float", "category", "mixed", "date", "bool", "text"]) for _ in range(rng.randint(2, 6))
+    ]
+    n = rng.choice([5, 30, 80, 200])
+    data = [{f"c{j}": random_cells(rng, kind, i) for j, kind in enumerate(kinds)} for i in range(n)]
+    path = write(tmp_path / "data.csv", data)
+    for target in (None, "c0", f"c{len(kinds) - 1}"):
+        light = audit_table(read_sample(path, 50_000), AuditSettings(target=target)).to_dict()
+        assert light == audit_frame(read_table(path), AuditSettings(target=target)).to_dict(), (kinds, target)
+
+
 @pytest.mark.parametrize(
     ("name", "delimiter", "prefix", "blank"),
     [
