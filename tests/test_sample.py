@@ -305,6 +305,18 @@ def test_sample_audit_falls_back_to_pandas_with_the_same_answer(cells: list[str]
     assert sample_audit(spec).to_dict() == recipe_audit(spec).to_dict()
 
 
+def test_a_large_file_goes_to_pandas(tmp_path: Path, make_recipe, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kproto.data import sample
+    from kproto.data.audit import recipe_audit
+    from kproto.recipe import load_recipe
+
+    data = write(tmp_path / "data.csv", CASES["leak"])
+    spec = load_recipe(make_recipe(RECIPE.format(path=data)), ()).recipe
+    monkeypatch.setattr(sample, "LIGHT_BYTES", data.stat().st_size - 1)
+    monkeypatch.setattr(sample, "read_sample", None)  # not called
+    assert sample_audit(spec).to_dict() == recipe_audit(spec).to_dict()
+
+
 def test_shipped_table_recipes_audit_alike() -> None:
     from kproto.data.audit import recipe_audit
     from kproto.recipe import load_recipe

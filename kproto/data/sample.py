@@ -49,6 +49,7 @@ INTEGER = re.compile(r"-?[0-9]+")
 NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 BOOLEANS = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
 INT64 = 1 << 63
+LIGHT_BYTES = 1 << 20  # larger files go to pandas, whose parser (and NumPy's leak check) then repay their import
 LONGEST_NUMBER = 300  # pandas' reader refuses a text cell of more digits (kproto.data.readers)
 ISO_DATE = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-](\d{2}):?(\d{2}))?"
@@ -313,7 +314,8 @@ def read_sample(path: str | Path, limit: int, encoding: str | None = None) -> Sa
 
 def sample_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
     """`kproto validate`'s audit: `kproto.data.audit.recipe_audit` without pandas where the file allows (the first
-    `rows` rows read by `read_sample`), with pandas where it does not. None where training audits nothing."""
+    `rows` rows of a file of at most LIGHT_BYTES read by `read_sample`), with pandas where it does not. None where
+    training audits nothing."""
     from kproto.core import catalog
     from kproto.data.header import audit_applies
     from kproto.recipe.targets import target_names
@@ -322,6 +324,8 @@ def sample_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
         return None
     data = recipe.data
     try:
+        if Path(data.path).stat().st_size > LIGHT_BYTES:
+            raise Unsupported("a file large enough for pandas' parser to repay its import")
         table = read_sample(data.path, min(data.limit or rows, rows), data.encoding)
     except Unsupported:
         from kproto.data.audit import recipe_audit
