@@ -343,3 +343,15 @@ def test_validate_on_a_table_recipe_imports_no_pandas_and_no_numpy() -> None:
     )
     assert proc.stdout.split() == ["0", "[]"], proc.stderr
     assert "warning [duplicate_rows]" in proc.stderr
+
+
+def test_class_counts_order_ties_as_pandas_does() -> None:
+    import pandas as pd
+
+    from kproto.data.audit import PandasColumn
+    from kproto.data.sample import SampleColumn
+
+    for seed in range(300):
+        rng = random.Random(seed)
+        labels = [rng.choice("abcdefgh"[: rng.randint(1, 8)]) for _ in range(rng.randint(1, 60))]
+        assert SampleColumn("string", labels).class_counts() == PandasColumn(pd.Series(labels)).class_counts()
