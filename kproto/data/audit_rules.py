@@ -242,7 +242,8 @@ class ColumnView(Protocol):
         """The first `limit` present values as text."""
 
     def number_facts(self) -> tuple[float, float, bool]:
-        """(lowest, highest, whether every value has as many digits as the first) of a numeric column."""
+        """(lowest, highest, whether every value has as many digits before the point as the first: True where the
+        lowest is not positive) of a numeric column."""
 
     def class_counts(self) -> list[tuple[str, int]]:
         """Each present value as text → its count, most frequent first (ties in the order first seen)."""
