@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -79,13 +79,18 @@ def digits(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_classification(tmp_path: Path) -> Path:
     """120 rows: two numeric features, one string feature with gaps, a 3-class string target."""
+    return write_tiny_classification(tmp_path)
+
+
+def write_tiny_classification(folder: Path) -> Path:
+    """The `tiny_classification` table, written as tiny.csv in `folder` (for fixtures wider than one test)."""
     rng = np.random.default_rng(0)
     n = 120
     x1, x2 = rng.normal(size=n), rng.normal(size=n)
     color = rng.choice(["red", "green", "blue"], size=n).astype(object)
     color[::17] = None
     label = np.where(x1 + 0.3 * x2 > 0.4, "high", np.where(x1 < -0.4, "low", "mid"))
-    path = tmp_path / "tiny.csv"
+    path = folder / "tiny.csv"
     pd.DataFrame({"x1": x1, "x2": x2, "color": color, "label": label}).to_csv(path, index=False)
     return path
 
@@ -100,6 +105,32 @@ def tiny_regression(tmp_path: Path) -> Path:
         path, index=False
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """`tiny_untrained_run(folder)` (tests/helpers.py) built once per session and copied into each folder asked for.
+
+    A copy is the run a fresh build writes (same files, same numbers: the build is seeded), its recipe reading the
+    copied tiny.csv; copying takes milliseconds where building a run takes seconds.
+    """
+    import shutil
+
+    from helpers import tiny_untrained_run
+
+    template = tmp_path_factory.mktemp("tiny-run-template")
+    built = tiny_untrained_run(template)
+
+    def copy(folder: Path) -> Path:
+        shutil.copytree(template, folder, dirs_exist_ok=True)
+        run = folder / built.relative_to(template)
+        recipe = run / "recipe.yaml"
+        text = recipe.read_text().replace(f"path: {template / 'tiny.csv'}\n", f"path: {folder / 'tiny.csv'}\n")
+        assert f"path: {folder / 'tiny.csv'}\n" in text, text
+        recipe.write_text(text)
+        return run
+
+    return copy
 
 
 def write_recipe(folder: Path, text: str, name: str = "recipe.yaml") -> Path:

@@ -168,14 +168,22 @@ def digits_recipe(folder, **train) -> object:
     return path
 
 
-def test_evaluate_attack_block(runner, tmp_path) -> None:
-    import json
-
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory):
+    """An untrained CNN run on 300 digits, shared by the command tests below (they only read it, `plot` adds a
+    figure)."""
     from helpers import untrained_run
+
+    folder = tmp_path_factory.mktemp("adv")
+    return untrained_run(digits_recipe(folder), folder / "runs")
+
+
+def test_evaluate_attack_block(runner, digits_run) -> None:
+    import json
 
     from kproto.cli import cli
 
-    run = untrained_run(digits_recipe(tmp_path), tmp_path / "runs")
+    run = digits_run
     result = runner.invoke(cli, ["evaluate", str(run), "--attack", "pgd", "--epsilon", "0.1", "--steps", "3", "--json"])
     assert result.exit_code == 0, result.output
     attack = json.loads(result.output)["attack"]
@@ -188,15 +196,14 @@ def test_evaluate_attack_block(runner, tmp_path) -> None:
     assert "FGSM, epsilon 0.05 in scaled pixels in [0, 1]" in " ".join(shown.output.split())
 
 
-def test_evaluate_attack_needs_epsilon_and_refuses_text(runner, tmp_path) -> None:
+def test_evaluate_attack_needs_epsilon_and_refuses_text(runner, tmp_path, digits_run) -> None:
     import pandas as pd
     import yaml
     from helpers import assert_clean_error, untrained_run
 
     from kproto.cli import cli
 
-    run = untrained_run(digits_recipe(tmp_path), tmp_path / "runs")
-    assert_clean_error(runner.invoke(cli, ["evaluate", str(run), "--attack", "pgd"]), says="needs --epsilon")
+    assert_clean_error(runner.invoke(cli, ["evaluate", str(digits_run), "--attack", "pgd"]), says="needs --epsilon")
     words = ["good tasty fresh lovely", "bad stale awful bland"]
     rows = [{"text": f"{words[i % 2]} item number {i}", "label": ["pos", "neg"][i % 2]} for i in range(60)]
     pd.DataFrame(rows).to_csv(tmp_path / "text.csv", index=False)
@@ -211,12 +218,10 @@ def test_evaluate_attack_needs_epsilon_and_refuses_text(runner, tmp_path) -> Non
     assert_clean_error(result, says="not supported for text", field="--attack")
 
 
-def test_plot_draws_the_robustness_curve(runner, tmp_path) -> None:
-    from helpers import untrained_run
-
+def test_plot_draws_the_robustness_curve(runner, digits_run) -> None:
     from kproto.cli import cli
 
-    run = untrained_run(digits_recipe(tmp_path), tmp_path / "runs")
+    run = digits_run
     result = runner.invoke(cli, ["plot", str(run)])
     assert result.exit_code == 0, result.output
     assert (run / "robustness.png").stat().st_size > 1000

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from helpers import (
-    tiny_frame,
-    tiny_untrained_run,
-)
+from helpers import tiny_frame
 
 from kproto.cli import cli
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Callable[[Path], Path]) -> Path:
     """A run of the tiny table, built without training (its metrics.json holds the untrained model's scores)."""
-    return tiny_untrained_run(tmp_path_factory.mktemp("run"))
+    return tiny_run(tmp_path_factory.mktemp("run"))
 
 
 def test_evaluate_reproduces_the_test_metrics(run: Path, runner: CliRunner) -> None:

@@ -3,6 +3,7 @@ per-step conformal intervals, in-sample forecasts labelled with their times, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,10 +102,10 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert_refused(runner.invoke(cli, ["predict", str(run), "--data", str(rows), *args]), says)
 
 
-def test_horizon_on_a_table_run_is_refused(runner: CliRunner, tmp_path: Path) -> None:
-    from helpers import tiny_frame, tiny_untrained_run
+def test_horizon_on_a_table_run_is_refused(runner: CliRunner, tmp_path: Path, tiny_run: Callable[[Path], Path]) -> None:
+    from helpers import tiny_frame
 
-    table_run = tiny_untrained_run(tmp_path / "table")
+    table_run = tiny_run(tmp_path / "table")
     rows = _write(tiny_frame(5, 1), tmp_path / "rows.csv")
     assert_refused(
         runner.invoke(cli, ["predict", str(table_run), "--data", str(rows), "--horizon", "3"]),
@@ -223,14 +224,14 @@ def test_serve_answers_forecasts_and_refuses_bad_requests(run: Path) -> None:
         assert client.get("/metadata").json()["outputs"]["forecast"]["horizon"] == 6
 
 
-def test_forecast_route_refuses_a_table_run(tmp_path: Path) -> None:
+def test_forecast_route_refuses_a_table_run(tmp_path: Path, tiny_run: Callable[[Path], Path]) -> None:
     from fastapi.testclient import TestClient
-    from helpers import tiny_frame, tiny_untrained_run
+    from helpers import tiny_frame
 
     from kproto.serve.app import create_app
     from kproto.serve.predictor import load_predictor
 
-    table_run = tiny_untrained_run(tmp_path / "table")
+    table_run = tiny_run(tmp_path / "table")
     import json
 
     rows = json.loads(tiny_frame(3, 1).drop(columns=["label"]).to_json(orient="records"))  # gaps as null

@@ -120,13 +120,13 @@ def test_regression_intervals(runner, tmp_path):
     assert report["conformal"]["mean_width"] > 0
 
 
-def test_coverage_without_conformal_scores_is_a_clean_error(runner, tmp_path):
-    from helpers import assert_clean_error, tiny_untrained_run
+def test_coverage_without_conformal_scores_is_a_clean_error(runner, tmp_path, tiny_run):
+    from helpers import assert_clean_error
 
     from kproto.cli import cli
     from kproto.runs import layout
 
-    run = tiny_untrained_run(tmp_path)
+    run = tiny_run(tmp_path)
     (run / layout.CONFORMAL).unlink()  # as a run trained before conformal scores existed
     result = runner.invoke(cli, ["predict", str(run), "--data", str(tmp_path / "tiny.csv"), "--coverage", "0.9"])
     assert_clean_error(result, says="no conformal scores", field="--coverage")

@@ -8,6 +8,7 @@ clearly from those of the same architecture with re-initialised weights.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -321,15 +322,23 @@ def tabular_recipe(folder, data) -> object:
     return write_recipe(folder, text)
 
 
-def test_explain_command_on_a_tabular_run(runner, tmp_path, tiny_classification) -> None:
+@pytest.fixture(scope="module")
+def tabular_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained feedforward run on the tiny classification table, shared by the tabular command tests."""
+    from conftest import write_tiny_classification
+    from helpers import untrained_run
+
+    folder = tmp_path_factory.mktemp("tabular")
+    return untrained_run(tabular_recipe(folder, write_tiny_classification(folder)), folder / "runs")
+
+
+def test_explain_command_on_a_tabular_run(runner, tmp_path, tabular_run) -> None:
     """Global importance on the original columns (the one-hot `color` is one feature) and the files of explain/."""
     import json
 
-    from helpers import untrained_run
-
     from kproto.cli import cli
 
-    run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
+    run = tabular_run
     result = runner.invoke(cli, ["explain", str(run), "--json", "--rows", "3", "--steps", "8"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -365,13 +374,12 @@ def test_explain_command_on_an_image_run_writes_heat_maps(runner, tmp_path) -> N
     assert (run / "explain" / "occlusion.png").exists()
 
 
-def test_explain_refuses_a_method_that_does_not_apply(runner, tmp_path, tiny_classification) -> None:
-    from helpers import assert_clean_error, untrained_run
+def test_explain_refuses_a_method_that_does_not_apply(runner, tabular_run) -> None:
+    from helpers import assert_clean_error
 
     from kproto.cli import cli
 
-    run = untrained_run(tabular_recipe(tmp_path, tiny_classification), tmp_path / "runs")
-    result = runner.invoke(cli, ["explain", str(run), "--method", "occlusion"])
+    result = runner.invoke(cli, ["explain", str(tabular_run), "--method", "occlusion"])
     assert_clean_error(result, says="does not apply to table input", field="--method")
 
 

@@ -10,11 +10,12 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TINY_EPOCHS, assert_clean_error, tiny_untrained_run
+from helpers import TINY_EPOCHS, assert_clean_error
 
 from kproto.cli import cli
 from kproto.core.errors import ModelFileError
@@ -24,8 +25,8 @@ from kproto.runs.schemas import owner_alive, read_run_json, this_owner
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_untrained_run(tmp_path_factory.mktemp("hostile"))
+def finished(tmp_path_factory: pytest.TempPathFactory, tiny_run: Callable[[Path], Path]) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.fixture

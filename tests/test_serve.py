@@ -413,13 +413,11 @@ def test_sigterm_finishes_in_flight_requests(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ a real Keras run
-def test_serving_a_run_answers_what_predict_writes(tmp_path):
-    from helpers import tiny_untrained_run
-
+def test_serving_a_run_answers_what_predict_writes(tmp_path, tiny_run):
     from kproto.commands.predict import predict_run
     from kproto.serve.predictor import load_predictor
 
-    run = tiny_untrained_run(tmp_path)
+    run = tiny_run(tmp_path)
     rows = pd.read_csv(tmp_path / "tiny.csv").head(20)
     expected = predict_run(run, tmp_path / "tiny.csv").head(20)
     predictor = load_predictor(run)
@@ -446,14 +444,12 @@ print("frameworks:", loaded[:5])
 
 
 @pytest.mark.slow
-def test_onnx_runtime_imports_neither_tensorflow_nor_keras(tmp_path, runner):
+def test_onnx_runtime_imports_neither_tensorflow_nor_keras(tmp_path, runner, tiny_run):
     pytest.importorskip("onnxruntime")
-    from helpers import tiny_untrained_run
-
     from kproto.cli import cli
     from kproto.commands.predict import predict_run
 
-    run = tiny_untrained_run(tmp_path)
+    run = tiny_run(tmp_path)
     exported = runner.invoke(cli, ["export", str(run), "--format", "onnx"])
     if exported.exit_code != 0:
         pytest.skip(f"the ONNX export is not available here: {exported.output[-200:]}")
@@ -469,11 +465,9 @@ def test_onnx_runtime_imports_neither_tensorflow_nor_keras(tmp_path, runner):
 
 
 @pytest.mark.slow
-def test_kproto_serve_command(tmp_path):
+def test_kproto_serve_command(tmp_path, tiny_run):
     """`kproto serve` itself: starts on the port it is given, says it is loopback only, stops on SIGTERM."""
-    from helpers import tiny_untrained_run
-
-    run = tiny_untrained_run(tmp_path)
+    run = tiny_run(tmp_path)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(

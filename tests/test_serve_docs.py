@@ -5,13 +5,13 @@ type and a body that fits its documented schema."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
-from helpers import LiveServer, tiny_untrained_run
+from helpers import LiveServer
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -28,8 +28,8 @@ EXAMPLES = 40  # per operation and generation mode: the whole test stays well un
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tiny_untrained_run(tmp_path_factory.mktemp("documented")), "--max-delay-ms", "1")
+def live(tmp_path_factory: pytest.TempPathFactory, tiny_run: Callable[[Path], Path]) -> Iterator[LiveServer]:
+    server = LiveServer(tiny_run(tmp_path_factory.mktemp("documented")), "--max-delay-ms", "1")
     try:
         yield server
     finally:

@@ -8,12 +8,12 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import LiveServer, tiny_untrained_run
+from helpers import LiveServer
 
 from kproto.serve.limits import Limits
 
@@ -21,8 +21,8 @@ GOOD = {"x1": 0.5, "x2": -1.0, "color": "red"}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_untrained_run(tmp_path_factory.mktemp("served"))
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Callable[[Path], Path]) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("served"))
 
 
 @pytest.fixture(scope="module")
