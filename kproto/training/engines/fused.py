@@ -27,13 +27,36 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 import keras
 
-__all__ = ["FusedEngine"]
+__all__ = ["FusedEngine", "unroll_threefry_on_cpu"]
 
 State = tuple[list[Any], ...]
 Batch = tuple[Any, ...]
 ProgressFn = Callable[[int, int], None]
 
 _CACHE_SIZE = 4
+
+
+def unroll_threefry_on_cpu() -> bool:
+    """Lower JAX's threefry random-bits hash on the CPU as straight-line code instead of a 5-step loop.
+
+    The bits are the same (the loop and its unrolled form are the same 20 rounds); the straight-line form fuses into
+    one kernel, where the loop runs one small kernel per step and copies its carry between steps. It drew every
+    dropout mask of a tabular ensemble step (credit_minimal: ~25% of a training step's CPU time) and also compiles
+    faster. JAX registers the loop for CPU to keep its own compile times down on huge random arrays; a training
+    step's masks are small. Returns True when the lowering was (or already is) registered, False when this JAX
+    version lacks the pieces (then nothing changes).
+    """
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32 as threefry
+    except ImportError:  # pragma: no cover - depends on the installed JAX
+        return False
+    primitive = getattr(threefry, "threefry2x32_p", None)
+    unrolled = getattr(threefry, "_threefry2x32_lowering_rule", None)
+    if primitive is None or unrolled is None or not hasattr(mlir, "register_lowering"):  # pragma: no cover
+        return False
+    mlir.register_lowering(primitive, unrolled, platform="cpu")
+    return True
 
 
 class _DeviceData:
@@ -99,6 +122,7 @@ class FusedEngine(Engine):
             raise ValueError("FusedEngine needs a model compiled with an optimizer and a loss")
         if batch_size < 1 or chunks < 1:
             raise ValueError("batch_size and chunks must be positive")
+        unroll_threefry_on_cpu()  # the same dropout masks, drawn faster
         self.model = model
         self.batch_size = int(batch_size)
         self.chunks = int(chunks)
