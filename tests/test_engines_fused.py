@@ -56,3 +56,19 @@ def test_unrolled_threefry_draws_the_same_bits_without_a_loop() -> None:
         rtol=0,
         atol=0,
     )  # JAX's own numbers before the change (jax.random.uniform(jax.random.key(3), (5,)))
+
+
+@pytest.mark.parametrize(
+    ("steps", "chunks", "plan"), [(97, 10, (10, 10)), (1093, 10, (110, 10)), (9, 10, (5, 2)), (3, 10, (3, 1))]
+)
+def test_chunk_plan(steps: int, chunks: int, plan: tuple[int, int]) -> None:
+    """A small epoch goes in few scans (each call passes the whole training state); a large one in `chunks`."""
+    pytest.importorskip("jax")
+    from kproto.training.engines.fused import MIN_CHUNK_STEPS, chunk_plan
+
+    assert chunk_plan(steps, chunks) == plan
+    for n in range(1, 300):
+        for most in (1, 3, 10):
+            per_chunk, count = chunk_plan(n, most)
+            assert count <= most and per_chunk * count >= n > per_chunk * (count - 1)
+            assert count <= -(-n // MIN_CHUNK_STEPS)  # no more scans than MIN_CHUNK_STEPS-step runs
