@@ -7,7 +7,8 @@ Each set is cut once per seed into development rows (80%) and held-out test rows
 on the development rows with a recipe that names only the data and `model: {type: transformer}` (`kproto train`
 in a fresh process, its own validation split inside them), then `kproto evaluate --data` scores the test rows.
 TF-IDF (words and word pairs, sublinear term frequency) + logistic regression, its C picked by 5-fold
-cross-validation on the same development rows, is scored on the same test rows. `--before` also trains the
+cross-validation on the same development rows, is scored on the same test rows. Each cut also trains the
+defaults with `model.wide` flipped (the bag with or without its linear part on word presence). `--before` also trains the
 defaults with Keras's tokenizer (data.text_standardize: strip_punctuation) and the defaults this project shipped
 before (pinned through --set) for comparison.
 
@@ -53,6 +54,8 @@ BEFORE = [
     "train.optimizer=adam",
     "train.epochs=30",
 ]
+# Every cut also trains the bag with model.wide flipped from its default, so the choice is measured each time.
+WIDE_OTHER = ("with the linear part", "model.wide=true")
 
 
 def _sample(frame: pd.DataFrame, column: str, target: str, rows: int) -> pd.DataFrame:
@@ -173,7 +176,7 @@ def run(seeds: list[int], quick: bool, before: bool = False, names: list[str] | 
         for seed in seeds:
             dev, test = holdout(frame, target, seed)
             baseline = tfidf_logistic(dev, test, text, target)
-            variants = [("defaults", [])]
+            variants = [("defaults", []), (WIDE_OTHER[0], [WIDE_OTHER[1]])]
             if before:
                 variants += [("Keras tokenizer", KERAS_TOKENIZER), ("before", BEFORE)]
             for label, overrides in variants:

@@ -42,6 +42,12 @@ class Transformer(ModelBase):
         f"{SMALL_TEXT_ROWS:,} training rows when no block field (layers, heads, key_dim, ff_units, pooling) is set, "
         "else attention.",
     )
+    wide: bool = Field(
+        False,
+        description="The bag only: add a linear model on which words each text holds (a binary bag of words, "
+        "L2-normalized, L2-penalized weights) to the bag's output, as logistic regression on word presence does "
+        "(wide and deep). One target only.",
+    )
 
     def encoder_for(self, info: Any) -> tuple[str, str]:
         """The encoder this spec builds on `info`'s data, and why (printed in the run header)."""
@@ -63,6 +69,8 @@ class Transformer(ModelBase):
             return {}
         encoder, why = self.encoder_for(info)
         name = "bag of embeddings" if encoder == "bag" else "attention blocks"
+        if encoder == "bag" and self.wide:
+            name += " + a linear model on word presence"
         return {"encoder": f"{name} ({why})"}
 
 
@@ -125,7 +133,8 @@ def build(spec, info) -> keras.Model:
 
 
 def bag_of_embeddings(spec, info) -> keras.Model:
-    """Token embedding (id 0 masked) → dropout → mean over the text's tokens → dropout → head."""
+    """Token embedding (id 0 masked) → dropout → mean over the text's tokens → dropout → head; with `model.wide`,
+    a linear model on word presence added to the head before its activation."""
     import keras
 
     from kproto.models.layers import SequencePooling
@@ -138,4 +147,24 @@ def bag_of_embeddings(spec, info) -> keras.Model:
     x = SequencePooling("mean", name="pooling")(x)
     if rate:
         x = keras.layers.Dropout(rate, name="pooled_dropout")(x)
+    if spec.wide and info.task in (catalog.CLASSIFICATION, catalog.REGRESSION):
+        return keras.Model(inputs, wide_and_deep_head(x, inputs, info, spec), name="transformer_bag")
     return keras.Model(inputs, output_head(x, info, spec), name="transformer_bag")
+
+
+def wide_and_deep_head(x, tokens, info, spec):
+    """The head's Dense units on `x` plus a WordPresence linear model on `tokens`, then the task's output layer
+    (softmax over classes, or the rescaled unit): the "output" layer other commands look for."""
+    import keras
+
+    from kproto.models.layers import WordPresence
+
+    classes = info.task == catalog.CLASSIFICATION
+    units = info.num_classes if classes else 1
+    deep = keras.layers.Dense(units, dtype="float32", name="deep_logits")(x)
+    wide = WordPresence(info.vocab_size, units, dtype="float32", name="word_presence")(tokens)
+    z = keras.layers.Add(dtype="float32", name="wide_and_deep")([deep, wide])
+    if classes:
+        return keras.layers.Activation(spec.output_activation or "softmax", dtype="float32", name="output")(z)
+    z = keras.layers.Activation(spec.output_activation, dtype="float32", name="output_raw")(z)
+    return keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(z)
