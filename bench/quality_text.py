@@ -8,7 +8,7 @@ on the development rows with a recipe that names only the data and `model: {type
 in a fresh process, its own validation split inside them), then `kproto evaluate --data` scores the test rows.
 TF-IDF (words and word pairs, sublinear term frequency) + logistic regression, its C picked by 5-fold
 cross-validation on the same development rows, is scored on the same test rows. Each cut also trains the
-defaults with `model.wide` flipped (the bag with or without its linear part on word presence). `--before` also trains the
+bag with the other choices of its linear part on word presence (`model.wide`, `model.wide_pairs`). `--before` also trains the
 defaults with Keras's tokenizer (data.text_standardize: strip_punctuation) and the defaults this project shipped
 before (pinned through --set) for comparison.
 
@@ -54,8 +54,11 @@ BEFORE = [
     "train.optimizer=adam",
     "train.epochs=30",
 ]
-# Every cut also trains the bag with model.wide flipped from its default, so the choice is measured each time.
-WIDE_OTHER = ("with the linear part", "model.wide=true")
+# Every cut also trains the bag with the other choices of its linear part (model.wide, model.wide_pairs).
+WIDE_OTHERS = [
+    ("linear part on words", ["model.wide=true", "model.wide_pairs=false"]),
+    ("linear part on words and pairs", ["model.wide=true", "model.wide_pairs=true"]),
+]
 
 
 def _sample(frame: pd.DataFrame, column: str, target: str, rows: int) -> pd.DataFrame:
@@ -176,7 +179,7 @@ def run(seeds: list[int], quick: bool, before: bool = False, names: list[str] | 
         for seed in seeds:
             dev, test = holdout(frame, target, seed)
             baseline = tfidf_logistic(dev, test, text, target)
-            variants = [("defaults", []), (WIDE_OTHER[0], [WIDE_OTHER[1]])]
+            variants = [("defaults", []), *WIDE_OTHERS]
             if before:
                 variants += [("Keras tokenizer", KERAS_TOKENIZER), ("before", BEFORE)]
             for label, overrides in variants:

@@ -102,6 +102,9 @@ def test_model_wide_adds_a_linear_part_on_word_presence_to_the_bag() -> None:
     line = Transformer(type="transformer", wide=True).chosen(text_info(700))["encoder"]
     assert "linear model on word presence" in line
     assert "linear" not in Transformer(type="transformer", wide=False).chosen(text_info(700))["encoder"]
+    pairs = Transformer(type="transformer", embed_dim=8, wide=True, wide_pairs=True)
+    assert build_model(pairs, text_info(700)).get_layer("word_presence").kernel.shape == (30 + 60, 2)
+    assert "word and word-pair presence" in pairs.chosen(text_info(700))["encoder"]
 
 
 @pytest.mark.slow
@@ -172,3 +175,19 @@ def test_a_small_text_run_trains_the_bag_and_prints_it(runner, tmp_path: Path) -
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
     text = json.loads((run / "preprocess.json").read_text())["state"]["text"]
     assert text["standardize"] == "keep_punctuation" and {"!", "."} <= set(text["vocabulary"])  # the default rule
+
+
+def test_word_presence_with_pairs_adds_each_distinct_neighbouring_pair_once() -> None:
+    import keras
+    import numpy as np
+
+    from kproto.models.layers import PAIR_PRIME, WordPresence
+
+    layer = WordPresence(10, 1, scale=1.0, pair_buckets=7)
+    ids = np.array([[3, 4, 3, 4, 0]])  # tokens 3, 4; pairs (3, 4) twice and (4, 3); none with padding
+    layer.build(ids.shape)
+    weights = np.arange(17, dtype="float32").reshape(17, 1)
+    layer.kernel.assign(weights)
+    rows = [3, 4, 10 + (3 * PAIR_PRIME + 4) % 7, 10 + (4 * PAIR_PRIME + 3) % 7]
+    got = keras.ops.convert_to_numpy(layer(ids))
+    np.testing.assert_allclose(got, [weights[rows].sum(0) / np.sqrt(len(set(rows)))], rtol=1e-6)

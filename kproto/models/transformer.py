@@ -21,6 +21,7 @@ from kproto.models.common import activation, layer_kwargs, output_head
 
 SMALL_TEXT_ROWS = 3000  # fewer training texts than this: a bag of embeddings when the recipe leaves it open
 BAG_DROPOUT = 0.3  # the bag's dropout when model.dropout is unset
+MAX_PAIR_BUCKETS = 40_000  # at most this many hashed pair rows (twice the vocabulary below it)
 BLOCK_FIELDS = frozenset({"layers", "heads", "key_dim", "ff_units", "pooling"})
 
 
@@ -48,6 +49,11 @@ class Transformer(ModelBase):
         "L2-normalized, L2-penalized weights) to the bag's output, as logistic regression on word presence does "
         "(wide and deep). One target only.",
     )
+    wide_pairs: bool = Field(
+        False,
+        description="With model.wide: each pair of neighbouring words is a feature of the linear model too (hashed "
+        "into twice the vocabulary's size, at most 40,000 rows).",
+    )
 
     def encoder_for(self, info: Any) -> tuple[str, str]:
         """The encoder this spec builds on `info`'s data, and why (printed in the run header)."""
@@ -70,7 +76,7 @@ class Transformer(ModelBase):
         encoder, why = self.encoder_for(info)
         name = "bag of embeddings" if encoder == "bag" else "attention blocks"
         if encoder == "bag" and self.wide:
-            name += " + a linear model on word presence"
+            name += " + a linear model on word" + (" and word-pair" if self.wide_pairs else "") + " presence"
         return {"encoder": f"{name} ({why})"}
 
 
@@ -162,7 +168,8 @@ def wide_and_deep_head(x, tokens, info, spec):
     classes = info.task == catalog.CLASSIFICATION
     units = info.num_classes if classes else 1
     deep = keras.layers.Dense(units, dtype="float32", name="deep_logits")(x)
-    wide = WordPresence(info.vocab_size, units, dtype="float32", name="word_presence")(tokens)
+    buckets = min(2 * int(info.vocab_size), MAX_PAIR_BUCKETS) if spec.wide_pairs else 0
+    wide = WordPresence(info.vocab_size, units, pair_buckets=buckets, dtype="float32", name="word_presence")(tokens)
     z = keras.layers.Add(dtype="float32", name="wide_and_deep")([deep, wide])
     if classes:
         return keras.layers.Activation(spec.output_activation or "softmax", dtype="float32", name="output")(z)
