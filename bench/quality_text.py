@@ -7,7 +7,8 @@ Each set is cut once per seed into development rows (80%) and held-out test rows
 on the development rows with a recipe that names only the data and `model: {type: transformer}` (`kproto train`
 in a fresh process, its own validation split inside them), then `kproto evaluate --data` scores the test rows.
 TF-IDF (words and word pairs, sublinear term frequency) + logistic regression, its C picked by 5-fold
-cross-validation on the same development rows, is scored on the same test rows. `--before` also trains the
+cross-validation on the same development rows, is scored on the same test rows. Each cut also trains the
+bag with the other choices of its linear part on word presence (`model.wide`, `model.wide_pairs`). `--before` also trains the
 defaults with Keras's tokenizer (data.text_standardize: strip_punctuation) and the defaults this project shipped
 before (pinned through --set) for comparison.
 
@@ -52,6 +53,11 @@ BEFORE = [
     "model.ff_units=128",
     "train.optimizer=adam",
     "train.epochs=30",
+]
+# Every cut also trains the bag with the other choices of its linear part (model.wide, model.wide_pairs).
+WIDE_OTHERS = [
+    ("linear part on words", ["model.wide=true", "model.wide_pairs=false"]),
+    ("linear part on words and pairs", ["model.wide=true", "model.wide_pairs=true"]),
 ]
 
 
@@ -173,7 +179,7 @@ def run(seeds: list[int], quick: bool, before: bool = False, names: list[str] | 
         for seed in seeds:
             dev, test = holdout(frame, target, seed)
             baseline = tfidf_logistic(dev, test, text, target)
-            variants = [("defaults", [])]
+            variants = [("defaults", []), *WIDE_OTHERS]
             if before:
                 variants += [("Keras tokenizer", KERAS_TOKENIZER), ("before", BEFORE)]
             for label, overrides in variants:

@@ -232,7 +232,7 @@ def startup(repeats: int = 7) -> dict:
     for name, cmd in (
         ("kproto --help", [PY, "-m", "kproto.cli", "--help"]),
         ("kproto validate", [PY, "-m", "kproto.cli", "validate", str(recipe)]),
-        # a table recipe: validate reads the first rows with pandas for the data audit
+        # a table recipe: validate audits the first rows (read with the csv module, kproto.data.sample)
         (
             "kproto validate, table (credit_minimal)",
             [PY, "-m", "kproto.cli", "validate", str(ROOT / "recipes" / "credit_minimal.yaml")],

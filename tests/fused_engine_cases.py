@@ -222,6 +222,19 @@ def test_several_epochs_reduce_loss_without_recompiling(data: dict[str, np.ndarr
     )
 
 
+@pytest.mark.parametrize("chunks", [1, 2, 10])
+def test_chunking_leaves_the_numbers_alone(data: dict[str, np.ndarray], chunks: int) -> None:
+    """However an epoch is split into compiled scans, the steps, dropout masks and so the state are the same."""
+    model = classifier(0.4)
+    start = snapshot(model)
+    reference = FusedEngine(model, 16, chunks=3).train_epoch(data["x"], data["y"], data["order"])
+    want = snapshot(model)
+    restore(model, start)
+    logs = FusedEngine(model, 16, chunks=chunks).train_epoch(data["x"], data["y"], data["order"])
+    assert logs == pytest.approx(reference, rel=RTOL)
+    assert_close(snapshot(model), want)
+
+
 def test_later_fit_continues_from_fused_state(data: dict[str, np.ndarray]) -> None:
     model = classifier(0.0)
     FusedEngine(model, BATCH).train_epoch(data["x"], data["y"], data["order"])

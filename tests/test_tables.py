@@ -100,3 +100,16 @@ def test_names_from_a_run_folder_reach_the_terminal_escaped() -> None:
     assert "\\x1b" in shown and "[bold red]" in shown and "[red]here[/]" in flat(shown)
     words = render(verdict_text({"model_wins": False, "message": "gradient\x1b[2J [blink]boosting[/] wins"}))
     assert "\x1b" not in words and "[blink]boosting[/]" in words
+
+
+def test_reporters_say_whether_they_show_progress() -> None:
+    """Training waits for each chunk of steps only where a progress bar is drawn: live, on a terminal."""
+    from kproto.commands.tracking import TrackingReporter
+    from kproto.report.tables import Reporter, RichReporter
+
+    assert Reporter().shows_progress is False
+    piped = RichReporter(Console(file=io.StringIO()))
+    terminal = RichReporter(Console(file=io.StringIO(), force_terminal=True))
+    assert (piped.shows_progress, terminal.shows_progress) == (False, True)
+    assert TrackingReporter(terminal, []).shows_progress is True
+    assert TrackingReporter(piped, []).shows_progress is False

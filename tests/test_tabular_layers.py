@@ -64,6 +64,15 @@ def test_layers_shape_and_config_round_trip(make: Any, width: int) -> None:
     assert copy.get_config() == layer.get_config()
 
 
+@pytest.mark.parametrize("indices", [[2, 3, 4], [0, 1, 2, 3, 4, 5], [5], [4, 1, 3], [1, 2, 4], [3, 2], []])
+def test_select_columns_equals_fancy_indexing(indices: list[int]) -> None:
+    """A run of columns is read as a slice and any other list with a gather: both are x[:, indices]."""
+    from kproto.models.tabular_layers import SelectColumns
+
+    x = np.random.default_rng(0).normal(size=(7, 6)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(SelectColumns(indices)(x)), x[:, indices])
+
+
 def test_ensemble_fork_and_mean() -> None:
     from kproto.models.tabular_layers import EnsembleFork, EnsembleMean
 

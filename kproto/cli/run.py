@@ -219,10 +219,10 @@ def validate_command(recipe: Path, overrides: tuple[str, ...]) -> None:
         from kproto.data.header import audit_applies
 
         audit = None
-        if columns and audit_applies(spec):  # pandas is imported only when there is a table to audit
-            from kproto.data.audit import recipe_audit
+        if columns and audit_applies(spec):  # the first rows, read without pandas where the file allows
+            from kproto.data.sample import sample_audit
 
-            audit = recipe_audit(spec)
+            audit = sample_audit(spec)
     except KprotoError as exc:
         raise locate(exc, loaded) from None
     click.echo(

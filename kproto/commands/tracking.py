@@ -46,6 +46,10 @@ class TrackingReporter(Reporter):
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         self.inner.epoch_start(epoch, epochs, steps)
 
+    @property
+    def shows_progress(self) -> bool:  # type: ignore[override]
+        return self.inner.shows_progress
+
     def progress(self, done: int, total: int) -> None:
         self.inner.progress(done, total)
 

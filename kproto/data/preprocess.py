@@ -17,10 +17,9 @@ import pandas as pd
 from kproto.core import catalog
 from kproto.core.errors import DataError
 from kproto.data import tokenizer
+from kproto.data.audit_rules import CATEGORY_CAP, TEXT_MIN_MEAN_LENGTH
 from kproto.data.text_length import length_from_texts
 
-TEXT_MIN_MEAN_LENGTH = 40  # a string column whose values average this many characters is free text
-CATEGORY_CAP = 50  # the audit keeps this many of a high-cardinality column's most frequent values, the rest: OTHER
 OTHER = "(other)"  # the category of a capped column's rare and unseen values
 DATE_FEATURES = (
     "year",

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from kproto.core.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def split_indices(
     n_rows: int, validation: float, test: float, seed: int, labels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shuffled index arrays (train, validation, test); stratified by `labels` when given."""
+    import numpy as np  # here, so that the audit's rules reach min_rows_per_split without NumPy
+
     rng = np.random.default_rng(seed)
     if labels is None:
         groups = [rng.permutation(n_rows)]
@@ -64,6 +69,8 @@ def check_held_out(
         return
     reason, hint = f"{rows} rows are too few for these shares", "use more rows or larger data.split shares"
     if labels is not None:
+        import numpy as np
+
         values, counts = np.unique(labels, return_counts=True)
         need = min_rows_per_split(validation, test)
         tiny = int(np.sum(counts < need))

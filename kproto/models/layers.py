@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 register = keras.saving.register_keras_serializable(package="kproto")
+PAIR_PRIME = 116049371  # WordPresence's hash of a pair of token ids: (first · PAIR_PRIME + second) mod buckets
 
 
 @register
@@ -252,3 +253,68 @@ class WindowRestore(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "channel": self.channel, "mean": self.mean, "std": self.std}
+
+
+@register
+class WordPresence(keras.layers.Layer):
+    """The wide part of a wide-and-deep text model: a linear function of which vocabulary tokens a text holds.
+
+    [batch, length] token ids → [batch, units]: each distinct non-padding token's weight row, summed and divided by
+    the square root of the number of distinct tokens. That is a binary bag of words, L2-normalized, times a weight
+    matrix, the features of logistic regression on word presence. With `pair_buckets`, each pair of neighbouring
+    tokens is a feature too, hashed into that many rows after the vocabulary's. The weights start at zero (the
+    model starts as its deep part alone), carry an L2 penalty `l2` and are used `scale` times their stored size, so
+    plain optimizer steps move them as far as a linear model needs in a few epochs."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        units: int,
+        l2: float = 1e-4,
+        scale: float = 10.0,
+        pair_buckets: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size, self.units, self.l2, self.scale = int(vocab_size), int(units), float(l2), float(scale)
+        self.pair_buckets = int(pair_buckets)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.kernel = self.add_weight(
+            shape=(self.vocab_size + self.pair_buckets, self.units),
+            initializer="zeros",
+            regularizer=keras.regularizers.L2(self.l2) if self.l2 else None,
+            name="kernel",
+        )
+
+    def _features(self, ids: Any) -> Any:
+        """The token ids, then (with pair buckets) each neighbouring pair's bucket after the vocabulary; 0: none."""
+        if not self.pair_buckets:
+            return ids
+        buckets = self.pair_buckets  # below 46,341, so every product stays inside int32
+        first, second = ids[:, :-1], ids[:, 1:]
+        hashed = ((first % buckets) * (PAIR_PRIME % buckets) % buckets + second % buckets) % buckets
+        pairs = ops.where(ops.logical_and(first > 0, second > 0), hashed + self.vocab_size, ops.zeros_like(first))
+        return ops.concatenate([ids, pairs], axis=-1)
+
+    def call(self, inputs: Any) -> Any:
+        ids = ops.sort(self._features(ops.cast(inputs, "int32")), axis=-1)  # order does not matter; repeats meet
+        earlier = ops.concatenate([ops.zeros_like(ids[:, :1]), ids[:, :-1]], axis=-1)
+        first = ops.logical_and(ids > 0, ops.not_equal(ids, earlier))  # each distinct token once, padding (0) left out
+        keep = ops.cast(first, self.compute_dtype)
+        distinct = ops.maximum(ops.sum(keep, axis=-1, keepdims=True), 1.0)
+        rows = ops.take(self.kernel, ids, axis=0)
+        return self.scale * ops.sum(rows * keep[:, :, None], axis=1) / ops.sqrt(distinct)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "units": self.units,
+            "l2": self.l2,
+            "scale": self.scale,
+            "pair_buckets": self.pair_buckets,
+        }

@@ -44,6 +44,9 @@ class SelectColumns(keras.layers.Layer):
         self.indices = [int(i) for i in indices]
 
     def call(self, inputs: Any) -> Any:
+        first = self.indices[0] if self.indices else 0
+        if self.indices == list(range(first, first + len(self.indices))):  # a run of columns: a slice, no gather
+            return inputs[:, first : first + len(self.indices)]
         return ops.take(inputs, np.asarray(self.indices, np.int32), axis=1)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:

@@ -21,6 +21,7 @@ from kproto.models.common import activation, layer_kwargs, output_head
 
 SMALL_TEXT_ROWS = 3000  # fewer training texts than this: a bag of embeddings when the recipe leaves it open
 BAG_DROPOUT = 0.3  # the bag's dropout when model.dropout is unset
+MAX_PAIR_BUCKETS = 40_000  # at most this many hashed pair rows (twice the vocabulary below it)
 BLOCK_FIELDS = frozenset({"layers", "heads", "key_dim", "ff_units", "pooling"})
 
 
@@ -41,6 +42,17 @@ class Transformer(ModelBase):
         "the text, then the head), which learns more from few texts. auto: bag for text with fewer than "
         f"{SMALL_TEXT_ROWS:,} training rows when no block field (layers, heads, key_dim, ff_units, pooling) is set, "
         "else attention.",
+    )
+    wide: bool = Field(
+        False,
+        description="The bag only: add a linear model on which words each text holds (a binary bag of words, "
+        "L2-normalized, L2-penalized weights) to the bag's output, as logistic regression on word presence does "
+        "(wide and deep). One target only.",
+    )
+    wide_pairs: bool = Field(
+        False,
+        description="With model.wide: each pair of neighbouring words is a feature of the linear model too (hashed "
+        "into twice the vocabulary's size, at most 40,000 rows).",
     )
 
     def encoder_for(self, info: Any) -> tuple[str, str]:
@@ -63,6 +75,8 @@ class Transformer(ModelBase):
             return {}
         encoder, why = self.encoder_for(info)
         name = "bag of embeddings" if encoder == "bag" else "attention blocks"
+        if encoder == "bag" and self.wide:
+            name += " + a linear model on word" + (" and word-pair" if self.wide_pairs else "") + " presence"
         return {"encoder": f"{name} ({why})"}
 
 
@@ -125,7 +139,8 @@ def build(spec, info) -> keras.Model:
 
 
 def bag_of_embeddings(spec, info) -> keras.Model:
-    """Token embedding (id 0 masked) → dropout → mean over the text's tokens → dropout → head."""
+    """Token embedding (id 0 masked) → dropout → mean over the text's tokens → dropout → head; with `model.wide`,
+    a linear model on word presence added to the head before its activation."""
     import keras
 
     from kproto.models.layers import SequencePooling
@@ -138,4 +153,25 @@ def bag_of_embeddings(spec, info) -> keras.Model:
     x = SequencePooling("mean", name="pooling")(x)
     if rate:
         x = keras.layers.Dropout(rate, name="pooled_dropout")(x)
+    if spec.wide and info.task in (catalog.CLASSIFICATION, catalog.REGRESSION):
+        return keras.Model(inputs, wide_and_deep_head(x, inputs, info, spec), name="transformer_bag")
     return keras.Model(inputs, output_head(x, info, spec), name="transformer_bag")
+
+
+def wide_and_deep_head(x, tokens, info, spec):
+    """The head's Dense units on `x` plus a WordPresence linear model on `tokens`, then the task's output layer
+    (softmax over classes, or the rescaled unit): the "output" layer other commands look for."""
+    import keras
+
+    from kproto.models.layers import WordPresence
+
+    classes = info.task == catalog.CLASSIFICATION
+    units = info.num_classes if classes else 1
+    deep = keras.layers.Dense(units, dtype="float32", name="deep_logits")(x)
+    buckets = min(2 * int(info.vocab_size), MAX_PAIR_BUCKETS) if spec.wide_pairs else 0
+    wide = WordPresence(info.vocab_size, units, pair_buckets=buckets, dtype="float32", name="word_presence")(tokens)
+    z = keras.layers.Add(dtype="float32", name="wide_and_deep")([deep, wide])
+    if classes:
+        return keras.layers.Activation(spec.output_activation or "softmax", dtype="float32", name="output")(z)
+    z = keras.layers.Activation(spec.output_activation, dtype="float32", name="output_raw")(z)
+    return keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(z)

@@ -268,6 +268,8 @@ def confusion_table(report: dict[str, Any]) -> Table:
 class Reporter:
     """Receives training events. The silent base is for library use and tests."""
 
+    shows_progress = False  # whether `progress` shows anything (engines skip waiting for each chunk when not)
+
     def header(self, facts: dict[str, Any]) -> None: ...
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
     def progress(self, done: int, total: int) -> None: ...
@@ -283,6 +285,7 @@ class RichReporter(Reporter):
         self.console = console
         self.history: list[dict[str, Any]] = []
         self.live_mode = console.is_terminal
+        self.shows_progress = self.live_mode  # the bar is drawn only live, on a terminal
         self.bar = Progress(
             TextColumn("epoch {task.fields[epoch]}"),
             BarColumn(),

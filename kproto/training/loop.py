@@ -462,7 +462,8 @@ class Trainer:
         """One epoch of training and validation: its history row (logs, learning rate, seconds)."""
         order = epoch_order(inputs.x_train, self.recipe.seed, epoch)
         began = time.perf_counter()
-        logs = engine.train_epoch(inputs.x_train, inputs.y_train, order, inputs.weights, self.reporter.progress)
+        progress = self.reporter.progress if self.reporter.shows_progress else None  # no bar: no waits per chunk
+        logs = engine.train_epoch(inputs.x_train, inputs.y_train, order, inputs.weights, progress)
         if self.stop():
             raise self._interrupted(run, state)
         if self.precise_bn is not None:  # validation sees statistics of this epoch's weights
