@@ -50,12 +50,11 @@ def unroll_threefry_on_cpu() -> bool:
     """Lower JAX's threefry random-bits hash on the CPU as straight-line code instead of a 5-step loop.
 
     The bits are the same (the loop and its unrolled form are the same 20 rounds); the straight-line form fuses into
-    one kernel, where the loop runs one small kernel per step and copies its carry between steps. It drew every
-    dropout mask of a tabular ensemble step (credit_minimal: ~25% of a training step's CPU time) and also compiles
-    faster. JAX registers the loop for CPU to keep its own compile times down on huge random arrays; a training
-    step's masks are small. Returns True when the lowering was (or already is) registered, False when this JAX
-    version lacks the pieces (then nothing changes).
-    """
+    one kernel, where the loop runs one small kernel per step and copies its carry between steps. It draws every
+    dropout mask of a training step and compiles faster (bench/fused_step.py compares the two). JAX registers the
+    loop for CPU to keep its own compile times down on huge random arrays; a training step's masks are small.
+    Returns True when the lowering was (or already is) registered, False when this JAX version lacks the pieces
+    (then nothing changes)."""
     try:
         from jax._src.interpreters import mlir
         from jax._src.random import threefry2x32 as threefry
