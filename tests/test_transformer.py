@@ -107,6 +107,26 @@ def test_model_wide_adds_a_linear_part_on_word_presence_to_the_bag() -> None:
     assert "word and word-pair presence" in pairs.chosen(text_info(700))["encoder"]
 
 
+def train_tiny_reviews(runner, tmp_path: Path, model_fields: str) -> tuple:
+    """Train a 2-epoch text run on 80 tiny reviews with `model_fields` added to the transformer's model section."""
+    import pandas as pd
+
+    from kproto.cli import cli
+
+    words = ["great tasty lovely fresh!", "awful stale broken bland..."]
+    rows = [{"review": f"{words[i % 2]} box {i}", "label": ["good", "bad"][i % 2]} for i in range(80)]
+    pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
+    (tmp_path / "recipe.yaml").write_text(
+        "seed: 3\ndata: {path: reviews.csv, target: label, text: review}\n"
+        f"model: {{type: transformer, {model_fields}}}\ntrain: {{epochs: 2, batch_size: 16}}\n"
+    )
+    args = ["train", str(tmp_path / "recipe.yaml"), "--backend", "tensorflow", "--out", str(tmp_path / "runs")]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").glob("*/*/")
+    return result, run
+
+
 @pytest.mark.slow
 def test_the_wide_bag_keeps_evaluate_predict_explain_export_and_serve_working(runner, tmp_path: Path) -> None:
     import json
@@ -119,18 +139,8 @@ def test_the_wide_bag_keeps_evaluate_predict_explain_export_and_serve_working(ru
     from kproto.serve.app import create_app
     from kproto.serve.predictor import load_predictor
 
-    words = ["great tasty lovely fresh!", "awful stale broken bland..."]
-    rows = [{"review": f"{words[i % 2]} box {i}", "label": ["good", "bad"][i % 2]} for i in range(80)]
-    pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
-    (tmp_path / "recipe.yaml").write_text(
-        "seed: 3\ndata: {path: reviews.csv, target: label, text: review}\n"
-        "model: {type: transformer, embed_dim: 8, wide: true}\ntrain: {epochs: 2, batch_size: 16}\n"
-    )
-    args = ["train", str(tmp_path / "recipe.yaml"), "--backend", "tensorflow", "--out", str(tmp_path / "runs")]
-    result = runner.invoke(cli, args)
-    assert result.exit_code == 0, result.output
+    result, run = train_tiny_reviews(runner, tmp_path, "embed_dim: 8, wide: true")
     assert "linear model on word presence" in result.output
-    (run,) = (tmp_path / "runs").glob("*/*/")
     new = pd.DataFrame({"review": ["great fresh lovely!", "stale bland awful..."]})
     new.to_csv(tmp_path / "new.csv", index=False)
     evaluated = runner.invoke(cli, ["evaluate", str(run), "--json"])
@@ -155,22 +165,8 @@ def test_the_wide_bag_keeps_evaluate_predict_explain_export_and_serve_working(ru
 def test_a_small_text_run_trains_the_bag_and_prints_it(runner, tmp_path: Path) -> None:
     import json
 
-    import pandas as pd
-
-    from kproto.cli import cli
-
-    words = ["great tasty lovely fresh!", "awful stale broken bland..."]
-    rows = [{"review": f"{words[i % 2]} box {i}", "label": ["good", "bad"][i % 2]} for i in range(80)]
-    pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
-    (tmp_path / "recipe.yaml").write_text(
-        "seed: 3\ndata: {path: reviews.csv, target: label, text: review}\n"
-        "model: {type: transformer, embed_dim: 8}\ntrain: {epochs: 2, batch_size: 16}\n"
-    )
-    args = ["train", str(tmp_path / "recipe.yaml"), "--backend", "tensorflow", "--out", str(tmp_path / "runs")]
-    result = runner.invoke(cli, args)
-    assert result.exit_code == 0, result.output
+    result, run = train_tiny_reviews(runner, tmp_path, "embed_dim: 8")
     assert "bag of embeddings" in result.output
-    (run,) = (tmp_path / "runs").glob("*/*/")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
     text = json.loads((run / "preprocess.json").read_text())["state"]["text"]
