@@ -32,6 +32,7 @@ from kproto.data.audit_rules import (
     audit_table,
     detect,
     leak_scores,
+    recipe_audit_plan,
 )
 from kproto.data.preprocess import infer_task
 
@@ -247,31 +248,15 @@ def inspect_file(
 def recipe_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
     """The audit `kproto validate` shows: a recipe's table read as training reads it (the first `rows` rows).
     None where training audits nothing: data.audit off, images, windows, text pairs and interactions."""
-    from kproto.core import catalog
     from kproto.data.header import audit_applies
     from kproto.data.readers import read_table
 
     if not audit_applies(recipe):
         return None
     data = recipe.data
-    family = catalog.family(recipe.model.type)
     frame = read_table(data.path, limit=min(data.limit or rows, rows), encoding=data.encoding)
-    data, frame = first_target_view(data, frame)
-    settings = AuditSettings.from_recipe(data, several_inputs=family.extra_inputs)
-    if family.task is not None:  # autoencoders and GANs predict nothing
-        frame = frame.drop(columns=[data.target]) if data.target in frame else frame
-        settings.target = None
-    return audit_frame(frame, settings)
-
-
-def first_target_view(data: Any, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
-    """Several targets: the audit profiles the first as the target and leaves the other target columns out."""
-    from kproto.recipe.targets import target_names
-
-    names = target_names(data)
-    if len(names) < 2:
-        return data, frame
-    return data.model_copy(update={"target": names[0]}), frame.drop(columns=[n for n in names[1:] if n in frame])
+    settings, left_out = recipe_audit_plan(recipe)
+    return audit_frame(frame.drop(columns=[c for c in left_out if c in frame]), settings)
 
 
 TARGET_NAMES = ("label", "target", "class", "y", "outcome")

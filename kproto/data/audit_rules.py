@@ -203,6 +203,25 @@ class AuditSettings:
         )
 
 
+def recipe_audit_plan(recipe: Any) -> tuple[AuditSettings, list[str]]:
+    """The settings `kproto validate` audits a recipe's table with, and the columns it leaves out: with several
+    targets the first is profiled as the target and the others are left out; a family with a task of its own
+    (autoencoders, GANs) predicts no column, so its target column is left out and no target is checked."""
+    from kproto.core import catalog
+    from kproto.recipe.targets import target_names
+
+    data, left_out = recipe.data, []
+    names = target_names(data)
+    if len(names) >= 2:
+        data, left_out = data.model_copy(update={"target": names[0]}), list(names[1:])
+    family = catalog.family(recipe.model.type)
+    settings = AuditSettings.from_recipe(data, several_inputs=family.extra_inputs)
+    if family.task is not None:  # a family with a task of its own (autoencoder, GAN) has no target to check
+        left_out.append(data.target)
+        settings.target = None
+    return settings, left_out
+
+
 DATE_SAMPLE = 300  # values read to decide a column holds dates
 NUMBER_SAMPLE = 2000  # values read for the share of numbers in a string column
 IMAGE_SAMPLE = 1000  # values read to decide a column names image files

@@ -25,11 +25,11 @@ from kproto.data.audit_rules import (
     NUMBER_SAMPLE,
     VALIDATE_ROWS,
     Audit,
-    AuditSettings,
     LeakScores,
     audit_table,
     infer_task,
     leak_scores,
+    recipe_audit_plan,
 )
 from kproto.data.header import TABLE_SUFFIXES, check_path, decode, sniff
 
@@ -316,9 +316,7 @@ def sample_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
     """`kproto validate`'s audit: `kproto.data.audit.recipe_audit` without pandas where the file allows (the first
     `rows` rows of a file of at most LIGHT_BYTES read by `read_sample`), with pandas where it does not. None where
     training audits nothing."""
-    from kproto.core import catalog
     from kproto.data.header import audit_applies
-    from kproto.recipe.targets import target_names
 
     if not audit_applies(recipe):
         return None
@@ -331,15 +329,8 @@ def sample_audit(recipe: Any, rows: int = VALIDATE_ROWS) -> Audit | None:
         from kproto.data.audit import recipe_audit
 
         return recipe_audit(recipe, rows)
-    names = target_names(data)
-    if len(names) >= 2:  # several targets: the first is profiled as the target, the others left out
-        data = data.model_copy(update={"target": names[0]})
-        table = table.without(names[1:])
-    family = catalog.family(recipe.model.type)
-    settings = AuditSettings.from_recipe(data, several_inputs=family.extra_inputs)
-    if family.task is not None:  # autoencoders and GANs predict nothing
-        table = table.without([data.target])
-        settings.target = None
+    settings, left_out = recipe_audit_plan(recipe)
+    table = table.without(left_out)
     try:
         return audit_table(table, settings)
     except Unsupported:  # dates pandas would parse with its own rules
