@@ -249,6 +249,29 @@ def test_robust_scaling_centres_on_the_median_and_clips_smoothly() -> None:
     assert fit_numeric("x", pd.Series([2.0, 2.0, 2.0, 7.0]), "robust")["std"] > 0  # IQR 0: the std instead
 
 
+def test_quantile_scaling_maps_ranks_onto_normal_scores() -> None:
+    from statistics import NormalDist
+
+    from kproto.data.preprocess import NORMAL_TAIL, fit_numeric, standardize
+
+    rng = np.random.default_rng(0)
+    values = pd.Series(np.concatenate([np.zeros(400), rng.exponential(5.0, 600)]))  # 40% zeros, a long tail
+    column = fit_numeric("x", values, "quantile")
+    scaled = standardize(values.to_numpy(), column)[:, 0]
+    limit = NormalDist().inv_cdf(1.0 - NORMAL_TAIL)
+    assert np.all(np.abs(scaled) <= limit + 1e-9)
+    order = np.argsort(values.to_numpy(), kind="stable")
+    assert np.all(np.diff(scaled[order]) >= 0)  # the order is kept
+    # the zeros cover levels 0 to 0.4: they share the middle level's score, not the lowest one
+    assert scaled[0] == pytest.approx(NormalDist().inv_cdf(0.2), abs=0.02)
+    assert np.median(scaled[values.to_numpy() > 0]) == pytest.approx(NormalDist().inv_cdf(0.7), abs=0.05)
+    outside = standardize(np.array([-5.0, 1e9]), column)[:, 0]  # beyond the training range: the end scores
+    np.testing.assert_allclose(outside, [column["normal_scores"][0], column["normal_scores"][-1]])
+    constant = fit_numeric("x", pd.Series([3.0, 3.0, 3.0]), "quantile")
+    assert "normal_scores" not in constant
+    np.testing.assert_allclose(standardize(np.array([3.0]), constant), [[0.0]])
+
+
 def test_a_run_fitted_before_robust_scaling_reads_the_same() -> None:
     """Old preprocess.json columns have no clip: their values are the plain standardized ones."""
     from kproto.data.preprocess import standardize
@@ -269,17 +292,19 @@ def test_feedforward_tables_scale_robustly_by_default_other_families_do_not(tmp_
         ({"type": "feedforward"}, "standard", False),
         ({"type": "rnn", "units": [4]}, "auto", False),
         ({"type": "rnn", "units": [4]}, "robust", True),
+        ({"type": "feedforward"}, "quantile", False),
     ):
         recipe = Recipe(data={**data, "scaling": scaling}, model=model)
         dataset = load_dataset(recipe)
         numeric = next(c for c in dataset.preprocessor.state["columns"] if c["name"] == "num")
         assert ("clip" in numeric) == clipped, (model, scaling)
+        assert ("normal_scores" in numeric) == (scaling == "quantile"), (model, scaling)
         layout = dataset.info.table
         assert layout["numeric"] and len(layout["quantiles"]) == len(layout["numeric"])
         assert "table" not in dataset.info.to_dict()  # read when building the model, not saved
 
 
-@pytest.mark.parametrize("scaling", ["standard", "robust"])
+@pytest.mark.parametrize("scaling", ["standard", "robust", "quantile"])
 def test_unstandardize_inverts_standardize(scaling: str) -> None:
     from kproto.data.preprocess import fit_numeric, standardize, unstandardize
 

@@ -84,6 +84,120 @@ def test_ensemble_fork_and_mean() -> None:
     np.testing.assert_allclose(np.asarray(EnsembleMean()(forked)), forked.mean(axis=1), rtol=1e-6)
 
 
+def test_ensemble_scale_and_unscaled_mean() -> None:
+    import keras
+
+    from kproto.models.tabular_layers import EnsembleMean, EnsembleScale
+
+    members = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(np.float32)
+    scale = EnsembleScale()
+    np.testing.assert_allclose(np.asarray(scale(members)), members)  # ones at the start
+    scale.scales.assign(np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.testing.assert_allclose(np.asarray(scale(members)), members * np.arange(12).reshape(1, 3, 4), rtol=1e-6)
+    plain = EnsembleMean(scaled=False)
+    np.testing.assert_allclose(np.asarray(plain(members)), members.mean(axis=1), rtol=1e-6)
+    assert not plain.weights
+    copy = keras.layers.deserialize(keras.layers.serialize(plain))
+    assert copy.get_config()["scaled"] is False
+
+
+def test_member_spread_adds_the_members_variance_in_training_only() -> None:
+    import keras
+
+    from kproto.models.tabular_layers import MemberSpread
+
+    rng = np.random.default_rng(1)
+    members = rng.normal(size=(5, 4, 1)).astype(np.float32)
+    prediction = members.mean(axis=1)
+    spread = MemberSpread(weight=9.0)
+    np.testing.assert_allclose(np.asarray(spread([prediction, members], training=False)), prediction)
+    assert not spread.losses
+    np.testing.assert_allclose(np.asarray(spread([prediction, members], training=True)), prediction)
+    assert len(spread.losses) == 1
+    np.testing.assert_allclose(float(spread.losses[0]), 9.0 * members.var(axis=1).mean(), rtol=1e-5)
+    # with the target's scale as weight: loss of the mean + spread = the mean of the members' own squared errors
+    target = rng.normal(size=(5, 1)).astype(np.float32)
+    own = ((3.0 * members - 3.0 * target[:, None, :]) ** 2).mean()
+    mean = ((3.0 * prediction - 3.0 * target) ** 2).mean()
+    np.testing.assert_allclose(mean + float(spread.losses[0]), own, rtol=1e-5)
+    assert keras.layers.deserialize(keras.layers.serialize(spread)).weight == 9.0
+    with pytest.raises(ValueError, match="weight >= 0"):
+        MemberSpread(weight=-1.0)
+
+
+def _regression_table(width: int = 3) -> DataInfo:
+    grid = [list(np.linspace(-1.0, 1.0, 65))] * width
+    return DataInfo(
+        task="regression",
+        kind="table",
+        input_shape=(width,),
+        target_mean=1.0,
+        target_std=2.0,
+        table={"numeric": list(range(width)), "quantiles": grid, "categorical": []},
+    )
+
+
+@pytest.mark.parametrize(("loss", "own"), [("members", True), ("mean", False), ("auto", False)])
+def test_ensemble_loss_builds_member_heads_for_regression(loss: str, own: bool, tmp_path: Path) -> None:
+    import keras
+
+    from kproto.models import build_model
+    from kproto.models.backbone_loader import without_output
+    from kproto.runs.load import load_keras_model
+
+    keras.utils.set_random_seed(0)
+    spec = MODEL_CLASSES["feedforward"](type="feedforward", units=[8, 6], ensemble=3, ensemble_loss=loss)
+    model = build_model(spec, _regression_table())
+    names = {layer.name for layer in model.layers}
+    assert {"ensemble_scale", "ensemble_spread"} <= names if own else not names & {"ensemble_scale", "ensemble_spread"}
+    assert without_output(model).output.shape == (None, 6)  # the cut is the members' mean, not the members
+    x = np.random.default_rng(2).normal(size=(4, 3)).astype(np.float32)
+    predicted = model.predict(x, verbose=0)
+    assert predicted.shape == (4, 1)
+    if own:  # the prediction is the mean of the members' outputs, in the target's units
+        each = keras.Model(model.inputs[0], model.get_layer("ensemble_scale").output)(x)
+        members = np.asarray(model.get_layer("output_raw")(each)) * 2.0 + 1.0
+        np.testing.assert_allclose(predicted, members.mean(axis=1), rtol=1e-5, atol=1e-5)
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(load_keras_model(tmp_path / "model.keras").predict(x, verbose=0), predicted, rtol=1e-5)
+
+
+def test_ensemble_loss_members_needs_a_regression_target() -> None:
+    from kproto.core.errors import RecipeError
+    from kproto.models import build_model
+
+    info = DataInfo(task="classification", kind="table", input_shape=(3,), num_classes=2, table={})
+    spec = MODEL_CLASSES["feedforward"](type="feedforward", units=[4], ensemble=2, ensemble_loss="members")
+    with pytest.raises(RecipeError, match="regression target") as caught:
+        build_model(spec, info)
+    assert caught.value.field == "model.ensemble_loss"
+    auto = MODEL_CLASSES["feedforward"](type="feedforward", units=[4], ensemble=2)
+    assert "ensemble_spread" not in {layer.name for layer in build_model(auto, info).layers}
+
+
+@pytest.mark.slow
+def test_members_training_loss_is_the_mean_of_the_members_losses() -> None:
+    """One training step's loss equals the mean of the members' own squared errors (computed by hand before the
+    step), while evaluation reports the averaged prediction's squared error."""
+    import keras
+
+    from kproto.models import build_model
+
+    keras.utils.set_random_seed(0)
+    spec = MODEL_CLASSES["feedforward"](type="feedforward", units=[8], ensemble=3, ensemble_loss="members", dropout=0)
+    model = build_model(spec, _regression_table())
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 3)).astype(np.float32), rng.normal(size=(16, 1)).astype(np.float32)
+    each = keras.Model(model.inputs[0], model.get_layer("ensemble_scale").output)(x)
+    members = np.asarray(model.get_layer("output_raw")(each)) * 2.0 + 1.0
+    own = float(((members - y[:, None, :]) ** 2).mean())
+    mean = float(((members.mean(axis=1) - y) ** 2).mean())
+    assert own > mean
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(mean, rel=1e-4)
+    assert float(model.train_on_batch(x, y)) == pytest.approx(own, rel=1e-4)
+
+
 @pytest.mark.parametrize(
     ("ffn", "data"),
     [

@@ -267,13 +267,16 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-# Modules that register serializable Keras objects any kproto model may use, besides each family's own.
+# How `data.scaling` scales numeric table columns (kproto.data.preprocess.fit_numeric).
 SCALINGS = {
     "standard": "Numeric columns minus the training mean, divided by the standard deviation.",
     "robust": "Numeric columns minus the training median, divided by the interquartile range (normal units), then "
     "smoothly clipped: z / sqrt(1 + (z / 3)^2) keeps values within ±3.",
+    "quantile": "Numeric columns through their training quantiles onto a standard normal's (rank-based: skew and "
+    "outliers vanish, values beyond the training range take the end values, within about ±3.1).",
 }
 
+# Modules that register serializable Keras objects any kproto model may use, besides each family's own.
 CUSTOM_OBJECT_MODULES = (
     "kproto.models.layers",
     "kproto.models.input_layers",

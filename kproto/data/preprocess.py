@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,18 +99,38 @@ HUGE = 1e100  # numeric columns beyond this magnitude are standardized on scaled
 
 SMOOTH_CLIP = 3.0  # robust scaling: z / sqrt(1 + (z / SMOOTH_CLIP)^2) keeps values within ±SMOOTH_CLIP
 NORMAL_IQR = 1.3490  # the interquartile range of a standard normal: IQR / NORMAL_IQR is in standard-deviation units
+QUANTILE_STEPS = 256  # quantile scaling: the training quantiles at levels 0, 1/256, …, 1
+NORMAL_TAIL = 1e-3  # quantile scaling: levels are held within [NORMAL_TAIL, 1 - NORMAL_TAIL] (normal scores ±3.09)
 
 
 def fit_numeric(name: str, values: pd.Series, scaling: str = "standard") -> dict[str, Any]:
     """The numeric column rule, fitted on training rows: gaps filled with the median, then standardized by the
     filled column's mean and population standard deviation (1 for a constant column); `scaling: robust` centres on
     the median, divides by the interquartile range in normal units (the standard deviation where that is 0) and
-    records the smooth clip `standardize` applies."""
+    records the smooth clip `standardize` applies; `scaling: quantile` records the column's distinct training
+    quantiles and the normal score of each (a value repeated over several levels gets the middle one's)."""
     largest = float(values.abs().max()) if values.notna().any() else 0.0
     scale = largest if largest > HUGE else 1.0  # near the float64 limit sums and squares overflow: work scaled down
     fill = float((values / scale).median()) * scale if values.notna().any() else 0.0
     filled = values.fillna(fill)
     mean, std = float((filled / scale).mean()) * scale, float((filled / scale).std(ddof=0)) * scale
+    if scaling == "quantile":
+        levels = np.linspace(0.0, 1.0, QUANTILE_STEPS + 1)
+        grid = np.asarray((filled / scale).quantile(levels), np.float64) * scale
+        values_at, position = np.unique(grid, return_inverse=True)
+        if len(values_at) > 1:  # a constant column is standardized (to 0)
+            middle = np.bincount(position, weights=levels) / np.bincount(position)
+            normal = NormalDist()
+            scores = [normal.inv_cdf(min(max(float(p), NORMAL_TAIL), 1.0 - NORMAL_TAIL)) for p in middle]
+            return {
+                "name": name,
+                "type": "numeric",
+                "fill": fill,
+                "mean": mean,
+                "std": std or 1.0,
+                "quantile_values": [float(v) for v in values_at],
+                "normal_scores": scores,
+            }
     if scaling != "robust":
         return {"name": name, "type": "numeric", "fill": fill, "mean": mean, "std": std or 1.0}
     low, high = (float(q) * scale for q in (filled / scale).quantile([0.25, 0.75]))
@@ -127,7 +148,9 @@ def fit_numeric(name: str, values: pd.Series, scaling: str = "standard") -> dict
 
 def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
     """[N, 1] standardized values of a gap-free numeric column fitted by `fit_numeric` (smoothly clipped where the
-    column records a clip)."""
+    column records a clip, or onto normal scores where it records quantiles)."""
+    if "normal_scores" in column:
+        return np.interp(values, column["quantile_values"], column["normal_scores"])[:, None]
     z = (values - column["mean"]) / column["std"]
     if "clip" in column:
         z = z / np.sqrt(1.0 + np.square(z / column["clip"]))
@@ -136,8 +159,10 @@ def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
 
 def unstandardize(scaled: np.ndarray, column: dict[str, Any]) -> np.ndarray:
     """The original values of standardized ones (the inverse of `standardize`; clipped values beyond the clip's
-    reach come back as the largest value it can give)."""
+    reach come back as the largest value it can give; quantile-scaled ones within the training range)."""
     z = np.asarray(scaled, np.float64)
+    if "normal_scores" in column:
+        return np.interp(z, column["normal_scores"], column["quantile_values"])
     if "clip" in column:
         limit = column["clip"]
         ratio = np.clip(z / limit, -0.999999, 0.999999)

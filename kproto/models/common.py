@@ -49,8 +49,10 @@ def activation_layer(name: str, field: str = "model.activation", layer_name: str
     return keras.layers.Activation(checked, name=layer_name)
 
 
-def output_head(x: Any, info: DataInfo, spec: ModelBase) -> Any:
-    """The output layer that fits the task: softmax over classes, or a rescaled linear unit."""
+def output_head(x: Any, info: DataInfo, spec: ModelBase, members: Any = None) -> Any:
+    """The output layer that fits the task: softmax over classes, or a rescaled linear unit. For regression,
+    `members` ([batch, k, d], the ensemble members whose mean is `x`) are scored by the same linear unit so that
+    training adds their spread to the loss (MemberSpread): each member is then trained on its own error."""
     import keras
 
     if info.task == catalog.MULTI_TARGET:  # data.target: [a, b]: one named head per target
@@ -62,7 +64,13 @@ def output_head(x: Any, info: DataInfo, spec: ModelBase) -> Any:
         return keras.layers.Dense(info.num_classes, activation=act, dtype="float32", name="output")(x)
     if info.task == catalog.REGRESSION:
         units = info.output_dim if info.kind == catalog.WINDOW else 1  # a forecast: one output per step of the horizon
-        y = keras.layers.Dense(units, activation=spec.output_activation, dtype="float32", name="output_raw")(x)
+        head = keras.layers.Dense(units, activation=spec.output_activation, dtype="float32", name="output_raw")
+        y = head(x)  # called on the mean first: the encoders cut at this call's input
+        if members is not None:
+            from kproto.models.tabular_layers import MemberSpread
+
+            spread = MemberSpread(weight=float(info.target_std) ** 2, dtype="float32", name="ensemble_spread")
+            y = spread([y, head(members)])
         return keras.layers.Rescaling(scale=info.target_std, offset=info.target_mean, dtype="float32", name="output")(y)
     raise RecipeError(f"a {spec.type} model cannot be used for a {info.task} task", field="model.type")
 

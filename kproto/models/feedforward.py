@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 
 from kproto.core import catalog
+from kproto.core.errors import RecipeError
 from kproto.core.fields import Fraction, ModelBase, PositiveInt
 
 if TYPE_CHECKING:
@@ -63,6 +64,12 @@ class Feedforward(ModelBase):
         description="Tables: k members sharing the Dense layers, each with its own input and output scaling, "
         "averaged before the head (TabM-style); 1 turns it off.",
     )
+    ensemble_loss: Literal["auto", "members", "mean"] = Field(
+        "auto",
+        description="Tables: what the ensemble's loss sees. members: each member's own prediction (for regression "
+        "with a squared error, the loss of the averaged prediction plus the members' spread, as TabM trains); mean: "
+        "only the averaged prediction. auto: mean. members needs a regression target.",
+    )
 
     def training_length(self, info: DataInfo, batch_size: int, epochs: int | None = None) -> dict[str, int]:
         """Tables: epochs and early-stopping patience from the number of training rows (table_training_length);
@@ -91,7 +98,7 @@ def build(spec, info) -> keras.Model:
     `spec.units`, → [ensemble mean] → the task head."""
     import keras
 
-    from kproto.models.tabular_layers import EnsembleFork, EnsembleMean
+    from kproto.models.tabular_layers import EnsembleFork, EnsembleMean, EnsembleScale
 
     inputs = keras.Input(shape=info.input_shape, name="features")
     x = keras.layers.Flatten()(inputs) if len(info.input_shape) > 1 else inputs
@@ -99,6 +106,7 @@ def build(spec, info) -> keras.Model:
     if table:
         x = embedded_inputs(x, spec, info)
     members = spec.ensemble if table else 1
+    own_losses = members > 1 and member_losses(spec, info)
     if members > 1:
         x = EnsembleFork(members, seed=0, name="ensemble_fork")(x)
     for i, units in enumerate(spec.units):
@@ -109,9 +117,26 @@ def build(spec, info) -> keras.Model:
         x = activation_layer(spec.activation)(x)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout)(x)
+    if own_losses:
+        each = EnsembleScale(name="ensemble_scale")(x)
+        mean = EnsembleMean(scaled=False, name="ensemble_mean")(each)
+        return keras.Model(inputs, output_head(mean, info, spec, members=each), name="feedforward")
     if members > 1:
         x = EnsembleMean(name="ensemble_mean")(x)
     return keras.Model(inputs, output_head(x, info, spec), name="feedforward")
+
+
+def member_losses(spec: Feedforward, info: DataInfo) -> bool:
+    """Whether the ensemble trains each member on its own prediction (`model.ensemble_loss`); `members` on a task
+    other than single-target regression is a RecipeError."""
+    if spec.ensemble_loss == "members" and info.task != catalog.REGRESSION:
+        raise RecipeError(
+            f"ensemble_loss: members trains each member on its own squared error, which needs a regression "
+            f"target; this is a {info.task} task",
+            field="model.ensemble_loss",
+            hint="use ensemble_loss: mean (or auto)",
+        )
+    return spec.ensemble_loss == "members"
 
 
 def embedded_inputs(x: Any, spec: Feedforward, info: DataInfo) -> Any:

@@ -8,6 +8,10 @@
 - `EnsembleFork` / `EnsembleMean`: k members that share every hidden layer; each sees the input through its own
   scaling vector (random signs at the start) and has its own scaling of the last hidden layer; their outputs are
   averaged before the task head (the head is linear, so this averages the members' predictions or logits).
+- `EnsembleScale` / `MemberSpread`: the same members trained on their own predictions (TabM): the last hidden layer
+  scaled per member without averaging, so the shared head can score each member, and a training-only loss, the
+  members' spread around their mean, which turns the squared error of the averaged prediction into the mean of the
+  members' squared errors.
 
 Registered under the package name "kproto", so saved models load in safe mode once this module is imported
 (kproto.core.catalog lists it among the modules to import before loading).
@@ -199,7 +203,34 @@ class EnsembleFork(keras.layers.Layer):
 @register
 class EnsembleMean(keras.layers.Layer):
     """[batch, k, d] → [batch, d]: the mean over the k members, each member's vector scaled by its own learned
-    vector first (ones at the start), so the shared linear head after it acts as k rank-1 adapted heads."""
+    vector first (ones at the start), so the shared linear head after it acts as k rank-1 adapted heads;
+    `scaled=False` averages members an `EnsembleScale` has already scaled."""
+
+    def __init__(self, scaled: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scaled = bool(scaled)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if self.scaled:
+            self.scales = self.add_weight(
+                name="scales", shape=(int(input_shape[1]), int(input_shape[-1])), initializer="ones"
+            )
+
+    def call(self, inputs: Any) -> Any:
+        if self.scaled:
+            inputs = inputs * ops.cast(self.scales, inputs.dtype)[None]
+        return ops.mean(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scaled": self.scaled}
+
+
+@register
+class EnsembleScale(keras.layers.Layer):
+    """[batch, k, d] → [batch, k, d]: each member's vector scaled by its own learned vector (ones at the start)."""
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.scales = self.add_weight(
@@ -207,7 +238,31 @@ class EnsembleMean(keras.layers.Layer):
         )
 
     def call(self, inputs: Any) -> Any:
-        return ops.mean(inputs * ops.cast(self.scales, inputs.dtype)[None], axis=1)
+        return inputs * ops.cast(self.scales, inputs.dtype)[None]
 
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (input_shape[0], input_shape[-1])
+
+@register
+class MemberSpread(keras.layers.Layer):
+    """[prediction [batch, u], members [batch, k, u]] → prediction, unchanged. In training it adds `weight` × the
+    members' variance around their mean (averaged over rows and units) to the loss. With the prediction the members'
+    mean and a squared-error loss scaled by `weight`, loss + spread is the mean of the k members' own losses."""
+
+    def __init__(self, weight: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+        if not self.weight >= 0:
+            raise ValueError(f"expected weight >= 0; received weight={weight}")
+
+    def call(self, inputs: list[Any], training: bool | None = None) -> Any:
+        prediction, members = inputs
+        if training:
+            members = ops.cast(members, "float32")
+            spread = ops.mean(ops.var(members, axis=1))
+            self.add_loss(self.weight * spread)
+        return prediction
+
+    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        return tuple(input_shape[0])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "weight": self.weight}

@@ -120,10 +120,11 @@ class Data(Strict):
     )
     missing: Literal["impute", "error"] = Field("impute", description="Impute missing values or refuse them.")
     categorical: Literal["onehot", "index"] = Field("onehot", description="How string feature columns are encoded.")
-    scaling: Literal["auto", "standard", "robust"] = Field(
+    scaling: Literal[("auto", *catalog.SCALINGS)] = Field(
         "auto",
         description="How numeric table columns are scaled: standard (mean and standard deviation), robust (median "
-        "and interquartile range, then smoothly clipped to ±3), auto (the family's choice: robust for feedforward).",
+        "and interquartile range, then smoothly clipped to ±3), quantile (training quantiles mapped onto a "
+        "standard normal's), auto (the family's choice: robust for feedforward).",
     )
     max_classes: PositiveInt = Field(
         20, description="An integer target with at most this many distinct values is a classification target."
