@@ -193,6 +193,12 @@ def run(
                 trained += [("Keras tokenizer", KERAS_TOKENIZER), ("before", BEFORE)]
             for label, overrides in trained:
                 result = kproto_accuracy(dev, test, text, target, seed, overrides)
+                print(
+                    f"{name} seed {seed} {label}: validation {result['validation']}, test {result['accuracy']:.3f} "
+                    f"(TF-IDF + LR {baseline:.3f}), {result['epochs']} epochs, {result['seconds']:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 rows.append(
                     result_row(
                         name,

@@ -162,11 +162,14 @@ def test_the_wide_bag_keeps_evaluate_predict_explain_export_and_serve_working(ru
     from fastapi.testclient import TestClient
 
     from kproto.cli import cli
+    from kproto.runs.layout import MODEL
+    from kproto.runs.load import load_keras_model
     from kproto.serve.app import create_app
     from kproto.serve.predictor import load_predictor
 
-    result, run = train_tiny_reviews(runner, tmp_path, "embed_dim: 8, wide: true")
+    result, run = train_tiny_reviews(runner, tmp_path, "embed_dim: 8, wide: true, wide_l2: 0.01")
     assert "linear model on word presence" in result.output
+    assert load_keras_model(run / MODEL, compile=False).get_layer("word_presence").l2 == 0.01  # saved with the run
     new = pd.DataFrame({"review": ["great fresh lovely!", "stale bland awful..."]})
     new.to_csv(tmp_path / "new.csv", index=False)
     evaluated = runner.invoke(cli, ["evaluate", str(run), "--json"])
