@@ -2,13 +2,15 @@
 
     python bench/quality_text.py                  # every set, seeds 0 and 1, the defaults and the old ones
     python bench/quality_text.py --quick          # the two small sets, seed 0 (or --seeds), the defaults only
+    python bench/quality_text.py --quick --variant "longer: train.epochs=60; train.early_stopping.patience=10"
 
 Each set is cut once per seed into development rows (80%) and held-out test rows (20%, stratified). kproto trains
 on the development rows with a recipe that names only the data and `model: {type: transformer}` (`kproto train`
 in a fresh process, its own validation split inside them), then `kproto evaluate --data` scores the test rows.
 TF-IDF (words and word pairs, sublinear term frequency) + logistic regression, its C picked by 5-fold
 cross-validation on the same development rows, is scored on the same test rows. Each cut also trains the
-bag with the other choices of its linear part on word presence (`model.wide`, `model.wide_pairs`). `--before` also trains the
+bag with the other choices of its linear part on word presence (`model.wide`, `model.wide_pairs`), or with each
+`--variant` (recipe overrides, passed to kproto's --set) instead. `--before` also trains the
 defaults with Keras's tokenizer (data.text_standardize: strip_punctuation) and the defaults this project shipped
 before (pinned through --set) for comparison.
 
@@ -171,19 +173,32 @@ def _accuracy(report: dict[str, Any]) -> float:
     raise KeyError(f"no accuracy in {sorted(report)}")
 
 
-def run(seeds: list[int], quick: bool, before: bool = False, names: list[str] | None = None) -> list[dict]:
-    """One row per (set, seed): the default transformer's test accuracy against TF-IDF + logistic regression."""
+def run(
+    seeds: list[int],
+    quick: bool,
+    before: bool = False,
+    names: list[str] | None = None,
+    variants: list[tuple[str, list[str]]] | None = None,
+) -> list[dict]:
+    """One row per (set, seed, variant): the default transformer's test accuracy (and each variant's: `variants`,
+    else the other choices of the linear part) against TF-IDF + logistic regression."""
     sets = load_sets(names or (["tweets_1k", "reviews_1k"] if quick else None))
     rows = []
     for name, (frame, text, target) in sets.items():
         for seed in seeds:
             dev, test = holdout(frame, target, seed)
             baseline = tfidf_logistic(dev, test, text, target)
-            variants = [("defaults", []), *WIDE_OTHERS]
+            trained = [("defaults", []), *(WIDE_OTHERS if variants is None else variants)]
             if before:
-                variants += [("Keras tokenizer", KERAS_TOKENIZER), ("before", BEFORE)]
-            for label, overrides in variants:
+                trained += [("Keras tokenizer", KERAS_TOKENIZER), ("before", BEFORE)]
+            for label, overrides in trained:
                 result = kproto_accuracy(dev, test, text, target, seed, overrides)
+                print(
+                    f"{name} seed {seed} {label}: validation {result['validation']}, test {result['accuracy']:.3f} "
+                    f"(TF-IDF + LR {baseline:.3f}), {result['epochs']} epochs, {result['seconds']:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 rows.append(
                     result_row(
                         name,
@@ -208,8 +223,9 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    """Train the text suite from the command line (`--seeds`, `--quick`, `--before`, `--sets`)."""
-    return standalone(__doc__.splitlines()[0], "quality-text", run, table, sets=("tweets_1k", "reviews_1k", "reviews"))
+    """Train the text suite from the command line (`--seeds`, `--quick`, `--before`, `--sets`, `--variant`)."""
+    sets = ("tweets_1k", "reviews_1k", "reviews")
+    return standalone(__doc__.splitlines()[0], "quality-text", run, table, sets=sets, variants=True)
 
 
 if __name__ == "__main__":

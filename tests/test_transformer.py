@@ -107,6 +107,32 @@ def test_model_wide_adds_a_linear_part_on_word_presence_to_the_bag() -> None:
     assert "word and word-pair presence" in pairs.chosen(text_info(700))["encoder"]
 
 
+def test_model_wide_l2_sets_the_linear_part_penalty() -> None:
+    from kproto.models import build_model
+
+    def penalty(**fields: object) -> float:
+        spec = Transformer(type="transformer", embed_dim=8, wide=True, **fields)
+        return build_model(spec, text_info(700)).get_layer("word_presence").l2
+
+    assert penalty() == 1e-4
+    assert penalty(wide_l2=0.01) == 0.01
+    assert penalty(wide_l2=0) == 0.0
+
+
+@pytest.mark.parametrize("value", ["-0.5", "lots"])
+def test_a_bad_wide_l2_names_the_field(tmp_path: Path, value: str) -> None:
+    from kproto.core.errors import RecipeError
+    from kproto.recipe.loader import load_recipe
+
+    (tmp_path / "d.csv").write_text("review,label\ngood food,good\nbad food,bad\n")
+    (tmp_path / "recipe.yaml").write_text(
+        "data: {path: d.csv, target: label, text: review}\nmodel: {type: transformer, wide: true}\n"
+    )
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(tmp_path / "recipe.yaml", [f"model.wide_l2={value}"])
+    assert caught.value.field == "model.wide_l2" and value in str(caught.value)
+
+
 def train_tiny_reviews(runner, tmp_path: Path, model_fields: str) -> tuple:
     """Train a 2-epoch text run on 80 tiny reviews with `model_fields` added to the transformer's model section."""
     import pandas as pd
@@ -136,11 +162,14 @@ def test_the_wide_bag_keeps_evaluate_predict_explain_export_and_serve_working(ru
     from fastapi.testclient import TestClient
 
     from kproto.cli import cli
+    from kproto.runs.layout import MODEL
+    from kproto.runs.load import load_keras_model
     from kproto.serve.app import create_app
     from kproto.serve.predictor import load_predictor
 
-    result, run = train_tiny_reviews(runner, tmp_path, "embed_dim: 8, wide: true")
+    result, run = train_tiny_reviews(runner, tmp_path, "embed_dim: 8, wide: true, wide_l2: 0.01")
     assert "linear model on word presence" in result.output
+    assert load_keras_model(run / MODEL, compile=False).get_layer("word_presence").l2 == 0.01  # saved with the run
     new = pd.DataFrame({"review": ["great fresh lovely!", "stale bland awful..."]})
     new.to_csv(tmp_path / "new.csv", index=False)
     evaluated = runner.invoke(cli, ["evaluate", str(run), "--json"])
