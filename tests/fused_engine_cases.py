@@ -222,6 +222,35 @@ def test_several_epochs_reduce_loss_without_recompiling(data: dict[str, np.ndarr
     )
 
 
+def test_compiling_ahead_compiles_each_program_once_and_keeps_the_numbers(data: dict[str, np.ndarray]) -> None:
+    """With expect_evaluation the first epoch compiles the partial step and the validation pass in a thread beside
+    the scan: three traces in all, none later, and every weight, log and validation number bit for bit those of an
+    engine that compiles each program at its first call."""
+    x_val, y_val = data["x"][:50] + 0.5, data["y"][:50]
+    runs = []
+    for hinted in (False, True):
+        model = classifier(0.3)
+        engine = FusedEngine(model, BATCH, chunks=3)
+        if hinted:
+            engine.expect_evaluation(x_val, y_val)
+        logs = []
+        for epoch in range(3):
+            order = np.random.default_rng(epoch).permutation(300)
+            logs.append((engine.train_epoch(data["x"], data["y"], order), engine.evaluate(x_val, y_val)))
+            if epoch == 0:
+                traces = engine.trace_count
+        assert engine.trace_count == traces == 3  # scan chunk, partial step, validation pass; nothing retraced
+        assert engine._compiled == (
+            {("partial", 12, *FusedEngine._shapes(engine._device_data(data["x"], data["y"], None)))}
+            | ({("evaluate", *FusedEngine._shapes(engine._device_data(x_val, y_val, None)))} if hinted else set())
+        )
+        runs.append((logs, snapshot(model)))
+    (plain_logs, plain_state), (hinted_logs, hinted_state) = runs
+    assert hinted_logs == plain_logs
+    for a, b in zip(hinted_state, plain_state, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("chunks", [1, 2, 10])
 def test_chunking_leaves_the_numbers_alone(data: dict[str, np.ndarray], chunks: int) -> None:
     """However an epoch is split into compiled scans, the steps, dropout masks and so the state are the same."""

@@ -233,9 +233,10 @@ def _fit_timed(
 
     began = time.perf_counter()
     model = _estimator(name, task, seed)
-    # One OpenMP thread: beside the deep-learning framework's thread pools more threads spin against each other
-    # (gradient boosting ran ~8x slower in the training process with the default).
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+    # One OpenMP and one BLAS thread: beside the deep-learning framework's thread pools more threads spin against
+    # each other (gradient boosting ran ~8x slower in the training process with OpenMP's default, the logistic
+    # regression of a 50k-row table many times slower with OpenBLAS's).
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore")  # convergence warnings of a baseline are not the user's concern
         if name != "gradient_boosting" or budget is None:
             return model.fit(x, y), time.perf_counter() - began

@@ -349,12 +349,16 @@ class Trainer:
         early = EarlyStop(stopping, monitor, self.phases.pending if self.phases else (lambda epoch: False))
         checks, booked = self._callbacks(run, model, best, lambda: setup.learning_rate)
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
+        if has_val:
+            engine.expect_evaluation(inputs.x_val, inputs.y_val)
         for epoch in range(state.epoch, train.epochs):
             if self.phases is not None:
                 entered = self._enter_phase(run, epoch)
                 if entered is not None:  # the backbone is unfrozen: a new optimizer at a lower rate, a new engine
                     setup, state.wait = entered, 0
                     engine = plan.build(context)
+                    if has_val:
+                        engine.expect_evaluation(inputs.x_val, inputs.y_val)
             warm = plateau_warmup_rate(train.schedule, setup.learning_rate, epoch)
             if warm is not None:
                 model.optimizer.learning_rate = warm
