@@ -283,3 +283,41 @@ def test_rejects_bad_input(data: dict[str, np.ndarray]) -> None:
     uncompiled = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="compiled"):
         FusedEngine(uncompiled, BATCH)
+
+
+def test_training_draws_initial_weights_with_the_unrolled_threefry(tmp_path, monkeypatch) -> None:
+    """A JAX training run registers the straight-line threefry lowering before it builds the model, so the weight
+    initializers' random draws compile as one kernel (the same bits: test_engines_fused checks them)."""
+    import jax
+
+    from kproto.recipe import load_recipe
+    from kproto.training import loop
+
+    rng = np.random.default_rng(0)
+    rows = ["a,b,label"] + [f"{u:.3f},{v:.3f},{'yn'[int(u + v > 0)]}" for u, v in rng.normal(size=(60, 2))]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "r.yaml").write_text(
+        "name: t\ndata: {path: d.csv, target: label}\nmodel: {type: feedforward, units: [8]}\n"
+        "train: {epochs: 1, batch_size: 16}\n"
+    )
+    from jax._src.interpreters import mlir
+    from jax._src.random import threefry2x32 as threefry
+
+    def looped() -> bool:
+        bits = jax.jit(lambda key: jax.random.bits(key, (9,)))
+        return "while" in bits.lower(jax.random.key(3)).as_text()
+
+    # JAX's own CPU lowering back in place (an earlier case's engine registered the unrolled one for the process)
+    mlir.register_lowering(threefry.threefry2x32_p, threefry._threefry2x32_cpu_lowering_rule, platform="cpu")
+    assert looped()
+    looped_at_build = []
+    build = loop.build_model
+
+    def watched_build(*args, **kwargs):
+        looped_at_build.append(looped())
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "build_model", watched_build)
+    result = loop.train(load_recipe(tmp_path / "r.yaml").recipe, tmp_path / "runs")
+    assert looped_at_build == [False]
+    assert result.metrics["engine"] == "fused"
