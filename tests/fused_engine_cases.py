@@ -222,6 +222,35 @@ def test_several_epochs_reduce_loss_without_recompiling(data: dict[str, np.ndarr
     )
 
 
+def test_compiling_ahead_compiles_each_program_once_and_keeps_the_numbers(data: dict[str, np.ndarray]) -> None:
+    """With expect_evaluation the first epoch compiles the partial step and the validation pass in a thread beside
+    the scan: three traces in all, none later, and every weight, log and validation number bit for bit those of an
+    engine that compiles each program at its first call."""
+    x_val, y_val = data["x"][:50] + 0.5, data["y"][:50]
+    runs = []
+    for hinted in (False, True):
+        model = classifier(0.3)
+        engine = FusedEngine(model, BATCH, chunks=3)
+        if hinted:
+            engine.expect_evaluation(x_val, y_val)
+        logs = []
+        for epoch in range(3):
+            order = np.random.default_rng(epoch).permutation(300)
+            logs.append((engine.train_epoch(data["x"], data["y"], order), engine.evaluate(x_val, y_val)))
+            if epoch == 0:
+                traces = engine.trace_count
+        assert engine.trace_count == traces == 3  # scan chunk, partial step, validation pass; nothing retraced
+        assert engine._compiled == (
+            {("partial", 12, *FusedEngine._shapes(engine._device_data(data["x"], data["y"], None)))}
+            | ({("evaluate", *FusedEngine._shapes(engine._device_data(x_val, y_val, None)))} if hinted else set())
+        )
+        runs.append((logs, snapshot(model)))
+    (plain_logs, plain_state), (hinted_logs, hinted_state) = runs
+    assert hinted_logs == plain_logs
+    for a, b in zip(hinted_state, plain_state, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("chunks", [1, 2, 10])
 def test_chunking_leaves_the_numbers_alone(data: dict[str, np.ndarray], chunks: int) -> None:
     """However an epoch is split into compiled scans, the steps, dropout masks and so the state are the same."""
@@ -254,3 +283,41 @@ def test_rejects_bad_input(data: dict[str, np.ndarray]) -> None:
     uncompiled = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="compiled"):
         FusedEngine(uncompiled, BATCH)
+
+
+def test_training_draws_initial_weights_with_the_unrolled_threefry(tmp_path, monkeypatch) -> None:
+    """A JAX training run registers the straight-line threefry lowering before it builds the model, so the weight
+    initializers' random draws compile as one kernel (the same bits: test_engines_fused checks them)."""
+    import jax
+
+    from kproto.recipe import load_recipe
+    from kproto.training import loop
+
+    rng = np.random.default_rng(0)
+    rows = ["a,b,label"] + [f"{u:.3f},{v:.3f},{'yn'[int(u + v > 0)]}" for u, v in rng.normal(size=(60, 2))]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "r.yaml").write_text(
+        "name: t\ndata: {path: d.csv, target: label}\nmodel: {type: feedforward, units: [8]}\n"
+        "train: {epochs: 1, batch_size: 16}\n"
+    )
+    from jax._src.interpreters import mlir
+    from jax._src.random import threefry2x32 as threefry
+
+    def looped() -> bool:
+        bits = jax.jit(lambda key: jax.random.bits(key, (9,)))
+        return "while" in bits.lower(jax.random.key(3)).as_text()
+
+    # JAX's own CPU lowering back in place (an earlier case's engine registered the unrolled one for the process)
+    mlir.register_lowering(threefry.threefry2x32_p, threefry._threefry2x32_cpu_lowering_rule, platform="cpu")
+    assert looped()
+    looped_at_build = []
+    build = loop.build_model
+
+    def watched_build(*args, **kwargs):
+        looped_at_build.append(looped())
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "build_model", watched_build)
+    result = loop.train(load_recipe(tmp_path / "r.yaml").recipe, tmp_path / "runs")
+    assert looped_at_build == [False]
+    assert result.metrics["engine"] == "fused"

@@ -252,6 +252,24 @@ def test_baseline_job_fits_in_the_background_and_judges_at_the_end(tiny_classifi
     assert block["baselines_info"]["waited_seconds"] >= 0 and block["baselines_info"]["total_seconds"] > 0
 
 
+def test_a_baseline_job_made_unstarted_waits_for_start_or_block(tiny_classification: Path) -> None:
+    """The training loop makes its jobs with start=False and starts them after the first epoch; `start` runs the
+    thread once, and `block` starts a job nobody started before judging."""
+    from kproto.training.baselines import BaselineJob
+
+    spec = recipe({"path": str(tiny_classification), "target": "label"}, metrics=["accuracy"])
+    dataset = load_dataset(spec)
+    waiting = BaselineJob(spec, dataset, ["accuracy"], start=False)
+    assert waiting.thread is not None and waiting.thread.ident is None and waiting.outcome is None
+    waiting.start()
+    waiting.start()  # a second call changes nothing
+    waiting.thread.join()
+    assert waiting.outcome is not None and "majority" in waiting.outcome.scores
+    never_started = BaselineJob(spec, dataset, ["accuracy"], start=False)
+    block = never_started.block({"test": {"loss": 0.5, "accuracy": 0.2}}, train_seconds=1.0)
+    check_block(block, {"majority", "linear", "gradient_boosting"}, "accuracy")
+
+
 def test_windows_keep_the_forecasting_baselines(tmp_path: Path) -> None:
     """Forecasting windows get last value, seasonal naive and linear AR from kproto.training.forecasting: the
     block adds nothing over them."""

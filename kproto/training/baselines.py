@@ -233,9 +233,10 @@ def _fit_timed(
 
     began = time.perf_counter()
     model = _estimator(name, task, seed)
-    # One OpenMP thread: beside the deep-learning framework's thread pools more threads spin against each other
-    # (gradient boosting ran ~8x slower in the training process with the default).
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+    # One OpenMP and one BLAS thread: beside the deep-learning framework's thread pools more threads spin against
+    # each other (gradient boosting ran ~8x slower in the training process with OpenMP's default, the logistic
+    # regression of a 50k-row table many times slower with OpenBLAS's).
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore")  # convergence warnings of a baseline are not the user's concern
         if name != "gradient_boosting" or budget is None:
             return model.fit(x, y), time.perf_counter() - began
@@ -346,7 +347,7 @@ class BaselineJob:
     trains (each within BACKGROUND_BUDGET seconds); `block` waits for them and judges. Streamed data, forecasting
     windows and the families' own references are scored at the end instead, as `baseline_block` does."""
 
-    def __init__(self, recipe: Any, dataset: Any, metric_names: list[str]) -> None:
+    def __init__(self, recipe: Any, dataset: Any, metric_names: list[str], start: bool = True) -> None:
         from kproto.data.streaming import is_streamed
 
         self.recipe, self.dataset, self.metric_names = recipe, dataset, list(metric_names)
@@ -360,7 +361,14 @@ class BaselineJob:
         self.split = catalog.TEST if len(dataset.x_test) else catalog.VALIDATION
         self.names = names
         self.thread = threading.Thread(target=self._fit, name="kproto-baselines", daemon=True)
-        self.thread.start()
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Begin fitting in the background (once; `block` starts a job nobody started). The training loop starts its
+        jobs after the first epoch, whose compiles would otherwise share the cores with them."""
+        if self.thread is not None and self.thread.ident is None:
+            self.thread.start()
 
     def _fit(self) -> None:
         began = time.perf_counter()
@@ -392,6 +400,7 @@ class BaselineJob:
         if self.thread is None or _split_of(results) != self.split:
             return baseline_block(self.recipe, self.dataset, results, self.metric_names, train_seconds, say)
         began = time.perf_counter()
+        self.start()
         self.thread.join()
         if self.outcome is None:
             return {}

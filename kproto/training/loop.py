@@ -136,6 +136,10 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _prepare(self) -> tuple[Dataset, keras.Model, CompiledSetup, EnginePlan]:
         recipe = self.recipe
+        if keras.backend.backend() == catalog.JAX:  # the same random bits, compiled in a quarter of the time: every
+            from kproto.training.engines.fused import unroll_threefry_on_cpu  # weight initializer draws them
+
+            unroll_threefry_on_cpu()
         seed_everything(recipe.seed)
         device = device_name(keras.backend.backend(), self.device_request)
         self.device = device
@@ -249,9 +253,9 @@ class Trainer:
         if several(recipe):  # several targets: each target's baselines, fitted while the model trains
             from kproto.training.targets import baseline_jobs
 
-            self.target_baselines = baseline_jobs(recipe, dataset, setup)
-        else:
-            self.baselines = BaselineJob(recipe, dataset, setup.metric_names)  # fitted while the model trains
+            self.target_baselines = baseline_jobs(recipe, dataset, setup, start=False)
+        else:  # fitted while the model trains, from the end of the first epoch on (_start_baselines)
+            self.baselines = BaselineJob(recipe, dataset, setup.metric_names, start=False)
         if resume is None:
             state = Checkpoint()
             run.write_text(layout.RECIPE, dump_recipe(recipe))
@@ -349,17 +353,22 @@ class Trainer:
         early = EarlyStop(stopping, monitor, self.phases.pending if self.phases else (lambda epoch: False))
         checks, booked = self._callbacks(run, model, best, lambda: setup.learning_rate)
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
+        if has_val:
+            engine.expect_evaluation(inputs.x_val, inputs.y_val)
         for epoch in range(state.epoch, train.epochs):
             if self.phases is not None:
                 entered = self._enter_phase(run, epoch)
                 if entered is not None:  # the backbone is unfrozen: a new optimizer at a lower rate, a new engine
                     setup, state.wait = entered, 0
                     engine = plan.build(context)
+                    if has_val:
+                        engine.expect_evaluation(inputs.x_val, inputs.y_val)
             warm = plateau_warmup_rate(train.schedule, setup.learning_rate, epoch)
             if warm is not None:
                 model.optimizer.learning_rate = warm
             self.reporter.epoch_start(epoch + 1, train.epochs, steps)
             row = self._train_epoch(run, engine, model, inputs, epoch, state)
+            self._start_baselines()
             for check in checks:
                 check.on_epoch_end(epoch, row, state)
             state.epoch = epoch + 1
@@ -374,6 +383,13 @@ class Trainer:
         engine.finish()  # e.g. the fused engine swaps in EMA weights, as fit does at the end
         self._keep_final_model(run, model, stopping, best.weights)
         return state
+
+    def _start_baselines(self) -> None:
+        """Start the background baselines (once): after the first epoch, whose compiles (two at once on the fused
+        engine) would otherwise share the cores with them; the steady epochs leave room."""
+        for job in (self.baselines, *self.target_baselines.values()):
+            if job is not None:
+                job.start()
 
     def _precise_bn(self, dataset: Dataset, model: keras.Model, plan: EnginePlan) -> PreciseBatchNorm | None:
         """Precise BN for a model with trainable batch norm whose training rows are in memory on one replica

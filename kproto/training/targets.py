@@ -214,11 +214,14 @@ def target_results(
     return {**results, "targets": blocks, "monitor": monitor, "label_mode": "several", "outputs": "several"}
 
 
-def baseline_jobs(recipe: Recipe, dataset: Dataset, setup: TargetsSetup) -> dict[str, Any]:
-    """Each target's scikit-learn baselines, fitted in the background while the model trains."""
+def baseline_jobs(recipe: Recipe, dataset: Dataset, setup: TargetsSetup, start: bool = True) -> dict[str, Any]:
+    """Each target's scikit-learn baselines, fitted in the background while the model trains (from `start()` on
+    where `start` is False)."""
     from kproto.training.baselines import BaselineJob
 
     return {
-        name: BaselineJob(for_target(recipe, name), target_dataset(dataset, name), setup.targets[name].metric_names)
+        name: BaselineJob(
+            for_target(recipe, name), target_dataset(dataset, name), setup.targets[name].metric_names, start=start
+        )
         for name in names_of(dataset.info)
     }

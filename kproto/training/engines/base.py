@@ -49,6 +49,10 @@ class Engine:
         """Loss and metrics over all rows of `x`."""
         raise NotImplementedError
 
+    def expect_evaluation(self, x: Any, y: np.ndarray | None, sample_weight: np.ndarray | None = None) -> None:
+        """A hint before the first epoch: `evaluate(x, y, sample_weight)` follows each epoch (the fused engine
+        compiles that pass during the first epoch instead of after it). Evaluating other data stays allowed."""
+
     def end_epoch(self, epoch: int, epochs: int) -> None:
         """After epoch `epoch` (1-based) of `epochs` is checkpointed: files of the engine's own (GAN samples)."""
 

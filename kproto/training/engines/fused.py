@@ -10,6 +10,7 @@ permutation is applied on the device by gathering rows inside the scan.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -139,6 +140,7 @@ class FusedEngine(Engine):
         self._cache: OrderedDict[tuple[int, int, int], _DeviceData] = OrderedDict()
         self._built = False
         self._signature: tuple[int, ...] = ()
+        self._expected: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._make_functions()
 
     # ----------------------------------------------------------------------------------- public API
@@ -174,6 +176,8 @@ class FusedEngine(Engine):
 
         self.model.reset_metrics()
         state = self._read_state(optimizer=True)
+        partial_idx = jax.device_put(order[n_full * bs :]) if rem else None
+        ahead = self._compile_ahead(state, data, partial_idx) if n_full else None
         done = 0
         if n_full:
             per_chunk, n_chunks = chunk_plan(n_full, self.chunks)
@@ -192,8 +196,10 @@ class FusedEngine(Engine):
                 if on_progress is not None and done < total:
                     jax.block_until_ready(state[0])
                     on_progress(done, total)
+        if ahead is not None:
+            ahead.join()  # the partial step's (and the validation pass's) program is ready: the calls below reuse it
         if rem:
-            state = self._train_partial(state, data, jax.device_put(order[n_full * bs :]))
+            state = self._train_partial(state, data, partial_idx)
         self._write_state(state, optimizer=True)
         if on_progress is not None:
             on_progress(total, total)
@@ -211,6 +217,10 @@ class FusedEngine(Engine):
         for ref, value in zip(self.model.metrics_variables, metrics, strict=True):
             ref.assign(value)
         return self._metrics_logs()
+
+    def expect_evaluation(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+        """`evaluate(x, y, sample_weight)` will follow each epoch: its program is compiled during the first epoch."""
+        self._expected = (x, y, sample_weight)
 
     def finish(self) -> None:
         """Call once after the last epoch: what `fit` does at the end (e.g. swap in EMA weights)."""
@@ -262,6 +272,7 @@ class FusedEngine(Engine):
         self._train_chunk = jax.jit(train_chunk)
         self._train_partial = jax.jit(train_partial)
         self._evaluate_all = jax.jit(evaluate_all)
+        self._compiled: set[tuple[Any, ...]] = set()  # programs _compile_ahead compiled for these functions
 
     def _current_signature(self) -> tuple[int, ...]:
         """Identity of what the traced functions baked in; a change (re-compile, trainability) forces a retrace."""
@@ -275,6 +286,48 @@ class FusedEngine(Engine):
             len(m.optimizer.variables),
             len(m.metrics_variables),
         )
+
+    def _compile_ahead(self, state: State, data: Batch, partial_idx: Any) -> threading.Thread | None:
+        """Compile the programs this epoch (and the validation after it) will need besides the scan, in a thread.
+
+        The scan's own compile runs in the calling thread meanwhile: XLA compiles without holding Python's lock, so
+        on two or more cores the first epoch waits for the longest compile instead of their sum. Tracing stays in
+        the calling thread (Keras's tracing is not meant to run in two threads at once); the later calls of the
+        jitted functions find the compiled programs in JAX's cache, so the numbers are those of a plain call.
+        Returns the thread (join it before those calls), or None when every program is compiled already."""
+        lowered = []
+        if partial_idx is not None:
+            key = ("partial", int(partial_idx.shape[0]), *self._shapes(data))
+            if key not in self._compiled:
+                lowered.append(self._train_partial.lower(state, data, partial_idx))
+                self._compiled.add(key)
+        if self._expected is not None:
+            x, y, sample_weight = self._expected
+            if int(np.shape(x)[0]) and y is not None:
+                val = self._device_data(x, y, sample_weight)
+                key = ("evaluate", *self._shapes(val))
+                if key not in self._compiled:
+                    metrics = [v.value for v in self.model.metrics_variables]
+                    lowered.append(self._evaluate_all.lower((state[0], state[1], metrics), val))
+                    self._compiled.add(key)
+        if not lowered:
+            return None
+
+        def compile_all() -> None:
+            for program in lowered:
+                try:
+                    program.compile()
+                except Exception:  # noqa: BLE001 - the call itself compiles again and raises where it belongs
+                    pass
+
+        thread = threading.Thread(target=compile_all, name="kproto-compile-ahead", daemon=True)
+        thread.start()
+        return thread
+
+    @staticmethod
+    def _shapes(data: Batch) -> tuple[Any, ...]:
+        """Shapes and dtypes of a data tuple: what a compiled program is specialised to."""
+        return tuple(None if a is None else (tuple(a.shape), str(a.dtype)) for a in data)
 
     # -------------------------------------------------------------------------------------- helpers
 
