@@ -253,7 +253,7 @@ def test_baseline_job_fits_in_the_background_and_judges_at_the_end(tiny_classifi
 
 
 def test_a_baseline_job_made_unstarted_waits_for_start_or_block(tiny_classification: Path) -> None:
-    """The training loop makes its jobs with start=False and starts them after the first epoch; `start` runs the
+    """The training loop makes its jobs with start=False and starts them as the first epoch begins; `start` runs the
     thread once, and `block` starts a job nobody started before judging."""
     from kproto.training.baselines import BaselineJob
 
