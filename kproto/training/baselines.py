@@ -366,7 +366,7 @@ class BaselineJob:
 
     def start(self) -> None:
         """Begin fitting in the background (once; `block` starts a job nobody started). The training loop starts its
-        jobs after the first epoch, whose compiles would otherwise share the cores with them."""
+        jobs as the first epoch begins."""
         if self.thread is not None and self.thread.ident is None:
             self.thread.start()
 
