@@ -201,34 +201,6 @@ class EnsembleFork(keras.layers.Layer):
 
 
 @register
-class EnsembleMean(keras.layers.Layer):
-    """[batch, k, d] → [batch, d]: the mean over the k members, each member's vector scaled by its own learned
-    vector first (ones at the start), so the shared linear head after it acts as k rank-1 adapted heads;
-    `scaled=False` averages members an `EnsembleScale` has already scaled."""
-
-    def __init__(self, scaled: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.scaled = bool(scaled)
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        if self.scaled:
-            self.scales = self.add_weight(
-                name="scales", shape=(int(input_shape[1]), int(input_shape[-1])), initializer="ones"
-            )
-
-    def call(self, inputs: Any) -> Any:
-        if self.scaled:
-            inputs = inputs * ops.cast(self.scales, inputs.dtype)[None]
-        return ops.mean(inputs, axis=1)
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (input_shape[0], input_shape[-1])
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "scaled": self.scaled}
-
-
-@register
 class EnsembleScale(keras.layers.Layer):
     """[batch, k, d] → [batch, k, d]: each member's vector scaled by its own learned vector (ones at the start)."""
 
@@ -239,6 +211,30 @@ class EnsembleScale(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         return inputs * ops.cast(self.scales, inputs.dtype)[None]
+
+
+@register
+class EnsembleMean(EnsembleScale):
+    """[batch, k, d] → [batch, d]: the mean over the k members, each member's vector scaled by its own learned
+    vector first (ones at the start), so the shared linear head after it acts as k rank-1 adapted heads;
+    `scaled=False` averages members an `EnsembleScale` has already scaled."""
+
+    def __init__(self, scaled: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scaled = bool(scaled)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if self.scaled:
+            super().build(input_shape)
+
+    def call(self, inputs: Any) -> Any:
+        return ops.mean(super().call(inputs) if self.scaled else inputs, axis=1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], input_shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scaled": self.scaled}
 
 
 @register
