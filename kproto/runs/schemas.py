@@ -18,7 +18,17 @@ import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from kproto.core.errors import ModelFileError
 from kproto.core.text import clean
@@ -133,6 +143,7 @@ class CheckpointFile(BaseModel):
     learning_rate: Annotated[Number, Field(gt=0)] | None = None
     seeds: list[list[StrictInt]] = Field(default_factory=list)
     model_file: StrictStr = ""
+    averaged: StrictBool = False  # use_ema: the checkpoint's model holds the weight averages
 
     @field_validator("model_file")
     @classmethod

@@ -35,6 +35,7 @@ class Checkpoint:
     learning_rate: float | None = None
     seeds: list[list[int]] = field(default_factory=list)
     model_file: str = ""
+    averaged: bool = False  # use_ema: the model file holds the weight averages, its optimizer the trained weights
 
 
 def seed_generators(model: keras.Model) -> list[Any]:

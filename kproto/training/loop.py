@@ -49,6 +49,7 @@ from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkp
 from kproto.training.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
 from kproto.training.controls import Plateau, StopFlag, monitored, stop_on_signals
 from kproto.training.distribute import Distribution, make_distribution, scale_learning_rate
+from kproto.training.ema import AveragedWeights
 from kproto.training.engines.base import Engine, EngineContext
 from kproto.training.engines.select import EnginePlan, get_engine
 from kproto.training.engines.streaming import epoch_order
@@ -131,6 +132,7 @@ class Trainer:
         self.baselines: BaselineJob | None = None  # the baselines, fitted in the background while the model trains
         self.target_baselines: dict[str, BaselineJob] = {}  # several targets: each target's baselines
         self.precise_bn: PreciseBatchNorm | None = None  # re-estimates batch-norm statistics after each epoch
+        self.averaged: AveragedWeights | None = None  # use_ema: the averages are what each epoch is judged on
         self.length_fact: dict[str, str] = {}  # the training length the family chose for the data, for the header
 
     # ------------------------------------------------------------------ setup
@@ -270,6 +272,8 @@ class Trainer:
                 state = self._load_checkpoint(run, model)
             run.write_text(layout.RECIPE, dump_recipe(recipe))  # --set train.epochs=N with --resume: the new total
         self.precise_bn = self._precise_bn(dataset, model, plan)
+        if catalog.family(recipe.model.type).engine is None:  # a family's own engine keeps its own optimizers
+            self.averaged = AveragedWeights.of(model, averaged=state.averaged)
         facts = self._facts(dataset, model, setup, plan.name, run)
         text = dataset.preprocessor.state.get("text") or {}
         if text.get("sequence_length_source"):
@@ -357,10 +361,13 @@ class Trainer:
             engine.expect_evaluation(inputs.x_val, inputs.y_val)
         self._start_baselines()
         for epoch in range(state.epoch, train.epochs):
+            if self.averaged is not None:  # the trained weights train on (the averages were shown since)
+                self.averaged.show_trained()
             if self.phases is not None:
                 entered = self._enter_phase(run, epoch)
                 if entered is not None:  # the backbone is unfrozen: a new optimizer at a lower rate, a new engine
                     setup, state.wait = entered, 0
+                    self.averaged = AveragedWeights.of(model) if self.averaged is not None else None
                     engine = plan.build(context)
                     if has_val:
                         engine.expect_evaluation(inputs.x_val, inputs.y_val)
@@ -369,6 +376,7 @@ class Trainer:
                 model.optimizer.learning_rate = warm
             self.reporter.epoch_start(epoch + 1, train.epochs, steps)
             row = self._train_epoch(run, engine, model, inputs, epoch, state)
+            state.averaged = self.averaged is not None and self.averaged.averaged
             for check in checks:
                 check.on_epoch_end(epoch, row, state)
             state.epoch = epoch + 1
@@ -380,6 +388,8 @@ class Trainer:
             if early.should_stop(epoch, state):
                 self.reporter.message(early.message(state))
                 break
+        if self.averaged is not None:  # the model keeps the averages, as after model.fit
+            self.averaged.finalize()
         engine.finish()  # e.g. the fused engine swaps in EMA weights, as fit does at the end
         self._keep_final_model(run, model, stopping, best.weights)
         return state
@@ -482,6 +492,8 @@ class Trainer:
         logs = engine.train_epoch(inputs.x_train, inputs.y_train, order, inputs.weights, progress)
         if self.stop():
             raise self._interrupted(run, state)
+        if self.averaged is not None:  # batch norm, validation, the best epoch and the checkpoint see the averages
+            self.averaged.show_average()
         if self.precise_bn is not None:  # validation sees statistics of this epoch's weights
             self.precise_bn.refresh(inputs.x_train, order)
         if len(inputs.x_val) > 0:

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kproto.training.ema import averaging_optimizers
 from kproto.training.engines.base import Engine
 
 
@@ -41,6 +42,23 @@ class _Progress(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _KeepTrained(keras.callbacks.Callback):
+    """Copies the trained weights at the end of the epoch, before `fit` ends by writing an optimizer's moving
+    averages (`use_ema`) over them; `restore` puts them back, so the next epoch trains on from them (the training loop
+    shows the averages between epochs: kproto.training.ema)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trained: list[np.ndarray] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.trained = [keras.ops.convert_to_numpy(v) for v in self.model.trainable_weights]
+
+    def restore(self) -> None:
+        for variable, value in zip(self.model.trainable_weights, self.trained, strict=True):
+            variable.assign(value)
+
+
 class FitEngine(Engine):
     """Trains with model.fit (one call per epoch, no shuffling of its own) and evaluates with model.evaluate."""
 
@@ -61,6 +79,7 @@ class FitEngine(Engine):
     ) -> dict[str, float]:
         steps = math.ceil(len(order) / self.batch_size)
         progress = _Progress(steps, on_progress, self.should_stop)
+        keep = _KeepTrained() if averaging_optimizers(self.model) else None
         history = self.model.fit(
             x[order],
             _rows(y, order),
@@ -69,8 +88,10 @@ class FitEngine(Engine):
             epochs=1,
             shuffle=False,
             verbose=0,
-            callbacks=[progress],
+            callbacks=[progress] if keep is None else [progress, keep],
         )
+        if keep is not None and keep.trained:
+            keep.restore()
         if on_progress is not None:
             on_progress(steps, steps)
         return {k: float(v[-1]) for k, v in history.history.items()}
