@@ -359,7 +359,7 @@ def verdict_of(model: float, baseline: float) -> dict[str, object]:
 
 
 def test_runs_and_compare_name_the_verdict(tmp_path: Path) -> None:
-    for stamp, model in (("20260101-000000", 0.937), ("20260102-000000", 0.99)):
+    for stamp, model in (("20260101-000000", 0.937), ("20260102-000000", 0.99), ("20260103-000000", 0.978)):
         metrics = {**finished_metrics({"accuracy": model}, {"accuracy": model}), "verdict": verdict_of(model, 0.978)}
         write_run(tmp_path, "t", stamp, recipe=tiny_recipe("t", [8], 0.01), metrics=metrics)
     write_run(
@@ -370,14 +370,16 @@ def test_runs_and_compare_name_the_verdict(tmp_path: Path) -> None:
     assert "verdict" in result.output
     assert "gradient boosting wins (accuracy 0.978 vs 0.937)" in result.output
     assert "beats gradient boosting (accuracy)" in result.output
+    assert "ties gradient boosting (accuracy)" in result.output  # a tie counts for the model, in words a tie
     rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(cli, ["runs", str(tmp_path), "--csv"]).output)))
     assert {row["verdict"] for row in rows} == {
         "",
         "beats gradient boosting (accuracy)",
+        "ties gradient boosting (accuracy)",
         "gradient boosting wins (accuracy 0.978 vs 0.937)",
     }
     listed = json.loads(CliRunner().invoke(cli, ["runs", str(tmp_path), "--json"]).output)
-    assert sorted(str((r["verdict"] or {}).get("model_wins")) for r in listed) == ["False", "None", "True"]
+    assert sorted(str((r["verdict"] or {}).get("model_wins")) for r in listed) == ["False", "None", "True", "True"]
     a, b = tmp_path / "t" / "20260101-000000", tmp_path / "t" / "20260102-000000"
     compared = CliRunner().invoke(cli, ["runs", "--compare", str(a), str(b)], terminal_width=250)
     assert "gradient boosting wins" in compared.output and "beats gradient boosting" in compared.output

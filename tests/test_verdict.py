@@ -13,15 +13,30 @@ BASELINES = {
 }
 
 
-@pytest.mark.parametrize(("score", "wins"), [(0.79, False), (0.80, True), (0.9, True)])
-def test_higher_is_better_metric(score: float, wins: bool) -> None:
+@pytest.mark.parametrize(
+    ("score", "wins", "words"), [(0.79, False, "reaches"), (0.80, True, "ties the best"), (0.9, True, "beats every")]
+)
+def test_higher_is_better_metric(score: float, wins: bool, words: str) -> None:
     result = verdict("accuracy", score, BASELINES)
     assert result is not None
     assert result["best_baseline"] == "linear" and result["baseline"] == 0.80
     assert result["higher_is_better"] is True
     assert result["model_wins"] is wins
     assert result["model_wins"] == (result["model"] >= result["baseline"])
-    assert ("beats every baseline" in result["message"]) is wins
+    assert words in result["message"]
+    assert ("beats every baseline" in result["message"]) is (score > 0.80)  # a tie is a tie in words
+
+
+def test_scores_equal_to_four_digits_are_shown_with_the_digits_that_differ() -> None:
+    result = verdict("accuracy", 0.799412, {"linear": {"accuracy": 0.799401}})
+    assert result is not None and result["model_wins"] is True
+    assert result["message"] == (
+        "this model's accuracy 0.79941 on the test rows beats every baseline (best: linear, 0.7994)"
+    )
+    behind = verdict("accuracy", 0.799401, {"linear": {"accuracy": 0.799412}})
+    assert behind is not None and behind["message"] == (
+        "linear reaches 0.79941 accuracy on the same test rows; this model 0.7994"
+    )
 
 
 def test_lower_is_better_metric_picks_the_smallest_error() -> None:

@@ -22,7 +22,8 @@ def verdict(
 ) -> dict[str, Any] | None:
     """Compare `model_score` of `metric` with every baseline that has it; None when no baseline scored it.
 
-    The metric's direction comes from the catalog; a tie counts as a win for the model.
+    The metric's direction comes from the catalog; a tie counts as a win for the model (`model_wins`), and the
+    message says it is a tie.
     """
     higher = not lower_is_better(metric)
     scored = {
@@ -35,13 +36,13 @@ def verdict(
     best = (max if higher else min)(scored, key=scored.__getitem__)
     wins = model_score >= scored[best] if higher else model_score <= scored[best]
     label = baseline_label(best)
-    if wins:
-        message = (
-            f"this model's {metric} {model_score:.4g} on the {split} rows beats every baseline "
-            f"(best: {label}, {scored[best]:.4g})"
-        )
+    ours, theirs = _distinct(model_score, scored[best])
+    if model_score == scored[best]:
+        message = f"this model's {metric} {ours} on the {split} rows ties the best baseline ({label}, {theirs})"
+    elif wins:
+        message = f"this model's {metric} {ours} on the {split} rows beats every baseline (best: {label}, {theirs})"
     else:
-        message = f"{label} reaches {scored[best]:.4g} {metric} on the same {split} rows; this model {model_score:.4g}"
+        message = f"{label} reaches {theirs} {metric} on the same {split} rows; this model {ours}"
     return {
         "metric": metric,
         "split": split,
@@ -52,3 +53,12 @@ def verdict(
         "model_wins": bool(wins),
         "message": message,
     }
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """`a` and `b` with 4 significant digits, or with as many more (up to 10) as it takes to show that they differ."""
+    for digits in range(4, 11):
+        first, second = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if first != second or a == b:
+            return first, second
+    return first, second

@@ -418,7 +418,8 @@ def verdict_words(verdict: dict[str, Any] | None, markup: bool = False) -> str:
     if markup:  # a run folder's text is never markup
         label, metric = no_markup(label, 60), no_markup(metric, 60)
     if verdict.get("model_wins"):
-        text = f"beats {label} ({metric})"
+        tied = verdict.get("model") == verdict.get("baseline")
+        text = f"{'ties' if tied else 'beats'} {label} ({metric})"
         return f"[green]{text}[/]" if markup else text
     try:
         text = f"{label} wins ({metric} {float(verdict['baseline']):.4g} vs {float(verdict['model']):.4g})"
