@@ -608,3 +608,22 @@ def test_help_and_completion_stay_light() -> None:
     env = {**os.environ, "_KPROTO_COMPLETE": "bash_complete", "COMP_WORDS": "kproto new tra", "COMP_CWORD": "2"}
     words = subprocess.run([sys.executable, "-m", "kproto.cli"], env=env, capture_output=True, text=True)
     assert "transformer" in words.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "no-such-recipe.yaml"]])
+def test_the_console_script_freezes_what_is_left_for_a_quick_exit(
+    monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """After the command (done or refused), `main` moves the objects left out of the collector's reach, so the
+    interpreter's exit does not walk them; the exit code is the command's."""
+    import gc
+
+    from kproto.cli import main
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(sys, "argv", ["kproto", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert frozen == [True]
+    assert exited.value.code == (0 if args == ["--help"] else 2)
