@@ -219,11 +219,22 @@ def compare(
         entry["throughput_ratio_all_epochs"] = entry["kproto_samples_per_s"] / entry["plain_samples_per_s"]
     if entry["kproto_steady_samples_per_s"] and entry["plain_steady_samples_per_s"]:
         entry["throughput_ratio"] = entry["kproto_steady_samples_per_s"] / entry["plain_steady_samples_per_s"]
+    # each repeat ran kproto and plain Keras back to back: the pairs' ratios show how far one reading can stray
+    entry["pair_throughput_ratios"] = [
+        a["steady_samples_per_s"] / b["steady_samples_per_s"]
+        for a, b in zip(kp, plain, strict=False)
+        if a.get("steady_samples_per_s") and b.get("steady_samples_per_s")
+    ]
     if entry["kproto_wall"] and entry["plain_wall"]:
         entry["end_to_end_ratio"] = entry["plain_wall"] / entry["kproto_wall"]
     entry["engine"] = next((r.get("engine") for r in kp if r.get("engine")), None)
     log.append(entry)
     return entry
+
+
+def _pairs(ratios: list[float]) -> str:
+    """ " (3.14–4.24)": the range of the single pairs' ratios, when there are several."""
+    return f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
 
 
 def startup(repeats: int = 7) -> dict:
@@ -318,7 +329,9 @@ def markdown(log: list[dict], meta: dict) -> str:
         lines += [f"Load average (1 minute) at the start {start:.1f}, at the end {end:.1f}.", ""]
     lines += [
         "Throughput is training samples per second over epochs 2 and later (train + validation; epoch 1 also "
-        "compiles); 'all epochs' includes epoch 1. Whole command: process start to exit, imports included.",
+        "compiles); 'all epochs' includes epoch 1; with several repeats the ratio is the medians' ratio, and the "
+        "range in brackets that of the single kproto/Keras pairs. Whole command: process start to exit, imports "
+        "included.",
         "",
         "| recipe | engine | kproto samples/s | Keras samples/s | ratio | ratio, all epochs | val (kproto / Keras) "
         "| test (kproto / Keras) | peak MB (kproto / Keras) | whole command s (kproto / Keras) "
@@ -335,7 +348,7 @@ def markdown(log: list[dict], meta: dict) -> str:
             str(e.get("engine")),
             _n(e.get("kproto_steady_samples_per_s")),
             _n(e.get("plain_steady_samples_per_s")),
-            _r(e.get("throughput_ratio")),
+            _r(e.get("throughput_ratio")) + _pairs(e.get("pair_throughput_ratios") or []),
             _r(e.get("throughput_ratio_all_epochs")),
             f"{kv[0]} {_m(kv[1])} / {_m(pv[1])}",
             f"{kt[0]} {_m(kt[1])} / {_m(pt[1])}",
