@@ -92,6 +92,23 @@ def test_a_column_named_like_an_id_is_an_identifier() -> None:
     assert audit(frame).column("PassengerId").role == "identifier"
 
 
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("distcod", "identifier"),  # California school districts: 5-digit codes, one a row
+        ("zip_code", "identifier"),
+        ("order_no", "identifier"),
+        ("policy number", "identifier"),
+        ("case_nr", "identifier"),
+        ("piano", "numeric"),  # ends in "no" without a separator: a word, not a number's name
+        ("income", "numeric"),
+    ],
+)
+def test_unique_integers_named_as_codes_or_numbers_are_identifiers(name: str, role: str) -> None:
+    frame = with_column(name, np.random.default_rng(4).choice(np.arange(60_000, 80_000), N, replace=False))
+    assert audit(frame).column(name).role == role
+
+
 def test_a_clean_table_has_no_warnings_and_keeps_every_column() -> None:
     result = audit(base())
     assert result.all_warnings() == []

@@ -316,12 +316,19 @@ def _id_name(name: str) -> bool:
     return lower in ID_NAMES or bool(re.search(r"[_\s.-]id$", lower)) or bool(re.search(r"[a-z]Id$", name))
 
 
+def _code_name(name: str) -> bool:
+    """A name that calls its values codes or numbers: district_code, distcod, order_no, case_nr, policy_number."""
+    lower = name.strip().lower()
+    return bool(re.search(r"(code|cod)$", lower) or re.search(r"(^|[_\s.-])(no|nr|num|number)$", lower))
+
+
 def _id_like_integers(column: ColumnView, unique: int, name: str) -> bool:
-    """Integers unique per row that count rows (1, 2, 3, ...), have an ID's name, or all share a long width."""
+    """Integers unique per row that count rows (1, 2, 3, ...), have an ID's or a code's name, or all share a long
+    width."""
     present = column.present()
     if present < 20 or unique < ID_UNIQUE_SHARE * present:
         return False
-    if _id_name(name):
+    if _id_name(name) or _code_name(name):
         return True
     low, high, same_width = column.number_facts()
     if high - low + 1 <= present * 1.05 and unique >= 0.99 * present:
