@@ -307,3 +307,41 @@ def test_recommender_rows_get_no_scikit_learn_baselines() -> None:
         "global_mean",
         "user_item_bias",
     }
+
+
+@pytest.mark.parametrize(
+    ("sampled", "stopped", "says"),
+    [
+        ({}, {}, None),
+        (
+            {"gradient_boosting": 5065},
+            {},
+            "; gradient boosting was fitted on 5,065 of 37,758 training rows (time budget)",
+        ),
+        (
+            {"gradient_boosting": 5065},
+            {"gradient_boosting": "80 of 200 boosting iterations within its 12.0 s budget"},
+            "; gradient boosting was fitted on 5,065 of 37,758 training rows and stopped at 80 of 200 boosting "
+            "iterations within its 12.0 s budget",
+        ),
+        ({"linear": 20000}, {}, None),  # only the best baseline's handicap is the verdict's business
+    ],
+)
+def test_the_verdict_says_when_the_best_baseline_was_held_back(
+    sampled: dict[str, int], stopped: dict[str, str], says: str | None
+) -> None:
+    outcome = module.Outcome(
+        scores={"mean": {"mae": 3065.1}, "linear": {"mae": 778.7}, "gradient_boosting": {"mae": 343.9}},
+        sampled=sampled,
+        stopped=stopped,
+    )
+    dataset = SimpleNamespace(info=SimpleNamespace(rows={"train": 37758}))
+    block = module.judged_block(outcome, "test", 8091, dataset, ["mae"], {"mae": 333.4})
+    message = block["verdict"]["message"]
+    assert message.startswith("this model's mae 333.4 on the test rows beats every baseline (best: gradient boosting")
+    assert block["verdict"]["model_wins"] is True
+    if says is None:
+        assert "time budget" not in message and "fitted on" not in message
+    else:
+        assert message.endswith(says)
+    assert block["baselines_info"]["train_rows"] == 37758

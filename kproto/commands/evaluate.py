@@ -263,6 +263,7 @@ def _packed(run: Any, model: Any, rows: Rows, options: EvaluateOptions) -> dict[
 def _compare(run: Any, model: Any, rows: Rows, evaluation: Evaluation) -> None:
     """Baselines and the verdict: the run's own on its test split, refitted on its training split for --data."""
     from kproto.metrics.verdict import verdict
+    from kproto.training.baselines import with_handicap
 
     scores = {**evaluation.metrics, **{k: v for k, v in evaluation.report.items() if isinstance(v, (int, float))}}
     if "reconstruction_mse" in evaluation.report:
@@ -280,7 +281,8 @@ def _compare(run: Any, model: Any, rows: Rows, evaluation: Evaluation) -> None:
         evaluation.baselines, evaluation.baselines_info = stored, info
         metric = (run.metrics.get("verdict") or {}).get("metric")
         if metric in scores and all(isinstance(v, dict) for v in stored.values()):
-            evaluation.verdict = verdict(metric, float(scores[metric]), stored, "test") or {}
+            judged = verdict(metric, float(scores[metric]), stored, "test")
+            evaluation.verdict = with_handicap(judged, info) if judged else {}
         return
     if run.info.task not in catalog.SUPERVISED_TASKS or rows.y is None or len(rows.x) == 0:
         return

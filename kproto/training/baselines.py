@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from kproto.core import catalog
+from kproto.core.text import clean
 from kproto.metrics.classification import SCORED, classification_metrics
 from kproto.metrics.verdict import baseline_label, verdict
 
@@ -504,8 +505,27 @@ def judged_block(
     metric = _verdict_metric(metric_names, outcome.scores, model)
     judged = verdict(metric, float(model[metric]), outcome.scores, split) if metric else None
     if judged is not None:
-        block["verdict"] = judged
+        block["verdict"] = with_handicap(judged, block["baselines_info"])
     return block
+
+
+def with_handicap(judged: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """The verdict `judged`, its message saying how its time budget held the best baseline back (fitted on a sample
+    of the training rows, fewer boosting iterations) where `info` (a `baselines_info` block) records it."""
+    name = judged["best_baseline"]
+    sampled, stopped = info.get("sampled"), info.get("stopped")  # read back from a run folder: checked here
+    sampled = sampled if isinstance(sampled, dict) else {}
+    stopped = stopped if isinstance(stopped, dict) else {}
+    total = info.get("train_rows")
+    parts = []
+    if isinstance(sampled.get(name), int) and isinstance(total, int):
+        parts.append(f"fitted on {sampled[name]:,} of {total:,} training rows")
+    if isinstance(stopped.get(name), str):  # "120 of 200 boosting iterations within its 9.5 s budget"
+        parts.append(f"stopped at {clean(stopped[name], 120)}")
+    if parts:
+        ending = "" if isinstance(stopped.get(name), str) else " (time budget)"
+        judged["message"] += f"; {baseline_label(name)} was {' and '.join(parts)}{ending}"
+    return judged
 
 
 def baselines_on_rows(
