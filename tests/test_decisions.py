@@ -78,6 +78,8 @@ def test_trained_run_records_calibration_threshold_and_conformal(runner, tmp_pat
     threshold = metrics["threshold"]
     assert 0 <= threshold["value"] <= 1 and threshold["metric"] == "f1"
     assert threshold["validation_at_threshold"] >= threshold["validation_at_0.5"]
+    assert threshold["chosen_on"] == "validation"
+    assert metrics["validation_used_for"] == ["the epoch kept", "the calibration", "the threshold"]
     conformal = json.loads((run / layout.CONFORMAL).read_text())
     assert conformal["task"] == "classification" and conformal["rows"] > 0
     assert conformal["scores"] == sorted(conformal["scores"])
@@ -132,3 +134,29 @@ def test_coverage_without_conformal_scores_is_a_clean_error(runner, tmp_path, ti
     assert_clean_error(result, says="no conformal scores", field="--coverage")
     result = runner.invoke(cli, ["evaluate", str(run), "--coverage", "0.9"])
     assert_clean_error(result, says="no conformal scores", field="--coverage")
+
+
+@pytest.mark.parametrize(
+    ("early_stopping", "monitor", "decisions", "uses"),
+    [
+        ({"patience": 3}, "val_loss", {}, ["the epoch kept"]),
+        ({"patience": 3, "restore_best": False}, "val_loss", {}, ["when training stopped"]),
+        ({"patience": 3}, "loss", {}, []),  # no validation split: the training loss chose
+        (None, "val_loss", {"calibration": {"chosen_on": "validation"}}, ["the calibration"]),
+        (
+            {"patience": 3},
+            "val_loss",
+            {"calibration": {"chosen_on": "validation"}, "threshold": {"chosen_on": "validation"}},
+            ["the epoch kept", "the calibration", "the threshold"],
+        ),
+        (None, "val_loss", {"threshold": {"chosen_on": "recipe"}}, []),
+    ],
+)
+def test_what_the_validation_rows_chose_is_recorded(
+    early_stopping: dict | None, monitor: str, decisions: dict, uses: list[str]
+) -> None:
+    from kproto.recipe.schema import EarlyStopping
+    from kproto.training.decisions import validation_uses
+
+    stopping = EarlyStopping(**early_stopping) if early_stopping is not None else None
+    assert validation_uses(stopping, monitor, decisions) == ({"validation_used_for": uses} if uses else {})

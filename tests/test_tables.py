@@ -7,7 +7,14 @@ import io
 from rich.console import Console
 
 from kproto.metrics.verdict import verdict
-from kproto.report.tables import baselines_table, decisions_summary, legend_text, per_class_table, verdict_text
+from kproto.report.tables import (
+    baselines_table,
+    decisions_summary,
+    legend_text,
+    per_class_table,
+    splits_legend,
+    verdict_text,
+)
 
 
 def render(renderable: object) -> str:
@@ -113,3 +120,14 @@ def test_reporters_say_whether_they_show_progress() -> None:
     assert (piped.shows_progress, terminal.shows_progress) == (False, True)
     assert TrackingReporter(terminal, []).shows_progress is True
     assert TrackingReporter(piped, []).shows_progress is False
+
+
+def test_the_validation_column_is_qualified_when_its_rows_chose_something() -> None:
+    scores = {"train": {"accuracy": 0.9}, "validation": {"accuracy": 0.85}, "test": {"accuracy": 0.8}}
+    line = splits_legend({**scores, "validation_used_for": ["the epoch kept", "the calibration", "the threshold"]})
+    assert line.startswith("[dim]validation: these rows also chose the epoch kept, the calibration and the threshold")
+    assert "held out from every choice" in line
+    assert splits_legend({**scores, "validation_used_for": ["the epoch kept"]}).count("the epoch kept") == 1
+    assert splits_legend(scores) == ""  # a run from before the key, or whose validation rows chose nothing
+    assert splits_legend({**scores, "test": {}, "validation_used_for": ["the epoch kept"]}) == ""
+    assert "chose \\[bold]x," in splits_legend({**scores, "validation_used_for": ["[bold]x"]})  # read back: escaped

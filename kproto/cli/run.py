@@ -137,10 +137,14 @@ def print_summary(screen: Any, metrics: dict[str, Any]) -> None:
         metrics_table,
         per_class_table,
         single_metrics_table,
+        splits_legend,
         verdict_text,
     )
 
     screen.print(metrics_table(metrics))
+    caveat = splits_legend(metrics)
+    if caveat:
+        screen.print(caveat)
     shown = [name for split in ("train", "validation", "test") for name in (metrics.get(split) or {})]
     described = legend_text(list(dict.fromkeys(shown)), legend(metrics))
     if described:

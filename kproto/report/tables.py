@@ -91,6 +91,22 @@ def flat_split(values: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def splits_legend(metrics: dict[str, Any]) -> str:
+    """One dim line on what the validation column is worth when its rows also chose something
+    (metrics.json's `validation_used_for`): "" when they chose nothing or the run has no test split."""
+    uses = metrics.get("validation_used_for")
+    if not isinstance(uses, list) or not uses or not metrics.get("test") or not metrics.get("validation"):
+        return ""
+    chose = [no_markup(use, 40) for use in uses if isinstance(use, str)]
+    if not chose:
+        return ""
+    listed = chose[0] if len(chose) == 1 else f"{', '.join(chose[:-1])} and {chose[-1]}"
+    return (
+        f"[dim]validation: these rows also chose {listed}, so its numbers can read higher than new rows would "
+        "give; test: rows held out from every choice[/]"
+    )
+
+
 def legend_text(names: list[str], legend: dict[str, str]) -> str:
     """What each shown metric measures, one dim line each ("" when none is described)."""
     return "\n".join(f"[dim]{name}: {legend[name]}[/]" for name in names if legend.get(name))

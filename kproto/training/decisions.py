@@ -42,6 +42,19 @@ def positive_class(info: DataInfo) -> dict[str, Any]:
     return {"positive_class": names[1]} if info.task == catalog.CLASSIFICATION and len(names) == 2 else {}
 
 
+def validation_uses(stopping: Any, monitor: str, decision_metrics: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json's `validation_used_for`: what the validation rows chose besides being scored (the epoch kept or
+    when to stop, the calibration, the threshold). Numbers on rows that chose something read higher than new rows
+    would give; {} when they chose nothing."""
+    uses = []
+    if stopping is not None and monitor.startswith("val_"):
+        uses.append("the epoch kept" if stopping.restore_best else "when training stopped")
+    for name in ("calibration", "threshold"):
+        if (decision_metrics.get(name) or {}).get("chosen_on") == "validation":
+            uses.append(f"the {name}")
+    return {"validation_used_for": uses} if uses else {}
+
+
 def _outputs(model: keras.Model, x: Any, batch_size: int) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=max(batch_size, 256), verbose=0))
 

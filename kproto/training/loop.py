@@ -351,8 +351,7 @@ class Trainer:
             weights = target_weights(self.recipe, dataset.y_train, info)
         inputs = EpochInputs(dataset.x_train, y_train, dataset.x_val, y_val, weights)
         has_val = len(dataset.x_val) > 0
-        own_engine = catalog.family(self.recipe.model.type).engine is not None
-        stopping, monitor = monitored(self.recipe, has_val, own_engine=own_engine)
+        stopping, monitor = self._stopping(dataset)
         best = BestEpoch(model, monitor, stopping.min_delta if stopping else 0.0)
         early = EarlyStop(stopping, monitor, self.phases.pending if self.phases else (lambda epoch: False))
         checks, booked = self._callbacks(run, model, best, lambda: setup.learning_rate)
@@ -568,7 +567,7 @@ class Trainer:
         if dataset.info.targets:  # several targets: per-target decisions, scores and baselines
             return self._finish_targets(run, dataset, model, setup, state, seconds)
         from kproto.metrics.calibration import Decisions
-        from kproto.training.decisions import fit_decisions, positive_class
+        from kproto.training.decisions import fit_decisions, positive_class, validation_uses
 
         decisions = fit_decisions(model, dataset, self.recipe.train, setup.outputs, self.recipe.train.batch_size)
         if decisions.conformal is not None:
@@ -593,9 +592,15 @@ class Trainer:
             label_mode=setup.label_mode,
             outputs=setup.outputs,
             **positive_class(dataset.info),
+            **validation_uses(*self._stopping(dataset), decisions.metrics),
         )
         self._draw_curves(run, state)
         return metrics
+
+    def _stopping(self, dataset: Dataset) -> tuple[Any, str]:
+        """(early-stopping settings or None, the monitored value), as the loop used them."""
+        own_engine = catalog.family(self.recipe.model.type).engine is not None
+        return monitored(self.recipe, len(dataset.x_val) > 0, own_engine=own_engine)
 
     def _finish_targets(
         self, run: RunDir, dataset: Dataset, model: keras.Model, setup: Any, state: Checkpoint, seconds: float
