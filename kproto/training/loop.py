@@ -606,6 +606,7 @@ class Trainer:
         self, run: RunDir, dataset: Dataset, model: keras.Model, setup: Any, state: Checkpoint, seconds: float
     ) -> dict[str, Any]:
         """The end of a run with several targets: kproto.training.targets scores each target."""
+        from kproto.training.decisions import validation_uses
         from kproto.training.targets import target_results
 
         stopping, monitor = monitored(self.recipe, len(dataset.x_val) > 0, own_engine=False)
@@ -625,6 +626,7 @@ class Trainer:
         metrics = run.update_metrics(
             status=catalog.COMPLETED,
             **fields,
+            **validation_uses(stopping, monitor, {}),  # each target's decisions are in its own block
             epochs=state.epoch,
             best_epoch=state.best_epoch,
             seconds=round(seconds, 3),
