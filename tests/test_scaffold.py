@@ -196,3 +196,28 @@ def test_a_text_transformer_recipe_leaves_the_encoder_to_the_data() -> None:
     model = yaml.safe_load(text)["model"]
     recipe = recipe_from_dict({"data": {"path": str(DATA / "reviews.csv"), "target": "score"}, "model": model})
     assert not {"layers", "heads", "key_dim", "ff_units", "pooling", "dropout"} & recipe.model.model_fields_set
+
+
+def test_a_table_starter_keeps_the_family_defaults_and_leaves_the_training_length_open() -> None:
+    """The starter for a table writes the model defaults a two-line recipe would get, and leaves epochs and patience
+    to the rule that picks them from the training rows (writing them would switch it off)."""
+    import yaml
+
+    from kproto.models.feedforward import Feedforward, table_training_length
+    from kproto.recipe import recipe_from_dict
+
+    text = scaffold.starter_recipe("feedforward", DATA / "credit.csv", "status")
+    loaded = yaml.safe_load(text)
+    assert loaded["model"]["units"] == Feedforward.model_fields["units"].default
+    assert "epochs" not in loaded["train"] and "early_stopping" not in loaded["train"]
+    picked = table_training_length(int(4454 * 0.7), loaded["train"]["batch_size"])
+    assert f"up to {picked['epochs']} epochs, stopping after {picked['patience']} without improvement" in text
+    loaded["data"]["path"] = str(DATA / "credit.csv")
+    recipe = recipe_from_dict(loaded)
+    assert "epochs" not in recipe.train.model_fields_set
+    assert recipe.train.early_stopping is not None and "patience" not in recipe.train.early_stopping.model_fields_set
+
+
+def test_other_families_keep_a_written_training_length() -> None:
+    text = scaffold.starter_recipe("lstm", DATA / "reviews.csv", "score")
+    assert "\n  epochs: 30\n" in text and "early_stopping: {monitor: val_loss, patience: 5}" in text

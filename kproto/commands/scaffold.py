@@ -265,13 +265,25 @@ def _model_section(family: str, guess: DataGuess) -> list[str]:
 
 
 def _train_section(family: str, guess: DataGuess) -> list[str]:
+    import importlib
+
+    from kproto.recipe.schema import Train
+
+    # a family that picks its training length from the data (feedforward on a table) leaves epochs and patience open
+    chooser = getattr(importlib.import_module(catalog.family(family).module), "starter_length", None)
+    default_batch = int(Train.model_fields["batch_size"].default)
+    length = chooser(guess, default_batch) if chooser is not None else None
     lines = [
         "train:",
         "  loss: auto    # chosen from the task; or any name from `kproto list losses`",
         "  optimizer: {name: adam, learning_rate: 0.001}    # kproto list optimizers",
-        f"  epochs: {50 if learns_inputs_only(family) else 30}",
-        f"  batch_size: {64 if guess.rows > 2000 else 32}",
     ]
+    if length is None:
+        lines.append(f"  epochs: {50 if learns_inputs_only(family) else 30}")
+        lines.append(f"  batch_size: {64 if guess.rows > 2000 else default_batch}")
+    else:
+        lines.append(f"  batch_size: {default_batch}")
+        lines += length
     if family == "gan":
         lines.append("  # GANs keep the last generator; early stopping does not apply")
         return lines
@@ -279,7 +291,8 @@ def _train_section(family: str, guess: DataGuess) -> list[str]:
         lines.append("  metrics: [accuracy]    # kproto list metrics")
     elif guess.task == catalog.REGRESSION:
         lines.append("  metrics: [mae]    # kproto list metrics")
-    lines.append("  early_stopping: {monitor: val_loss, patience: 5}    # stop when val_loss stops improving")
+    if length is None:
+        lines.append("  early_stopping: {monitor: val_loss, patience: 5}    # stop when val_loss stops improving")
     return lines
 
 

@@ -81,10 +81,26 @@ class Feedforward(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
-def starter(guess: Any) -> list[str]:
-    """The `model:` lines `kproto new` writes for this family (after `type:`), commented."""
+def starter_length(guess: Any, batch_size: int) -> list[str] | None:
+    """The `train:` lines on training length that `kproto new` writes for a table: epochs and early-stopping patience
+    left open for `table_training_length`, with what it picks for about this file's training rows (70% of them) in a
+    comment; None for data that is not a table (text)."""
+    if guess.text:
+        return None
+    rows = max(int(guess.rows * 0.7), 1)
+    picked = table_training_length(rows, batch_size)
     return [
-        "  units: [128, 64]    # Dense layers",
+        "  # epochs, early_stopping.patience: left open, so kproto picks them from the training rows",
+        f"  # (~{rows:,} rows here: up to {picked['epochs']} epochs, stopping after {picked['patience']} without "
+        "improvement)",
+    ]
+
+
+def starter(guess: Any) -> list[str]:
+    """The `model:` lines `kproto new` writes for this family (after `type:`), commented: the defaults."""
+    units = ", ".join(str(u) for u in Feedforward.model_fields["units"].default)
+    return [
+        f"  units: [{units}]    # Dense layers",
         "  activation: relu    # kproto list activations",
         "  dropout: 0.1",
         "  normalization: none    # none, batch or layer",
