@@ -102,8 +102,8 @@ def splits_legend(metrics: dict[str, Any]) -> str:
         return ""
     listed = chose[0] if len(chose) == 1 else f"{', '.join(chose[:-1])} and {chose[-1]}"
     return (
-        f"[dim]validation: these rows also chose {listed}, so its numbers can read higher than new rows would "
-        "give; test: rows held out from every choice[/]"
+        f"[dim]validation: these rows also chose {listed}, so its numbers can look better than new rows would "
+        "make them; test: rows held out from every choice[/]"
     )
 
 

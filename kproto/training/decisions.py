@@ -44,8 +44,8 @@ def positive_class(info: DataInfo) -> dict[str, Any]:
 
 def validation_uses(stopping: Any, monitor: str, decision_metrics: dict[str, Any]) -> dict[str, Any]:
     """metrics.json's `validation_used_for`: what the validation rows chose besides being scored (the epoch kept or
-    when to stop, the calibration, the threshold). Numbers on rows that chose something read higher than new rows
-    would give; {} when they chose nothing."""
+    when to stop, the calibration, the threshold). Numbers on rows that chose something look better than new rows
+    would make them; {} when they chose nothing."""
     uses = []
     if stopping is not None and monitor.startswith("val_"):
         uses.append("the epoch kept" if stopping.restore_best else "when training stopped")
