@@ -124,3 +124,67 @@ def test_torch_run_evaluates_on_tensorflow(runner: Any, tmp_path: Path, tiny_cla
     again = json.loads(evaluated.output)
     for name, value in saved["test"].items():
         assert again[name] == pytest.approx(value, abs=1e-5), name
+
+
+@pytest.mark.parametrize(
+    ("line", "noise"),
+    [
+        ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR", True),
+        ("I0000 00:00:1796651528.809342   23337 port.cc:153] oneDNN custom operations are on. You may see", True),
+        ("I1207 13:45:01.123456   23337 cudart_stub.cc:31] Could not find cuda drivers on your machine", True),
+        (
+            "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+            "appropriate compiler flags.",
+            True,
+        ),
+        ("E0000 00:00:1796651528.809714   23337 cuda_dnn.cc:8] Unable to register cuDNN factory", False),
+        ("/site-packages/tensorflow/__init__.py:3: UserWarning: a Python warning", False),
+    ],
+)
+def test_tensorflow_start_up_notices_are_told_from_other_output(line: str, noise: bool) -> None:
+    from kproto.core.backend import native_noise
+
+    assert native_noise(line) is noise
+
+
+def test_only_the_start_up_notices_are_held_back(tmp_path: Path) -> None:
+    """A stand-in `tensorflow` that writes notices and an error line straight to file descriptor 2: the error line
+    comes through, the notices do not."""
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1796651528.809342   23337 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'E0000 00:00:1796651528.809714   23337 loader.cc:8] a real problem\\n')\n"
+    )
+    code = "from kproto.core.backend import import_tensorflow_quietly\nimport_tensorflow_quietly()\nprint('loaded')\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "loaded"
+    assert done.stderr.splitlines() == ["E0000 00:00:1796651528.809714   23337 loader.cc:8] a real problem"]
+
+
+def test_configuring_tensorflow_leaves_stderr_clean() -> None:
+    """TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL; configuring the backend loads it with them
+    caught."""
+    code = (
+        "import warnings, sys\n"
+        "from kproto.core.backend import configure\n"
+        "configure('tensorflow')\n"
+        "import keras\n"
+        "print('tensorflow' in sys.modules, keras.backend.backend())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "tensorflow"]
+    assert done.stderr == ""

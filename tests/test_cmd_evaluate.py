@@ -52,6 +52,27 @@ def test_evaluate_on_new_raw_rows(run: Path, runner: CliRunner, tmp_path: Path) 
     got = json.loads(result.output)
     assert 0.0 <= got["accuracy"] <= 1.0 and np.isfinite(got["loss"])
     assert np.asarray(got["report"]["confusion"]).sum() == len(fresh)
+    assert "3 unseen categories (color: 3)" in got["input_warnings"]  # never silent, as in predict
+    shown = runner.invoke(cli, ["evaluate", str(run), "--data", str(path)], terminal_width=200)
+    assert shown.exit_code == 0 and "of 40 rows needed a guess" in shown.output
+
+
+@pytest.mark.parametrize(
+    ("drop", "says", "hint"),
+    [
+        ("x2", "the data has no column(s) 'x2', which the model reads", "(target: label)"),
+        ("label", "the data has no column 'label', the target its predictions are scored against", "kproto predict"),
+    ],
+)
+def test_evaluate_names_what_a_new_file_lacks(
+    run: Path, runner: CliRunner, tmp_path: Path, drop: str, says: str, hint: str
+) -> None:
+    path = tmp_path / "lacking.csv"
+    tiny_frame(20, 3).drop(columns=[drop]).to_csv(path, index=False)
+    result = runner.invoke(cli, ["evaluate", str(run), "--data", str(path)], terminal_width=200)
+    assert result.exit_code == 2, result.output
+    assert "field '--data'" in result.output and says in result.output and hint in result.output
+    assert "Traceback" not in result.output
 
 
 # ----------------------------------------------------------------------------- one threshold everywhere

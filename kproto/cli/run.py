@@ -391,6 +391,8 @@ def print_evaluation(screen: Any, result: Any) -> None:
         verdict_text,
     )
 
+    if result.input_warnings:  # unseen categories and imputed cells in --data, never silent
+        screen.print(f"[yellow]{escape(result.input_warnings)}[/]")
     screen.print(single_metrics_table(result.metrics, f"Metrics on {result.source}"))
     described = legend_text(list(result.metrics), legend({"report": result.report, **result.decisions}))
     if described:

@@ -55,13 +55,14 @@ class Evaluation:
     decisions: dict[str, Any] = field(default_factory=dict)  # calibration, threshold and --coverage on these rows
     forecast: dict[str, Any] = field(default_factory=dict)  # windows: "forecast", "baselines" and "verdict"
     targets: dict[str, Evaluation] = field(default_factory=dict)  # several targets: one evaluation per target
+    input_warnings: str | None = None  # --data: its unseen categories and imputed cells, counted (None: none)
 
     def to_json(self) -> dict[str, Any]:
         """`kproto evaluate --json`: the metrics, then the report, baselines, verdict, attack and decisions."""
         extra: dict[str, Any] = {"source": self.source}
         if self.report:
             extra["report"] = self.report
-        for key in ("baselines", "baselines_info", "verdict", "attack"):
+        for key in ("baselines", "baselines_info", "verdict", "attack", "input_warnings"):
             if getattr(self, key):
                 extra[key] = getattr(self, key)
         extra.update(self.decisions)
@@ -78,6 +79,7 @@ class Rows:
     y: Any
     source: str
     dataset: Any = None
+    warnings: str | None = None  # a new file's unseen categories and imputed cells, counted (None: none)
 
 
 def decision_summary(
@@ -175,7 +177,14 @@ def evaluate_run(path: Path, options: EvaluateOptions | None = None) -> Evaluati
     report = {**report, **_packed(run, model, rows, options)}
     if report and rows.dataset is not None and "pca_mse" in rows.dataset.baselines:  # autoencoders, same split
         report["pca_mse"] = rows.dataset.baselines["pca_mse"]
-    evaluation = Evaluation(source=rows.source, metrics=metrics, report=report, task=run.info.task, decisions=summary)
+    evaluation = Evaluation(
+        source=rows.source,
+        metrics=metrics,
+        report=report,
+        task=run.info.task,
+        decisions=summary,
+        input_warnings=rows.warnings,
+    )
     _compare(run, model, rows, evaluation)
     if options.attack.method is not None:
         evaluation.attack = _attack(run, model, rows, decisions, options.attack)
@@ -202,9 +211,12 @@ def _rows(run: Any, data: Path | None) -> Rows:
     if data is None:
         dataset = load_dataset(run.recipe, pre)
         return Rows(dataset.x_test, dataset.y_test, "test split", dataset)
+    from kproto.data.preprocess import input_problems, problems_summary
+
     needs_target = run.info.task in (*catalog.SUPERVISED_TASKS, catalog.SEQ2SEQ, catalog.RANKING)
-    x, y = transform_rows(pre, read_table(data, encoding=run.recipe.data.encoding), need_target=needs_target)
-    return Rows(x, y, str(data))
+    frame = read_table(data, encoding=run.recipe.data.encoding)
+    x, y = transform_rows(pre, frame, need_target=needs_target)
+    return Rows(x, y, str(data), warnings=problems_summary(input_problems(run.preprocess, frame)))
 
 
 def _label_mode(run: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,49 @@ def configure(backend: str, device: str = "auto") -> None:
         os.environ["JAX_PLATFORMS"] = "cpu"
     elif backend == catalog.JAX and "JAX_PLATFORMS" not in os.environ and not _has_cuda_jax():
         os.environ["JAX_PLATFORMS"] = "cpu"
+    if backend == catalog.TENSORFLOW:
+        import_tensorflow_quietly()
     if backend == catalog.JAX:  # reuse compiled XLA programs across runs: the next run of a recipe starts faster
         cache = Path(os.environ.get("KPROTO_CACHE", Path.home() / ".cache" / "kproto")) / "jax"
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache))
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+
+# TensorFlow's C++ start-up lines that TF_CPP_MIN_LOG_LEVEL does not reach (absl writes them before its logging is
+# initialised): the notice about that, INFO lines ("I0000 00:00:1796651528.809342   23337 port.cc:153] ..."), and the
+# second line of the CPU-instructions notice
+_NATIVE_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|I\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.-]+:\d+\] .*"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
+)
+
+
+def native_noise(line: str) -> bool:
+    """Whether `line`, written to the process's stderr while TensorFlow loads, is one of its start-up notices."""
+    return bool(_NATIVE_NOISE.match(line.rstrip("\n")))
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow (when installed and not yet imported) with the process's stderr caught, then pass on what
+    it wrote except its start-up notices (`native_noise`): errors and Python warnings still show."""
+    if "tensorflow" in sys.modules or not installed("tensorflow"):
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401 - loaded here so that its notices are caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines() if not native_noise(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 def skip_tensorflow_probe() -> None:

@@ -446,7 +446,7 @@ def transform_rows(
         window = pre.state["window"]
         x, y, _ = make_windows(pre, frame, window["length"], window["horizon"], window["stride"], missing)
         return x, (y if need_target else None)
-    pre.check_columns(frame, need_target)
+    pre.check_columns(frame, need_target, field="--data")
     x = pre.features(frame, missing)
     y = pre.targets(frame) if need_target and "target" in pre.state else None
     return x, y

@@ -37,7 +37,7 @@ def transform_rows(
     """Model inputs (and targets, when present and wanted) for raw rows of a new file; several targets: {name: y}."""
     if "targets" not in pre.state:
         return single.transform_rows(pre, frame, need_target, missing)
-    pre.check_columns(frame, need_target=False)
+    pre.check_columns(frame, need_target=False, field="--data")
     names = [t["name"] for t in pre.state["targets"]]
     if need_target:
         check_target_columns(names, list(frame.columns))

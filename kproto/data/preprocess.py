@@ -328,19 +328,26 @@ class Preprocessor:
         }
 
     # ------------------------------------------------------------------ transforming
-    def check_columns(self, frame: pd.DataFrame, need_target: bool) -> None:
-        """Every column the model needs is present in `frame`."""
+    def check_columns(self, frame: pd.DataFrame, need_target: bool, field: str = "data.path") -> None:
+        """Every column the model reads, and with `need_target` the target, is present in `frame`; `field` names
+        where the rows came from in the error (data.path, or --data for a new file)."""
         needed = [self.state["text"]["column"]] if self.kind == catalog.TEXT else list(self.state["features"])
         if self.kind == catalog.IMAGE_FOLDER:
             needed = []
-        if need_target and "target" in self.state:
-            needed.append(self.state["target"]["name"])
+        target = self.state["target"]["name"] if need_target and "target" in self.state else None
         missing = [c for c in needed if c not in frame.columns]
         if missing:
+            shown = f"{', '.join(needed[:12])}{' …' if len(needed) > 12 else ''}"
             raise DataError(
-                f"the data has no column(s) {', '.join(map(repr, missing))}",
-                field="data.path",
-                hint=f"expected the columns the model was trained on: {', '.join(needed[:12])}{' …' if len(needed) > 12 else ''}",
+                f"the data has no column(s) {', '.join(map(repr, missing))}, which the model reads",
+                field=field,
+                hint=f"the model was trained on the columns {shown}" + (f" (target: {target})" if target else ""),
+            )
+        if target is not None and target not in frame.columns:
+            raise DataError(
+                f"the data has no column {target!r}, the target its predictions are scored against",
+                field=field,
+                hint="add the target column, or use kproto predict for rows without it",
             )
 
     def features(self, frame: pd.DataFrame, missing: str = "impute") -> np.ndarray:
