@@ -180,10 +180,14 @@ def test_score(metric: str, y, outputs, expected: float) -> None:
 
 
 def test_lower_is_better_metrics_count_a_rise_as_importance() -> None:
+    from kproto.explain.importance import loss_words
+
     frame = pd.DataFrame({"a": np.linspace(-1, 1, 50), "b": np.zeros(50)})
     y = frame["a"].to_numpy()
     ranking = permutation_importance(lambda rows: rows[["a"]].to_numpy(), frame, ["a", "b"], y, "mae", repeats=2)
     assert ranking[0]["feature"] == "a" and ranking[0]["importance"] > 0
+    assert loss_words("mae") == "rise of mae" and loss_words("rmse") == "rise of rmse"  # the words say it too
+    assert loss_words("accuracy") == "drop of accuracy" and loss_words("r2") == "drop of r2"
 
 
 def test_reconstruction_errors_put_the_worst_column_first() -> None:

@@ -282,7 +282,7 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
     from kproto.data import Preprocessor
     from kproto.explain import render
     from kproto.explain.attributions import feature_groups, sum_onto_columns
-    from kproto.explain.importance import attribution_ranking
+    from kproto.explain.importance import attribution_ranking, loss_words
 
     run = context.run
     pre = Preprocessor.from_dict(run.preprocess)
@@ -303,7 +303,7 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
     else:
         ranking = attribution_ranking(names, per_column)
         title = f"Integrated gradients: mean |attribution| per column ({len(sample)} rows)"
-    labels = [f"row {r['row']}: {r['predicted']}" for r in records]
+    labels = [f"row {r['row']}: {_shown(r['predicted'])}" for r in records]
     return Explanation(
         method=method,
         kind=catalog.TABLE,
@@ -313,7 +313,7 @@ def _explain_tabular(context: _Context, method: str) -> Explanation:
         rows=records,
         metric=metric,
         renderables=[
-            render.importance_table(ranking, title, metric and f"drop of {metric}" or "importance"),
+            render.importance_table(ranking, title, loss_words(metric) if metric else "importance"),
             render.row_attributions_table(names, per_column, labels),
         ],
     )
@@ -324,6 +324,7 @@ def _explain_several(context: _Context) -> Explanation:
     whatever its kind (a text column is shuffled as whole texts); rows carry their prediction."""
     from kproto.data import Preprocessor
     from kproto.explain import render
+    from kproto.explain.importance import loss_words
 
     run = context.run
     pre = Preprocessor.from_dict(run.preprocess)
@@ -344,14 +345,14 @@ def _explain_several(context: _Context) -> Explanation:
         ranking=ranking,
         rows=records,
         metric=metric,
-        renderables=[render.importance_table(ranking, title, f"drop of {metric}")],
+        renderables=[render.importance_table(ranking, title, loss_words(metric))],
     )
 
 
 def _permutation_ranking(context: _Context, pre: Any, names: list[str], other: str = "") -> tuple[str, list, str]:
     """The run's first metric, how much it drops when each original column is shuffled (the raw rows given), and
     the title of that ranking's table."""
-    from kproto.explain.importance import DEFAULT_REPEATS, permutation_importance
+    from kproto.explain.importance import DEFAULT_REPEATS, loss_words, permutation_importance
 
     run = context.run
     if context.y is None:
@@ -377,7 +378,7 @@ def _permutation_ranking(context: _Context, pre: Any, names: list[str], other: s
         decisions=context.decisions(),
     )
     title = (
-        f"Permutation importance: drop of {metric} when a column is shuffled ({context.source}, "
+        f"Permutation importance: {loss_words(metric)} when a column is shuffled ({context.source}, "
         f"{DEFAULT_REPEATS} repeats)"
     )
     return metric, ranking, title
@@ -481,7 +482,7 @@ def _explain_text(context: _Context) -> Explanation:
         for word, value in zip(words, values):
             totals.setdefault(word, []).append(abs(float(value)))
         true = f", true {record['true']}" if "true" in record else ""
-        renderables.append(f"[bold]row {index}[/] predicted {record['predicted']}{true}:")
+        renderables.append(f"[bold]row {index}[/] predicted {_shown(record['predicted'])}{true}:")
         renderables.append(render.coloured_tokens(words, values))
     ranking = sorted(
         ({"feature": w, "importance": float(np.mean(v)), "spread": float(np.std(v))} for w, v in totals.items()),
@@ -588,3 +589,8 @@ def _write_common(explanation: Explanation, folder: Path) -> None:
     json_path = folder / ATTRIBUTIONS_JSON
     write_json(json_path, {"method": explanation.method, "global": explanation.ranking, "rows": explanation.rows})
     explanation.files = [csv_path, json_path, *explanation.files]
+
+
+def _shown(predicted: Any) -> str:
+    """A prediction for a table's row label: a number with 4 significant digits, a class label as it is."""
+    return f"{predicted:.4g}" if isinstance(predicted, float) else str(predicted)

@@ -1,8 +1,8 @@
 """Global permutation importance on the original columns (Breiman 2001; Fisher et al. 2019).
 
-A column's importance is how much the score drops when that raw column is shuffled and the rows are preprocessed
-again: a one-hot encoded string column is shuffled as one feature. Each column is shuffled `repeats` times; the
-spread is the standard deviation of the drops.
+A column's importance is how much the score gets worse (an accuracy drops, an error rises) when that raw column is
+shuffled and the rows are preprocessed again: a one-hot encoded string column is shuffled as one feature. Each column
+is shuffled `repeats` times; the spread is the standard deviation of the changes.
 """
 
 from __future__ import annotations
@@ -13,10 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kproto.core.catalog import lower_is_better
 from kproto.core.errors import KprotoError
 
 DEFAULT_REPEATS = 5
-LOWER_IS_BETTER = frozenset({"loss", "mae", "mse", "rmse", "mape"})
+
+
+def loss_words(metric: str) -> str:
+    """What a column's importance measures, in words: how much `metric` got worse when it was shuffled ("rise of
+    mae" for an error, "drop of accuracy" for a score)."""
+    return f"{'rise' if lower_is_better(metric) else 'drop'} of {metric}"
 
 
 def score(metric: str, y: np.ndarray, outputs: np.ndarray, decisions: Any = None) -> float:
@@ -73,10 +79,10 @@ def permutation_importance(
     """[{"feature", "importance", "spread"}, ...], most important first.
 
     `predict` maps raw rows (the original columns) to model outputs, preprocessing included. The importance is the
-    mean drop of `metric` over `repeats` shuffles of the column (positive: the model relies on it).
+    mean worsening of `metric` over `repeats` shuffles of the column (positive: the model relies on it).
     """
     rng = np.random.default_rng(seed)
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = -1.0 if lower_is_better(metric) else 1.0
     reference = score(metric, y, predict(frame), decisions)
     results = []
     for n, column in enumerate(columns):
