@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,24 @@ def test_a_table_starter_keeps_the_family_defaults_and_leaves_the_training_lengt
 def test_other_families_keep_a_written_training_length() -> None:
     text = scaffold.starter_recipe("lstm", DATA / "reviews.csv", "score")
     assert "\n  epochs: 30\n" in text and "early_stopping: {monitor: val_loss, patience: 5}" in text
+
+
+@pytest.mark.parametrize(
+    ("dates", "rows", "window"),
+    [
+        (lambda n: pd.date_range("1949-01-01", periods=n, freq="MS"), 144, 24),  # months: two seasons of 12
+        (lambda n: pd.date_range("2020-01-01", periods=n, freq="QS"), 60, 8),  # quarters: two seasons of 4
+        (lambda n: pd.date_range("2020-01-01", periods=n, freq="MS"), 60, 4),  # too short for two seasons
+        (lambda n: pd.date_range("1700-01-01", periods=n, freq="YS"), 300, 15),  # years: no season, rows / 20
+    ],
+    ids=["monthly", "quarterly", "short-monthly", "yearly"],
+)
+def test_a_series_window_covers_two_seasons_where_the_rows_allow(
+    tmp_path: Path, dates: Any, rows: int, window: int
+) -> None:
+    path = tmp_path / "series.csv"
+    values = np.sin(np.arange(rows) / 2.0) + np.arange(rows) * 0.01
+    pd.DataFrame({"date": dates(rows).strftime("%Y-%m-%d"), "value": values}).to_csv(path, index=False)
+    text = scaffold.starter_recipe("gru", path)
+    assert f"window: {{length: {window}, horizon: 1}}" in text
+    assert ("two seasons of" in text) is (window in (24, 8))

@@ -43,6 +43,7 @@ class DataGuess:
     shape: list[int] | None = None
     sequence_length: int = 200
     window: int | None = None
+    season: int | None = None  # the season the time column implies (observations per year, week or day)
     time: str | None = None  # a column of dates (or years) beside a series
     dropped: dict[str, str] = field(default_factory=dict)  # columns the audit leaves out → why
     notes: list[str] = field(default_factory=list)  # the audit's warnings, written as comments
@@ -130,7 +131,22 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
         )
         guess.window = max(4, min(24, len(frame) // 20))
         guess.time = time_column(frame, [c for c in columns if c != guess.target])
+        guess.season = time_season(frame, guess.time) if guess.time else None
+        if guess.season and 2 * guess.season <= len(frame) // 5:  # two seasons, as the forecasting defaults were tuned
+            guess.window = 2 * guess.season
     return guess
+
+
+def time_season(frame: Any, name: str) -> int | None:
+    """The season a time column's spacing implies (12 for months, 4 for quarters, 7 for days, 24 for hours)."""
+    from kproto.core.errors import KprotoError
+    from kproto.data.series import infer_frequency, parse_times
+    from kproto.metrics.forecast import season_from_frequency
+
+    try:
+        return season_from_frequency(infer_frequency(parse_times(frame[name], name).sort_values()))
+    except (KprotoError, ValueError, TypeError):
+        return None
 
 
 def _audit(frame: Any, guess: DataGuess, family: str) -> None:
@@ -203,8 +219,9 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
                 if guess.time
                 else []
             ),
-            f"  window: {{length: {guess.window}, horizon: 1}}    # {guess.window} rows forecast the next (horizon: the"
-            " next H at once)",
+            f"  window: {{length: {guess.window}, horizon: 1}}    # {guess.window} rows"
+            + (f" (two seasons of {guess.season})" if guess.season and guess.window == 2 * guess.season else "")
+            + " forecast the next (horizon: the next H at once)",
             "  split: {validation: 0.15, test: 0.15}    # in time order: the last rows are the test split",
         ]
         return lines
