@@ -184,6 +184,11 @@ WARNING_CASES = {
     ),
     "mixed_types": (mixed, {}, "code"),
     "unused_column": (lambda: ROLE_CASES["text"][1](base()), {}, "review"),
+    "mostly_missing": (
+        lambda: base(100).assign(gust=[float(i) if i % 5 == 0 else None for i in range(100)]),
+        {},
+        "gust",
+    ),
 }
 
 

@@ -36,6 +36,7 @@ CODES = (
     "encoding",
     "mixed_types",
     "unused_column",
+    "mostly_missing",
 )
 # what training does with a column, by role (a column's `action`)
 ACTIONS = {
@@ -51,6 +52,7 @@ ACTIONS = {
 IMAGE_PATH = re.compile(r"\.(?:png|jpe?g|bmp|gif|webp)$", re.IGNORECASE)  # a cell naming an image file
 IMBALANCE_SHARE = 0.10  # a minority class under this share of rows is an imbalance
 ID_UNIQUE_SHARE = 0.95  # a string column this unique per row is an identifier
+MOSTLY_MISSING = 0.5  # a kept column empty in more than this share of rows is warned about
 LEAK_ACCURACY = 0.98  # one column alone reaching this held-out accuracy (or R²) is a leak suspect
 LEAK_R2 = 0.95
 LEAK_ROWS = 20_000  # the leak check reads at most this many rows
@@ -452,6 +454,17 @@ def column_report(name: str, column: ColumnView, rows: int, settings: AuditSetti
                     + f", or write data.columns: {{{name}: categorical}} to read every value as a category",
                 )
             )
+    if missing > MOSTLY_MISSING and report.action in ("standardize", "one-hot", "cap", "index"):
+        fill = "median" if report.action == "standardize" else "most frequent value"
+        report.warnings.append(
+            Finding(
+                "mostly_missing",
+                f"'{name}' is empty in {missing:.0%} of the rows; training fills those cells with the training "
+                f"{fill}, so for most rows it tells the model nothing but that value. If an empty cell means "
+                f"something (none measured, not applicable), a 0/1 column marking it carries that; if not, write "
+                f"data.columns: {{{name}: drop}}",
+            )
+        )
     if override == "drop":
         report.action, report.reason = "drop", "data.columns"
     elif listed and report.action == "drop":  # the user listed it: kept, still said
