@@ -609,7 +609,7 @@ class Trainer:
         from kproto.training.decisions import validation_uses
         from kproto.training.targets import target_results
 
-        stopping, monitor = monitored(self.recipe, len(dataset.x_val) > 0, own_engine=False)
+        stopping, monitor = self._stopping(dataset)
         fields = target_results(
             model,
             dataset,
