@@ -130,23 +130,10 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
             "regression" if frame[guess.target].dtype.kind == "f" or frame[guess.target].nunique() > 20 else guess.task
         )
         guess.window = max(4, min(24, len(frame) // 20))
-        guess.time = time_column(frame, [c for c in columns if c != guess.target])
-        guess.season = time_season(frame, guess.time) if guess.time else None
+        guess.time, guess.season = time_column(frame, [c for c in columns if c != guess.target])
         if guess.season and 2 * guess.season <= len(frame) // 5:  # two seasons, as the forecasting defaults were tuned
             guess.window = 2 * guess.season
     return guess
-
-
-def time_season(frame: Any, name: str) -> int | None:
-    """The season a time column's spacing implies (12 for months, 4 for quarters, 7 for days, 24 for hours)."""
-    from kproto.core.errors import KprotoError
-    from kproto.data.series import infer_frequency, parse_times
-    from kproto.metrics.forecast import season_from_frequency
-
-    try:
-        return season_from_frequency(infer_frequency(parse_times(frame[name], name).sort_values()))
-    except (KprotoError, ValueError, TypeError):
-        return None
 
 
 def _audit(frame: Any, guess: DataGuess, family: str) -> None:
@@ -180,12 +167,15 @@ def _audit_comments(guess: DataGuess, limit: int = 12) -> list[str]:
 TIME_NAMES = ("date", "time", "timestamp", "month", "year", "day", "week", "ds", "period", "datetime")
 
 
-def time_column(frame: Any, candidates: list[str]) -> str | None:
-    """The first column that reads as dates (by name, or text that parses as dates) and has no repeated value."""
+def time_column(frame: Any, candidates: list[str]) -> tuple[str | None, int | None]:
+    """The first column that reads as dates (by name, or text that parses as dates) and has no repeated value, with
+    the season its spacing implies (12 for months, 4 for quarters, 7 for days, 24 for hours; None for years or an
+    irregular spacing); (None, None) when no column does."""
     import pandas as pd
 
     from kproto.core.errors import KprotoError
-    from kproto.data.series import parse_times
+    from kproto.data.series import infer_frequency, parse_times
+    from kproto.metrics.forecast import season_from_frequency
 
     for name in candidates:
         column = frame[name]
@@ -197,8 +187,8 @@ def time_column(frame: Any, candidates: list[str]) -> str | None:
         except (KprotoError, ValueError, TypeError, OverflowError):
             continue
         if not times.duplicated().any():
-            return name
-    return None
+            return name, season_from_frequency(infer_frequency(times.sort_values()))
+    return None, None
 
 
 def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:

@@ -81,12 +81,10 @@ class Feedforward(ModelBase):
 
 
 # ----------------------------------------------------------------------------- model
-def starter_length(guess: Any, batch_size: int) -> list[str] | None:
-    """The `train:` lines on training length that `kproto new` writes for a table: epochs and early-stopping patience
-    left open for `table_training_length`, with what it picks for about this file's training rows (70% of them) in a
-    comment; None for data that is not a table (text)."""
-    if guess.text:
-        return None
+def starter_length(guess: Any, batch_size: int) -> list[str]:
+    """The `train:` lines on training length that `kproto new` writes (feedforward reads a table): epochs and
+    early-stopping patience left open for `table_training_length`, with what it picks for about this file's training
+    rows (70% of them) in a comment."""
     rows = max(int(guess.rows * 0.7), 1)
     picked = table_training_length(rows, batch_size)
     return [
