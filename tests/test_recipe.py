@@ -186,6 +186,12 @@ BAD_RECIPES = {
         in_model("  numeric_embedding: splines\n"), "model.numeric_embedding", 7, "'piecewise_linear'"
     ),
     "ensemble-zero": _case(in_model("  ensemble: 0\n"), "model.ensemble", 7, "greater than or equal to 1"),
+    "ensemble-word": _case(
+        in_model("  ensemble: many\n"),
+        "model.ensemble",
+        7,
+        "valid integer, unable to parse string as an integer (or 'auto')",
+    ),
     "bins-one": _case(in_model("  bins: 1\n"), "model.bins", 7, "greater than or equal to 2"),
     "scaling-unknown": _case(in_data("  scaling: minmax\n"), "data.scaling", 4, "'robust'"),
     # --- extends
@@ -220,7 +226,7 @@ def _assert_clean_error(result, *, field: str, line: int | None, says: str, file
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        ("", ("periodic", 16, 4)),
+        ("", ("periodic", 16, "auto")),
         ("  numeric_embedding: piecewise_linear\n  ensemble: 1\n", ("piecewise_linear", 16, 1)),
         ("  numeric_embedding: none\n  bins: 32\n  ensemble: 8\n", ("none", 32, 8)),
     ],

@@ -247,6 +247,30 @@ def test_ensemble_and_embeddings_leave_other_inputs_alone() -> None:
     assert "output_raw" in names  # the forecaster's wrapping finds the head
 
 
+@pytest.mark.parametrize(
+    ("ensemble", "train_rows", "members", "why"),
+    [
+        ("auto", 500, 4, "500 training rows, fewer than 6,000"),
+        ("auto", 5_999, 4, "5,999 training rows, fewer than 6,000"),
+        ("auto", 6_000, 1, "6,000 training rows, 6,000 or more; model.ensemble: k overrides"),
+        (4, 40_000, 4, "set by model.ensemble"),
+        (1, 500, 1, "set by model.ensemble"),
+    ],
+)
+def test_ensemble_auto_follows_the_training_rows(ensemble: Any, train_rows: int, members: int, why: str) -> None:
+    from kproto.models import build_model
+
+    info = DataInfo(task="regression", kind="table", input_shape=(3,), rows={"train": train_rows}, table={})
+    spec = MODEL_CLASSES["feedforward"](type="feedforward", units=[4], ensemble=ensemble)
+    assert spec.members_for(info) == (members, why)
+    assert spec.chosen(info) == {"ensemble": f"{members} member{'s' if members > 1 else ''} ({why})"}
+    names = {layer.name for layer in build_model(spec, info).layers}
+    assert ("ensemble_fork" in names) == (members > 1)
+    if members > 1:
+        fork = build_model(spec, info).get_layer("ensemble_fork")
+        assert fork.members == members
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("embedding", "categorical"), [("piecewise_linear", "onehot"), ("periodic", "index"), ("none", "onehot")]

@@ -26,6 +26,10 @@ from kproto.models.common import activation_layer, layer_kwargs, normalization, 
 STEP_BUDGET = 6_000
 MIN_EPOCHS, MAX_EPOCHS = 30, 200
 PATIENCE_SHARE, MIN_PATIENCE = 8, 5
+# Tables: `model.ensemble: auto` trains ENSEMBLE_MEMBERS members on fewer than LARGE_TABLE_ROWS training rows and one
+# from there: on seven tables of 6,800 to 34,000 training rows the members were level with one network on validation
+# rows at 1.2 to 1.8 times the training time (BENCHMARKS.md, "The tabular defaults").
+ENSEMBLE_MEMBERS, LARGE_TABLE_ROWS = 4, 6_000
 
 
 def table_training_length(train_rows: int, batch_size: int, epochs: int | None = None) -> dict[str, int]:
@@ -59,10 +63,11 @@ class Feedforward(ModelBase):
         description="Tables: the size of each numeric column's periodic embedding and of each index-coded "
         "categorical column's embedding (data.categorical: index).",
     )
-    ensemble: Annotated[int, Field(ge=1, le=64)] = Field(
-        4,
+    ensemble: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        "auto",
         description="Tables: k members sharing the Dense layers, each with its own input and output scaling, "
-        "averaged before the head (TabM-style); 1 turns it off.",
+        f"averaged before the head (TabM-style); 1 turns it off. auto: {ENSEMBLE_MEMBERS} on fewer than "
+        f"{LARGE_TABLE_ROWS:,} training rows, else 1.",
     )
     ensemble_loss: Literal["auto", "members", "mean"] = Field(
         "auto",
@@ -78,6 +83,24 @@ class Feedforward(ModelBase):
         if info.kind != catalog.TABLE or not rows:
             return {}
         return table_training_length(rows, batch_size, epochs)
+
+    def members_for(self, info: DataInfo) -> tuple[int, str]:
+        """The number of ensemble members this spec builds on `info`'s data, and why (the run header's line)."""
+        if info.kind != catalog.TABLE:
+            return 1, "not a table"
+        if self.ensemble != "auto":
+            return int(self.ensemble), "set by model.ensemble"
+        rows = int((info.rows or {}).get("train", 0))
+        if rows >= LARGE_TABLE_ROWS:
+            return 1, f"{rows:,} training rows, {LARGE_TABLE_ROWS:,} or more; model.ensemble: k overrides"
+        return ENSEMBLE_MEMBERS, f"{rows:,} training rows, fewer than {LARGE_TABLE_ROWS:,}"
+
+    def chosen(self, info: Any) -> dict[str, str]:
+        """Tables: the ensemble picked from the data (the run header's `ensemble` line)."""
+        if info.kind != catalog.TABLE:
+            return {}
+        members, why = self.members_for(info)
+        return {"ensemble": f"{members} member{'s' if members > 1 else ''} ({why})"}
 
 
 # ----------------------------------------------------------------------------- model
@@ -103,7 +126,8 @@ def starter(guess: Any) -> list[str]:
         "  dropout: 0.1",
         "  normalization: none    # none, batch or layer",
         "  numeric_embedding: periodic    # tables: periodic, piecewise_linear or none",
-        "  ensemble: 4    # tables: members sharing the Dense layers, averaged (1: off)",
+        f"  ensemble: auto    # tables: members sharing the Dense layers, averaged ({ENSEMBLE_MEMBERS} below "
+        f"{LARGE_TABLE_ROWS:,} training rows, else 1)",
     ]
 
 
@@ -119,7 +143,7 @@ def build(spec, info) -> keras.Model:
     table = info.kind == catalog.TABLE
     if table:
         x = embedded_inputs(x, spec, info)
-    members = spec.ensemble if table else 1
+    members, _ = spec.members_for(info)
     own_losses = members > 1 and member_losses(spec, info)
     if members > 1:
         x = EnsembleFork(members, seed=0, name="ensemble_fork")(x)

@@ -414,7 +414,8 @@ def _section_class(annotation: Any) -> type | None:
 
 
 def _translate(exc: ValidationError, raw: dict[str, Any], source: Source) -> RecipeError:
-    error = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    error = errors[0]
     path = _schema_path(error["loc"], raw)
     kind = error["type"]
     received = error.get("input")
@@ -430,6 +431,14 @@ def _translate(exc: ValidationError, raw: dict[str, Any], source: Source) -> Rec
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    # a field of several types (e.g. a number or 'auto'): the words the other types accept
+    alternatives = [
+        other["msg"].removeprefix("Input should be ")
+        for other in errors[1:]
+        if other["type"] == "literal_error" and _schema_path(other["loc"], raw) == path
+    ]
+    if alternatives:
+        message += f" (or {', '.join(alternatives)})"
     if not isinstance(received, dict):
         message += f"; received {received!r}"
     return source.error(path, message)
