@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kproto.data.dataset import load_dataset
-from kproto.data.readers import read_table
+from kproto.data.readers import count_rows, read_table
 from kproto.recipe import load_recipe
 
 
@@ -113,3 +113,14 @@ def test_training_reads_with_data_encoding(tmp_path: Path, make_recipe) -> None:
         load_dataset(load_recipe(make_recipe(text.format(extra=""))).recipe)
     dataset = load_dataset(load_recipe(make_recipe(text.format(extra="  encoding: latin-1\n"))).recipe)
     assert dataset.info.class_names == ["cafè", "café"]
+
+
+def test_count_rows_agrees_with_the_reader(table: pd.DataFrame, tmp_path: Path) -> None:
+    paths = write_formats(table, tmp_path)
+    for fmt in ("csv", "tsv", "parquet"):
+        assert count_rows(paths[fmt]) == len(read_table(paths[fmt])) == len(table), fmt
+    assert count_rows(paths["npz"]) is None
+    unterminated = tmp_path / "last.csv"
+    unterminated.write_bytes(b"a,b\n1,2\n3,4")  # no newline after the last row
+    assert count_rows(unterminated) == 2
+    assert count_rows(tmp_path / "absent.csv") is None

@@ -219,6 +219,28 @@ def test_a_table_starter_keeps_the_family_defaults_and_leaves_the_training_lengt
     assert recipe.train.early_stopping is not None and "patience" not in recipe.train.early_stopping.model_fields_set
 
 
+def test_a_large_table_starter_counts_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kproto new` reads the first SAMPLE_ROWS rows to guess the recipe but states the file's row count, and the
+    training length it proposes comes from all of them."""
+    import numpy as np
+    import pandas as pd
+
+    from kproto.models.feedforward import table_training_length
+
+    rows = scaffold.SAMPLE_ROWS * 3 + 7
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"x": rng.normal(size=rows), "y": rng.normal(size=rows)}).to_csv(path, index=False)
+    text = scaffold.starter_recipe("feedforward", path, "y")
+    assert f"({rows:,} rows, 2 columns)" in text
+    picked = table_training_length(int(rows * 0.7), 32)
+    assert f"(~{int(rows * 0.7):,} rows here: up to {picked['epochs']} epochs" in text
+    monkeypatch.setattr("kproto.data.readers.COUNT_BYTES", 100)  # too large to count: the rows read are a floor
+    text = scaffold.starter_recipe("feedforward", path, "y")
+    assert f"({scaffold.SAMPLE_ROWS:,}+ rows, 2 columns)" in text
+    assert f"(at least ~{int(scaffold.SAMPLE_ROWS * 0.7):,} rows here: up to" in text
+
+
 def test_other_families_keep_a_written_training_length() -> None:
     text = scaffold.starter_recipe("lstm", DATA / "reviews.csv", "score")
     assert "\n  epochs: 30\n" in text and "early_stopping: {monitor: val_loss, patience: 5}" in text

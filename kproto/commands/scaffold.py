@@ -27,13 +27,17 @@ def learns_inputs_only(family: str) -> bool:
     return catalog.family(family).generative
 
 
+SAMPLE_ROWS = 5000  # the rows `kproto new` reads to guess the recipe
+
+
 @dataclass
 class DataGuess:
     """What the data file suggests for the recipe's data section."""
 
     path: Path
     columns: list[str]
-    rows: int
+    rows: int  # the rows read (at most SAMPLE_ROWS)
+    total_rows: int | None = None  # the file's rows, where known
     target: str | None = None
     task: str | None = None
     classes: int = 0
@@ -47,6 +51,12 @@ class DataGuess:
     time: str | None = None  # a column of dates (or years) beside a series
     dropped: dict[str, str] = field(default_factory=dict)  # columns the audit leaves out → why
     notes: list[str] = field(default_factory=list)  # the audit's warnings, written as comments
+
+    def rows_text(self) -> str:
+        """The file's rows for a comment: '53,940', or '5,000+' where they were not counted."""
+        if self.total_rows is not None:
+            return f"{self.total_rows:,}"
+        return f"{self.rows:,}+" if self.rows >= SAMPLE_ROWS else f"{self.rows:,}"
 
 
 def image_shape(count: int) -> list[int] | None:
@@ -73,11 +83,12 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
     """Column roles, the task, an image shape, a text column or a time-series window, from the first rows."""
     from kproto.data.audit import guess_target
     from kproto.data.preprocess import infer_task, is_text_column
-    from kproto.data.readers import read_table
+    from kproto.data.readers import count_rows, read_table
 
-    frame = read_table(path, limit=5000)
+    frame = read_table(path, limit=SAMPLE_ROWS)
     columns = [str(c) for c in frame.columns]
-    guess = DataGuess(path=path, columns=columns, rows=len(frame))
+    total = len(frame) if len(frame) < SAMPLE_ROWS else count_rows(path)
+    guess = DataGuess(path=path, columns=columns, rows=len(frame), total_rows=total)
     if target is not None and target not in columns:
         from kproto.core.errors import suggest
 
@@ -333,7 +344,7 @@ def starter_recipe(family: str, data: Path | None = None, target: str | None = N
         path_text = str(data.resolve())
     name = (Path(out).stem if out is not None else f"{data.stem}-{family}").replace("_", "-")
     lines = [
-        f"# A {family} starter recipe for {data.name} ({guess.rows}{'+' if guess.rows >= 5000 else ''} rows, "
+        f"# A {family} starter recipe for {data.name} ({guess.rows_text()} rows, "
         f"{len(guess.columns)} columns), written by `kproto new`.",
         "# Check it:  kproto validate THIS.yaml     Train it:  kproto train THIS.yaml",
         "# Every field: kproto schema; every name: kproto list.",

@@ -108,12 +108,13 @@ def starter_length(guess: Any, batch_size: int) -> list[str]:
     """The `train:` lines on training length that `kproto new` writes (feedforward reads a table): epochs and
     early-stopping patience left open for `table_training_length`, with what it picks for about this file's training
     rows (70% of them) in a comment."""
-    rows = max(int(guess.rows * 0.7), 1)
+    rows = max(int((guess.total_rows or guess.rows) * 0.7), 1)
     picked = table_training_length(rows, batch_size)
+    about = "at least ~" if guess.rows_text().endswith("+") else "~"  # a file too large to count
     return [
         "  # epochs, early_stopping.patience: left open, so kproto picks them from the training rows",
-        f"  # (~{rows:,} rows here: up to {picked['epochs']} epochs, stopping after {picked['patience']} without "
-        "improvement)",
+        f"  # ({about}{rows:,} rows here: up to {picked['epochs']} epochs, stopping after {picked['patience']} "
+        "without improvement)",
     ]
 
 
