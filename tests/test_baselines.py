@@ -189,6 +189,26 @@ def test_a_large_training_split_is_sampled_within_the_budget(monkeypatch: pytest
     monkeypatch.setattr(module, "_fit_timed", timed)
     outcome = fit_baselines(["linear"], "classification", classification_rows(), 2, 0.05, 0, ("accuracy",))
     assert 10 <= outcome.sampled["linear"] < 200 and "accuracy" in outcome.scores["linear"]
+    assert outcome.sampled_reason == {"linear": "time budget"}
+
+
+def test_the_row_cap_samples_every_baseline_but_the_trivial_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Baselines fit on at most BASELINE_ROWS rows, said as such; the majority class and the mean use every row."""
+    from rich.console import Console
+
+    from kproto.report.tables import baselines_table
+
+    monkeypatch.setattr(module, "BASELINE_ROWS", 150)
+    outcome = fit_baselines(["majority", "linear"], "classification", classification_rows(), 2, 5.0, 0, ("accuracy",))
+    assert outcome.sampled == {"linear": 150}
+    assert outcome.sampled_reason == {"linear": "at most 150 rows per baseline"}
+    info = outcome.info("test", 100, 200)
+    assert module.sample_reason("linear", info) == "at most 150 rows per baseline"
+    assert module.sample_reason("linear", {"sampled": {"linear": 150}}) == "time budget"  # a run saved before
+    console = Console(record=True, width=200)
+    console.print(baselines_table(outcome.scores, info, {"accuracy": 0.9}))
+    shown = " ".join(console.export_text().split())  # the notes wrap at the table's width
+    assert "linear: fitted on a sample of 150 training rows (at most 150 rows per baseline)" in shown
 
 
 @pytest.mark.parametrize(

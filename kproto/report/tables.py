@@ -141,7 +141,11 @@ def baselines_table(
         table.add_row(no_markup(name.replace("_", " ")), fmt(value))
     notes = []
     for name, rows_used in info.get("sampled", {}).items():
-        notes.append(f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows (time budget)")
+        reasons = info.get("sampled_reason") or {}
+        why = reasons.get(name, "time budget") if isinstance(reasons, dict) else "time budget"
+        notes.append(
+            f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows ({no_markup(str(why))})"
+        )
     for name, why in info.get("stopped", {}).items():
         notes.append(f"{name.replace('_', ' ')}: {why}")
     for key in ("skipped", "failed"):

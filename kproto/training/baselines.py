@@ -4,12 +4,13 @@ seasonal naive and linear autoregression, from kproto.training.forecasting).
 
 metrics.json holds three entries (see README, "Baselines and the verdict"):
   baselines       {name: {metric: value}}, on the split `baselines_info.split` names (test, else validation)
-  baselines_info  {"split", "rows", "train_rows", "seconds": {name: s}, "sampled": {name: rows}, "skipped":
-                  {name: why}, "failed": {name: error}, "note": ...}
+  baselines_info  {"split", "rows", "train_rows", "seconds": {name: s}, "sampled": {name: rows},
+                  "sampled_reason": {name: why}, "skipped": {name: why}, "failed": {name: error}, "note": ...}
   verdict         kproto.metrics.verdict's dict: the model's score of one metric beside the best baseline's
 
 A baseline never breaks training: a failure is recorded under `failed`, one that would exceed its time budget is
-fitted on fewer rows or skipped, and said so under `sampled` or `skipped`.
+fitted on fewer rows or skipped, and said so under `sampled` or `skipped`. Baselines other than the majority class
+and the mean fit on at most BASELINE_ROWS rows; `sampled_reason` says which of the two limits a sample came from.
 """
 
 from __future__ import annotations
@@ -50,13 +51,14 @@ class Outcome:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     sampled: dict[str, int] = field(default_factory=dict)
+    sampled_reason: dict[str, str] = field(default_factory=dict)  # the time budget or the row cap
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     stopped: dict[str, str] = field(default_factory=dict)  # gradient boosting cut short by its budget
 
     def info(self, split: str, rows: int, train_rows: int, note: str = "") -> dict[str, Any]:
         block: dict[str, Any] = {"split": split, "rows": int(rows), "train_rows": int(train_rows)}
-        for key in ("seconds", "sampled", "stopped", "skipped", "failed"):
+        for key in ("seconds", "sampled", "sampled_reason", "stopped", "skipped", "failed"):
             if getattr(self, key):
                 block[key] = getattr(self, key)
         if note:
@@ -273,8 +275,9 @@ def fit_baselines(
     order = rng.permutation(n)
     for name in names:
         try:
-            size = min(n, BASELINE_ROWS)
-            if size > PILOT_FROM and name not in ("majority", "mean"):
+            trivial = name in ("majority", "mean")  # a count or a mean: every row, at no cost
+            size = n if trivial else min(n, BASELINE_ROWS)
+            if size > PILOT_FROM and not trivial:
                 pilot = order[:PILOT_ROWS]
                 _, took = _fit_timed(name, task, seed, rows.x_train[pilot], rows.y_train[pilot])
                 estimate = took * size / PILOT_ROWS
@@ -297,6 +300,10 @@ def fit_baselines(
                 )
             if size < n:
                 outcome.sampled[name] = int(size)
+                capped = size == BASELINE_ROWS
+                outcome.sampled_reason[name] = (
+                    f"at most {BASELINE_ROWS:,} rows per baseline" if capped else "time budget"
+                )
         except Exception as exc:  # noqa: BLE001 - a baseline never breaks training
             outcome.failed[name] = f"{type(exc).__name__}: {exc}"[:300]
     return outcome
@@ -523,9 +530,17 @@ def with_handicap(judged: dict[str, Any], info: dict[str, Any]) -> dict[str, Any
     if isinstance(stopped.get(name), str):  # "120 of 200 boosting iterations within its 9.5 s budget"
         parts.append(f"stopped at {clean(stopped[name], 120)}")
     if parts:
-        ending = "" if isinstance(stopped.get(name), str) else " (time budget)"
+        ending = "" if isinstance(stopped.get(name), str) else f" ({sample_reason(name, info)})"
         judged["message"] += f"; {baseline_label(name)} was {' and '.join(parts)}{ending}"
     return judged
+
+
+def sample_reason(name: str, info: dict[str, Any]) -> str:
+    """Why baseline `name` was fitted on a sample (`info`: a `baselines_info` block; runs saved before
+    `sampled_reason` existed were sampled for time)."""
+    reasons = info.get("sampled_reason")
+    reason = reasons.get(name) if isinstance(reasons, dict) else None
+    return clean(reason, 80) if isinstance(reason, str) else "time budget"
 
 
 def baselines_on_rows(
