@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from kproto.core.errors import KprotoError, TrainingDiverged
-from kproto.training.callbacks import BestEpoch, EarlyStop, FiniteLoss, MonitorLogged, PlateauSchedule
+from kproto.training import callbacks
+from kproto.training.callbacks import BestEpoch, Checkpoints, EarlyStop, FiniteLoss, MonitorLogged, PlateauSchedule
 from kproto.training.checkpoint import Checkpoint
 from kproto.training.controls import Plateau
 
@@ -22,6 +23,9 @@ class FakeModel:
 
     def get_weights(self) -> list[float]:
         return list(self.weights)
+
+    def set_weights(self, weights: list[float]) -> None:
+        self.weights = list(weights)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +67,36 @@ def test_best_epoch_and_early_stop_follow_the_monitor_direction() -> None:
     assert "has not improved for 2 epochs (best: epoch 2)" in early.message(state)
     assert not EarlyStop(SimpleNamespace(patience=2), "val_accuracy", lambda epoch: True).should_stop(3, state)
     assert not EarlyStop(None, "val_accuracy").should_stop(3, state)
+
+
+def test_checkpoints_after_the_first_epoch_then_every_few_seconds_and_when_training_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every epoch is logged; the model checkpoint follows the first epoch, then waits `every` seconds; each checkpoint
+    brings the run's model file up to the best epoch so far (a copy when that is the epoch being checkpointed)."""
+    written: list[tuple[str, Any]] = []  # what reached the run's model file
+    monkeypatch.setattr(callbacks, "copy_atomic", lambda source, target: written.append(("copy", source.name)))
+    monkeypatch.setattr(callbacks, "save_model_atomic", lambda model, path: written.append(("best", model.weights)))
+    model, state = FakeModel(), Checkpoint()
+    best = BestEpoch(model, "val_loss")
+    now, saved, logged = [0.0], [], []
+
+    def save(booked: Checkpoint) -> None:
+        booked.model_file = f"epoch-{booked.epoch}"
+        saved.append(booked.epoch)
+
+    run = SimpleNamespace(path=tmp_path, checkpoints=tmp_path / "checkpoint")
+    checkpoints = Checkpoints(run, save, lambda booked: logged.append(booked.epoch), best, 5.0, lambda: now[0])
+    for epoch, (seconds, loss) in enumerate([(1, 0.9), (2, 0.8), (3, 0.85), (7, 0.95), (8, 0.7), (9, 0.75)]):
+        now[0], model.weights = seconds, [float(epoch)]
+        best.on_epoch_end(epoch, {"val_loss": loss}, state)
+        state.epoch = epoch + 1
+        checkpoints.on_epoch_end(epoch, {}, state)
+    checkpoints.flush(state)
+    checkpoints.flush(state)  # once per epoch
+    assert saved == [1, 4, 6] and logged == [2, 3, 5, 6]
+    assert written == [("copy", "epoch-1"), ("best", [1.0]), ("best", [4.0])]
+    assert model.weights == [5.0]  # the last epoch's weights are back after saving the best ones
 
 
 def test_plateau_cuts_the_rate_after_patience_but_not_while_warming() -> None:

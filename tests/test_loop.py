@@ -58,7 +58,8 @@ def small_recipe(tmp_path: Path) -> Path:
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc to name an fd's file")
 @pytest.mark.parametrize(
     ("marker", "nth", "sticky"),
-    [(".epoch-0002.", 1, False), (".epoch-0002.", 1, True), (".metrics.json.", 4, False), (".history.csv.", 2, True)],
+    # a run of fast epochs checkpoints its first epoch and its last (epoch 3), and logs every epoch
+    [(".epoch-0003.", 1, False), (".epoch-0003.", 1, True), (".metrics.json.", 4, False), (".history.csv.", 2, True)],
     ids=["checkpoint-once", "checkpoint-disk-stays-full", "metrics-once", "history-disk-stays-full"],
 )
 def test_disk_full_while_saving(

@@ -11,6 +11,7 @@ of every epoch already uses batch-norm statistics of that epoch's weights.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ import numpy as np
 from kproto.core import catalog
 from kproto.core.errors import KprotoError, TrainingDiverged
 from kproto.runs import layout
-from kproto.runs.store import copy_atomic
+from kproto.runs.store import copy_atomic, save_model_atomic
+from kproto.training.checkpoint import CHECKPOINT_SECONDS
 from kproto.training.controls import Plateau, improved
 
 if TYPE_CHECKING:
@@ -97,6 +99,17 @@ class BestEpoch:
         else:
             state.wait += 1
 
+    def save_best(self, path: Path) -> None:
+        """Save the model with the best epoch's weights to `path`, then put the current weights back."""
+        if self.weights is None:
+            return
+        current = self.model.get_weights()
+        self.model.set_weights(self.weights)
+        try:
+            save_model_atomic(self.model, path)
+        finally:
+            self.model.set_weights(current)
+
 
 @dataclass
 class PlateauSchedule:
@@ -129,16 +142,39 @@ class TensorBoard:
 
 @dataclass
 class Checkpoints:
-    """Write the resumable checkpoint; when the epoch is the best so far, it becomes the run's model too."""
+    """Log every epoch (history.csv, metrics.json); write the resumable checkpoint after the first epoch, then at most
+    every `every` seconds, and when training ends (`flush`). Each checkpoint brings the run's model file up to the
+    best epoch so far, so a resumed run finds the best model of the epochs its checkpoint holds."""
 
     run: RunDir
-    save: Callable[[Checkpoint], None]
+    save: Callable[[Checkpoint], None]  # model, optimizer and state.json (and the log)
+    log: Callable[[Checkpoint], None]  # history.csv and metrics.json only
     best: BestEpoch
+    every: float = CHECKPOINT_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    last: float | None = None  # when the last checkpoint was written
+    saved_epoch: int = 0  # the epochs it holds
+    model_behind: bool = False  # an epoch since then was the best: the run's model file lags behind
 
     def on_epoch_end(self, epoch: int, row: dict[str, Any], state: Checkpoint) -> None:
+        self.model_behind = self.model_behind or self.best.better
+        if self.last is None or self.clock() - self.last >= self.every:
+            self.flush(state)
+        else:
+            self.log(state)
+
+    def flush(self, state: Checkpoint) -> None:
+        """Write the checkpoint of `state` (once per epoch) and the best model so far."""
+        if self.saved_epoch == state.epoch:
+            return
         self.save(state)
-        if self.best.better:  # the best model so far is this epoch's checkpoint: copy it rather than save twice
-            copy_atomic(self.run.checkpoints / state.model_file, self.run.path / layout.MODEL)
+        if self.model_behind:
+            target = self.run.path / layout.MODEL
+            if self.best.better:  # the best model is this epoch's checkpoint: copy it rather than save twice
+                copy_atomic(self.run.checkpoints / state.model_file, target)
+            else:
+                self.best.save_best(target)
+        self.last, self.saved_epoch, self.model_behind = self.clock(), state.epoch, False
 
 
 @dataclass

@@ -16,6 +16,10 @@ from kproto.runs.schemas import check_inside, read_run_json
 from kproto.runs.store import RunDir, save_model_atomic
 
 STATE_FILE = f"{layout.CHECKPOINT}/{layout.CHECKPOINT_STATE}"
+# A run writes its resumable checkpoint (model, optimizer, state.json) after its first epoch, then when at least this
+# many seconds passed since the last one, and when training ends: a killed run loses at most this much training. On
+# a small table an epoch takes a few hundredths of a second and writing the model file about as long.
+CHECKPOINT_SECONDS = 5.0
 
 if TYPE_CHECKING:
     import keras
@@ -62,10 +66,15 @@ def save_checkpoint(run: RunDir, model: keras.Model, state: Checkpoint, learning
     state.learning_rate = learning_rate
     state.seeds = [np.asarray(keras.ops.convert_to_numpy(g.state)).tolist() for g in seed_generators(model)]
     run.write_json(STATE_FILE, asdict(state))
-    write_history(run, state.history)
-    run.update_metrics(epochs=state.epoch, best_epoch=state.best_epoch)
+    log_epochs(run, state)
     if previous and previous != name:
         (folder / previous).unlink(missing_ok=True)
+
+
+def log_epochs(run: RunDir, state: Checkpoint) -> None:
+    """history.csv and metrics.json's epoch counters, after every epoch (checkpointed or not)."""
+    write_history(run, state.history)
+    run.update_metrics(epochs=state.epoch, best_epoch=state.best_epoch)
 
 
 def checkpoint_epoch(run: RunDir) -> int:

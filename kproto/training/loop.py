@@ -45,7 +45,7 @@ from kproto.training.callbacks import (
     TensorBoard,
     trainable_batch_norms,
 )
-from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkpoint, save_checkpoint
+from kproto.training.checkpoint import Checkpoint, checkpoint_epoch, load_checkpoint, log_epochs, save_checkpoint
 from kproto.training.compile import CompiledSetup, class_weights, compile_model, encode_labels, model_spec_for
 from kproto.training.controls import Plateau, StopFlag, monitored, stop_on_signals
 from kproto.training.distribute import Distribution, make_distribution, scale_learning_rate
@@ -354,7 +354,8 @@ class Trainer:
         stopping, monitor = self._stopping(dataset)
         best = BestEpoch(model, monitor, stopping.min_delta if stopping else 0.0)
         early = EarlyStop(stopping, monitor, self.phases.pending if self.phases else (lambda epoch: False))
-        checks, booked = self._callbacks(run, model, best, lambda: setup.learning_rate)
+        checks, booked, checkpoints = self._callbacks(run, model, best, lambda: setup.learning_rate)
+        checkpoints.saved_epoch = state.epoch  # a resumed run's checkpoint on disk holds these epochs already
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
         if has_val:
             engine.expect_evaluation(inputs.x_val, inputs.y_val)
@@ -387,6 +388,7 @@ class Trainer:
             if early.should_stop(epoch, state):
                 self.reporter.message(early.message(state))
                 break
+        checkpoints.flush(state)  # the last epoch's checkpoint, whenever the one before was written
         if self.averaged is not None:  # the model keeps the averages, as after model.fit
             self.averaged.finalize()
         engine.finish()  # e.g. the fused engine swaps in EMA weights, as fit does at the end
@@ -412,9 +414,10 @@ class Trainer:
 
     def _callbacks(
         self, run: RunDir, model: keras.Model, best: BestEpoch, base_rate: Callable[[], float]
-    ) -> tuple[list[EpochCallback], list[EpochCallback]]:
+    ) -> tuple[list[EpochCallback], list[EpochCallback], Checkpoints]:
         """The end-of-epoch checks, in order: those that run before the epoch is booked in the checkpoint state
-        (finite loss, monitored value logged, best epoch, plateau), and those after (TensorBoard, checkpoint)."""
+        (finite loss, monitored value logged, best epoch, plateau), and those after (TensorBoard, checkpoint); and
+        the checkpoint writer, which the loop flushes when training ends."""
         from kproto.training.eventlog import EventLog
 
         schedule = self.recipe.train.schedule
@@ -430,11 +433,14 @@ class Trainer:
                     report=self.reporter.message,
                 )
             )
+        checkpoints = Checkpoints(
+            run, lambda saved: self._save_checkpoint(run, model, saved), lambda saved: log_epochs(run, saved), best
+        )
         booked: list[EpochCallback] = [
             TensorBoard(EventLog(run.path / layout.TENSORBOARD, report=self.reporter.message)),  # one append per epoch
-            Checkpoints(run, lambda saved: self._save_checkpoint(run, model, saved), best),
+            checkpoints,
         ]
-        return checks, booked
+        return checks, booked, checkpoints
 
     def _engine_context(self, run: RunDir, dataset: Dataset, model: keras.Model, setup: CompiledSetup) -> EngineContext:
         """What every engine needs: the model, the data, the stop flag, and how labels are encoded."""
