@@ -208,6 +208,7 @@ def test_a_table_starter_keeps_the_family_defaults_and_leaves_the_training_lengt
     from kproto.recipe import recipe_from_dict
 
     text = scaffold.starter_recipe("feedforward", DATA / "credit.csv", "status")
+    assert "else 1 (here: 4)" in text  # ~3,100 training rows: four members
     loaded = yaml.safe_load(text)
     assert loaded["model"]["units"] == Feedforward.model_fields["units"].default
     assert "epochs" not in loaded["train"] and "early_stopping" not in loaded["train"]
@@ -233,6 +234,7 @@ def test_a_large_table_starter_counts_every_row(tmp_path: Path, monkeypatch: pyt
     pd.DataFrame({"x": rng.normal(size=rows), "y": rng.normal(size=rows)}).to_csv(path, index=False)
     text = scaffold.starter_recipe("feedforward", path, "y")
     assert f"({rows:,} rows, 2 columns)" in text
+    assert "else 1 (here: 1)" in text  # ~10,500 training rows: one network
     picked = table_training_length(int(rows * 0.7), 32)
     assert f"(~{int(rows * 0.7):,} rows here: up to {picked['epochs']} epochs" in text
     monkeypatch.setattr("kproto.data.readers.COUNT_BYTES", 100)  # too large to count: the rows read are a floor

@@ -108,7 +108,7 @@ def starter_length(guess: Any, batch_size: int) -> list[str]:
     """The `train:` lines on training length that `kproto new` writes (feedforward reads a table): epochs and
     early-stopping patience left open for `table_training_length`, with what it picks for about this file's training
     rows (70% of them) in a comment."""
-    rows = max(int((guess.total_rows or guess.rows) * 0.7), 1)
+    rows = starter_rows(guess)
     picked = table_training_length(rows, batch_size)
     about = "at least ~" if guess.rows_text().endswith("+") else "~"  # a file too large to count
     return [
@@ -121,15 +121,27 @@ def starter_length(guess: Any, batch_size: int) -> list[str]:
 def starter(guess: Any) -> list[str]:
     """The `model:` lines `kproto new` writes for this family (after `type:`), commented: the defaults."""
     units = ", ".join(str(u) for u in Feedforward.model_fields["units"].default)
+    table = guess.shape is None and guess.window is None and not guess.text  # not images, windows or text
+    here = f" (here: {starter_members(guess)})" if table else ""
     return [
         f"  units: [{units}]    # Dense layers",
         "  activation: relu    # kproto list activations",
         "  dropout: 0.1",
         "  normalization: none    # none, batch or layer",
         "  numeric_embedding: periodic    # tables: periodic, piecewise_linear or none",
-        f"  ensemble: auto    # tables: members sharing the Dense layers, averaged ({ENSEMBLE_MEMBERS} below "
-        f"{LARGE_TABLE_ROWS:,} training rows, else 1)",
+        f"  ensemble: auto    # tables: {ENSEMBLE_MEMBERS} members sharing the Dense layers below "
+        f"{LARGE_TABLE_ROWS:,} training rows, else 1{here}",
     ]
+
+
+def starter_rows(guess: Any) -> int:
+    """About the training rows of the file `kproto new` read: 70% of its rows (its split holds out 15% and 15%)."""
+    return max(int((guess.total_rows or guess.rows) * 0.7), 1)
+
+
+def starter_members(guess: Any) -> int:
+    """The members `ensemble: auto` picks for about this file's training rows."""
+    return ENSEMBLE_MEMBERS if starter_rows(guess) < LARGE_TABLE_ROWS else 1
 
 
 def build(spec, info) -> keras.Model:
