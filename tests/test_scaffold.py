@@ -241,6 +241,7 @@ def test_a_large_table_starter_counts_every_row(tmp_path: Path, monkeypatch: pyt
     text = scaffold.starter_recipe("feedforward", path, "y")
     assert f"({scaffold.SAMPLE_ROWS:,}+ rows, 2 columns)" in text
     assert f"(at least ~{int(scaffold.SAMPLE_ROWS * 0.7):,} rows here: up to" in text
+    assert "else 1\n" in text  # what `auto` picks is not guessed from the rows read
 
 
 def test_other_families_keep_a_written_training_length() -> None:

@@ -122,7 +122,8 @@ def starter(guess: Any) -> list[str]:
     """The `model:` lines `kproto new` writes for this family (after `type:`), commented: the defaults."""
     units = ", ".join(str(u) for u in Feedforward.model_fields["units"].default)
     table = guess.shape is None and guess.window is None and not guess.text  # not images, windows or text
-    here = f" (here: {starter_members(guess)})" if table else ""
+    counted = not guess.rows_text().endswith("+")  # a file too large to count: its training rows are unknown
+    here = f" (here: {starter_members(guess)})" if table and counted else ""
     return [
         f"  units: [{units}]    # Dense layers",
         "  activation: relu    # kproto list activations",
