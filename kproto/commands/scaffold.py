@@ -52,11 +52,14 @@ class DataGuess:
     dropped: dict[str, str] = field(default_factory=dict)  # columns the audit leaves out → why
     notes: list[str] = field(default_factory=list)  # the audit's warnings, written as comments
 
+    @property
+    def counted(self) -> bool:
+        """Whether the file's rows are known: all of them were read, or the file was counted."""
+        return self.total_rows is not None or self.rows < SAMPLE_ROWS
+
     def rows_text(self) -> str:
         """The file's rows for a comment: '53,940', or '5,000+' where they were not counted."""
-        if self.total_rows is not None:
-            return f"{self.total_rows:,}"
-        return f"{self.rows:,}+" if self.rows >= SAMPLE_ROWS else f"{self.rows:,}"
+        return f"{self.total_rows or self.rows:,}" if self.counted else f"{self.rows:,}+"
 
 
 def image_shape(count: int) -> list[int] | None:

@@ -110,7 +110,7 @@ def starter_length(guess: Any, batch_size: int) -> list[str]:
     rows (70% of them) in a comment."""
     rows = starter_rows(guess)
     picked = table_training_length(rows, batch_size)
-    about = "at least ~" if guess.rows_text().endswith("+") else "~"  # a file too large to count
+    about = "~" if guess.counted else "at least ~"  # a file too large to count
     return [
         "  # epochs, early_stopping.patience: left open, so kproto picks them from the training rows",
         f"  # ({about}{rows:,} rows here: up to {picked['epochs']} epochs, stopping after {picked['patience']} "
@@ -121,9 +121,7 @@ def starter_length(guess: Any, batch_size: int) -> list[str]:
 def starter(guess: Any) -> list[str]:
     """The `model:` lines `kproto new` writes for this family (after `type:`), commented: the defaults."""
     units = ", ".join(str(u) for u in Feedforward.model_fields["units"].default)
-    table = guess.shape is None and guess.window is None and not guess.text  # not images, windows or text
-    counted = not guess.rows_text().endswith("+")  # a file too large to count: its training rows are unknown
-    here = f" (here: {starter_members(guess)})" if table and counted else ""
+    here = f" (here: {starter_members(guess)})" if guess.counted else ""  # too large to count: rows unknown
     return [
         f"  units: [{units}]    # Dense layers",
         "  activation: relu    # kproto list activations",

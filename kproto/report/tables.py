@@ -140,9 +140,10 @@ def baselines_table(
     for name, value in flat.items():
         table.add_row(no_markup(name.replace("_", " ")), fmt(value))
     notes = []
+    reasons = info.get("sampled_reason")
+    reasons = reasons if isinstance(reasons, dict) else {}  # runs saved before it was recorded: sampled for time
     for name, rows_used in info.get("sampled", {}).items():
-        reasons = info.get("sampled_reason") or {}
-        why = reasons.get(name, "time budget") if isinstance(reasons, dict) else "time budget"
+        why = reasons.get(name, "time budget")
         notes.append(
             f"{name.replace('_', ' ')}: fitted on a sample of {rows_used} training rows ({no_markup(str(why))})"
         )

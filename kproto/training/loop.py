@@ -354,8 +354,7 @@ class Trainer:
         stopping, monitor = self._stopping(dataset)
         best = BestEpoch(model, monitor, stopping.min_delta if stopping else 0.0)
         early = EarlyStop(stopping, monitor, self.phases.pending if self.phases else (lambda epoch: False))
-        checks, booked, checkpoints = self._callbacks(run, model, best, lambda: setup.learning_rate)
-        checkpoints.saved_epoch = state.epoch  # a resumed run's checkpoint on disk holds these epochs already
+        checks, booked, checkpoints = self._callbacks(run, model, best, lambda: setup.learning_rate, state.epoch)
         steps = max(math.ceil(len(dataset.x_train) / train.batch_size), 1)
         if has_val:
             engine.expect_evaluation(inputs.x_val, inputs.y_val)
@@ -413,11 +412,12 @@ class Trainer:
         return PreciseBatchNorm(model, self.recipe.train.batch_size, layers=layers)
 
     def _callbacks(
-        self, run: RunDir, model: keras.Model, best: BestEpoch, base_rate: Callable[[], float]
+        self, run: RunDir, model: keras.Model, best: BestEpoch, base_rate: Callable[[], float], saved_epoch: int
     ) -> tuple[list[EpochCallback], list[EpochCallback], Checkpoints]:
         """The end-of-epoch checks, in order: those that run before the epoch is booked in the checkpoint state
         (finite loss, monitored value logged, best epoch, plateau), and those after (TensorBoard, checkpoint); and
-        the checkpoint writer, which the loop flushes when training ends."""
+        the checkpoint writer, which the loop flushes when training ends (`saved_epoch`: the epochs the checkpoint on
+        disk holds, those of a resumed run)."""
         from kproto.training.eventlog import EventLog
 
         schedule = self.recipe.train.schedule
@@ -434,7 +434,11 @@ class Trainer:
                 )
             )
         checkpoints = Checkpoints(
-            run, lambda saved: self._save_checkpoint(run, model, saved), lambda saved: log_epochs(run, saved), best
+            run,
+            lambda saved: self._save_checkpoint(run, model, saved),
+            lambda saved: log_epochs(run, saved),
+            best,
+            saved_epoch=saved_epoch,
         )
         booked: list[EpochCallback] = [
             TensorBoard(EventLog(run.path / layout.TENSORBOARD, report=self.reporter.message)),  # one append per epoch
