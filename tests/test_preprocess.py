@@ -311,3 +311,61 @@ def test_unstandardize_inverts_standardize(scaling: str) -> None:
     values = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 40.0])
     column = fit_numeric("x", pd.Series(values), scaling)
     np.testing.assert_allclose(unstandardize(standardize(values, column)[:, 0], column), values, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- missing-value indicators
+def gappy_frame(n: int = 200, empty: int = 20) -> pd.DataFrame:
+    """`income` empty in the first `empty` rows, `age` empty in one, `other` complete."""
+    rng = np.random.default_rng(3)
+    income = rng.normal(50.0, 10.0, n)
+    income[:empty] = np.nan
+    age = rng.normal(40.0, 5.0, n)
+    age[0] = np.nan
+    return pd.DataFrame({"income": income, "age": age, "other": rng.normal(size=n), "label": ["x", "y"] * (n // 2)})
+
+
+@pytest.mark.parametrize(("indicators", "marked"), [(False, []), (True, ["income", "age"])])
+def test_missing_indicators_mark_every_gappy_numeric_column(indicators: bool, marked: list[str]) -> None:
+    from kproto.data.preprocess import feature_groups
+
+    frame = gappy_frame()
+    features = ["income", "age", "other"]
+    pre = Preprocessor.fit(frame, np.arange(200), spec(), "classification", "table", features, indicators=indicators)
+    assert [c["name"] for c in pre.state["columns"] if c.get("indicator")] == marked
+    x = pre.features(frame)
+    assert x.shape == (200, 3 + len(marked))
+    groups = {g.name: (g.start, g.stop) for g in feature_groups(pre.state)}
+    if marked:
+        start, stop = groups["income"]
+        assert stop - start == 2  # the value, then its indicator
+        np.testing.assert_array_equal(x[:, start + 1], (np.arange(200) < 20).astype(np.float32))
+        assert np.all(np.isfinite(x[:, start]))  # the gaps are still imputed
+        assert "missing-value input" in pre.state["imputed"]["income"]
+        assert x[0, groups["age"][0] + 1] == 1.0 and x[1:, groups["age"][0] + 1].sum() == 0.0
+    assert groups["other"][1] == x.shape[1]
+
+
+def test_missing_indicators_come_from_the_training_rows_only() -> None:
+    frame = gappy_frame()
+    train = np.arange(20, 200)  # every empty income is outside the training rows
+    pre = Preprocessor.fit(frame, train, spec(), "classification", "table", ["income", "other"], indicators=True)
+    assert not any(c.get("indicator") for c in pre.state["columns"])
+    assert pre.features(frame).shape == (200, 2)  # new rows' gaps are imputed, with no input to mark them
+
+
+def test_missing_indicators_are_off_unless_the_recipe_asks(tmp_path) -> None:
+    from kproto.data.dataset import load_dataset
+    from kproto.recipe.schema import Recipe
+
+    gappy_frame().to_csv(tmp_path / "d.csv", index=False)
+    data = {"path": str(tmp_path / "d.csv"), "target": "label"}
+    plain = load_dataset(Recipe(data=data, model={"type": "feedforward"}))
+    assert not any(c.get("indicator") for c in plain.preprocessor.state["columns"])
+    assert plain.info.input_shape[-1] == 3
+    dataset = load_dataset(Recipe(data={**data, "missing_indicators": True}, model={"type": "feedforward"}))
+    income = next(c for c in dataset.preprocessor.state["columns"] if c["name"] == "income")
+    assert income["indicator"] is True
+    assert len(dataset.info.table["numeric"]) == 3  # the 0/1 inputs are not embedded as numbers
+    assert dataset.info.input_shape[-1] == 3 + sum(
+        1 for c in dataset.preprocessor.state["columns"] if c.get("indicator")
+    )

@@ -194,6 +194,9 @@ BAD_RECIPES = {
     ),
     "bins-one": _case(in_model("  bins: 1\n"), "model.bins", 7, "greater than or equal to 2"),
     "scaling-unknown": _case(in_data("  scaling: minmax\n"), "data.scaling", 4, "'robust'"),
+    "missing-indicators-word": _case(
+        in_data("  missing_indicators: some\n"), "data.missing_indicators", 4, "valid boolean"
+    ),
     # --- extends
     "extends-missing-parent": _case("extends: nowhere.yaml\n" + GOOD, "extends", 1, "parent recipe not found"),
     "extends-not-a-path": _case("extends: [a.yaml]\n" + GOOD, "extends", 1, "expected a file path"),

@@ -88,9 +88,11 @@ def test_new_fills_in_the_data(tmp_path: Path) -> None:
     assert "window:" in series and "target: sunspots" in series
     credit = _invoke(["new", "feedforward", "--data", DATA / "credit.csv", "--target", "status"])
     assert "target: status" in credit and "categorical" in credit
+    assert "# missing_indicators: true" in credit and "(income, assets, debt)" in credit  # its gappy numbers
     rows = pd.DataFrame({"a": np.arange(40), "target": np.arange(40) % 2})
     rows.to_csv(tmp_path / "t.csv", index=False)
-    assert "target: target" in _invoke(["new", "feedforward", "--data", tmp_path / "t.csv"])
+    complete = _invoke(["new", "feedforward", "--data", tmp_path / "t.csv"])
+    assert "target: target" in complete and "missing_indicators" not in complete  # no gap, no proposal
 
 
 def test_new_errors(tmp_path: Path) -> None:

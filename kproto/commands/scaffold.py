@@ -42,6 +42,7 @@ class DataGuess:
     task: str | None = None
     classes: int = 0
     numeric: list[str] = field(default_factory=list)
+    gappy: list[str] = field(default_factory=list)  # numeric columns with an empty cell in the rows read
     categorical: list[str] = field(default_factory=list)
     text: str | None = None
     shape: list[int] | None = None
@@ -120,6 +121,8 @@ def inspect_data(path: Path, family: str, target: str | None) -> DataGuess:
             continue
         if frame[name].dtype.kind in "biuf":
             guess.numeric.append(name)
+            if frame[name].isna().any():
+                guess.gappy.append(name)
         else:
             guess.categorical.append(name)
     if guess.target and not learns_inputs_only(family):
@@ -271,6 +274,9 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
         if guess.categorical:
             lines.append("  categorical: onehot    # string features: onehot or index")
         lines.append("  missing: impute    # fill gaps with training medians/modes, or `error`")
+        if guess.gappy and not guess.shape:
+            gappy = ", ".join(guess.gappy[:4]) + (", ..." if len(guess.gappy) > 4 else "")
+            lines.append(f"  # missing_indicators: true    # also a 0/1 input per gappy numeric column ({gappy})")
     lines.append("  split: {validation: 0.15, test: 0.15}    # seeded and stratified for classification")
     return lines
 

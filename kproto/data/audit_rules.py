@@ -456,13 +456,17 @@ def column_report(name: str, column: ColumnView, rows: int, settings: AuditSetti
             )
     if missing > MOSTLY_MISSING and report.action in ("standardize", "one-hot", "cap", "index"):
         fill = "median" if report.action == "standardize" else "most frequent value"
+        marker = (
+            "a 0/1 input marking it carries that (data.missing_indicators: true adds one)"
+            if report.action == "standardize"
+            else "a 0/1 column marking it carries that"
+        )
         report.warnings.append(
             Finding(
                 "mostly_missing",
                 f"'{name}' is empty in {missing:.0%} of the rows; training fills those cells with the training "
                 f"{fill}, so for most rows it tells the model nothing but that value. If an empty cell means "
-                f"something (none measured, not applicable), a 0/1 column marking it carries that; if not, write "
-                f"data.columns: {{{name}: drop}}",
+                f"something (none measured, not applicable), {marker}; if not, write data.columns: {{{name}: drop}}",
             )
         )
     if override == "drop":

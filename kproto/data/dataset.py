@@ -265,7 +265,18 @@ def load_dataset(
     adopted = adopt(kind) if adopt is not None and preprocessor is None else None
     roles = feature_roles(recipe, frame, audit, features, kind)
     pre = preprocessor or positive_last(
-        Preprocessor.fit(frame, fit_rows, recipe.data, task, kind, features, adopted, roles, _scaling(recipe, kind)),
+        Preprocessor.fit(
+            frame,
+            fit_rows,
+            recipe.data,
+            task,
+            kind,
+            features,
+            adopted,
+            roles,
+            _scaling(recipe, kind),
+            recipe.data.missing_indicators and kind == catalog.TABLE,
+        ),
         recipe,
     )
     pre.state.setdefault("categorical", recipe.data.categorical)
@@ -365,7 +376,7 @@ def _scaling(recipe: Recipe, kind: str) -> str:
 def table_layout(state: dict, x_train: np.ndarray) -> dict:
     """Where a table's model inputs come from, for models that embed them: the numeric inputs' positions with the
     training quantiles of each (at QUANTILE_LEVELS + 1 evenly spaced levels), and the index-coded categorical inputs'
-    positions with their number of categories."""
+    positions with their number of categories. A missing-value indicator is not a numeric input here: it is 0 or 1."""
     numeric, categorical = [], []
     onehot = state.get("categorical", "onehot") == "onehot"
     for column, group in zip(state["columns"], feature_groups(state), strict=True):

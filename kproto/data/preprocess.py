@@ -210,11 +210,13 @@ class Preprocessor:
         adopted: dict[str, Any] | None = None,
         roles: dict[str, str] | None = None,
         scaling: str = "standard",
+        indicators: bool = False,
     ) -> Preprocessor:
         """Learn every statistic from `frame.iloc[train_rows]` only; `adopted` feature preprocessing (a pretrained
         backbone's) is taken as it is, and only the target is fitted. `roles` (the audit's: numeric, categorical,
         datetime) decide how each column is read; without them the column's values do, and nothing is capped. `scaling`
-        (kproto.core.catalog.SCALINGS) is how numeric table columns are scaled."""
+        (kproto.core.catalog.SCALINGS) is how numeric table columns are scaled; with `indicators`, a numeric column with a gap
+        in its training rows also gets a 0/1 missing-value input (`data.missing_indicators`)."""
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
         target = spec.target
@@ -237,7 +239,7 @@ class Preprocessor:
             if pixels is not None:
                 state["image"].update(min=float(np.nanmin(pixels)), max=float(np.nanmax(pixels)))
         else:
-            state["columns"] = cls._fit_columns(train, features, spec, roles, scaling)
+            state["columns"] = cls._fit_columns(train, features, spec, roles, scaling, indicators)
             if kind == catalog.WINDOW:
                 state["window"] = spec.window.model_dump()
         return cls(state)
@@ -282,6 +284,7 @@ class Preprocessor:
         spec: Data,
         roles: dict[str, str] | None = None,
         scaling: str = "standard",
+        indicators: bool = False,
     ) -> list[dict[str, Any]]:
         columns = []
         for name in features:
@@ -295,6 +298,8 @@ class Preprocessor:
                 values = pd.to_numeric(column, errors="coerce").astype(float)
                 _finite_or_error(name, values.to_numpy(), values.index)
                 columns.append(fit_numeric(name, values, scaling))
+                if indicators and values.isna().any():
+                    columns[-1]["indicator"] = True
             else:
                 columns.append(_fit_categorical(name, column, capped=roles is not None))
         return columns
@@ -416,9 +421,13 @@ class Preprocessor:
                             field="data.missing",
                             hint="set data.missing: impute to fill gaps with the training median",
                         )
-                    imputed[name] = f"median {column['fill']:g}"
+                    imputed[name] = f"median {column['fill']:g}" + (
+                        " and a missing-value input" if column.get("indicator") else ""
+                    )
                     array = np.where(gaps, column["fill"], array)
                 blocks.append(standardize(array, column))
+                if column.get("indicator"):  # 1 where the value was missing
+                    blocks.append(gaps.astype(np.float32)[:, None])
             else:
                 values = raw.astype("string")
                 if values.isna().any():
@@ -597,7 +606,8 @@ def problems_summary(problems: list[list[dict[str, str]]]) -> str | None:
 
 def _fill_text(column: dict[str, Any]) -> str:
     if column["type"] == "numeric":
-        return f"training median {column['fill']:g}"
+        told = ", the model told it was missing" if column.get("indicator") else ""
+        return f"training median {column['fill']:g}{told}"
     if column["type"] == "datetime":
         return "training median date"
     return f"most frequent training value {column['fill']!r}"
@@ -621,11 +631,14 @@ class FeatureGroup:
 
 def feature_groups(state: dict[str, Any]) -> list[FeatureGroup]:
     """Each original tabular column and the model inputs it fills, in the order `Preprocessor.features` writes them
-    (a one-hot column fills one input per known value; numeric and index-coded columns fill one)."""
+    (a one-hot column fills one input per known value; numeric and index-coded columns fill one, a numeric column with
+    a missing-value indicator two: its value, then the indicator)."""
     onehot = state.get("categorical", "onehot") == "onehot"
     groups, start = [], 0
     for column in state.get("columns", []):
         width = len(column["values"]) if column["type"] == "categorical" and onehot else 1
+        if column.get("indicator"):
+            width = 2
         if column["type"] == "datetime":
             width = len(DATE_FEATURES)
         groups.append(FeatureGroup(column["name"], start, start + width))

@@ -177,7 +177,10 @@ def _fit(
     adopted = adopt(kind) if adopt is not None else None
     roles = feature_roles(first, frame, audit, features, kind)
     scaling = _scaling(first, kind)
-    pre = Preprocessor.fit(frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles, scaling)
+    marked = first.data.missing_indicators and kind == catalog.TABLE
+    pre = Preprocessor.fit(
+        frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles, scaling, marked
+    )
     pre.state.pop("target", None)
     pre.state.setdefault("categorical", recipe.data.categorical)
     train = frame.iloc[fit_rows]

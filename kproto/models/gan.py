@@ -184,7 +184,7 @@ def inverse_features(pre: Preprocessor, x: Any) -> Any:
             at += width
         elif column["type"] == "numeric":
             columns[column["name"]] = np.round(unstandardize(flat[:, at], column), 6)
-            at += 1
+            at += 2 if column.get("indicator") else 1  # a missing-value indicator's input is not read back
         elif onehot:
             width = len(column["values"])
             columns[column["name"]] = [column["values"][i] for i in flat[:, at : at + width].argmax(axis=1)]

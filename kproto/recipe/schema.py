@@ -119,6 +119,13 @@ class Data(Strict):
         "learns them all.",
     )
     missing: Literal["impute", "error"] = Field("impute", description="Impute missing values or refuse them.")
+    missing_indicators: bool = Field(
+        False,
+        description="Tables: beside each numeric column with a gap in the training rows, a 0/1 input saying the "
+        "value was missing (it is still imputed), so the model can learn what an empty cell means, as gradient "
+        "boosting does natively. Off by default: on tables with such columns it raised the validation scores of "
+        "some and lowered others' (BENCHMARKS.md).",
+    )
     categorical: Literal["onehot", "index"] = Field("onehot", description="How string feature columns are encoded.")
     scaling: Literal[("auto", *catalog.SCALINGS)] = Field(
         "auto",
@@ -129,7 +136,7 @@ class Data(Strict):
     max_classes: PositiveInt = Field(
         20, description="An integer target with at most this many distinct values is a classification target."
     )
-    streaming: Literal["auto"] | bool = Field("auto", description="Stream files too large for memory.")
+    streaming: bool | Literal["auto"] = Field("auto", description="Stream files too large for memory.")
     augment: Augment | None = Field(None, description="Random augmentation of the training split.")
     limit: PositiveInt | None = Field(None, description="Use only the first N rows (quick experiments).")
     classes: list[str | int] | None = Field(

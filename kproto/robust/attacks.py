@@ -177,7 +177,8 @@ def input_space(kind: str, preprocess: dict[str, Any] | None = None) -> tuple[tu
 
 
 def numeric_mask(preprocess: dict[str, Any]) -> np.ndarray:
-    """1 for each model input that comes from a numeric column, 0 for one-hot or index-coded categories."""
+    """1 for each model input that holds a numeric column's value, 0 for one-hot or index-coded categories and for
+    missing-value indicators."""
     from kproto.data.preprocess import feature_groups
 
     groups = feature_groups(preprocess)
@@ -186,7 +187,7 @@ def numeric_mask(preprocess: dict[str, Any]) -> np.ndarray:
     kinds = {c["name"]: c["type"] for c in preprocess.get("columns", [])}
     for group in groups:
         if kinds.get(group.name) == "numeric":
-            mask[group.start : group.stop] = 1.0
+            mask[group.start] = 1.0
     return mask
 
 
