@@ -338,14 +338,16 @@ def test_batch_norm_is_right_after_one_short_epoch(
 def test_the_header_names_the_columns_with_a_missing_value_input() -> None:
     from types import SimpleNamespace
 
-    from kproto.training.loop import missing_fact
+    from kproto.training.loop import numeric_facts
 
     def dataset(columns: list[dict]) -> SimpleNamespace:
         return SimpleNamespace(preprocessor=SimpleNamespace(state={"columns": columns}))
 
     plain = [{"name": "age", "type": "numeric"}]
-    assert missing_fact(dataset(plain)) == {}
+    assert numeric_facts(dataset(plain)) == {}
     marked = [{"name": f"c{i}", "type": "numeric", "indicator": True} for i in range(8)]
-    line = missing_fact(dataset(plain + marked))["missing values"]
+    line = numeric_facts(dataset(plain + marked))["missing values"]
     assert line.startswith("c0, c1, c2, c3, c4, c5 and 2 more:") and "0/1 input" in line
     assert "age" not in line
+    logged = [{"name": "area", "type": "numeric", "log": True, "skew": 4.21}]
+    assert numeric_facts(dataset(logged)) == {"log scale": "area (skewness 4.21): log(1 + x), then scaled"}

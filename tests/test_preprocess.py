@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from helpers import mixed_frame
 
-from kproto.data.preprocess import Preprocessor, infer_task
+from kproto.data.preprocess import NumericRule, Preprocessor, infer_task
 from kproto.data.splits import split_indices
 from kproto.recipe.schema import Data
 
@@ -330,7 +330,8 @@ def test_missing_indicators_mark_every_gappy_numeric_column(indicators: bool, ma
 
     frame = gappy_frame()
     features = ["income", "age", "other"]
-    pre = Preprocessor.fit(frame, np.arange(200), spec(), "classification", "table", features, indicators=indicators)
+    rule = NumericRule(indicators=indicators)
+    pre = Preprocessor.fit(frame, np.arange(200), spec(), "classification", "table", features, numeric=rule)
     assert [c["name"] for c in pre.state["columns"] if c.get("indicator")] == marked
     x = pre.features(frame)
     assert x.shape == (200, 3 + len(marked))
@@ -348,7 +349,8 @@ def test_missing_indicators_mark_every_gappy_numeric_column(indicators: bool, ma
 def test_missing_indicators_come_from_the_training_rows_only() -> None:
     frame = gappy_frame()
     train = np.arange(20, 200)  # every empty income is outside the training rows
-    pre = Preprocessor.fit(frame, train, spec(), "classification", "table", ["income", "other"], indicators=True)
+    rule = NumericRule(indicators=True)
+    pre = Preprocessor.fit(frame, train, spec(), "classification", "table", ["income", "other"], numeric=rule)
     assert not any(c.get("indicator") for c in pre.state["columns"])
     assert pre.features(frame).shape == (200, 2)  # new rows' gaps are imputed, with no input to mark them
 
@@ -369,3 +371,62 @@ def test_missing_indicators_are_off_unless_the_recipe_asks(tmp_path) -> None:
     assert dataset.info.input_shape[-1] == 3 + sum(
         1 for c in dataset.preprocessor.state["columns"] if c.get("indicator")
     )
+
+
+# ----------------------------------------------------------------------------- logged skewed columns
+@pytest.mark.parametrize(
+    ("values", "logged"),
+    [
+        pytest.param(np.exp(np.random.default_rng(0).normal(3.0, 1.2, 400)), True, id="positive-and-skewed"),
+        pytest.param(np.random.default_rng(0).normal(10.0, 1.0, 400), False, id="symmetric"),
+        pytest.param(np.r_[np.zeros(100), np.exp(np.random.default_rng(0).normal(3.0, 1.2, 300))], False, id="zeros"),
+        pytest.param(np.r_[-1.0, np.exp(np.random.default_rng(0).normal(3.0, 1.2, 399))], False, id="a-negative"),
+    ],
+)
+def test_only_positive_right_skewed_columns_are_logged(values: np.ndarray, logged: bool) -> None:
+    from kproto.data.preprocess import fit_numeric, skewed_positive
+
+    series = pd.Series(values)
+    assert (skewed_positive(series) is not None) == logged
+    column = fit_numeric("x", series, "robust", log_skewed=True)
+    assert column.get("log", False) == logged
+    assert "log" not in fit_numeric("x", series, "robust")  # only when asked
+
+
+@pytest.mark.parametrize("scaling", ["standard", "robust", "quantile"])
+def test_a_logged_column_is_scaled_in_logs_and_read_back(scaling: str) -> None:
+    from kproto.data.preprocess import fit_numeric, standardize, unstandardize
+
+    values = pd.Series(np.exp(np.random.default_rng(1).normal(2.0, 1.0, 500)))
+    values[:5] = np.nan
+    column = fit_numeric("x", values, scaling, log_skewed=True)
+    assert column["log"] and column["skew"] > 2
+    assert column["fill"] == pytest.approx(values.median())  # gaps are filled in the column's own units
+    known = values.dropna().to_numpy()
+    scaled = standardize(known, column)[:, 0]
+    if scaling == "standard":  # the logs are standardized: a ratio is a step
+        np.testing.assert_allclose(scaled, (np.log1p(known) - column["mean"]) / column["std"])
+    np.testing.assert_allclose(unstandardize(scaled, column), known, rtol=1e-3 if scaling == "quantile" else 1e-6)
+    assert np.isfinite(standardize(np.array([-3.0, 0.0]), column)).all()  # below what training saw: read as 0
+
+
+def test_feedforward_logs_skewed_columns_by_default_other_families_do_not(tmp_path) -> None:
+    from kproto.data.dataset import load_dataset
+    from kproto.recipe.schema import Recipe
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {"area": np.exp(rng.normal(5.0, 1.0, 120)), "x": rng.normal(size=120), "label": ["a", "b"] * 60}
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    data = {"path": str(tmp_path / "d.csv"), "target": "label"}
+    for model, wanted, logged in (
+        ({"type": "feedforward"}, "auto", True),
+        ({"type": "feedforward"}, False, False),
+        ({"type": "rnn", "units": [4]}, "auto", False),
+        ({"type": "rnn", "units": [4]}, True, True),
+    ):
+        dataset = load_dataset(Recipe(data={**data, "log_skewed": wanted}, model=model))
+        columns = {c["name"]: c for c in dataset.preprocessor.state["columns"]}
+        assert columns["area"].get("log", False) == logged, (model, wanted)
+        assert "log" not in columns["x"]

@@ -194,6 +194,9 @@ BAD_RECIPES = {
     ),
     "bins-one": _case(in_model("  bins: 1\n"), "model.bins", 7, "greater than or equal to 2"),
     "scaling-unknown": _case(in_data("  scaling: minmax\n"), "data.scaling", 4, "'robust'"),
+    "log-skewed-word": _case(
+        in_data("  log_skewed: some\n"), "data.log_skewed", 4, "valid boolean, unable to interpret input (or 'auto')"
+    ),
     "missing-indicators-word": _case(
         in_data("  missing_indicators: some\n"), "data.missing_indicators", 4, "valid boolean"
     ),

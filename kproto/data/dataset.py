@@ -11,7 +11,14 @@ import pandas as pd
 
 from kproto.core import catalog
 from kproto.core.errors import DataError
-from kproto.data.preprocess import Preprocessor, feature_groups, infer_task, is_text_column, positive_last
+from kproto.data.preprocess import (
+    NumericRule,
+    Preprocessor,
+    feature_groups,
+    infer_task,
+    is_text_column,
+    positive_last,
+)
 from kproto.data.readers import check_path, check_target, missing_column_error, read_image_folder, read_table
 from kproto.data.selection import balance_rows, keep_classes, rows_per_class
 from kproto.data.splits import check_held_out, split_indices
@@ -274,8 +281,7 @@ def load_dataset(
             features,
             adopted,
             roles,
-            _scaling(recipe, kind),
-            recipe.data.missing_indicators and kind == catalog.TABLE,
+            numeric_rule(recipe, kind),
         ),
         recipe,
     )
@@ -364,13 +370,16 @@ def _info(pre: Preprocessor, arrays: dict[str, tuple], task: str, kind: str, rec
     return info
 
 
-def _scaling(recipe: Recipe, kind: str) -> str:
-    """How numeric columns are scaled: `data.scaling`, or for `auto` the family's catalog choice (tables only)."""
+def numeric_rule(recipe: Recipe, kind: str) -> NumericRule:
+    """How a table's numeric columns are read: `data.scaling`, `data.log_skewed` and `data.missing_indicators`, with
+    `auto` the family's catalog choice (other kinds of data: standard scaling only)."""
     if kind != catalog.TABLE:
-        return "standard"
-    if recipe.data.scaling != "auto":
-        return recipe.data.scaling
-    return catalog.family(recipe.model.type).scaling
+        return NumericRule()
+    family = catalog.family(recipe.model.type)
+    data = recipe.data
+    scaling = family.scaling if data.scaling == "auto" else data.scaling
+    log_skewed = family.log_skewed if data.log_skewed == "auto" else data.log_skewed
+    return NumericRule(scaling, log_skewed, data.missing_indicators)
 
 
 def table_layout(state: dict, x_train: np.ndarray) -> dict:

@@ -103,12 +103,40 @@ QUANTILE_STEPS = 256  # quantile scaling: the training quantiles at levels 0, 1/
 NORMAL_TAIL = 1e-3  # quantile scaling: levels are held within [NORMAL_TAIL, 1 - NORMAL_TAIL] (normal scores ±3.09)
 
 
-def fit_numeric(name: str, values: pd.Series, scaling: str = "standard") -> dict[str, Any]:
+@dataclass(frozen=True)
+class NumericRule:
+    """How a table's numeric columns are read: `scaling` (kproto.core.catalog.SCALINGS); with `log_skewed`, a column
+    whose training values are all positive and skewed beyond catalog.LOG_SKEW is scaled as log(1 + x); with
+    `indicators`, a column with a gap in its training rows also gets a 0/1 missing-value input."""
+
+    scaling: str = "standard"
+    log_skewed: bool = False
+    indicators: bool = False
+
+
+def skewed_positive(values: pd.Series) -> float | None:
+    """The skewness of a column whose known values are all positive and skewed beyond catalog.LOG_SKEW (a scale
+    such as an income, an area or an age in days), else None."""
+    known = values.dropna()
+    if len(known) < 3 or not float(known.min()) > 0:
+        return None
+    skew = float(known.skew())
+    return skew if math.isfinite(skew) and skew > catalog.LOG_SKEW else None
+
+
+def fit_numeric(name: str, values: pd.Series, scaling: str = "standard", log_skewed: bool = False) -> dict[str, Any]:
     """The numeric column rule, fitted on training rows: gaps filled with the median, then standardized by the
     filled column's mean and population standard deviation (1 for a constant column); `scaling: robust` centres on
     the median, divides by the interquartile range in normal units (the standard deviation where that is 0) and
     records the smooth clip `standardize` applies; `scaling: quantile` records the column's distinct training
-    quantiles and the normal score of each (a value repeated over several levels gets the middle one's)."""
+    quantiles and the normal score of each (a value repeated over several levels gets the middle one's). With
+    `log_skewed`, a `skewed_positive` column is logged first (`"log": true`; every statistic but `fill` is of
+    log(1 + x))."""
+    skew = skewed_positive(values) if log_skewed else None
+    if skew is not None:
+        logged = fit_numeric(name, np.log1p(values), scaling)
+        fill = float(values.median())
+        return {**logged, "fill": fill, "log": True, "skew": round(skew, 2)}
     largest = float(values.abs().max()) if values.notna().any() else 0.0
     scale = largest if largest > HUGE else 1.0  # near the float64 limit sums and squares overflow: work scaled down
     fill = float((values / scale).median()) * scale if values.notna().any() else 0.0
@@ -148,7 +176,10 @@ def fit_numeric(name: str, values: pd.Series, scaling: str = "standard") -> dict
 
 def standardize(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
     """[N, 1] standardized values of a gap-free numeric column fitted by `fit_numeric` (smoothly clipped where the
-    column records a clip, or onto normal scores where it records quantiles)."""
+    column records a clip, or onto normal scores where it records quantiles; logged first where it records `log`:
+    a value below 0, outside what training saw, counts as 0)."""
+    if column.get("log"):
+        values = np.log1p(np.maximum(values, 0.0))
     if "normal_scores" in column:
         return np.interp(values, column["quantile_values"], column["normal_scores"])[:, None]
     z = (values - column["mean"]) / column["std"]
@@ -162,12 +193,14 @@ def unstandardize(scaled: np.ndarray, column: dict[str, Any]) -> np.ndarray:
     reach come back as the largest value it can give; quantile-scaled ones within the training range)."""
     z = np.asarray(scaled, np.float64)
     if "normal_scores" in column:
-        return np.interp(z, column["normal_scores"], column["quantile_values"])
-    if "clip" in column:
-        limit = column["clip"]
-        ratio = np.clip(z / limit, -0.999999, 0.999999)
-        z = ratio * limit / np.sqrt(1.0 - np.square(ratio))
-    return z * column["std"] + column["mean"]
+        values = np.interp(z, column["normal_scores"], column["quantile_values"])
+    else:
+        if "clip" in column:
+            limit = column["clip"]
+            ratio = np.clip(z / limit, -0.999999, 0.999999)
+            z = ratio * limit / np.sqrt(1.0 - np.square(ratio))
+        values = z * column["std"] + column["mean"]
+    return np.expm1(values) if column.get("log") else values
 
 
 class Preprocessor:
@@ -209,14 +242,12 @@ class Preprocessor:
         features: list[str],
         adopted: dict[str, Any] | None = None,
         roles: dict[str, str] | None = None,
-        scaling: str = "standard",
-        indicators: bool = False,
+        numeric: NumericRule | None = None,
     ) -> Preprocessor:
         """Learn every statistic from `frame.iloc[train_rows]` only; `adopted` feature preprocessing (a pretrained
         backbone's) is taken as it is, and only the target is fitted. `roles` (the audit's: numeric, categorical,
-        datetime) decide how each column is read; without them the column's values do, and nothing is capped. `scaling`
-        (kproto.core.catalog.SCALINGS) is how numeric table columns are scaled; with `indicators`, a numeric column with a gap
-        in its training rows also gets a 0/1 missing-value input (`data.missing_indicators`)."""
+        datetime) decide how each column is read; without them the column's values do, and nothing is capped. `numeric`
+        is how numeric table columns are read (standard scaling without it)."""
         train = frame.iloc[train_rows]
         state: dict[str, Any] = {"kind": kind, "task": task, "features": features, "imputed": {}}
         target = spec.target
@@ -239,7 +270,7 @@ class Preprocessor:
             if pixels is not None:
                 state["image"].update(min=float(np.nanmin(pixels)), max=float(np.nanmax(pixels)))
         else:
-            state["columns"] = cls._fit_columns(train, features, spec, roles, scaling, indicators)
+            state["columns"] = cls._fit_columns(train, features, spec, roles, numeric)
             if kind == catalog.WINDOW:
                 state["window"] = spec.window.model_dump()
         return cls(state)
@@ -283,9 +314,9 @@ class Preprocessor:
         features: list[str],
         spec: Data,
         roles: dict[str, str] | None = None,
-        scaling: str = "standard",
-        indicators: bool = False,
+        numeric: NumericRule | None = None,
     ) -> list[dict[str, Any]]:
+        rule = numeric or NumericRule()
         columns = []
         for name in features:
             column = train[name]
@@ -297,8 +328,8 @@ class Preprocessor:
             ):
                 values = pd.to_numeric(column, errors="coerce").astype(float)
                 _finite_or_error(name, values.to_numpy(), values.index)
-                columns.append(fit_numeric(name, values, scaling))
-                if indicators and values.isna().any():
+                columns.append(fit_numeric(name, values, rule.scaling, rule.log_skewed))
+                if rule.indicators and values.isna().any():
                     columns[-1]["indicator"] = True
             else:
                 columns.append(_fit_categorical(name, column, capped=roles is not None))

@@ -170,17 +170,14 @@ def _fit(
     audit: Any,
 ) -> Preprocessor:
     """The features' preprocessing (fitted as for one target) and each target's encoding, from training rows."""
-    from kproto.data.dataset import _scaling, feature_roles
+    from kproto.data.dataset import feature_roles, numeric_rule
 
     names = target_names(recipe.data)
     first = for_target(recipe, names[0])
     adopted = adopt(kind) if adopt is not None else None
     roles = feature_roles(first, frame, audit, features, kind)
-    scaling = _scaling(first, kind)
-    marked = first.data.missing_indicators and kind == catalog.TABLE
-    pre = Preprocessor.fit(
-        frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles, scaling, marked
-    )
+    rule = numeric_rule(first, kind)
+    pre = Preprocessor.fit(frame, fit_rows, first.data, tasks[names[0]], kind, features, adopted, roles, rule)
     pre.state.pop("target", None)
     pre.state.setdefault("categorical", recipe.data.categorical)
     train = frame.iloc[fit_rows]

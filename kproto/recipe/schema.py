@@ -119,6 +119,12 @@ class Data(Strict):
         "learns them all.",
     )
     missing: Literal["impute", "error"] = Field("impute", description="Impute missing values or refuse them.")
+    log_skewed: bool | Literal["auto"] = Field(
+        "auto",
+        description="Tables: a numeric column whose training values are all positive and right-skewed (skewness "
+        "above 2: an income, an area, an age in days) is scaled as log(1 + x) before data.scaling, so equal ratios "
+        "are equal steps. auto: on for feedforward. The run header names the columns.",
+    )
     missing_indicators: bool = Field(
         False,
         description="Tables: beside each numeric column with a gap in the training rows, a 0/1 input saying the "

@@ -193,7 +193,7 @@ class Trainer:
             "data": f"{Path(self.recipe.data.path).name}: {info.rows.get('train', 0)} train / {info.rows.get('validation', 0)} validation / {info.rows.get('test', 0)} test"
             + (f" ({dataset.dropped_rows} rows with an empty target dropped)" if dataset.dropped_rows else ""),
             **dropped_fact(dataset),
-            **missing_fact(dataset),
+            **numeric_facts(dataset),
             "input": f"{info.kind} {tuple(info.input_shape)}",
             "task": info.task + (f" ({info.num_classes} classes)" if info.num_classes else ""),
             **({"task": task_fact(info)} if info.targets else {}),
@@ -676,15 +676,24 @@ def dropped_fact(dataset: Dataset) -> dict[str, str]:
     return {"dropped": dataset.audit.dropped_line()}
 
 
-def missing_fact(dataset: Dataset) -> dict[str, str]:
-    """The header's `missing values` line: the numeric columns whose gaps the model sees as a 0/1 input beside the
-    imputed median (`data.missing_indicators`)."""
+def numeric_facts(dataset: Dataset) -> dict[str, str]:
+    """The header's `log scale` line (the numeric columns scaled as log(1 + x), `data.log_skewed`) and `missing
+    values` line (those whose gaps the model sees as a 0/1 input beside the imputed median,
+    `data.missing_indicators`)."""
     state = dataset.preprocessor.state if dataset.preprocessor is not None else {}
-    marked = [c["name"] for c in state.get("columns", []) if c.get("indicator")]
-    if not marked:
-        return {}
-    shown = ", ".join(marked[:6]) + (f" and {len(marked) - 6} more" if len(marked) > 6 else "")
-    return {"missing values": f"{shown}: the training median, and a 0/1 input marking each gap"}
+    columns = state.get("columns", [])
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+    facts = {}
+    logged = [f"{c['name']} (skewness {c['skew']:g})" if "skew" in c else c["name"] for c in columns if c.get("log")]
+    if logged:
+        facts["log scale"] = f"{listed(logged)}: log(1 + x), then scaled"
+    marked = [c["name"] for c in columns if c.get("indicator")]
+    if marked:
+        facts["missing values"] = f"{listed(marked)}: the training median, and a 0/1 input marking each gap"
+    return facts
 
 
 def audit_lines(dataset: Dataset) -> list[str]:
