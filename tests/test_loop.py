@@ -347,7 +347,7 @@ def test_the_header_names_the_columns_with_a_missing_value_input() -> None:
     assert numeric_facts(dataset(plain)) == {}
     marked = [{"name": f"c{i}", "type": "numeric", "indicator": True} for i in range(8)]
     line = numeric_facts(dataset(plain + marked))["missing values"]
-    assert line.startswith("c0, c1, c2, c3, c4, c5 and 2 more:") and "0/1 input" in line
+    assert line.startswith("c0, c1, c2, c3, c4, c5, … and 2 more:") and "0/1 input" in line
     assert "age" not in line
     logged = [{"name": "area", "type": "numeric", "log": True, "skew": 4.21}]
     assert numeric_facts(dataset(logged)) == {"log scale": "area (skewness 4.21): log(1 + x), then scaled"}

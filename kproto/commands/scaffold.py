@@ -10,6 +10,7 @@ from typing import Any
 
 from kproto.core import catalog
 from kproto.core.errors import DataError, KprotoError, RecipeError, not_one_of
+from kproto.core.text import listed
 from kproto.data.text_length import length_from_texts
 
 TARGET_NAMES = ("label", "target", "class", "y")
@@ -275,7 +276,7 @@ def _data_section(guess: DataGuess, family: str, path_text: str) -> list[str]:
             lines.append("  categorical: onehot    # string features: onehot or index")
         lines.append("  missing: impute    # fill gaps with training medians/modes, or `error`")
         if guess.gappy and not guess.shape:
-            gappy = ", ".join(guess.gappy[:4]) + (", ..." if len(guess.gappy) > 4 else "")
+            gappy = listed(guess.gappy, 4)
             lines.append(f"  # missing_indicators: true    # also a 0/1 input per gappy numeric column ({gappy})")
     lines.append("  split: {validation: 0.15, test: 0.15}    # seeded and stratified for classification")
     return lines

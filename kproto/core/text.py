@@ -3,7 +3,7 @@
 Two rules, applied wherever kproto shows such text: control characters (ESC, BEL, carriage returns, the C1 range,
 ...) are shown as escapes such as `\\x1b` so that no terminal sequence reaches the screen, and a value longer than
 `limit` characters is cut, saying how much was left out. `no_markup` also escapes Rich markup (`[bold red]`) for
-text printed through a Rich console.
+text printed through a Rich console. `listed` names at most a few items of a long list and counts the rest.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ def shorten(text: str, limit: int = LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def listed(items: list[str], limit: int) -> str:
+    """`items` joined by commas, at most `limit` of them named, then how many more: "a, b, … and 3 more"."""
+    more = f", … and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def clean(value: object, limit: int | None = LIMIT, newlines: bool = False) -> str:

@@ -13,6 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kproto.core.text import listed
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -148,9 +150,7 @@ class Audit:
 
     def dropped_line(self, limit: int = SHOWN_PER_CODE * 4) -> str:
         """The dropped columns and why, as one line: at most `limit` named, then how many more."""
-        items = [f"{name} ({why})" for name, why in self.dropped().items()]
-        more = f", … and {len(items) - limit} more" if len(items) > limit else ""
-        return ", ".join(items[:limit]) + more
+        return listed([f"{name} ({why})" for name, why in self.dropped().items()], limit)
 
     def warning_lines(self, per_code: int = SHOWN_PER_CODE) -> list[str]:
         """The warnings as printed lines: at most `per_code` of each code, then one line counting the rest."""

@@ -32,6 +32,11 @@ PATIENCE_SHARE, MIN_PATIENCE = 8, 5
 ENSEMBLE_MEMBERS, LARGE_TABLE_ROWS = 4, 6_000
 
 
+def auto_members(train_rows: int) -> int:
+    """The ensemble members `model.ensemble: auto` trains on a table of `train_rows` training rows."""
+    return ENSEMBLE_MEMBERS if train_rows < LARGE_TABLE_ROWS else 1
+
+
 def table_training_length(train_rows: int, batch_size: int, epochs: int | None = None) -> dict[str, int]:
     """{"epochs", "patience"} for a table of `train_rows` training rows read `batch_size` rows a step: epochs enough
     for STEP_BUDGET steps within [MIN_EPOCHS, MAX_EPOCHS] (or the recipe's `epochs` where it sets them), patience
@@ -91,7 +96,7 @@ class Feedforward(ModelBase):
         if self.ensemble != "auto":
             return int(self.ensemble), "set by model.ensemble"
         rows = int((info.rows or {}).get("train", 0))
-        if rows >= LARGE_TABLE_ROWS:
+        if auto_members(rows) == 1:
             return 1, f"{rows:,} training rows, {LARGE_TABLE_ROWS:,} or more; model.ensemble: k overrides"
         return ENSEMBLE_MEMBERS, f"{rows:,} training rows, fewer than {LARGE_TABLE_ROWS:,}"
 
@@ -140,7 +145,7 @@ def starter_rows(guess: Any) -> int:
 
 def starter_members(guess: Any) -> int:
     """The members `ensemble: auto` picks for about this file's training rows."""
-    return ENSEMBLE_MEMBERS if starter_rows(guess) < LARGE_TABLE_ROWS else 1
+    return auto_members(starter_rows(guess))
 
 
 def build(spec, info) -> keras.Model:

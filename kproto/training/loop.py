@@ -680,19 +680,17 @@ def numeric_facts(dataset: Dataset) -> dict[str, str]:
     """The header's `log scale` line (the numeric columns scaled as log(1 + x), `data.log_skewed`) and `missing
     values` line (those whose gaps the model sees as a 0/1 input beside the imputed median,
     `data.missing_indicators`)."""
+    from kproto.core.text import listed
+
     state = dataset.preprocessor.state if dataset.preprocessor is not None else {}
     columns = state.get("columns", [])
-
-    def listed(names: list[str]) -> str:
-        return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-
     facts = {}
     logged = [f"{c['name']} (skewness {c['skew']:g})" if "skew" in c else c["name"] for c in columns if c.get("log")]
     if logged:
-        facts["log scale"] = f"{listed(logged)}: log(1 + x), then scaled"
+        facts["log scale"] = f"{listed(logged, 6)}: log(1 + x), then scaled"
     marked = [c["name"] for c in columns if c.get("indicator")]
     if marked:
-        facts["missing values"] = f"{listed(marked)}: the training median, and a 0/1 input marking each gap"
+        facts["missing values"] = f"{listed(marked, 6)}: the training median, and a 0/1 input marking each gap"
     return facts
 
 
